@@ -1,0 +1,40 @@
+/**
+ * The one interface the call engine uses to reach the signaling server. Two
+ * implementations: `WebSocketSignaling` (guest page, direct socket) in
+ * ./websocket-signaling.ts and the runtime port to the service worker (extension overlay)
+ * in src/overlay/port-signaling.ts.
+ */
+import type { IceServer } from '../protocol/signaling.ts';
+
+export interface JoinedInfo {
+  room: string;
+  /** Our peer id in the room. Stays the same across reconnects (resume). */
+  peerId: string;
+  /** Peers that were already in the room when we joined. */
+  peers: string[];
+  iceServers: IceServer[];
+  capacity: number;
+}
+
+export type SignalingStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface SignalingEvents {
+  /** Fired on the first join and again after every successful reconnect. */
+  joined: (info: JoinedInfo) => void;
+  peerJoined: (peerId: string) => void;
+  peerLeft: (peerId: string) => void;
+  signal: (from: string, data: unknown) => void;
+  status: (status: SignalingStatus) => void;
+  /** A problem a person should see: `room-full`, `unsupported-version`, unreachable server... */
+  error: (code: string, message: string) => void;
+}
+
+export interface Signaling {
+  /** Connect (if needed) and join the room. Resolves with the first `joined`. */
+  join(room: string): Promise<JoinedInfo>;
+  /** Relay an opaque payload to one peer in the room. */
+  send(to: string, data: unknown): void;
+  on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void;
+  /** Leave the room and stop reconnecting. */
+  leave(): void;
+}
