@@ -1,0 +1,85 @@
+/**
+ * Starts the real signaling server (`node --import tsx server/main.ts`) on a free loopback
+ * port for a test, and stops it afterwards. Every integration and e2e test talks to a real
+ * process, never to an in-process mock.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServerHandle {
+  url: string;
+  port: number;
+  /** Every line the server printed (pino JSON), for assertions and for debugging failures. */
+  logs: string[];
+  process: ChildProcess;
+  /** Sends the signal (SIGTERM by default) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const address = srv.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+export async function startServer(env: Record<string, string> = {}): Promise<ServerHandle> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(line);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let exited = false;
+  const exit = once(child, 'exit').then(([code]) => {
+    exited = true;
+    return code as number | null;
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) throw new Error(`Signaling server exited during startup:\n${logs.join('\n')}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`Signaling server did not become ready on ${url}:\n${logs.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    url,
+    port,
+    logs,
+    process: child,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!exited) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const code = await exit;
+        clearTimeout(timer);
+        return code;
+      }
+      return exit;
+    },
+  };
+}
