@@ -1,0 +1,73 @@
+/**
+ * Wires the HTTP routes and the signaling WebSocket onto one http(s) server.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, type ServerConfig } from './config.ts';
+import { createHttpHandler } from './http-routes.ts';
+import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { createSignalingServer } from './signaling.ts';
+
+export interface ParleyServer {
+  /** Resolves with the port actually bound (PORT=0 picks one). */
+  listen(): Promise<number>;
+  /** Graceful: not ready, clients told and closed, listener closed. */
+  close(): Promise<void>;
+}
+
+function readPem(file: string, name: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${name}: cannot read ${file} (${(err as Error).message}).`);
+  }
+}
+
+export function createParleyServer(config: ServerConfig, log: Logger): ParleyServer {
+  let ready = false;
+  let signaling: ReturnType<typeof createSignalingServer> | null = null;
+  const metrics = new Metrics({
+    sockets: () => signaling?.socketCount() ?? 0,
+    rooms: () => signaling?.roomCount() ?? 0,
+  });
+  signaling = createSignalingServer(config, log, metrics);
+  const handler = createHttpHandler(config, log, metrics, { ready: () => ready });
+  const server =
+    config.tlsCert !== null && config.tlsKey !== null
+      ? https.createServer(
+          { cert: readPem(config.tlsCert, 'TLS_CERT'), key: readPem(config.tlsKey, 'TLS_KEY') },
+          handler,
+        )
+      : http.createServer(handler);
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.on('upgrade', (req, socket, head) => signaling.handleUpgrade(req, socket, head));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          ready = true;
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    },
+    async close() {
+      ready = false;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await signaling.shutdown();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Entry point: `node --import tsx server/main.ts`. Configuration: see server/config.ts.
+ */
+import { createParleyServer } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Parley server: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let server: ReturnType<typeof createParleyServer>;
+  let port: number;
+  try {
+    server = createParleyServer(config, log);
+    port = await server.listen();
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  log.info(
+    {
+      port,
+      host: config.host,
+      tls: config.tlsCert !== null,
+      roomCapacity: config.roomCapacity,
+      allowedOrigins: config.allowedOrigins,
+      turn: config.turnUrls.length > 0 && config.turnSecret !== null,
+    },
+    'listening',
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server
+      .close()
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,92 @@
+/**
+ * Prometheus metrics (GET /metrics). The relay path only bumps plain numbers; prom-client
+ * reads them when scraped, so a busy server pays nothing per message for its metrics.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+export type RejectionReason =
+  | 'bad-json'
+  | 'bad-message'
+  | 'unsupported-version'
+  | 'binary-not-supported'
+  | 'not-joined'
+  | 'already-joined'
+  | 'room-full'
+  | 'unknown-peer'
+  | 'rate-limited'
+  | 'rate-limit-disconnect'
+  | 'too-large'
+  | 'protocol-error'
+  | 'slow-consumer'
+  | 'heartbeat-timeout'
+  | 'origin'
+  | 'per-ip-limit'
+  | 'bad-path'
+  | 'shutting-down';
+
+export interface ServerStats {
+  sockets(): number;
+  rooms(): number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  relayed = 0;
+  received = 0;
+  resumed = 0;
+  readonly rejections = new Map<RejectionReason, number>();
+
+  constructor(stats: ServerStats) {
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    const self = this;
+    new Gauge({
+      name: 'parley_sockets',
+      help: 'Open signaling WebSockets.',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.sockets());
+      },
+    });
+    new Gauge({
+      name: 'parley_rooms',
+      help: 'Rooms with at least one member (live or within its resume grace).',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.rooms());
+      },
+    });
+    const counted = (name: string, help: string, read: () => number) => {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const now = read();
+          this.inc(now - reported);
+          reported = now;
+        },
+      });
+    };
+    counted('parley_messages_relayed_total', 'Signal messages delivered to a peer.', () => self.relayed);
+    counted('parley_messages_received_total', 'Text messages received from clients.', () => self.received);
+    counted('parley_resumes_total', 'Peer ids reclaimed with a resume token.', () => self.resumed);
+    const reported = new Map<RejectionReason, number>();
+    new Counter({
+      name: 'parley_rejections_total',
+      help: 'Refused messages, upgrades and connections, by reason.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        for (const [reason, count] of self.rejections) {
+          this.inc({ reason }, count - (reported.get(reason) ?? 0));
+          reported.set(reason, count);
+        }
+      },
+    });
+  }
+
+  reject(reason: RejectionReason): void {
+    this.rejections.set(reason, (this.rejections.get(reason) ?? 0) + 1);
+  }
+}
