@@ -1,0 +1,339 @@
+/**
+ * The session's decisions, with a fake signaling server and a fake RTCPeerConnection
+ * (real WebRTC is exercised in test/e2e/guest-call.test.ts).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CallSession, type CallStatus } from './session.ts';
+import type { JoinedInfo, Signaling, SignalingEvents } from './signaling.ts';
+import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
+
+const ROOM = 'RRRRRRRRRRRRRRRRRRRRRR';
+const ME = 'MMMMMMMMMMMMMMMMMMMMMM';
+const ANA = 'AAAAAAAAAAAAAAAAAAAAAA';
+const SECRET = 'the-link-secret-the-link-secret';
+const FP =
+  'a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
+const FP_EVIL =
+  'a=fingerprint:sha-256 66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66';
+const sdpWith = (fp: string) => `v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n${fp}\r\na=mid:0\r\n`;
+
+class FakeSignaling implements Signaling {
+  handlers: { [K in keyof SignalingEvents]?: Array<SignalingEvents[K]> } = {};
+  sent: Array<{ to: string; data: unknown }> = [];
+  left = false;
+  constructor(private readonly info: JoinedInfo) {}
+  async join(): Promise<JoinedInfo> {
+    queueMicrotask(() => this.fire('joined', this.info));
+    return this.info;
+  }
+  send(to: string, data: unknown): void {
+    this.sent.push({ to, data });
+  }
+  on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
+    if (!this.handlers[event]) this.handlers[event] = [];
+    const list = this.handlers[event] as Array<SignalingEvents[K]>;
+    list.push(handler);
+    return () => list.splice(list.indexOf(handler), 1);
+  }
+  leave(): void {
+    this.left = true;
+  }
+  fire<K extends keyof SignalingEvents>(event: K, ...args: Parameters<SignalingEvents[K]>): void {
+    for (const h of [...(this.handlers[event] ?? [])]) (h as (...a: unknown[]) => void)(...args);
+  }
+}
+
+class FakeChannel extends EventTarget {
+  readyState = 'connecting';
+  bufferedAmount = 0;
+  bufferedAmountLowThreshold = 0;
+  binaryType = 'blob';
+  sent: string[] = [];
+  constructor(readonly label: string) {
+    super();
+  }
+  send(data: string) {
+    this.sent.push(data);
+  }
+  close() {
+    this.readyState = 'closed';
+  }
+  openNow() {
+    this.readyState = 'open';
+    this.dispatchEvent(new Event('open'));
+  }
+  closeNow() {
+    this.readyState = 'closed';
+    this.dispatchEvent(new Event('close'));
+  }
+  message(data: unknown) {
+    const ev = new Event('message') as Event & { data: unknown };
+    ev.data = data;
+    this.dispatchEvent(ev);
+  }
+}
+
+class FakePeerConnection {
+  static all: FakePeerConnection[] = [];
+  signalingState: RTCSignalingState = 'stable';
+  connectionState: RTCPeerConnectionState = 'new';
+  iceConnectionState: RTCIceConnectionState = 'new';
+  localDescription: { type: string; sdp: string } | null = null;
+  remoteDescriptions: Array<{ type: string; sdp: string }> = [];
+  channels: FakeChannel[] = [];
+  closed = false;
+  restarts = 0;
+  sctp = { maxMessageSize: 262144 };
+  onnegotiationneeded: (() => void) | null = null;
+  onicecandidate: ((ev: { candidate: null }) => void) | null = null;
+  ontrack: (() => void) | null = null;
+  onconnectionstatechange: (() => void) | null = null;
+  oniceconnectionstatechange: (() => void) | null = null;
+  constructor(readonly config: RTCConfiguration) {
+    FakePeerConnection.all.push(this);
+  }
+  async setRemoteDescription(d: { type: string; sdp: string }) {
+    this.remoteDescriptions.push(d);
+    this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable';
+  }
+  async setLocalDescription() {
+    const type = this.signalingState === 'have-remote-offer' ? 'answer' : 'offer';
+    this.localDescription = { type, sdp: sdpWith(FP) };
+    this.signalingState = type === 'answer' ? 'stable' : 'have-local-offer';
+  }
+  async addIceCandidate() {}
+  addTrack() {
+    return { replaceTrack: async () => {} };
+  }
+  getTransceivers() {
+    return [];
+  }
+  getConfiguration() {
+    return this.config;
+  }
+  setConfiguration() {}
+  restartIce() {
+    this.restarts++;
+  }
+  createDataChannel(label: string) {
+    const c = new FakeChannel(label);
+    this.channels.push(c);
+    return c;
+  }
+  async getStats() {
+    return new Map();
+  }
+  close() {
+    this.closed = true;
+  }
+  setConnection(state: RTCPeerConnectionState) {
+    this.connectionState = state;
+    this.onconnectionstatechange?.();
+  }
+}
+
+const fakeStream = {
+  getTracks: () => [],
+  getAudioTracks: () => [],
+  getVideoTracks: () => [],
+} as unknown as MediaStream;
+
+function setup(peers: string[] = []) {
+  FakePeerConnection.all = [];
+  const signaling = new FakeSignaling({
+    room: ROOM,
+    peerId: ME,
+    peers,
+    iceServers: [{ urls: 'stun:127.0.0.1:3478' }],
+    capacity: 2,
+  });
+  const session = new CallSession({
+    signaling,
+    room: ROOM,
+    secret: SECRET,
+    media: 'audio',
+    localName: 'Me',
+    localStream: fakeStream,
+    listenPageHide: false,
+    disconnectGraceMs: 8000,
+    createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
+  });
+  const statuses: CallStatus[] = [];
+  session.on('status', (s) => statuses.push(s));
+  return { signaling, session, statuses };
+}
+
+async function signedOffer(fp = FP, secret = SECRET, from = ANA) {
+  const sdp = sdpWith(fp);
+  const key = await deriveAuthKey(secret);
+  return {
+    kind: 'description',
+    description: { type: 'offer', sdp },
+    auth: await signDescription(key, from, sdp),
+  };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('CallSession', () => {
+  it('waits alone, then connects to a newcomer that offers, answering with a verifiable description', async () => {
+    const { signaling, session, statuses } = setup();
+    await session.start();
+    await settle();
+    expect(session.status.state).toBe('waiting');
+    signaling.fire('peerJoined', ANA);
+    expect(session.status.state).toBe('connecting');
+    signaling.fire('signal', ANA, await signedOffer());
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    expect(pc?.remoteDescriptions).toHaveLength(1);
+    expect(pc?.config.iceServers).toEqual([{ urls: 'stun:127.0.0.1:3478' }]);
+    const answer = signaling.sent.find((m) => (m.data as { kind: string }).kind === 'description')?.data as {
+      description: { type: string; sdp: string };
+      auth: string;
+    };
+    expect(answer.description.type).toBe('answer');
+    expect(
+      await verifyDescription(await deriveAuthKey(SECRET), ME, answer.description.sdp, answer.auth),
+    ).toBe(true);
+    pc?.setConnection('connected');
+    expect(session.status.state).toBe('connected');
+    expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
+  });
+
+  it('refuses a description whose fingerprint was swapped and ends the call as unverified', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    const offer = await signedOffer();
+    offer.description.sdp = sdpWith(FP_EVIL);
+    signaling.fire('signal', ANA, offer);
+    await settle();
+    expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
+    expect(session.status).toEqual({
+      state: 'ended',
+      reason: 'unverified',
+      message: 'This call could not be verified: the connection may be intercepted.',
+    });
+    expect(signaling.left).toBe(true);
+    expect(FakePeerConnection.all[0]?.closed).toBe(true);
+  });
+
+  it('refuses a description signed without the link secret', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, await signedOffer(FP, 'someone-else-entirely-wrong'));
+    await settle();
+    expect(session.status.reason).toBe('unverified');
+  });
+
+  it('drops malformed signals without ending the call', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, { kind: 'description', description: { type: 'offer', sdp: 'v=0' } });
+    signaling.fire('signal', ANA, '<script>');
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(0);
+    expect(session.status.state).toBe('waiting');
+  });
+
+  it('the newcomer creates the connection, adds the data channels and offers', async () => {
+    const { signaling, session } = setup([ANA]);
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    expect(pc?.channels.map((c) => c.label)).toEqual(['control', 'files']);
+    expect(pc?.channels[1]?.binaryType).toBe('arraybuffer');
+    pc?.onnegotiationneeded?.();
+    await settle();
+    const offer = signaling.sent.find((m) => (m.data as { kind: string }).kind === 'description');
+    expect(offer?.to).toBe(ANA);
+    expect(session.status.state).toBe('connecting');
+  });
+
+  it('keeps the call when the peer leaves signaling but stays connected; ends on bye', async () => {
+    const { signaling, session } = setup([ANA]);
+    const links: string[] = [];
+    session.on('link', (l) => links.push(l.peerId));
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    for (const c of pc?.channels ?? []) c.openNow();
+    expect(links).toEqual([ANA]);
+    expect(pc?.channels[0]?.sent.map((s) => JSON.parse(s).t)).toEqual(['hello', 'media']);
+    pc?.channels[0]?.message(JSON.stringify({ t: 'hello', name: 'Ana' }));
+    expect(session.remotePeers[0]?.name).toBe('Ana');
+    signaling.fire('peerLeft', ANA);
+    await settle();
+    expect(session.status.state).toBe('connected');
+    pc?.channels[0]?.message('{"t":"bye"}');
+    expect(session.status).toMatchObject({
+      state: 'ended',
+      reason: 'remote-hangup',
+      message: 'Ana hung up.',
+    });
+  });
+
+  it('loses the call after the connection stays disconnected past the grace period, restarting ICE meanwhile', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const { session } = setup([ANA]);
+    await session.start();
+    await vi.advanceTimersByTimeAsync(10);
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    pc?.setConnection('disconnected');
+    expect(session.status.state).toBe('reconnecting');
+    pc?.setConnection('failed');
+    expect(pc?.restarts).toBe(1);
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(session.status.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(session.status).toMatchObject({ state: 'ended', reason: 'lost', message: 'Connection lost' });
+  });
+
+  it('recovers when the connection comes back within the grace period', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    const { session } = setup([ANA]);
+    await session.start();
+    await vi.advanceTimersByTimeAsync(10);
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    pc?.setConnection('disconnected');
+    await vi.advanceTimersByTimeAsync(3000);
+    pc?.setConnection('connected');
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(session.status.state).toBe('connected');
+  });
+
+  it('hang up sends bye on both paths, closes connections and leaves signaling', async () => {
+    const { signaling, session } = setup([ANA]);
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    for (const c of pc?.channels ?? []) c.openNow();
+    session.hangUp();
+    expect(pc?.channels[0]?.sent.at(-1)).toBe('{"t":"bye"}');
+    expect(signaling.sent.at(-1)).toEqual({ to: ANA, data: { kind: 'bye' } });
+    expect(signaling.left).toBe(true);
+    expect(session.status).toMatchObject({ state: 'ended', reason: 'hangup' });
+  });
+
+  it('a full room is a clear end state', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    signaling.fire('error', 'room-full', 'full');
+    expect(session.status).toMatchObject({
+      state: 'ended',
+      reason: 'room-full',
+      message: 'This call is full. Ask for a new link.',
+    });
+  });
+});

@@ -1,0 +1,801 @@
+/**
+ * One call: the local media, one RTCPeerConnection per remote peer, their data links, and
+ * the state a person sees. No UI here (src/overlay/app.ts draws it).
+ *
+ * Negotiation is MDN's "perfect negotiation": each side may offer whenever
+ * `negotiationneeded` fires; on a collision the *polite* peer rolls back and answers. We make
+ * the peer whose id sorts lower the polite one (both sides compute the same answer from the
+ * two server-assigned ids, without an extra message). To avoid a collision on every call
+ * start, only the newcomer (who finds the other peer in `joined.peers`) attaches media and
+ * offers first; the peer already in the room creates its connection when that offer arrives
+ * and attaches its media to the offer's transceivers before answering, so no second round
+ * trip is needed. Later renegotiations (ICE restarts) may come from either side.
+ *
+ * Every description carries an HMAC of its DTLS fingerprints under the link secret
+ * (src/call/verify.ts); one that does not verify ends the call as 'unverified' before it
+ * is ever applied.
+ *
+ * The call survives a peer's signaling going away (e.g. the extension's service worker
+ * restarting): it ends for a peer only on 'bye', on the data channels closing, or on the
+ * connection staying 'disconnected'/'failed' for longer than `disconnectGraceMs` (ICE is
+ * restarted meanwhile).
+ */
+
+import { cleanDisplayName, type PeerCallMessage, parsePeerCallMessage } from '../protocol/peer-call.ts';
+import { type DescriptionSignal, type PeerSignal, parsePeerSignal } from '../protocol/peer-signal.ts';
+import type { IceServer } from '../protocol/signaling.ts';
+import { CONTROL_CHANNEL_ID, type DataLink, FILES_CHANNEL_ID } from './data-link.ts';
+import { Emitter } from './emitter.ts';
+import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
+import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
+import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
+import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
+
+export type CallState = 'waiting' | 'connecting' | 'connected' | 'reconnecting' | 'ended';
+export type EndReason = 'hangup' | 'remote-hangup' | 'lost' | 'unverified' | 'room-full' | 'error';
+export type PeerEndReason = 'remote-hangup' | 'lost' | 'left';
+
+export interface CallStatus {
+  state: CallState;
+  /** Set when state is 'ended'. */
+  reason?: EndReason;
+  /** A sentence for a person, set when state is 'ended'. */
+  message?: string;
+}
+
+/** What the UI shows about one remote person. */
+export interface RemotePeer {
+  readonly peerId: string;
+  /** From their 'hello'; 'Guest' until then. */
+  readonly name: string;
+  /** Their audio and video tracks; null until the first track arrives. */
+  readonly stream: MediaStream | null;
+  readonly micOn: boolean;
+  readonly cameraOn: boolean;
+  readonly connection: 'connecting' | 'connected' | 'reconnecting';
+  readonly stats: StatsSample | null;
+}
+
+export interface CallSessionEvents {
+  status: (status: CallStatus) => void;
+  /** A remote peer was added or changed (name, tracks, mute, connection, stats). */
+  peer: (peer: RemotePeer) => void;
+  peerRemoved: (peerId: string, reason: PeerEndReason) => void;
+  /** Both data channels to a peer are open. */
+  link: (link: DataLink) => void;
+  linkClosed: (peerId: string, reason: 'hangup' | 'lost' | 'left') => void;
+  /** Our own mic/camera changed. */
+  local: (state: { micOn: boolean; cameraOn: boolean }) => void;
+  /** Signaling connection status (for a "Reconnecting to the server…" hint). */
+  signaling: (status: SignalingStatus) => void;
+  /** A non-fatal problem a person should see, or null when it is gone. */
+  notice: (message: string | null) => void;
+}
+
+export interface CallSessionOptions {
+  signaling: Signaling;
+  room: string;
+  secret: string;
+  media: CallMedia;
+  localName: string;
+  /** Already acquired media (the UI does it to show permission errors); else start() asks. */
+  localStream?: MediaStream;
+  /** How long a connection may stay disconnected/failed before the peer is lost. */
+  disconnectGraceMs?: number;
+  /** How many remote peers we accept at most. */
+  maxPeers?: number;
+  /** For tests: make the peer connection. */
+  createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
+  /** For tests: skip the pagehide listener. */
+  listenPageHide?: boolean;
+}
+
+const MAX_FRAME = 262_144;
+
+interface Peer {
+  id: string;
+  pc: RTCPeerConnection;
+  polite: boolean;
+  makingOffer: boolean;
+  ignoreOffer: boolean;
+  settingRemoteAnswerPending: boolean;
+  attached: boolean;
+  control: RTCDataChannel | null;
+  files: RTCDataChannel | null;
+  audioSender: RTCRtpSender | null;
+  videoSender: RTCRtpSender | null;
+  name: string;
+  stream: MediaStream | null;
+  micOn: boolean;
+  cameraOn: boolean;
+  connection: RemotePeer['connection'];
+  everConnected: boolean;
+  linkOpen: boolean;
+  byeReceived: boolean;
+  closed: boolean;
+  /** Serializes incoming signals (verification is async, order matters). */
+  incoming: Promise<void>;
+  /** Serializes outgoing signals so a description always precedes its candidates. */
+  outgoing: Promise<void>;
+  graceTimer: ReturnType<typeof setTimeout> | undefined;
+  leftTimer: ReturnType<typeof setTimeout> | undefined;
+  sampler: StatsSampler | null;
+  stats: StatsSample | null;
+}
+
+export class CallSession {
+  private readonly events = new Emitter<CallSessionEvents>();
+  private readonly peers = new Map<string, Peer>();
+  /** Peers announced by the server whose offer we are waiting for. */
+  private readonly expected = new Set<string>();
+  private readonly keyPromise: Promise<CryptoKey>;
+  private readonly disconnectGraceMs: number;
+  private readonly maxPeers: number;
+  private readonly unsubscribe: Array<() => void> = [];
+  private localMedia: LocalMedia | null = null;
+  private selfId: string | null = null;
+  private iceServers: IceServer[] = [];
+  private current: CallStatus = { state: 'waiting' };
+  private connectedAt: number | null = null;
+  private started = false;
+  private readonly onPageHide = () => this.hangUp({ immediate: true });
+
+  constructor(private readonly options: CallSessionOptions) {
+    this.disconnectGraceMs = options.disconnectGraceMs ?? 8000;
+    this.maxPeers = options.maxPeers ?? 8;
+    this.keyPromise = deriveAuthKey(options.secret);
+    // An unhandled rejection here would be noise; start() awaits it and reports.
+    this.keyPromise.catch(() => {});
+    if (options.localStream) this.localMedia = new LocalMedia(options.localStream, options.media);
+  }
+
+  // ---------- public API ----------
+
+  get status(): CallStatus {
+    return this.current;
+  }
+
+  get media(): CallMedia {
+    return this.options.media;
+  }
+
+  get localName(): string {
+    return this.options.localName;
+  }
+
+  get localStream(): MediaStream | null {
+    return this.localMedia?.stream ?? null;
+  }
+
+  get micOn(): boolean {
+    return this.localMedia?.micEnabled ?? false;
+  }
+
+  get cameraOn(): boolean {
+    return this.localMedia?.cameraEnabled ?? false;
+  }
+
+  /** performance.now() of the first connection, for the call timer. */
+  get connectedSince(): number | null {
+    return this.connectedAt;
+  }
+
+  get remotePeers(): RemotePeer[] {
+    return [...this.peers.values()].map((p) => this.view(p));
+  }
+
+  /** The worst quality across connected peers, with its RTT. */
+  get quality(): { quality: Quality; rttMs: number | null } | null {
+    const order: Quality[] = ['good', 'fair', 'poor'];
+    let worst: StatsSample | null = null;
+    for (const p of this.peers.values()) {
+      if (!p.stats || p.connection !== 'connected') continue;
+      if (!worst || order.indexOf(p.stats.quality) > order.indexOf(worst.quality)) worst = p.stats;
+    }
+    return worst ? { quality: worst.quality, rttMs: worst.rttMs } : null;
+  }
+
+  on<K extends keyof CallSessionEvents>(event: K, handler: CallSessionEvents[K]): () => void {
+    return this.events.on(event, handler);
+  }
+
+  /** Get media (unless given), join the room. Rejects with MediaAccessError if media fails. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    if (!this.localMedia) {
+      const stream = await acquireLocalMedia(this.options.media);
+      if (this.isEnded()) {
+        for (const t of stream.getTracks()) t.stop();
+        return;
+      }
+      this.localMedia = new LocalMedia(stream, this.options.media);
+    }
+    try {
+      await this.keyPromise;
+    } catch {
+      this.end('error', 'This browser cannot verify the call (WebCrypto is missing).');
+      return;
+    }
+    const { signaling } = this.options;
+    this.unsubscribe.push(
+      signaling.on('joined', (info) => this.onJoined(info)),
+      signaling.on('peerJoined', (id) => this.onPeerJoined(id)),
+      signaling.on('peerLeft', (id) => this.onPeerLeft(id)),
+      signaling.on('signal', (from, data) => this.onSignal(from, data)),
+      signaling.on('status', (status) => {
+        this.events.emit('signaling', status);
+        if (status === 'reconnecting') this.events.emit('notice', 'Reconnecting to the call server…');
+      }),
+      signaling.on('error', (code, message) => this.onSignalingError(code, message)),
+    );
+    if (this.options.listenPageHide !== false && typeof addEventListener === 'function') {
+      addEventListener('pagehide', this.onPageHide);
+    }
+    try {
+      await signaling.join(this.options.room);
+    } catch (err) {
+      if (this.current.state !== 'ended') {
+        this.end('error', err instanceof Error && err.message ? err.message : 'Could not join the call.');
+      }
+    }
+  }
+
+  setMicEnabled(on: boolean): void {
+    if (!this.localMedia || this.current.state === 'ended') return;
+    this.localMedia.setMicEnabled(on);
+    this.localChanged();
+  }
+
+  /** Camera off stops the camera (light off); on reopens it. No renegotiation either way. */
+  async setCameraEnabled(on: boolean): Promise<void> {
+    if (!this.localMedia || this.options.media !== 'video' || this.current.state === 'ended') return;
+    const track = await this.localMedia.setCameraEnabled(on);
+    if (this.isEnded()) {
+      track?.stop();
+      return;
+    }
+    await Promise.all(
+      [...this.peers.values()].map(
+        (p) => p.videoSender?.replaceTrack(track).catch(() => {}) ?? Promise.resolve(),
+      ),
+    );
+    this.localChanged();
+  }
+
+  /** Hang up: tell the others, close every connection, stop every track, leave the room. */
+  hangUp(options: { immediate?: boolean } = {}): void {
+    if (this.current.state === 'ended') return;
+    this.end('hangup', 'Call ended', options.immediate ?? false);
+  }
+
+  /** Detach all listeners (after the UI is gone). Hangs up if still in a call. */
+  dispose(): void {
+    this.hangUp({ immediate: true });
+    this.events.clear();
+  }
+
+  // ---------- signaling events ----------
+
+  private onJoined(info: JoinedInfo): void {
+    if (this.current.state === 'ended') return;
+    const reconnect = this.selfId !== null;
+    this.selfId = info.peerId;
+    this.iceServers = info.iceServers;
+    this.events.emit('notice', null);
+    for (const peer of this.peers.values()) {
+      try {
+        peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers: this.rtcIceServers() });
+      } catch {
+        // Some fields cannot change after creation; the old servers still work.
+      }
+      // Signaling is back: a connection that dropped meanwhile can now restart ICE.
+      if (reconnect && ['disconnected', 'failed'].includes(peer.pc.iceConnectionState)) peer.pc.restartIce();
+    }
+    for (const id of info.peers) {
+      if (!this.peers.has(id)) this.createPeer(id, true);
+    }
+    this.recompute();
+  }
+
+  private onPeerJoined(id: string): void {
+    if (this.current.state === 'ended' || id === this.selfId) return;
+    const existing = this.peers.get(id);
+    if (existing) {
+      // The same peer came back (resumed its signaling): nothing to redo unless ICE dropped.
+      clearTimeout(existing.leftTimer);
+      existing.leftTimer = undefined;
+      if (['disconnected', 'failed'].includes(existing.pc.iceConnectionState)) existing.pc.restartIce();
+      return;
+    }
+    // The newcomer offers; we answer when its offer arrives.
+    this.expected.add(id);
+    this.recompute();
+  }
+
+  private onPeerLeft(id: string): void {
+    this.expected.delete(id);
+    const peer = this.peers.get(id);
+    if (peer && !peer.closed) {
+      // Leaving signaling is not leaving the call (their service worker may have restarted):
+      // a connected peer stays; one that never connected gets a grace period to come back.
+      if (!peer.everConnected && !peer.leftTimer) {
+        peer.leftTimer = setTimeout(() => {
+          if (!peer.everConnected) this.endPeer(peer, 'left');
+        }, this.disconnectGraceMs);
+      }
+    }
+    this.recompute();
+  }
+
+  private onSignalingError(code: string, message: string): void {
+    switch (code) {
+      case 'room-full':
+        this.end('room-full', 'This call is full. Ask for a new link.');
+        return;
+      case 'unsupported-version':
+        this.end('error', 'This call link needs a newer version of Parley. Reload the page and try again.');
+        return;
+      case 'replaced':
+        this.end('error', 'This call was opened in another tab or window.');
+        return;
+      case 'unreachable':
+        this.events.emit('notice', 'Cannot reach the call server. Trying again…');
+        return;
+      case 'unknown-peer':
+        // A signal raced with that peer leaving: harmless.
+        return;
+      default:
+        // rate-limited, too-large...: keep going, the call may still work.
+        if (message) this.events.emit('notice', null);
+    }
+  }
+
+  private onSignal(from: string, data: unknown): void {
+    if (this.current.state === 'ended' || from === this.selfId) return;
+    const signal = parsePeerSignal(data);
+    if (!signal) {
+      // Untrusted input that does not fit the schema: drop it (never log its contents).
+      console.warn('Parley: dropped a malformed signal from a peer');
+      return;
+    }
+    let peer = this.peers.get(from);
+    if (!peer) {
+      if (signal.kind !== 'description' || signal.description.type !== 'offer') return;
+      if (this.peers.size >= this.maxPeers) return;
+      peer = this.createPeer(from, false);
+    }
+    const target = peer;
+    target.incoming = target.incoming
+      .then(() => this.handleSignal(target, signal))
+      .catch((err: unknown) => {
+        if (!target.closed)
+          console.warn('Parley: could not apply a signal', err instanceof Error ? err.name : err);
+      });
+  }
+
+  private async handleSignal(peer: Peer, signal: PeerSignal): Promise<void> {
+    if (peer.closed || this.current.state === 'ended') return;
+    const { pc } = peer;
+    switch (signal.kind) {
+      case 'bye':
+        peer.byeReceived = true;
+        this.endPeer(peer, 'remote-hangup');
+        return;
+      case 'candidate':
+        if (!signal.candidate) return;
+        try {
+          await pc.addIceCandidate(signal.candidate);
+        } catch (err) {
+          // Candidates for an offer we ignored in a collision are expected to fail.
+          if (!peer.ignoreOffer) throw err;
+        }
+        return;
+      case 'description':
+        await this.handleDescription(peer, signal);
+        return;
+    }
+  }
+
+  private async handleDescription(peer: Peer, signal: DescriptionSignal): Promise<void> {
+    const { pc } = peer;
+    const { description } = signal;
+    const key = await this.keyPromise;
+    const verified = await verifyDescription(key, peer.id, description.sdp, signal.auth);
+    if (!verified) {
+      this.end('unverified', 'This call could not be verified: the connection may be intercepted.');
+      return;
+    }
+    if (peer.closed || this.current.state === 'ended') return;
+    const readyForOffer =
+      !peer.makingOffer && (pc.signalingState === 'stable' || peer.settingRemoteAnswerPending);
+    const offerCollision = description.type === 'offer' && !readyForOffer;
+    peer.ignoreOffer = !peer.polite && offerCollision;
+    if (peer.ignoreOffer) return;
+    peer.settingRemoteAnswerPending = description.type === 'answer';
+    await pc.setRemoteDescription(description);
+    peer.settingRemoteAnswerPending = false;
+    if (description.type === 'offer') {
+      // Reuse the offer's transceivers for our media, so the answer carries it (no 2nd round).
+      if (!peer.attached) this.attachLocal(peer);
+      await pc.setLocalDescription();
+      this.sendDescription(peer);
+    }
+  }
+
+  // ---------- peers ----------
+
+  private rtcIceServers(): RTCIceServer[] {
+    return this.iceServers.map((s) => ({ ...s }));
+  }
+
+  private createPeer(id: string, initiator: boolean): Peer {
+    this.expected.delete(id);
+    const config: RTCConfiguration = {
+      iceServers: this.rtcIceServers(),
+      bundlePolicy: 'max-bundle',
+      rtcpMuxPolicy: 'require',
+    };
+    const pc = this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
+    const peer: Peer = {
+      id,
+      pc,
+      // Lower id is polite: both sides agree without talking about it.
+      polite: (this.selfId ?? '') < id,
+      makingOffer: false,
+      ignoreOffer: false,
+      settingRemoteAnswerPending: false,
+      attached: false,
+      control: null,
+      files: null,
+      audioSender: null,
+      videoSender: null,
+      name: 'Guest',
+      stream: null,
+      micOn: true,
+      cameraOn: this.options.media === 'video',
+      connection: 'connecting',
+      everConnected: false,
+      linkOpen: false,
+      byeReceived: false,
+      closed: false,
+      incoming: Promise.resolve(),
+      outgoing: Promise.resolve(),
+      graceTimer: undefined,
+      leftTimer: undefined,
+      sampler: null,
+      stats: null,
+    };
+    this.peers.set(id, peer);
+
+    pc.onnegotiationneeded = async () => {
+      if (peer.closed) return;
+      try {
+        peer.makingOffer = true;
+        await pc.setLocalDescription();
+        this.sendDescription(peer);
+      } catch (err) {
+        if (!peer.closed)
+          console.warn('Parley: could not make an offer', err instanceof Error ? err.name : err);
+      } finally {
+        peer.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (!candidate || peer.closed) return;
+      const init = candidate.toJSON();
+      this.sendSignal(peer, {
+        kind: 'candidate',
+        candidate: {
+          candidate: init.candidate ?? '',
+          sdpMid: init.sdpMid ?? null,
+          sdpMLineIndex: init.sdpMLineIndex ?? null,
+          usernameFragment: init.usernameFragment ?? null,
+        },
+      });
+    };
+    pc.ontrack = ({ track }) => {
+      if (peer.closed) return;
+      if (!peer.stream) peer.stream = new MediaStream();
+      if (!peer.stream.getTracks().includes(track)) peer.stream.addTrack(track);
+      track.onunmute = () => this.emitPeer(peer);
+      track.onmute = () => this.emitPeer(peer);
+      this.emitPeer(peer);
+    };
+    pc.oniceconnectionstatechange = () => {
+      // ICE restart on failure (MDN): both sides may try; perfect negotiation sorts it out.
+      if (pc.iceConnectionState === 'failed' && !peer.closed) pc.restartIce();
+    };
+    pc.onconnectionstatechange = () => this.onConnectionState(peer);
+
+    if (initiator) this.attachLocal(peer);
+    this.emitPeer(peer);
+    this.recompute();
+    return peer;
+  }
+
+  /** Add our tracks and the two pre-negotiated data channels. */
+  private attachLocal(peer: Peer): void {
+    peer.attached = true;
+    const { pc } = peer;
+    const local = this.localMedia;
+    const stream = local?.stream;
+    const audio = local?.audioTrack ?? null;
+    if (audio && stream) peer.audioSender = pc.addTrack(audio, stream);
+    if (this.options.media === 'video' && stream) {
+      const video = local?.cameraEnabled ? local.videoTrack : null;
+      if (video) {
+        peer.videoSender = pc.addTrack(video, stream);
+      } else {
+        // Camera off (or denied) for now: keep a video sender so turning it on later is a
+        // replaceTrack, not a renegotiation. Reuse the offer's video transceiver if any.
+        const reusable = pc
+          .getTransceivers()
+          .find(
+            (t) =>
+              t.receiver.track.kind === 'video' &&
+              !t.sender.track &&
+              t.mid !== null &&
+              t.currentDirection !== 'stopped',
+          );
+        if (reusable) {
+          reusable.direction = 'sendrecv';
+          reusable.sender.setStreams(stream);
+          peer.videoSender = reusable.sender;
+        } else {
+          peer.videoSender = pc.addTransceiver('video', { direction: 'sendrecv', streams: [stream] }).sender;
+        }
+      }
+    }
+    const control = pc.createDataChannel('control', {
+      negotiated: true,
+      id: CONTROL_CHANNEL_ID,
+      ordered: true,
+    });
+    const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
+    files.binaryType = 'arraybuffer';
+    peer.control = control;
+    peer.files = files;
+    const onOpen = () => {
+      if (control.readyState === 'open' && files.readyState === 'open') this.onLinkOpen(peer);
+    };
+    control.addEventListener('open', onOpen);
+    files.addEventListener('open', onOpen);
+    control.addEventListener('message', (ev: MessageEvent) => this.onControlMessage(peer, ev.data));
+    const onClose = () => {
+      if (!peer.closed && this.current.state !== 'ended') {
+        this.endPeer(peer, peer.byeReceived ? 'remote-hangup' : 'lost');
+      }
+    };
+    control.addEventListener('close', onClose);
+    files.addEventListener('close', onClose);
+  }
+
+  private onLinkOpen(peer: Peer): void {
+    if (peer.linkOpen || peer.closed || !peer.control || !peer.files) return;
+    peer.linkOpen = true;
+    this.sendControl(peer, { t: 'hello', name: cleanDisplayName(this.options.localName) });
+    this.sendControl(peer, { t: 'media', audio: this.micOn, video: this.cameraOn });
+    const sctpMax = peer.pc.sctp?.maxMessageSize;
+    const link: DataLink = {
+      peerId: peer.id,
+      control: peer.control,
+      files: peer.files,
+      maxMessageSize: Math.min(typeof sctpMax === 'number' && sctpMax > 0 ? sctpMax : 65_536, MAX_FRAME),
+      remoteName: () => peer.name,
+    };
+    this.events.emit('link', link);
+  }
+
+  private onControlMessage(peer: Peer, data: unknown): void {
+    if (peer.closed) return;
+    const parsed = parsePeerCallMessage(data);
+    if (parsed.kind === 'other') return;
+    if (parsed.kind === 'invalid') {
+      if (typeof data === 'string') console.warn('Parley: ignored a malformed control message from the peer');
+      return;
+    }
+    const message = parsed.message;
+    switch (message.t) {
+      case 'hello':
+        peer.name = cleanDisplayName(message.name);
+        this.emitPeer(peer);
+        return;
+      case 'media':
+        peer.micOn = message.audio;
+        peer.cameraOn = message.video;
+        this.emitPeer(peer);
+        return;
+      case 'bye':
+        peer.byeReceived = true;
+        this.endPeer(peer, 'remote-hangup');
+        return;
+    }
+  }
+
+  private onConnectionState(peer: Peer): void {
+    if (peer.closed) return;
+    const state = peer.pc.connectionState;
+    if (state === 'connected') {
+      clearTimeout(peer.graceTimer);
+      peer.graceTimer = undefined;
+      peer.connection = 'connected';
+      if (!peer.everConnected) {
+        peer.everConnected = true;
+        clearTimeout(peer.leftTimer);
+        peer.leftTimer = undefined;
+        if (this.connectedAt === null) this.connectedAt = performance.now();
+        peer.sampler = new StatsSampler(peer.pc, (sample) => {
+          peer.stats = sample;
+          this.emitPeer(peer);
+        });
+        peer.sampler.start();
+      }
+    } else if (state === 'disconnected' || state === 'failed') {
+      if (peer.everConnected) peer.connection = 'reconnecting';
+      if (state === 'failed') peer.pc.restartIce();
+      if (!peer.graceTimer) {
+        peer.graceTimer = setTimeout(() => {
+          peer.graceTimer = undefined;
+          if (peer.pc.connectionState !== 'connected') this.endPeer(peer, 'lost');
+        }, this.disconnectGraceMs);
+      }
+    }
+    this.emitPeer(peer);
+    this.recompute();
+  }
+
+  /** One peer is gone. When it was the last one, the call ends (or waits again). */
+  private endPeer(peer: Peer, reason: PeerEndReason): void {
+    if (peer.closed) return;
+    const wasInCall = peer.everConnected || reason === 'remote-hangup';
+    this.closePeer(peer);
+    this.peers.delete(peer.id);
+    if (peer.linkOpen)
+      this.events.emit('linkClosed', peer.id, reason === 'remote-hangup' ? 'hangup' : reason);
+    this.events.emit('peerRemoved', peer.id, reason);
+    if (this.peers.size === 0 && wasInCall && this.current.state !== 'ended') {
+      if (reason === 'remote-hangup') {
+        this.end(
+          'remote-hangup',
+          peer.name === 'Guest' ? 'The other person hung up.' : `${peer.name} hung up.`,
+        );
+      } else {
+        this.end('lost', 'Connection lost');
+      }
+      return;
+    }
+    this.recompute();
+  }
+
+  private closePeer(peer: Peer, flushFirst = false): void {
+    peer.closed = true;
+    clearTimeout(peer.graceTimer);
+    clearTimeout(peer.leftTimer);
+    peer.sampler?.stop();
+    const { pc, control } = peer;
+    pc.onnegotiationneeded = null;
+    pc.onicecandidate = null;
+    pc.ontrack = null;
+    pc.onconnectionstatechange = null;
+    pc.oniceconnectionstatechange = null;
+    // Let a queued 'bye' leave before the connection closes (bounded wait).
+    if (flushFirst && control && control.readyState === 'open' && control.bufferedAmount > 0) {
+      const deadline = setTimeout(() => pc.close(), 300);
+      control.bufferedAmountLowThreshold = 0;
+      control.addEventListener('bufferedamountlow', () => {
+        clearTimeout(deadline);
+        pc.close();
+      });
+    } else {
+      pc.close();
+    }
+  }
+
+  // ---------- sending ----------
+
+  private sendDescription(peer: Peer): void {
+    const local = peer.pc.localDescription;
+    if (!local || (local.type !== 'offer' && local.type !== 'answer')) return;
+    // Capture now: the description may change while the MAC is computed.
+    const description = { type: local.type, sdp: local.sdp };
+    const selfId = this.selfId ?? '';
+    peer.outgoing = peer.outgoing
+      .then(async () => {
+        const auth = await signDescription(await this.keyPromise, selfId, description.sdp);
+        if (!peer.closed) this.options.signaling.send(peer.id, { kind: 'description', description, auth });
+      })
+      .catch(() => {});
+  }
+
+  private sendSignal(peer: Peer, signal: PeerSignal): void {
+    peer.outgoing = peer.outgoing
+      .then(() => {
+        if (!peer.closed) this.options.signaling.send(peer.id, signal);
+      })
+      .catch(() => {});
+  }
+
+  private sendControl(peer: Peer, message: PeerCallMessage): void {
+    if (peer.control?.readyState !== 'open') return;
+    try {
+      peer.control.send(JSON.stringify(message));
+    } catch {
+      // Closing: the close handler decides what happens.
+    }
+  }
+
+  private localChanged(): void {
+    const state = { micOn: this.micOn, cameraOn: this.cameraOn };
+    for (const peer of this.peers.values()) {
+      this.sendControl(peer, { t: 'media', audio: state.micOn, video: state.cameraOn });
+    }
+    this.events.emit('local', state);
+  }
+
+  // ---------- state ----------
+
+  private end(reason: EndReason, message: string, immediate = true): void {
+    if (this.current.state === 'ended') return;
+    if (reason === 'hangup') {
+      for (const peer of this.peers.values()) {
+        this.sendControl(peer, { t: 'bye' });
+        if (!peer.closed) this.options.signaling.send(peer.id, { kind: 'bye' } satisfies PeerSignal);
+      }
+    }
+    for (const peer of this.peers.values()) {
+      this.closePeer(peer, reason === 'hangup' && !immediate);
+      if (peer.linkOpen) {
+        this.events.emit(
+          'linkClosed',
+          peer.id,
+          reason === 'hangup' || reason === 'remote-hangup' ? 'hangup' : 'lost',
+        );
+      }
+    }
+    this.peers.clear();
+    this.expected.clear();
+    this.localMedia?.stop();
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.options.signaling.leave();
+    if (typeof removeEventListener === 'function') removeEventListener('pagehide', this.onPageHide);
+    this.setStatus({ state: 'ended', reason, message });
+  }
+
+  /** A method, not a field read, so TypeScript does not narrow it across awaits. */
+  private isEnded(): boolean {
+    return this.current.state === 'ended';
+  }
+
+  private recompute(): void {
+    if (this.current.state === 'ended') return;
+    const peers = [...this.peers.values()];
+    let state: CallState;
+    if (peers.some((p) => p.connection === 'connected')) state = 'connected';
+    else if (peers.some((p) => p.connection === 'reconnecting')) state = 'reconnecting';
+    else if (peers.length > 0 || this.expected.size > 0) state = 'connecting';
+    else state = 'waiting';
+    if (state !== this.current.state) this.setStatus({ state });
+  }
+
+  private setStatus(status: CallStatus): void {
+    this.current = status;
+    this.events.emit('status', status);
+  }
+
+  private view(peer: Peer): RemotePeer {
+    return {
+      peerId: peer.id,
+      name: peer.name,
+      stream: peer.stream,
+      micOn: peer.micOn,
+      cameraOn: peer.cameraOn,
+      connection: peer.connection,
+      stats: peer.stats,
+    };
+  }
+
+  private emitPeer(peer: Peer): void {
+    if (!peer.closed) this.events.emit('peer', this.view(peer));
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The call's own messages on the control data channel (see src/call/data-link.ts). Chat and
+ * file transfer share the channel with other `t` values; `parsePeerCallMessage` returns null
+ * for those, and for anything malformed, so the session simply ignores them.
+ */
+import * as v from 'valibot';
+
+export const MAX_NAME_LENGTH = 64;
+
+export const HelloSchema = v.strictObject({
+  t: v.literal('hello'),
+  name: v.pipe(v.string(), v.trim(), v.minLength(1), v.maxLength(MAX_NAME_LENGTH)),
+});
+
+/** Whether the sender's microphone and camera are on. */
+export const MediaStateSchema = v.strictObject({
+  t: v.literal('media'),
+  audio: v.boolean(),
+  video: v.boolean(),
+});
+
+export const ByeSchema = v.strictObject({ t: v.literal('bye') });
+
+export const PeerCallMessageSchema = v.variant('t', [HelloSchema, MediaStateSchema, ByeSchema]);
+export type PeerCallMessage = v.InferOutput<typeof PeerCallMessageSchema>;
+
+export const PEER_CALL_TYPES: ReadonlySet<string> = new Set(['hello', 'media', 'bye']);
+
+export type ParsedControl =
+  | { kind: 'call'; message: PeerCallMessage }
+  /** A `t` owned by another feature (chat, files): not ours to judge. */
+  | { kind: 'other' }
+  /** One of our types, or not JSON at all, but malformed. */
+  | { kind: 'invalid' };
+
+export function parsePeerCallMessage(text: unknown): ParsedControl {
+  // Binary frames never belong on the control channel.
+  if (typeof text !== 'string') return { kind: 'invalid' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid' };
+  }
+  if (typeof raw !== 'object' || raw === null || typeof (raw as { t?: unknown }).t !== 'string') {
+    return { kind: 'invalid' };
+  }
+  if (!PEER_CALL_TYPES.has((raw as { t: string }).t)) return { kind: 'other' };
+  const result = v.safeParse(PeerCallMessageSchema, raw);
+  return result.success ? { kind: 'call', message: result.output } : { kind: 'invalid' };
+}
+
+/** Invisible or direction-flipping characters that could disguise a name. */
+function isHiddenCharacter(code: number): boolean {
+  return (
+    code < 0x20 ||
+    (code >= 0x7f && code <= 0x9f) ||
+    (code >= 0x200b && code <= 0x200f) ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
+}
+
+/** Names are shown to a person: collapse whitespace, drop control characters, cap length. */
+export function cleanDisplayName(name: string, fallback = 'Guest'): string {
+  const visible = [...name.replace(/\s+/g, ' ')]
+    .filter((ch) => !isHiddenCharacter(ch.codePointAt(0) ?? 0))
+    .join('');
+  const cleaned = visible.replace(/ +/g, ' ').trim();
+  return [...cleaned].slice(0, MAX_NAME_LENGTH).join('') || fallback;
+}
