@@ -62,10 +62,10 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
       });
     },
     async close() {
+      // Keep listening while clients drain, so /readyz can answer 503 to the load balancer.
       ready = false;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       await signaling.shutdown();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
     },
