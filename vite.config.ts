@@ -21,6 +21,8 @@ export default defineConfig({
     target: 'chrome120',
     rollupOptions: {
       input: {
+        // Listed only under web_accessible_resources, crxjs would copy it unbuilt.
+        overlay: 'src/overlay/overlay.html',
         permission: 'src/permission/permission.html',
         window: 'src/overlay/window.html',
         offscreen: 'src/offscreen/offscreen.html',

@@ -1,1 +1,128 @@
-console.log('parley background');
+/**
+ * The service worker: display name and settings, the call registry, one signaling socket per
+ * call and one runtime port per overlay. Every message is validated on receipt and its sender
+ * checked (our own extension, and the page it must come from).
+ */
+import {
+  OVERLAY_PORT_NAME,
+  PermissionToBgSchema,
+  type PopupReplies,
+  type PopupToBg,
+  PopupToBgSchema,
+  parse,
+} from '../messaging/messages.ts';
+import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } from '../messaging/runtime.ts';
+import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
+import {
+  acceptOverlayPort,
+  callLink,
+  endCallsInTab,
+  findCallForTab,
+  hangUp,
+  openCall,
+  PERMISSION_PAGE,
+  permissionResult,
+  remount,
+  watchdog,
+} from './calls.ts';
+import { registerOffscreenHost } from './offscreen-host.ts';
+import { loadSettings, saveSettings } from './settings.ts';
+
+const WATCHDOG_ALARM = 'parley-watchdog';
+
+type PopupHandlers = {
+  [K in PopupToBg['type']]: (message: Extract<PopupToBg, { type: K }>) => Promise<PopupReplies[K]>;
+};
+
+const popupHandlers = {
+  async 'get-state'(message) {
+    const { name, server } = await loadSettings();
+    const call = message.tabId === undefined ? undefined : await findCallForTab(message.tabId);
+    return {
+      name,
+      server,
+      call: call ? { link: callLink(call), media: call.media, host: call.host } : null,
+    };
+  },
+  async 'start-call'(message) {
+    const { server } = await loadSettings();
+    return openCall(message.tabId, newShareLink(server), message.media);
+  },
+  async 'join-call'(message) {
+    const link = parseShareLink(message.link);
+    if (!link) {
+      return { ok: false, error: 'That is not a Parley link. It looks like http://server/r/room#secret.' };
+    }
+    return openCall(message.tabId, link, 'video');
+  },
+  async 'hang-up'(message) {
+    const call = await findCallForTab(message.tabId);
+    if (!call) return { ok: false, error: 'There is no call in this tab.' };
+    await hangUp(call.callId);
+    return { ok: true };
+  },
+  async 'save-name'(message) {
+    await saveSettings({ name: message.name });
+    return { ok: true };
+  },
+  async 'save-settings'(message) {
+    let server: string;
+    try {
+      server = normalizeServerUrl(message.server);
+    } catch {
+      return { ok: false, error: 'The server address must start with http:// or https://.' };
+    }
+    await saveSettings({ server });
+    return { ok: true, server };
+  },
+} satisfies PopupHandlers;
+
+function fromPage(sender: MessageSender, path: string): boolean {
+  if (!isOwnExtension(sender) || !sender.url) return false;
+  const url = new URL(sender.url);
+  return `${url.origin}${url.pathname}` === chrome.runtime.getURL(path);
+}
+
+onRuntimeMessage((raw, sender) => {
+  if (!isOwnExtension(sender)) return undefined;
+  if (fromPage(sender, 'src/popup/popup.html') && !sender.tab) {
+    const message = parse(PopupToBgSchema, raw);
+    if (!message) return undefined;
+    const handler = popupHandlers[message.type] as (m: PopupToBg) => Promise<unknown>;
+    return handler(message);
+  }
+  if (fromPage(sender, PERMISSION_PAGE) && sender.frameId === 0) {
+    const message = parse(PermissionToBgSchema, raw);
+    if (!message) return undefined;
+    return permissionResult(message.callId, message.granted).then(async () => {
+      if (message.granted && sender.tab?.id !== undefined)
+        await chrome.tabs.remove(sender.tab.id).catch(() => {});
+      return true;
+    });
+  }
+  // The content script (top frame of a tab) asking for a fresh capability after the page
+  // removed the overlay. Only our content script can send runtime messages from a page.
+  if (
+    sender.tab?.id !== undefined &&
+    sender.frameId === 0 &&
+    (raw as { type?: unknown })?.type === 'remount'
+  ) {
+    return remount(sender.tab.id).then((src) => src ?? null);
+  }
+  return undefined;
+});
+
+onPortConnect((port) => {
+  if (port.name === OVERLAY_PORT_NAME) acceptOverlayPort(port);
+});
+
+chrome.tabs.onRemoved.addListener((tabId) => void endCallsInTab(tabId));
+
+// Ask for a 30 s alarm (Chrome's minimum): revives sockets of live calls after a restart.
+chrome.alarms.create(WATCHDOG_ALARM, { periodInMinutes: 0.5 });
+chrome.alarms.onAlarm.addListener((alarm) => {
+  if (alarm.name === WATCHDOG_ALARM) void watchdog();
+});
+void watchdog();
+
+registerOffscreenHost();

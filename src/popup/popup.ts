@@ -1,1 +1,140 @@
-export {};
+/**
+ * The toolbar popup: start a video or audio call, join by pasting a link, your name, the
+ * signaling server; while a call runs in this tab, Copy link and Hang up instead.
+ * The popup has the user's click, so it is the one place that can write the clipboard
+ * reliably right after starting a call.
+ */
+import type { PopupState, StartResult } from '../messaging/messages.ts';
+import { askBackground } from '../messaging/runtime.ts';
+import { parseShareLink } from '../protocol/link.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const idle = $('idle');
+const active = $('active');
+const activeText = $('active-text');
+const status = $('status');
+const nameInput = $<HTMLInputElement>('name');
+const serverInput = $<HTMLInputElement>('server');
+const linkInput = $<HTMLInputElement>('join-link');
+
+let tabId: number | undefined;
+let currentLink = '';
+
+function say(text: string, isError = false): void {
+  status.textContent = text;
+  status.classList.toggle('error', isError);
+}
+
+function render(state: PopupState): void {
+  if (document.activeElement !== nameInput) nameInput.value = state.name;
+  if (document.activeElement !== serverInput) serverInput.value = state.server;
+  idle.hidden = state.call !== null;
+  active.hidden = state.call === null;
+  currentLink = state.call?.link ?? '';
+  if (state.call) {
+    const kind = state.call.media === 'audio' ? 'An audio call' : 'A video call';
+    activeText.textContent =
+      state.call.host === 'window'
+        ? `${kind} from this tab is running in its own window.`
+        : `${kind} is running in this tab.`;
+  }
+}
+
+async function refresh(): Promise<void> {
+  render(await askBackground({ type: 'get-state', ...(tabId === undefined ? {} : { tabId }) }));
+}
+
+async function copy(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function afterStart(result: StartResult, started: boolean): Promise<void> {
+  if (!result.ok) {
+    say(result.error, true);
+    return;
+  }
+  const notice = result.notice ? ` ${result.notice}` : '';
+  if (started) {
+    say((await copy(result.link)) ? `Link copied.${notice}` : `Copy the link from the call.${notice}`);
+  } else {
+    say(`Joining the call.${notice}`);
+  }
+  await refresh();
+}
+
+async function withTab(action: (tabId: number) => Promise<void>): Promise<void> {
+  if (tabId === undefined) {
+    say('Parley cannot find the tab you are on. Click a page, then open Parley again.', true);
+    return;
+  }
+  try {
+    // The name field saves on change (blur); make sure a typed name is saved before a call starts.
+    await askBackground({ type: 'save-name', name: nameInput.value });
+    await action(tabId);
+  } catch {
+    say('Something went wrong talking to Parley. Close this popup and try again.', true);
+  }
+}
+
+function start(media: 'video' | 'audio'): Promise<void> {
+  return withTab(async (id) => {
+    say(media === 'video' ? 'Starting a video call…' : 'Starting an audio call…');
+    await afterStart(await askBackground({ type: 'start-call', tabId: id, media }), true);
+  });
+}
+
+$('start-video').addEventListener('click', () => void start('video'));
+$('start-audio').addEventListener('click', () => void start('audio'));
+
+$('join-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = linkInput.value.trim();
+  if (!parseShareLink(text)) {
+    say('That is not a Parley link. Paste the whole link, including the part after #.', true);
+    return;
+  }
+  void withTab(async (id) => {
+    await afterStart(await askBackground({ type: 'join-call', tabId: id, link: text }), false);
+  });
+});
+
+$('copy-link').addEventListener('click', async () => {
+  say((await copy(currentLink)) ? 'Link copied.' : `Copy this link: ${currentLink}`);
+});
+
+$('hang-up').addEventListener('click', () =>
+  withTab(async (id) => {
+    const result = await askBackground({ type: 'hang-up', tabId: id });
+    say(result.ok ? 'Call ended.' : result.error, !result.ok);
+    await refresh();
+  }),
+);
+
+nameInput.addEventListener('change', async () => {
+  const result = await askBackground({ type: 'save-name', name: nameInput.value });
+  if (!result.ok) say(result.error, true);
+});
+
+$('settings-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const result = await askBackground({ type: 'save-settings', server: serverInput.value });
+  if (result.ok) {
+    serverInput.value = result.server ?? serverInput.value;
+    say('Settings saved.');
+  } else {
+    say(result.error, true);
+  }
+});
+
+async function init(): Promise<void> {
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+  tabId = tab?.id;
+  await refresh();
+}
+
+void init();

@@ -1,0 +1,427 @@
+/**
+ * Calls: starting and joining (inject the overlay, or open a call window), the runtime port
+ * per overlay over which that room's signaling flows, and ending. State that must survive a
+ * service-worker restart is in the registry (chrome.storage.session); sockets and ports are
+ * per worker instance and are rebuilt when the overlay re-attaches or the watchdog fires.
+ */
+import { mountOverlay } from '../content/mount-overlay.ts';
+import {
+  type BgToOverlay,
+  type CallInfo,
+  type CallMedia,
+  OverlayToBgSchema,
+  parse,
+  type StartResult,
+  WINDOW_REASONS,
+  type WindowReason,
+} from '../messaging/messages.ts';
+import { isOwnExtension, type Port, tellContent } from '../messaging/runtime.ts';
+import { formatShareLink, randomBase64Url, type ShareLink } from '../protocol/link.ts';
+import {
+  type CallRecord,
+  findCall,
+  getCall,
+  listCalls,
+  putCall,
+  removeCall,
+  updateCall,
+} from './call-registry.ts';
+import { RoomSocket } from './room-socket.ts';
+import { loadSettings } from './settings.ts';
+
+export const OVERLAY_PAGE = 'src/overlay/overlay.html';
+export const WINDOW_PAGE = 'src/overlay/window.html';
+export const PERMISSION_PAGE = 'src/permission/permission.html';
+
+/** How long a call waits for its overlay to re-attach before it is ended. */
+const PORTLESS_GRACE_MS = 20_000;
+const BUFFER_LIMIT = 256;
+
+const sockets = new Map<string, RoomSocket>();
+const ports = new Map<string, Port>();
+/** Messages for an overlay whose port is not attached right now (e.g. during a restart). */
+const inbox = new Map<string, BgToOverlay[]>();
+/** Signals the overlay sent while the socket was reconnecting. */
+const outbox = new Map<string, { to: string; data: unknown }[]>();
+const portlessSince = new Map<string, number>();
+const hangUpTimers = new Map<string, ReturnType<typeof setTimeout>>();
+const workerStartedAt = Date.now();
+
+const pageUrl = (path: string) => chrome.runtime.getURL(path);
+
+function linkOf(call: CallRecord): ShareLink {
+  return { server: call.server, room: call.room, secret: call.secret };
+}
+
+export function callLink(call: CallRecord): string {
+  return formatShareLink(linkOf(call));
+}
+
+export function findCallForTab(tabId: number): Promise<CallRecord | undefined> {
+  return findCall((c) => c.pageTabId === tabId || c.tabId === tabId);
+}
+
+// ---------- start / join ----------
+
+export async function openCall(tabId: number, link: ShareLink, media: CallMedia): Promise<StartResult> {
+  if (await findCallForTab(tabId)) {
+    return { ok: false, error: 'A call is already running in this tab. Hang up first.' };
+  }
+  const { name } = await loadSettings();
+  const call: CallRecord = {
+    callId: randomBase64Url(16),
+    tabId,
+    pageTabId: tabId,
+    host: 'overlay',
+    server: link.server,
+    room: link.room,
+    secret: link.secret,
+    media,
+    name: name || 'Parley user',
+    cap: randomBase64Url(32),
+    capUsed: false,
+    sessionKey: randomBase64Url(32),
+    joinRequested: false,
+    createdAt: Date.now(),
+  };
+  await putCall(call);
+  try {
+    await chrome.scripting.executeScript({
+      target: { tabId, frameIds: [0] },
+      func: mountOverlay,
+      args: [`${pageUrl(OVERLAY_PAGE)}#cap=${call.cap}`],
+    });
+    return { ok: true, link: callLink(call), host: 'overlay' };
+  } catch {
+    // chrome:// pages, the Web Store, PDFs and other pages extensions may not script.
+    const moved = await openCallWindow(call.callId, 'restricted');
+    if (!moved) return { ok: false, error: 'The call window could not be opened. Try again.' };
+    return { ok: true, link: callLink(call), host: 'window', notice: WINDOW_REASONS.restricted };
+  }
+}
+
+/** Move a call into a small extension window with a fresh capability. */
+export async function openCallWindow(callId: string, reason: WindowReason): Promise<boolean> {
+  const call = await updateCall(callId, (c) => ({
+    ...c,
+    host: 'window',
+    tabId: null,
+    cap: randomBase64Url(32),
+    capUsed: false,
+  }));
+  if (!call) return false;
+  try {
+    const win = await chrome.windows.create({
+      type: 'popup',
+      url: `${pageUrl(WINDOW_PAGE)}#cap=${call.cap}&why=${reason}`,
+      width: 440,
+      height: 560,
+      focused: true,
+    });
+    const tabId = win?.tabs?.[0]?.id ?? null;
+    await updateCall(callId, (c) => ({ ...c, windowId: win?.id, tabId: c.tabId ?? tabId }));
+    return true;
+  } catch {
+    await endCall(callId);
+    return false;
+  }
+}
+
+// ---------- ending ----------
+
+export async function endCall(callId: string): Promise<void> {
+  const timer = hangUpTimers.get(callId);
+  if (timer) clearTimeout(timer);
+  hangUpTimers.delete(callId);
+  sockets.get(callId)?.leave();
+  sockets.delete(callId);
+  inbox.delete(callId);
+  outbox.delete(callId);
+  portlessSince.delete(callId);
+  const port = ports.get(callId);
+  ports.delete(callId);
+  port?.disconnect();
+  const call = await removeCall(callId);
+  if (!call) return;
+  if (call.host === 'overlay' && call.tabId !== null) await tellContent(call.tabId, { parley: 'remove' });
+  if (call.host === 'window' && call.windowId !== undefined) {
+    await chrome.windows.remove(call.windowId).catch(() => undefined);
+  }
+}
+
+/** Hang up from the popup: let the overlay end the call itself (it says bye to the peer). */
+export async function hangUp(callId: string): Promise<void> {
+  const port = ports.get(callId);
+  if (!port) return endCall(callId);
+  port.postMessage({ type: 'hang-up' } satisfies BgToOverlay);
+  // If the overlay does not report back, end it from here.
+  hangUpTimers.set(
+    callId,
+    setTimeout(() => void endCall(callId), 3000),
+  );
+}
+
+export async function endCallsInTab(tabId: number): Promise<void> {
+  for (const call of await listCalls()) {
+    if (call.tabId === tabId) await endCall(call.callId);
+  }
+}
+
+// ---------- overlay ports ----------
+
+function post(callId: string, message: BgToOverlay): void {
+  const port = ports.get(callId);
+  if (port) {
+    port.postMessage(message);
+    return;
+  }
+  const queue = inbox.get(callId) ?? [];
+  if (queue.length < BUFFER_LIMIT) queue.push(message);
+  inbox.set(callId, queue);
+}
+
+/** Is this port's sender the page the call was handed to (right page, right tab, right frame)? */
+function senderMatches(port: Port, call: CallRecord): boolean {
+  const sender = port.sender;
+  if (!sender || !isOwnExtension(sender) || !sender.url || !sender.tab?.id) return false;
+  const url = new URL(sender.url);
+  const page = `${url.origin}${url.pathname}`;
+  if (call.host === 'overlay') {
+    return page === pageUrl(OVERLAY_PAGE) && sender.frameId !== 0 && sender.tab.id === call.tabId;
+  }
+  return (
+    page === pageUrl(WINDOW_PAGE) && sender.frameId === 0 && (call.tabId ?? sender.tab.id) === sender.tab.id
+  );
+}
+
+function infoOf(call: CallRecord): CallInfo {
+  return {
+    callId: call.callId,
+    sessionKey: call.sessionKey,
+    server: call.server,
+    room: call.room,
+    secret: call.secret,
+    media: call.media,
+    name: call.name,
+  };
+}
+
+function attach(callId: string, port: Port): void {
+  const previous = ports.get(callId);
+  if (previous && previous !== port) previous.disconnect();
+  ports.set(callId, port);
+  portlessSince.delete(callId);
+  const queued = inbox.get(callId) ?? [];
+  inbox.delete(callId);
+  for (const message of queued) port.postMessage(message);
+}
+
+export function acceptOverlayPort(port: Port): void {
+  if (!port.sender || !isOwnExtension(port.sender)) {
+    port.disconnect();
+    return;
+  }
+  let callId: string | null = null;
+  let chain: Promise<void> = Promise.resolve();
+  const deny = () => {
+    port.postMessage({ type: 'denied' } satisfies BgToOverlay);
+    port.disconnect();
+  };
+
+  port.onMessage.addListener((raw: unknown) => {
+    // Handle one message at a time: a claim must finish before the join that follows it.
+    chain = chain.then(async () => {
+      const message = parse(OverlayToBgSchema, raw);
+      if (!message) return;
+      if (callId === null) {
+        if (message.type === 'claim') {
+          let matched: CallRecord | undefined;
+          const candidate = await findCall((c) => c.cap === message.cap);
+          if (candidate && senderMatches(port, candidate)) {
+            matched = await updateCall(candidate.callId, (c) =>
+              c.capUsed || c.cap !== message.cap
+                ? undefined
+                : { ...c, capUsed: true, tabId: c.tabId ?? port.sender?.tab?.id ?? null },
+            );
+          }
+          if (!matched) return deny();
+          callId = matched.callId;
+          attach(callId, port);
+          port.postMessage({ type: 'call', call: infoOf(matched) } satisfies BgToOverlay);
+          return;
+        }
+        if (message.type === 'resume') {
+          const call = await getCall(message.callId);
+          if (!call || call.sessionKey !== message.sessionKey || !senderMatches(port, call)) return deny();
+          callId = call.callId;
+          attach(callId, port);
+          port.postMessage({ type: 'resumed' } satisfies BgToOverlay);
+          if (call.joinRequested) ensureSocket(call);
+          return;
+        }
+        return deny();
+      }
+      await onOverlayMessage(callId, message);
+    });
+  });
+
+  port.onDisconnect.addListener(() => {
+    if (callId !== null && ports.get(callId) === port) {
+      ports.delete(callId);
+      portlessSince.set(callId, Date.now());
+    }
+  });
+}
+
+type OverlayMessage = NonNullable<ReturnType<typeof parse<typeof OverlayToBgSchema>>>;
+
+const overlayHandlers = {
+  async join(callId: string) {
+    const call = await updateCall(callId, (c) => ({ ...c, joinRequested: true }));
+    if (!call) return;
+    const socket = sockets.get(callId);
+    if (socket?.isJoined && socket.lastJoined) {
+      // A re-mounted overlay joins a room this worker is already in: tell it the current state.
+      post(callId, { type: 'status', status: 'open' });
+      post(callId, { type: 'joined', info: joinedInfo(socket) });
+      return;
+    }
+    ensureSocket(call);
+  },
+  async send(callId: string, message: Extract<OverlayMessage, { type: 'send' }>) {
+    const socket = sockets.get(callId);
+    if (socket?.send(message.to, message.data)) return;
+    const queue = outbox.get(callId) ?? [];
+    if (queue.length < BUFFER_LIMIT) queue.push({ to: message.to, data: message.data });
+    outbox.set(callId, queue);
+  },
+  async leave(callId: string) {
+    sockets.get(callId)?.leave();
+    sockets.delete(callId);
+    await updateCall(callId, (c) => ({ ...c, joinRequested: false }));
+  },
+  async minimize(callId: string, message: Extract<OverlayMessage, { type: 'minimize' }>) {
+    const call = await getCall(callId);
+    if (call?.host === 'overlay' && call.tabId !== null) {
+      await tellContent(call.tabId, { parley: 'minimize', minimized: message.minimized });
+    }
+  },
+  async ended(callId: string) {
+    await endCall(callId);
+  },
+  async 'need-permission'(callId: string) {
+    const call = await getCall(callId);
+    if (!call) return;
+    await chrome.tabs.create({
+      url: `${pageUrl(PERMISSION_PAGE)}#call=${call.callId}&media=${call.media}`,
+      active: true,
+    });
+  },
+  async 'move-to-window'(callId: string, message: Extract<OverlayMessage, { type: 'move-to-window' }>) {
+    const call = await getCall(callId);
+    if (!call || call.host !== 'overlay') return;
+    sockets.get(callId)?.leave();
+    sockets.delete(callId);
+    ports.get(callId)?.disconnect();
+    ports.delete(callId);
+    if (call.tabId !== null) await tellContent(call.tabId, { parley: 'remove' });
+    await updateCall(callId, (c) => ({ ...c, joinRequested: false, resume: undefined }));
+    await openCallWindow(callId, message.reason);
+  },
+} satisfies Record<string, (callId: string, message: never) => Promise<unknown>>;
+
+async function onOverlayMessage(callId: string, message: OverlayMessage): Promise<void> {
+  if (message.type === 'claim' || message.type === 'resume') return; // Only valid as the first message.
+  const handler = overlayHandlers[message.type] as (
+    callId: string,
+    message: OverlayMessage,
+  ) => Promise<unknown>;
+  await handler(callId, message);
+}
+
+/** The permission page reports back: tell the overlay, and bring its tab to the front. */
+export async function permissionResult(callId: string, granted: boolean): Promise<void> {
+  const call = await getCall(callId);
+  if (!call) return;
+  post(callId, { type: 'permission', granted });
+  if (call.tabId !== null) await chrome.tabs.update(call.tabId, { active: true }).catch(() => undefined);
+}
+
+/** A page removed our overlay and the content script put it back: issue a fresh capability. */
+export async function remount(tabId: number): Promise<string | undefined> {
+  const call = await findCall((c) => c.host === 'overlay' && c.tabId === tabId);
+  if (!call) return undefined;
+  const next = await updateCall(call.callId, (c) => ({ ...c, cap: randomBase64Url(32), capUsed: false }));
+  return next ? `${pageUrl(OVERLAY_PAGE)}#cap=${next.cap}` : undefined;
+}
+
+// ---------- signaling sockets ----------
+
+function joinedInfo(socket: RoomSocket) {
+  const joined = socket.lastJoined!;
+  return {
+    room: joined.room,
+    peerId: joined.peerId,
+    peers: [...socket.peers],
+    iceServers: joined.iceServers,
+    capacity: joined.capacity,
+  };
+}
+
+function ensureSocket(call: CallRecord): void {
+  const existing = sockets.get(call.callId);
+  if (existing && !existing.isStopped) return;
+  const callId = call.callId;
+  const socket = new RoomSocket(call.server, call.room, call.resume, {
+    joined: (message) => {
+      void updateCall(callId, (c) => ({
+        ...c,
+        resume: { peerId: message.peerId, token: message.resumeToken },
+      }));
+      post(callId, { type: 'joined', info: joinedInfo(socket) });
+      const queued = outbox.get(callId) ?? [];
+      outbox.delete(callId);
+      for (const { to, data } of queued) socket.send(to, data);
+    },
+    message: (message) => {
+      switch (message.type) {
+        case 'peer-joined':
+          return post(callId, { type: 'peer-joined', peerId: message.peerId });
+        case 'peer-left':
+          return post(callId, { type: 'peer-left', peerId: message.peerId });
+        case 'signal':
+          return post(callId, { type: 'signal', from: message.from, data: message.data });
+        case 'error':
+          return post(callId, { type: 'error', code: message.code, message: message.message });
+      }
+    },
+    status: (status) => post(callId, { type: 'status', status }),
+  });
+  sockets.set(callId, socket);
+  socket.connect();
+}
+
+/**
+ * The watchdog (chrome.alarms, and once at worker start): revive sockets of live calls and
+ * end calls whose overlay has been gone too long (tab navigated away, frame destroyed).
+ */
+export async function watchdog(): Promise<void> {
+  const now = Date.now();
+  for (const call of await listCalls()) {
+    if (!ports.has(call.callId)) {
+      const since = portlessSince.get(call.callId) ?? workerStartedAt;
+      if (now - since > PORTLESS_GRACE_MS && (call.capUsed || now - call.createdAt > 60_000)) {
+        await endCall(call.callId);
+        continue;
+      }
+    }
+    if (call.tabId !== null) {
+      const tab = await chrome.tabs.get(call.tabId).catch(() => undefined);
+      if (!tab) {
+        await endCall(call.callId);
+        continue;
+      }
+    }
+    if (call.joinRequested) ensureSocket(call);
+  }
+}

@@ -1,0 +1,28 @@
+/** Display name and signaling server, remembered in chrome.storage.local. */
+import { normalizeServerUrl } from '../protocol/link.ts';
+
+export const DEFAULT_SERVER = 'http://localhost:8787';
+const KEY = 'settings';
+
+export interface Settings {
+  name: string;
+  server: string;
+}
+
+export async function loadSettings(): Promise<Settings> {
+  const stored = (await chrome.storage.local.get(KEY))[KEY] as Partial<Settings> | undefined;
+  let server = DEFAULT_SERVER;
+  try {
+    if (typeof stored?.server === 'string') server = normalizeServerUrl(stored.server);
+  } catch {
+    // A value that no longer parses falls back to the default rather than breaking the popup.
+  }
+  const name = typeof stored?.name === 'string' ? stored.name.slice(0, 40) : '';
+  return { name, server };
+}
+
+export async function saveSettings(patch: Partial<Settings>): Promise<Settings> {
+  const next = { ...(await loadSettings()), ...patch };
+  await chrome.storage.local.set({ [KEY]: next });
+  return next;
+}

@@ -1,0 +1,158 @@
+/**
+ * Every runtime message inside the extension, named by direction (who may send what to
+ * whom), with a valibot schema per direction. Each receiver validates on receipt: a
+ * compromised or buggy context must not be able to make another one do something unplanned.
+ *
+ *   PopupToBg       popup → service worker (runtime.sendMessage)
+ *   PermissionToBg  permission page → service worker (runtime.sendMessage)
+ *   OverlayToBg     overlay iframe / call window → service worker (over its runtime Port)
+ *   BgToOverlay     service worker → overlay (over the Port)
+ *   BgToContent     service worker → the content script in the page (tabs.sendMessage)
+ */
+import * as v from 'valibot';
+import { PEER_ID_PATTERN } from '../protocol/signaling.ts';
+
+const TabId = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Token = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{22,64}$/));
+const PeerId = v.pipe(v.string(), v.regex(PEER_ID_PATTERN));
+const Media = v.picklist(['video', 'audio']);
+export type CallMedia = v.InferOutput<typeof Media>;
+
+/** Display names: what a person types, trimmed and bounded. */
+export const DisplayNameSchema = v.pipe(v.string(), v.trim(), v.maxLength(40));
+
+// ---------- popup → background ----------
+
+export const PopupToBgSchema = v.variant('type', [
+  v.strictObject({ type: v.literal('get-state'), tabId: v.optional(TabId) }),
+  v.strictObject({ type: v.literal('start-call'), tabId: TabId, media: Media }),
+  v.strictObject({ type: v.literal('join-call'), tabId: TabId, link: v.pipe(v.string(), v.maxLength(2048)) }),
+  v.strictObject({ type: v.literal('hang-up'), tabId: TabId }),
+  v.strictObject({ type: v.literal('save-name'), name: DisplayNameSchema }),
+  v.strictObject({ type: v.literal('save-settings'), server: v.pipe(v.string(), v.maxLength(2048)) }),
+]);
+export type PopupToBg = v.InferOutput<typeof PopupToBgSchema>;
+
+/** What the popup shows about the tab it was opened on. */
+export interface ActiveCallView {
+  link: string;
+  media: CallMedia;
+  /** Where the call runs: the overlay on this page, or its own window. */
+  host: 'overlay' | 'window';
+}
+
+export interface PopupState {
+  name: string;
+  server: string;
+  call: ActiveCallView | null;
+}
+
+/** Answer to start/join: the link to copy, or a sentence saying what went wrong. */
+export type StartResult =
+  | { ok: true; link: string; host: 'overlay' | 'window'; notice?: string }
+  | { ok: false; error: string };
+
+export type SimpleResult = { ok: true } | { ok: false; error: string };
+
+/** Replies the background gives to each popup message. */
+export interface PopupReplies {
+  'get-state': PopupState;
+  'start-call': StartResult;
+  'join-call': StartResult;
+  'hang-up': SimpleResult;
+  'save-name': SimpleResult;
+  'save-settings': SimpleResult & { server?: string };
+}
+
+/** Why a call runs in its own window instead of the overlay: one sentence for the person. */
+export const WINDOW_REASONS = {
+  restricted: 'Parley cannot run on this page, so the call opened in its own window.',
+  policy: 'This site blocks the camera in embedded frames, so the call opened in its own window.',
+} as const;
+export type WindowReason = keyof typeof WINDOW_REASONS;
+
+// ---------- permission page → background ----------
+
+export const PermissionToBgSchema = v.variant('type', [
+  v.strictObject({ type: v.literal('permission-result'), callId: Token, granted: v.boolean() }),
+]);
+export type PermissionToBg = v.InferOutput<typeof PermissionToBgSchema>;
+
+// ---------- overlay → background (Port) ----------
+
+export const OVERLAY_PORT_NAME = 'parley-overlay';
+
+export const OverlayToBgSchema = v.variant('type', [
+  /** First message on a fresh overlay: the one-time capability from the URL fragment. */
+  v.strictObject({ type: v.literal('claim'), cap: Token }),
+  /** First message on a reconnected port (service worker restarted): the per-call session key. */
+  v.strictObject({ type: v.literal('resume'), callId: Token, sessionKey: Token }),
+  v.strictObject({ type: v.literal('join') }),
+  v.strictObject({ type: v.literal('send'), to: PeerId, data: v.unknown() }),
+  v.strictObject({ type: v.literal('leave') }),
+  v.strictObject({ type: v.literal('minimize'), minimized: v.boolean() }),
+  /** The call is over (hung up here or there, or lost): unregister and remove the overlay. */
+  v.strictObject({ type: v.literal('ended') }),
+  /** The iframe cannot ask for camera/microphone: open the permission page in a tab. */
+  v.strictObject({ type: v.literal('need-permission') }),
+  /** The page's Permissions-Policy blocks the camera here: move the call to its own window. */
+  v.strictObject({ type: v.literal('move-to-window'), reason: v.picklist(['policy']) }),
+]);
+export type OverlayToBg = v.InferOutput<typeof OverlayToBgSchema>;
+
+// ---------- background → overlay (Port) ----------
+
+const IceServerSchema = v.object({
+  urls: v.union([v.string(), v.array(v.string())]),
+  username: v.optional(v.string()),
+  credential: v.optional(v.string()),
+});
+
+export const CallInfoSchema = v.strictObject({
+  callId: Token,
+  sessionKey: Token,
+  server: v.string(),
+  room: v.string(),
+  secret: v.string(),
+  media: Media,
+  name: v.string(),
+});
+export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
+
+export const BgToOverlaySchema = v.variant('type', [
+  v.strictObject({ type: v.literal('call'), call: CallInfoSchema }),
+  v.strictObject({ type: v.literal('denied') }),
+  v.strictObject({ type: v.literal('resumed') }),
+  v.strictObject({
+    type: v.literal('joined'),
+    info: v.strictObject({
+      room: v.string(),
+      peerId: PeerId,
+      peers: v.array(PeerId),
+      iceServers: v.array(IceServerSchema),
+      capacity: v.number(),
+    }),
+  }),
+  v.strictObject({ type: v.literal('peer-joined'), peerId: PeerId }),
+  v.strictObject({ type: v.literal('peer-left'), peerId: PeerId }),
+  v.strictObject({ type: v.literal('signal'), from: PeerId, data: v.unknown() }),
+  v.strictObject({
+    type: v.literal('status'),
+    status: v.picklist(['connecting', 'open', 'reconnecting', 'closed']),
+  }),
+  v.strictObject({ type: v.literal('error'), code: v.string(), message: v.string() }),
+  /** The person pressed Hang up in the popup. */
+  v.strictObject({ type: v.literal('hang-up') }),
+  v.strictObject({ type: v.literal('permission'), granted: v.boolean() }),
+]);
+export type BgToOverlay = v.InferOutput<typeof BgToOverlaySchema>;
+
+// ---------- background → content script ----------
+// The content script is a self-contained function (src/content/mount-overlay.ts) and checks
+// these shapes by hand to stay tiny; they are listed here so the sender is typed.
+export type BgToContent = { parley: 'remove' } | { parley: 'minimize'; minimized: boolean };
+
+export function parse<S extends v.GenericSchema>(schema: S, input: unknown): v.InferOutput<S> | null {
+  const result = v.safeParse(schema, input);
+  return result.success ? result.output : null;
+}

@@ -1,0 +1,193 @@
+/**
+ * The extension's way into a call, shared by the overlay iframe (overlay.ts) and the call
+ * window fallback (window.ts). The page is web-accessible, so any website can frame it: it
+ * does nothing until the service worker confirms the one-time capability from the URL
+ * fragment (issued for this tab, for our overlay page, unused). Otherwise it stays inert:
+ * one sentence, no camera, no join.
+ */
+
+import {
+  type BgToOverlay,
+  BgToOverlaySchema,
+  type CallInfo,
+  OVERLAY_PORT_NAME,
+  parse,
+  WINDOW_REASONS,
+  type WindowReason,
+} from '../messaging/messages.ts';
+import { connectToBackground, type Port } from '../messaging/runtime.ts';
+import { mountCallApp } from './app.ts';
+import { type OverlayControl, PortSignaling } from './port-signaling.ts';
+
+export const INERT_TEXT = 'This Parley panel was not opened by you.';
+const CAP_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
+
+type Host = 'overlay' | 'window';
+
+function sentence(root: HTMLElement, text: string): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'parley-sentence';
+  p.setAttribute('role', 'status');
+  p.textContent = text;
+  root.append(p);
+  return p;
+}
+
+function inert(root: HTMLElement): void {
+  root.replaceChildren();
+  sentence(root, INERT_TEXT);
+}
+
+/** Connect, present the capability, and wait for the call (or a refusal). */
+function claim(cap: string): Promise<{ port: Port; call: CallInfo } | null> {
+  return new Promise((resolve) => {
+    let port: Port;
+    try {
+      port = connectToBackground(OVERLAY_PORT_NAME);
+    } catch {
+      resolve(null);
+      return;
+    }
+    const onMessage = (raw: unknown) => {
+      const message = parse(BgToOverlaySchema, raw);
+      if (!message) return;
+      port.onMessage.removeListener(onMessage);
+      port.onDisconnect.removeListener(onDisconnect);
+      resolve(message.type === 'call' ? { port, call: message.call } : null);
+    };
+    const onDisconnect = () => resolve(null);
+    port.onMessage.addListener(onMessage);
+    port.onDisconnect.addListener(onDisconnect);
+    port.postMessage({ type: 'claim', cap });
+  });
+}
+
+/** Is the page's Permissions-Policy keeping camera or microphone from this frame? */
+function blockedByPolicy(media: CallInfo['media']): boolean {
+  const policy = (document as { featurePolicy?: { allowsFeature(feature: string): boolean } }).featurePolicy;
+  if (!policy) return false;
+  return !policy.allowsFeature('microphone') || (media === 'video' && !policy.allowsFeature('camera'));
+}
+
+async function permissionState(media: CallInfo['media']): Promise<'granted' | 'prompt' | 'denied'> {
+  const names = media === 'video' ? ['microphone', 'camera'] : ['microphone'];
+  try {
+    const states = await Promise.all(
+      names.map((name) => navigator.permissions.query({ name: name as PermissionName }).then((s) => s.state)),
+    );
+    if (states.includes('denied')) return 'denied';
+    return states.every((s) => s === 'granted') ? 'granted' : 'prompt';
+  } catch {
+    return 'prompt';
+  }
+}
+
+/** Try to open the devices once: in an iframe Chrome may refuse to prompt at all. */
+async function probeDevices(media: CallInfo['media']): Promise<'ok' | 'not-allowed' | 'other'> {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: media === 'video' });
+    for (const track of stream.getTracks()) track.stop();
+    return 'ok';
+  } catch (error) {
+    return (error as DOMException)?.name === 'NotAllowedError' ? 'not-allowed' : 'other';
+  }
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // The page may not delegate clipboard-write to frames; execCommand still works on a click.
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.append(area);
+    area.select();
+    const ok = document.execCommand('copy');
+    area.remove();
+    return ok;
+  }
+}
+
+export async function runExtensionCall(host: Host, root: HTMLElement): Promise<void> {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const cap = params.get('cap') ?? '';
+  const why = params.get('why');
+  // The capability is one-time; take it out of the URL (and the history) straight away.
+  history.replaceState(null, '', location.pathname);
+  if (!CAP_PATTERN.test(cap)) return inert(root);
+  const claimed = await claim(cap);
+  if (!claimed) return inert(root);
+  const { call } = claimed;
+
+  let controlHandler: (message: OverlayControl) => void = () => {};
+  const signaling = new PortSignaling(claimed.port, call, (message) => controlHandler(message));
+
+  if (host === 'window' && why && why in WINDOW_REASONS) {
+    sentence(root, WINDOW_REASONS[why as WindowReason]).classList.add('parley-why');
+  }
+
+  if (host === 'overlay' && blockedByPolicy(call.media)) {
+    sentence(root, 'This site blocks the camera here. Moving the call to its own window…');
+    signaling.post({ type: 'move-to-window', reason: 'policy' });
+    return;
+  }
+
+  // First camera/microphone use: the iframe may be unable to ask. Then a tab asks instead.
+  if (host === 'overlay' && (await permissionState(call.media)) === 'prompt') {
+    const probe = await probeDevices(call.media);
+    if (probe === 'not-allowed') {
+      const waiting = sentence(
+        root,
+        'Parley needs your permission to use the camera and microphone. Allow it in the tab that just opened.',
+      );
+      const granted = await new Promise<boolean>((resolve) => {
+        controlHandler = (message) => {
+          if (message.type === 'permission') resolve(message.granted);
+        };
+        signaling.post({ type: 'need-permission' });
+      });
+      controlHandler = () => {};
+      waiting.remove();
+      if (!granted) {
+        sentence(
+          root,
+          'Parley may not use the camera and microphone, so the call cannot start. Hang up in the popup.',
+        );
+        return;
+      }
+    }
+  }
+
+  const link = { server: call.server, room: call.room, secret: call.secret };
+  let endedReported = false;
+  const app = mountCallApp(root, {
+    signaling,
+    link,
+    media: call.media,
+    localName: call.name,
+    host: 'extension',
+    hooks: {
+      copyText,
+      onMinimizeChange(minimized: boolean) {
+        signaling.post({ type: 'minimize', minimized });
+      },
+      onEnded() {
+        if (endedReported) return;
+        endedReported = true;
+        // A call ended by the other side or the network stays on screen a moment, so the
+        // person can read why; hanging up here removes the overlay at once.
+        const reason = app.session.status.reason;
+        const delay = reason === 'hangup' ? 0 : 3000;
+        setTimeout(() => {
+          signaling.post({ type: 'ended' });
+        }, delay);
+      },
+    },
+  });
+  controlHandler = (message: Extract<BgToOverlay, { type: string }>) => {
+    if (message.type === 'hang-up') app.session.hangUp();
+  };
+}
