@@ -1,0 +1,257 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeLinkPair } from './fake-link.ts';
+import { FileExchange, NOT_UNDERSTOOD } from './file-exchange.ts';
+import type { FileSink, SinkFactory } from './file-sink.ts';
+import { encodeBodyFrame } from './frame.ts';
+import { BlobListSink } from './memory-sink.ts';
+import type { Transfer } from './transfer.ts';
+
+/** A sink that records what happened to it, with an optional slow disk. */
+function recordingSinks(options: { free?: number; writeDelayMs?: number } = {}) {
+  const discarded: string[] = [];
+  const created: string[] = [];
+  const factory: SinkFactory = {
+    async create(id, name, mime, callbacks) {
+      created.push(id);
+      const inner = new BlobListSink(name, mime, callbacks);
+      if (!options.writeDelayMs) {
+        return {
+          write: (b) => inner.write(b),
+          close: () => inner.close(),
+          discard: async () => {
+            discarded.push(id);
+            await inner.discard();
+          },
+        } satisfies FileSink;
+      }
+      let chain = Promise.resolve();
+      return {
+        write: (b) => {
+          const copy = b.slice();
+          chain = chain
+            .then(() => new Promise((r) => setTimeout(r, options.writeDelayMs)))
+            .then(() => inner.write(copy));
+        },
+        close: () => chain.then(() => inner.close()),
+        discard: async () => {
+          discarded.push(id);
+          await inner.discard();
+        },
+      };
+    },
+    async freeBytes() {
+      return options.free;
+    },
+  };
+  return { factory, discarded, created };
+}
+
+function setup(options: { free?: number; writeDelayMs?: number; maxInFlight?: number } = {}) {
+  const pair = fakeLinkPair();
+  const sinks = recordingSinks(options);
+  const seen = {
+    a: [] as Transfer[],
+    b: [] as Transfer[],
+    problemsA: [] as string[],
+    problemsB: [] as string[],
+  };
+  const events = (side: 'a' | 'b') => ({
+    onTransfer: (t: Transfer) => seen[side].push(t),
+    onUpdate: () => {},
+    onProblem: (s: string) => (side === 'a' ? seen.problemsA : seen.problemsB).push(s),
+  });
+  const checkImage = async () => true;
+  const a = new FileExchange(
+    pair.a,
+    { sinks: sinks.factory, checkImage, maxInFlight: options.maxInFlight },
+    events('a'),
+  );
+  const b = new FileExchange(
+    pair.b,
+    { sinks: sinks.factory, checkImage, maxInFlight: options.maxInFlight },
+    events('b'),
+  );
+  return { pair, a, b, seen, sinks };
+}
+
+async function until(condition: () => boolean, what: string | (() => string), ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const fileOf = (bytes: Uint8Array, name: string, type = 'application/octet-stream') =>
+  new File([bytes as Uint8Array<ArrayBuffer>], name, { type });
+
+let cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups) c();
+  cleanups = [];
+});
+
+describe('FileExchange', () => {
+  it('delivers several files at once, byte for byte, and both sides end "done"', async () => {
+    const { a, seen } = setup();
+    const files = [randomBytes(3 * 1024 * 1024 + 17), new Uint8Array(0), randomBytes(1000)];
+    for (const [i, bytes] of files.entries()) a.send(fileOf(bytes, `f${i}.bin`));
+    await until(() => seen.b.length === 3 && seen.b.every((t) => t.state === 'done'), 'received');
+    await until(() => seen.a.every((t) => t.state === 'done'), 'sender done');
+    for (const [i, bytes] of files.entries()) {
+      const received = seen.b.find((t) => t.name === `f${i}.bin`)!;
+      const got = new Uint8Array(await received.file!.arrayBuffer());
+      expect(sha(got)).toBe(sha(bytes));
+      expect(received.sha256).toBe(sha(bytes));
+      expect(seen.a[i]!.bytes).toBe(bytes.byteLength);
+    }
+  });
+
+  it('shares the channel fairly: two big files progress together and finish together', async () => {
+    const { a, seen, pair } = setup({ writeDelayMs: 1, maxInFlight: 1024 * 1024 });
+    a.send(fileOf(randomBytes(6 * 1024 * 1024), 'one.bin'));
+    a.send(fileOf(randomBytes(6 * 1024 * 1024), 'two.bin'));
+    await until(() => seen.b.length === 2 && seen.b.every((t) => t.state === 'done'), 'both done', 30_000);
+    // Round-robin: neither file waits for the other to finish; both end near the end.
+    const order = pair.a.files.sentFrames.map((frame) => new DataView(frame).getUint32(1));
+    for (const index of [0, 1]) expect(order.lastIndexOf(index)).toBeGreaterThan(order.length * 0.85);
+  });
+
+  it('never lets more than the in-flight cap go unacknowledged when the disk is slow', async () => {
+    const { a, pair, seen } = setup({ writeDelayMs: 2, maxInFlight: 2 * 1024 * 1024 });
+    a.send(fileOf(randomBytes(8 * 1024 * 1024), 'slow.bin'));
+    let worst = 0;
+    const sender = () => seen.a[0]!;
+    await until(
+      () => {
+        const sent = pair.a.files.sentFrames.reduce((n, f) => n + f.byteLength - 13, 0);
+        worst = Math.max(worst, sent - sender().bytes);
+        return sender().state === 'done';
+      },
+      'slow transfer',
+      30_000,
+    );
+    expect(worst).toBeLessThanOrEqual(2 * 1024 * 1024 + 256 * 1024);
+    expect(pair.a.files.maxBuffered).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('cancel from the receiver stops the sender and both show cancelled', async () => {
+    const { a, b, seen, pair, sinks } = setup({ writeDelayMs: 1 });
+    a.send(fileOf(randomBytes(20 * 1024 * 1024), 'x.bin'));
+    await until(() => (seen.b[0]?.bytes ?? 0) > 0, 'some bytes');
+    b.cancel(seen.b[0]!.id);
+    await until(() => seen.a[0]!.state === 'cancelled', 'sender cancelled');
+    expect(seen.b[0]!.state).toBe('cancelled');
+    expect(seen.a[0]!.cancelledBy).toBe('peer');
+    const framesAtCancel = pair.a.files.sentFrames.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pair.a.files.sentFrames.length).toBe(framesAtCancel);
+    expect(sinks.discarded).toContain(seen.b[0]!.id);
+  });
+
+  it('a peer leaving mid-transfer interrupts both sides and deletes the partial file', async () => {
+    const { a, b, seen, pair, sinks } = setup({ writeDelayMs: 1 });
+    cleanups.push(() => {
+      a.close('hangup');
+      b.close('hangup');
+    });
+    a.send(fileOf(randomBytes(20 * 1024 * 1024), 'x.bin'));
+    await until(() => (seen.b[0]?.bytes ?? 0) > 0, 'some bytes');
+    pair.close();
+    await until(
+      () => seen.a[0]!.state === 'interrupted' && seen.b[0]!.state === 'interrupted',
+      'interrupted',
+    );
+    await until(() => sinks.discarded.includes(seen.b[0]!.id), 'partial deleted');
+  });
+
+  it('refuses a file larger than the free space, with a sentence on both sides', async () => {
+    const { a, seen, sinks } = setup({ free: 1024 * 1024 });
+    a.send(fileOf(randomBytes(2 * 1024 * 1024), 'big.bin'));
+    await until(() => seen.a[0]?.state === 'failed', 'refused');
+    expect(seen.b[0]!.state).toBe('failed');
+    expect(seen.b[0]!.message).toMatch(/Not enough free space/);
+    expect(seen.a[0]!.message).toBe('Bo does not have enough free space for this file.');
+    expect(sinks.created).toEqual([]);
+  });
+
+  it('marks a file whose hash does not match as corrupted and keeps nothing', async () => {
+    const { pair, seen, sinks } = setup();
+    const control = pair.a.control;
+    const files = pair.a.files;
+    control.send(
+      JSON.stringify({
+        t: 'file-offer',
+        id: 'abcdefgh1',
+        index: 7,
+        name: 'a.txt',
+        size: 4,
+        mime: 'text/plain',
+        lastModified: 0,
+      }),
+    );
+    files.send(encodeBodyFrame(7, 0, new Uint8Array([1, 2, 3, 4])));
+    control.send(JSON.stringify({ t: 'file-done', id: 'abcdefgh1', sha256: '0'.repeat(64) }));
+    await until(() => seen.b[0]?.state === 'corrupted', 'corrupted');
+    expect(seen.b[0]!.file).toBeNull();
+    expect(sinks.discarded).toContain('abcdefgh1');
+  });
+
+  it('refuses hostile input with a visible error and keeps working', async () => {
+    const { a, pair, seen, sinks } = setup();
+    const control = pair.a.control;
+    const files = pair.a.files;
+    const offer = (id: string, index: number, size: number, name = 'x') =>
+      control.send(JSON.stringify({ t: 'file-offer', id, index, name, size, mime: '', lastModified: 0 }));
+    // Unknown frame type, short frame, frame for a transfer never offered, garbage messages.
+    const unknown = encodeBodyFrame(1, 0, new Uint8Array(8));
+    new DataView(unknown).setUint8(0, 42);
+    files.send(unknown);
+    files.send(new ArrayBuffer(3));
+    files.send(encodeBodyFrame(99, 0, new Uint8Array(8)));
+    control.send(JSON.stringify({ t: 'file-offer', id: '../../x', size: -1 }));
+    // Sizes that lie: more bytes than announced.
+    offer('liar00001', 1, 4, '../../etc/passwd');
+    files.send(encodeBodyFrame(1, 0, new Uint8Array(10)));
+    // An offset past the expected position.
+    offer('gap000001', 2, 1000, 'CON');
+    files.send(encodeBodyFrame(2, 500, new Uint8Array(10)));
+    // A thumbnail that is too big (by schema) and one that is not base64.
+    offer('thumb0001', 3, 0, '<b>x</b>.png');
+    control.send(
+      JSON.stringify({
+        t: 'file-thumb',
+        id: 'thumb0001',
+        mime: 'image/jpeg',
+        width: 1,
+        height: 1,
+        data: 'A'.repeat(200_000),
+      }),
+    );
+    await until(
+      () => {
+        const [liar, gap, thumb] = seen.b;
+        return liar?.state === 'failed' && gap?.state === 'failed' && thumb?.thumbnailProblem != null;
+      },
+      () => `verdicts ${JSON.stringify(seen.b.map((t) => [t.id, t.state, t.thumbnailProblem]))}`,
+    );
+    expect(seen.problemsB.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(seen.problemsB)).toEqual(new Set([NOT_UNDERSTOOD]));
+    const byId = Object.fromEntries(seen.b.map((t) => [t.id, t]));
+    expect(byId.liar00001!.state).toBe('failed');
+    expect(byId.liar00001!.message).toMatch(/more data than it announced/);
+    expect(byId.liar00001!.name).toBe('etc_passwd');
+    expect(byId.gap000001!.state).toBe('failed');
+    expect(byId.gap000001!.name).toBe('_CON');
+    expect(byId.thumb0001!.thumbnailProblem).toMatch(/preview was refused/);
+    expect(byId.thumb0001!.name).toBe('b_x_b_.png');
+    expect(sinks.discarded).toEqual(expect.arrayContaining(['liar00001', 'gap000001']));
+    // The exchange still works afterwards, both ways.
+    const bytes = randomBytes(300_000);
+    a.send(fileOf(bytes, 'after.bin'));
+    await until(() => seen.b.find((t) => t.name === 'after.bin')?.state === 'done', 'after');
+  }, 20_000);
+});

@@ -1,0 +1,659 @@
+/**
+ * File transfer with one peer over its DataLink: the protocol in src/protocol/peer-files.ts.
+ *
+ * Send loop: no timers. It sends while the `files` channel's bufferedAmount is below
+ * HIGH_WATER, round-robin between active transfers, and runs again on `bufferedamountlow`,
+ * when a read slice is ready, and when an acknowledgement frees room under MAX_IN_FLIGHT
+ * (bytes sent but not yet written to the receiver's disk: a slow disk slows the sender).
+ */
+
+import {
+  type FileErrorCode,
+  type FileMessage,
+  type FileOffer,
+  type FileThumb,
+  MAX_THUMB_BYTES,
+  parseFileMessage,
+} from '../../protocol/peer-files.ts';
+import type { DataLink } from '../data-link.ts';
+import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
+import { FileSender } from './file-sender.ts';
+import type { SinkFactory } from './file-sink.ts';
+import { decodeFrame, encodeBodyFrame } from './frame.ts';
+import { IncrementalHasher } from './incremental-hasher.ts';
+import { safeFileName } from './safe-name.ts';
+import type { Thumbnail } from './thumbnail-fit.ts';
+import { isFinished, type Transfer, type TransferState } from './transfer.ts';
+import { TransferScheduler } from './transfer-scheduler.ts';
+
+export interface ExchangeEvents {
+  /** A new transfer (ours or the peer's): show a card. */
+  onTransfer(transfer: Transfer): void;
+  /** State, progress or thumbnail changed. Progress changes come often: render throttled. */
+  onUpdate(transfer: Transfer): void;
+  /** Something from the peer that cannot be tied to a transfer. */
+  onProblem(sentence: string): void;
+}
+
+export interface ExchangeOptions {
+  sinks: SinkFactory;
+  thumbnails?: { make(file: File): Promise<Thumbnail | null> };
+  /** Stop handing frames to the channel above this (Chrome fails at 16 MiB). */
+  highWater?: number;
+  /** Resume when the channel drains below this. */
+  lowWater?: number;
+  /** Bytes sent but not yet acknowledged as written. */
+  maxInFlight?: number;
+  /** Receiver acknowledges after this many newly written bytes. */
+  ackStep?: number;
+  /** Thumbnails must decode as images before we show them (createImageBitmap in browsers). */
+  checkImage?: (blob: Blob) => Promise<boolean>;
+}
+
+export const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';
+
+const DEFAULTS = {
+  highWater: 8 * 1024 * 1024,
+  lowWater: 4 * 1024 * 1024,
+  maxInFlight: 32 * 1024 * 1024,
+  ackStep: 1024 * 1024,
+};
+/** Storage kept free beyond the file itself. */
+const SPACE_MARGIN = 16 * 1024 * 1024;
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+function now(): number {
+  return performance.now();
+}
+
+async function defaultCheckImage(blob: Blob): Promise<boolean> {
+  if (typeof createImageBitmap !== 'function') return false;
+  try {
+    const bitmap = await createImageBitmap(blob);
+    const ok = bitmap.width > 0 && bitmap.height > 0 && bitmap.width <= 4096 && bitmap.height <= 4096;
+    bitmap.close();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+function fromBase64(data: string): Uint8Array<ArrayBuffer> | null {
+  try {
+    const binary = atob(data);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+export class FileExchange {
+  private readonly senders = new Map<string, FileSender>();
+  private readonly receivers = new Map<string, FileReceiver>();
+  private readonly receiversByIndex = new Map<number, FileReceiver>();
+  /** Incoming transfers we stopped (refused, cancelled, failed): their late frames are dropped quietly. */
+  private readonly droppedIndexes = new Set<number>();
+  private readonly scheduler = new TransferScheduler<FileSender>();
+  private readonly all = new Map<string, Transfer>();
+  private readonly settings: typeof DEFAULTS;
+  private readonly checkImage: (blob: Blob) => Promise<boolean>;
+  private nextIndex = 0;
+  private pumping = false;
+  private closed = false;
+  private readonly detach: () => void;
+
+  constructor(
+    private readonly link: DataLink,
+    private readonly options: ExchangeOptions,
+    private readonly events: ExchangeEvents,
+  ) {
+    this.settings = { ...DEFAULTS, ...stripUndefined(options) };
+    this.checkImage = options.checkImage ?? defaultCheckImage;
+    const onControl = (event: MessageEvent) => this.onControl(event.data);
+    const onFrame = (event: MessageEvent) => this.onFrame(event.data);
+    const onLow = () => this.pump();
+    const onClose = () => this.close('lost');
+    link.files.binaryType = 'arraybuffer';
+    link.files.bufferedAmountLowThreshold = this.settings.lowWater;
+    link.control.addEventListener('message', onControl);
+    link.files.addEventListener('message', onFrame);
+    link.files.addEventListener('bufferedamountlow', onLow);
+    link.files.addEventListener('close', onClose);
+    link.control.addEventListener('close', onClose);
+    this.detach = () => {
+      link.control.removeEventListener('message', onControl);
+      link.files.removeEventListener('message', onFrame);
+      link.files.removeEventListener('bufferedamountlow', onLow);
+      link.files.removeEventListener('close', onClose);
+      link.control.removeEventListener('close', onClose);
+    };
+  }
+
+  get peerId(): string {
+    return this.link.peerId;
+  }
+
+  transfers(): Transfer[] {
+    return [...this.all.values()];
+  }
+
+  // ---------- sending ----------
+
+  /** Offer `file` to the peer: offer → thumbnail → body → done. */
+  send(file: File): Transfer {
+    const transfer = this.newTransfer(randomId(), 'out', file.name, file.size, file.type);
+    this.events.onTransfer(transfer);
+    void this.startSending(transfer, file);
+    return transfer;
+  }
+
+  private async startSending(transfer: Transfer, file: File): Promise<void> {
+    const index = this.nextIndex++;
+    const hasher = await IncrementalHasher.create();
+    if (isFinished(transfer)) return;
+    const chunkBytes = Math.max(1024, this.link.maxMessageSize - 13);
+    const sender = new FileSender(
+      transfer,
+      index,
+      file,
+      chunkBytes,
+      hasher,
+      () => this.pump(),
+      () =>
+        this.failOutgoing(
+          sender,
+          'read-failed',
+          'The file could not be read any more (was it moved or changed?).',
+        ),
+    );
+    this.senders.set(transfer.id, sender);
+    sender.readAhead(); // the first slice is read while the thumbnail is made
+    this.sendControl({
+      t: 'file-offer',
+      id: transfer.id,
+      index,
+      name: file.name.slice(0, 1024),
+      size: file.size,
+      mime: file.type.slice(0, 255),
+      lastModified: Number.isFinite(file.lastModified) ? file.lastModified : 0,
+    });
+    const thumbnail = (await this.options.thumbnails?.make(file).catch(() => null)) ?? null;
+    if (isFinished(transfer)) return;
+    if (thumbnail) {
+      const bytes = new Uint8Array(await thumbnail.blob.arrayBuffer());
+      if (bytes.byteLength <= MAX_THUMB_BYTES) {
+        this.sendControl({
+          t: 'file-thumb',
+          id: transfer.id,
+          mime: 'image/jpeg',
+          width: thumbnail.width,
+          height: thumbnail.height,
+          data: toBase64(bytes),
+        });
+        transfer.thumbnail = thumbnail.blob;
+        transfer.times.thumbnail = now();
+      }
+    }
+    if (isFinished(transfer)) return;
+    transfer.state = 'transferring';
+    sender.bodyOpen = true;
+    this.scheduler.add(sender);
+    this.events.onUpdate(transfer);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    const channel = this.link.files;
+    try {
+      while (channel.readyState === 'open' && channel.bufferedAmount < this.settings.highWater) {
+        const sender = this.scheduler.next((s) => s.canSend(this.settings.maxInFlight));
+        if (!sender) break;
+        const { offset, bytes } = sender.take();
+        channel.send(encodeBodyFrame(sender.index, offset, bytes));
+        sender.transfer.times.firstBody ??= now();
+        if (sender.allSent) this.finishSending(sender);
+      }
+      // Empty files (and any file whose last byte went out) still need their file-done.
+      for (const sender of [...this.scheduler.values()]) {
+        if (sender.bodyOpen && sender.allSent && !sender.doneSent) this.finishSending(sender);
+      }
+    } catch {
+      // The channel is closing; its close event interrupts every transfer.
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private finishSending(sender: FileSender): void {
+    sender.doneSent = true;
+    this.scheduler.remove(sender);
+    this.sendControl({ t: 'file-done', id: sender.transfer.id, sha256: sender.digest() });
+  }
+
+  private failOutgoing(sender: FileSender, code: FileErrorCode, sentence: string): void {
+    if (isFinished(sender.transfer)) return;
+    this.stopSender(sender);
+    this.sendControl({ t: 'file-error', id: sender.transfer.id, code, message: sentence });
+    this.finish(sender.transfer, 'failed', sentence);
+  }
+
+  private stopSender(sender: FileSender): void {
+    sender.stop();
+    this.scheduler.remove(sender);
+    this.senders.delete(sender.transfer.id);
+  }
+
+  // ---------- receiving ----------
+
+  private receive(offer: FileOffer): void {
+    if (
+      this.all.has(offer.id) ||
+      this.receiversByIndex.has(offer.index) ||
+      this.droppedIndexes.has(offer.index)
+    ) {
+      this.events.onProblem(NOT_UNDERSTOOD);
+      return;
+    }
+    const transfer = this.newTransfer(offer.id, 'in', safeFileName(offer.name), offer.size, offer.mime);
+    const receiver = new FileReceiver(transfer, offer.index);
+    this.receivers.set(offer.id, receiver);
+    this.receiversByIndex.set(offer.index, receiver);
+    this.events.onTransfer(transfer);
+    void this.openStorage(receiver);
+  }
+
+  private async openStorage(receiver: FileReceiver): Promise<void> {
+    const { transfer } = receiver;
+    try {
+      const free = await this.options.sinks.freeBytes();
+      if (free !== undefined && transfer.size + SPACE_MARGIN > free) {
+        const sentence = `Not enough free space to receive this file (${formatSize(transfer.size)} needed, ${formatSize(Math.max(0, free))} free).`;
+        this.failIncoming(receiver, 'no-space', sentence);
+        return;
+      }
+      const hasher = await IncrementalHasher.create();
+      const sink = await this.options.sinks.create(transfer.id, transfer.name, transfer.mime, {
+        onWritten: (total) => this.onWritten(receiver, total),
+        onError: (sentence) => this.failIncoming(receiver, 'write-failed', sentence),
+      });
+      if (isFinished(transfer)) {
+        await sink.discard();
+        return;
+      }
+      receiver.attach(sink, hasher);
+      if (transfer.state === 'preparing') transfer.state = 'transferring';
+      this.events.onUpdate(transfer);
+      void this.maybeFinishReceiving(receiver);
+    } catch {
+      this.failIncoming(receiver, 'write-failed', 'This browser could not open storage for the file.');
+    }
+  }
+
+  private onWritten(receiver: FileReceiver, total: number): void {
+    if (isFinished(receiver.transfer)) return;
+    receiver.written = total;
+    receiver.transfer.bytes = total;
+    if (total - receiver.lastAcked >= this.settings.ackStep || total === receiver.transfer.size) {
+      receiver.lastAcked = total;
+      this.sendControl({ t: 'file-ack', id: receiver.transfer.id, bytes: total });
+    }
+    this.events.onUpdate(receiver.transfer);
+    void this.maybeFinishReceiving(receiver);
+  }
+
+  private onFrame(data: unknown): void {
+    if (this.closed) return;
+    const decoded = decodeFrame(data);
+    if (!decoded.ok) {
+      this.events.onProblem(NOT_UNDERSTOOD);
+      return;
+    }
+    const { index, offset, body } = decoded.frame;
+    const receiver = this.receiversByIndex.get(index);
+    if (!receiver) {
+      if (!this.droppedIndexes.has(index)) this.events.onProblem(NOT_UNDERSTOOD);
+      return;
+    }
+    const verdict = receiver.accept(offset, body);
+    if (verdict !== 'ok') {
+      this.refuseFrame(receiver, verdict);
+      return;
+    }
+    receiver.transfer.times.firstBody ??= now();
+    if (receiver.complete) void this.maybeFinishReceiving(receiver);
+  }
+
+  private refuseFrame(receiver: FileReceiver, verdict: Exclude<FrameVerdict, 'ok'>): void {
+    const sentences = {
+      'too-long': 'The other side sent more data than it announced; the file was refused.',
+      'bad-offset': 'The other side sent parts of the file out of place; the file was refused.',
+      flooding: 'The other side sent data faster than it could be saved; the file was refused.',
+    } as const;
+    this.failIncoming(receiver, verdict === 'flooding' ? 'bad-frame' : verdict, sentences[verdict]);
+  }
+
+  private async maybeFinishReceiving(receiver: FileReceiver): Promise<void> {
+    const { transfer } = receiver;
+    if (receiver.finishing || isFinished(transfer) || !receiver.sink) return;
+    if (!receiver.complete || receiver.announcedSha === null || receiver.written !== transfer.size) return;
+    receiver.finishing = true;
+    transfer.state = 'verifying';
+    this.events.onUpdate(transfer);
+    const sha256 = receiver.digest();
+    const ok = sha256 === receiver.announcedSha;
+    this.forgetReceiver(receiver);
+    this.sendControl({ t: 'file-result', id: transfer.id, ok, sha256 });
+    transfer.sha256 = sha256;
+    if (!ok) {
+      await receiver.sink.discard();
+      this.finish(
+        transfer,
+        'corrupted',
+        'Corrupted — not saved. The file that arrived differs from the one sent.',
+      );
+      return;
+    }
+    try {
+      transfer.file = await receiver.sink.close();
+      transfer.bytes = transfer.size;
+      this.finish(transfer, 'done', null);
+    } catch {
+      await receiver.sink.discard();
+      this.finish(transfer, 'failed', 'The browser could not finish saving the file.');
+    }
+  }
+
+  private failIncoming(receiver: FileReceiver, code: FileErrorCode, sentence: string): void {
+    if (isFinished(receiver.transfer)) return;
+    this.forgetReceiver(receiver);
+    this.sendControl({ t: 'file-error', id: receiver.transfer.id, code, message: sentence });
+    this.finish(receiver.transfer, 'failed', sentence);
+    void receiver.sink?.discard();
+  }
+
+  private forgetReceiver(receiver: FileReceiver): void {
+    receiver.drop();
+    this.receivers.delete(receiver.transfer.id);
+    this.receiversByIndex.delete(receiver.index);
+    this.droppedIndexes.add(receiver.index);
+  }
+
+  private async acceptThumbnail(receiver: FileReceiver, thumb: FileThumb): Promise<void> {
+    const { transfer } = receiver;
+    if (transfer.thumbnail || transfer.thumbnailProblem) return;
+    const bytes = fromBase64(thumb.data);
+    if (!bytes || bytes.byteLength > MAX_THUMB_BYTES) {
+      this.refuseThumbnail(transfer, 'The preview was refused: it was too large.');
+      return;
+    }
+    const blob = new Blob([bytes], { type: thumb.mime });
+    if (!(await this.checkImage(blob))) {
+      this.refuseThumbnail(transfer, 'The preview was refused: it was not an image.');
+      return;
+    }
+    if (isFinished(transfer) && transfer.state !== 'done') return;
+    transfer.thumbnail = blob;
+    transfer.times.thumbnail = now();
+    this.events.onUpdate(transfer);
+  }
+
+  private refuseThumbnail(transfer: Transfer, sentence: string): void {
+    transfer.thumbnailProblem = sentence;
+    this.events.onUpdate(transfer);
+  }
+
+  // ---------- control messages ----------
+
+  private onControl(data: unknown): void {
+    if (this.closed || typeof data !== 'string') return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      return; // not JSON: the session's concern, not ours
+    }
+    const parsed = parseFileMessage(raw);
+    if (parsed.kind === 'not-mine') return;
+    if (parsed.kind === 'invalid') {
+      this.onInvalid(parsed.id, (raw as { t: string }).t);
+      return;
+    }
+    this.handle(parsed.message);
+  }
+
+  private onInvalid(id: string | undefined, t: string): void {
+    const receiver = id === undefined ? undefined : this.receivers.get(id);
+    if (receiver && t === 'file-thumb') {
+      this.refuseThumbnail(receiver.transfer, 'The preview was refused: it was too large or not an image.');
+      return;
+    }
+    if (receiver) {
+      this.failIncoming(receiver, 'unsupported', `${NOT_UNDERSTOOD} The transfer was stopped.`);
+      return;
+    }
+    this.events.onProblem(NOT_UNDERSTOOD);
+  }
+
+  private handle(message: FileMessage): void {
+    switch (message.t) {
+      case 'file-offer':
+        this.receive(message);
+        return;
+      case 'file-thumb': {
+        const receiver = this.receivers.get(message.id);
+        if (receiver) void this.acceptThumbnail(receiver, message);
+        return;
+      }
+      case 'file-ack': {
+        const sender = this.senders.get(message.id);
+        if (!sender || message.bytes > sender.sent || message.bytes < sender.acked) return;
+        sender.acked = message.bytes;
+        sender.transfer.bytes = message.bytes;
+        if (sender.acked === sender.size) sender.transfer.state = 'verifying';
+        this.events.onUpdate(sender.transfer);
+        this.pump();
+        return;
+      }
+      case 'file-done': {
+        const receiver = this.receivers.get(message.id);
+        if (!receiver || receiver.announcedSha !== null) return;
+        receiver.announcedSha = message.sha256;
+        void this.maybeFinishReceiving(receiver);
+        return;
+      }
+      case 'file-result': {
+        const sender = this.senders.get(message.id);
+        if (!sender?.doneSent) return;
+        this.senders.delete(message.id);
+        sender.transfer.sha256 = message.sha256;
+        if (message.ok) {
+          sender.transfer.bytes = sender.size;
+          this.finish(sender.transfer, 'done', null);
+        } else {
+          this.finish(
+            sender.transfer,
+            'corrupted',
+            'The file arrived damaged on the other side and was not saved.',
+          );
+        }
+        return;
+      }
+      case 'file-cancel':
+        this.cancelled(message.id);
+        return;
+      case 'file-error':
+        this.peerFailed(message.id, message.code);
+        return;
+    }
+  }
+
+  private cancelled(id: string): void {
+    const sender = this.senders.get(id);
+    const receiver = this.receivers.get(id);
+    const transfer = sender?.transfer ?? receiver?.transfer;
+    if (!transfer || isFinished(transfer)) return;
+    transfer.cancelledBy = 'peer';
+    if (sender) this.stopSender(sender);
+    if (receiver) {
+      this.forgetReceiver(receiver);
+      void receiver.sink?.discard();
+    }
+    this.finish(transfer, 'cancelled', `Cancelled by ${this.link.remoteName()}.`);
+  }
+
+  private peerFailed(id: string, code: FileErrorCode): void {
+    const peer = this.link.remoteName();
+    const sender = this.senders.get(id);
+    if (sender) {
+      const sentences: Partial<Record<FileErrorCode, string>> = {
+        'no-space': `${peer} does not have enough free space for this file.`,
+        'write-failed': `${peer}'s browser could not save the file.`,
+      };
+      this.stopSender(sender);
+      this.finish(
+        sender.transfer,
+        'failed',
+        sentences[code] ?? `${peer} could not use what was sent; the transfer stopped.`,
+      );
+      return;
+    }
+    const receiver = this.receivers.get(id);
+    if (receiver) {
+      this.forgetReceiver(receiver);
+      void receiver.sink?.discard();
+      this.finish(
+        receiver.transfer,
+        'failed',
+        code === 'read-failed'
+          ? `${peer} could not read the file any more (was it moved or changed?).`
+          : `The transfer failed on ${peer}'s side.`,
+      );
+    }
+  }
+
+  /** Cancel one of our transfers (either direction); the peer is told. */
+  cancel(id: string): void {
+    const sender = this.senders.get(id);
+    const receiver = this.receivers.get(id);
+    const transfer = sender?.transfer ?? receiver?.transfer ?? this.all.get(id);
+    if (!transfer || isFinished(transfer)) return;
+    transfer.cancelledBy = 'me';
+    if (sender) this.stopSender(sender);
+    if (receiver) {
+      this.forgetReceiver(receiver);
+      void receiver.sink?.discard();
+    }
+    this.sendControl({ t: 'file-cancel', id, by: transfer.direction === 'out' ? 'sender' : 'receiver' });
+    this.finish(transfer, 'cancelled', 'Cancelled.');
+  }
+
+  /** The link went away: every unfinished transfer is interrupted and its partial file deleted. */
+  close(reason: 'hangup' | 'lost' | 'left'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.detach();
+    const peer = this.link.remoteName();
+    const sentence =
+      reason === 'lost'
+        ? 'Interrupted: the connection was lost before the file was complete.'
+        : `Interrupted: ${peer} left before the file was complete.`;
+    for (const sender of this.senders.values()) sender.stop();
+    for (const receiver of this.receivers.values()) {
+      receiver.drop();
+      void receiver.sink?.discard();
+    }
+    this.senders.clear();
+    this.receivers.clear();
+    this.receiversByIndex.clear();
+    for (const transfer of this.all.values()) {
+      if (!isFinished(transfer)) this.finish(transfer, 'interrupted', sentence);
+    }
+  }
+
+  // ---------- helpers ----------
+
+  private newTransfer(
+    id: string,
+    direction: 'out' | 'in',
+    name: string,
+    size: number,
+    mime: string,
+  ): Transfer {
+    const transfer: Transfer = {
+      id,
+      direction,
+      peerId: this.link.peerId,
+      peerName: this.link.remoteName(),
+      name,
+      size,
+      mime,
+      state: 'preparing',
+      bytes: 0,
+      thumbnail: null,
+      thumbnailProblem: null,
+      message: null,
+      cancelledBy: null,
+      file: null,
+      sha256: null,
+      times: { offered: now() },
+    };
+    this.all.set(id, transfer);
+    return transfer;
+  }
+
+  private finish(transfer: Transfer, state: TransferState, message: string | null): void {
+    transfer.state = state;
+    transfer.message = message;
+    transfer.times.finished = now();
+    this.events.onUpdate(transfer);
+  }
+
+  private sendControl(message: FileMessage): void {
+    if (this.link.control.readyState !== 'open') return;
+    try {
+      this.link.control.send(JSON.stringify(message));
+    } catch {
+      // closing; the close event handles the rest
+    }
+  }
+}
+
+function stripUndefined(options: ExchangeOptions): Partial<typeof DEFAULTS> {
+  const out: Partial<typeof DEFAULTS> = {};
+  for (const key of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+    const value = options[key];
+    if (typeof value === 'number') out[key] = value;
+  }
+  return out;
+}
+
+/** "4.2 MB" (decimal units, as file managers show). */
+export function formatSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value >= 100 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}

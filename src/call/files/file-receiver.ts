@@ -1,0 +1,70 @@
+/**
+ * One incoming file: checks each body frame against what the offer announced, hashes it, and
+ * streams it to a FileSink. Frames that arrive before the sink is open wait in a queue
+ * (bounded by MAX_UNWRITTEN_BYTES, which an honest sender never reaches).
+ */
+import type { FileSink } from './file-sink.ts';
+import type { IncrementalHasher } from './incremental-hasher.ts';
+import type { Transfer } from './transfer.ts';
+
+/** A sender that ignores our acknowledgements (honest ones stop at 32 MiB in flight). */
+export const MAX_UNWRITTEN_BYTES = 96 * 1024 * 1024;
+
+export type FrameVerdict = 'ok' | 'bad-offset' | 'too-long' | 'flooding';
+
+export class FileReceiver {
+  /** Bytes accepted from the peer (hashed, handed to the sink). */
+  received = 0;
+  written = 0;
+  lastAcked = 0;
+  sink: FileSink | null = null;
+  /** The sender's SHA-256, once its file-done arrived (may come before the last frames). */
+  announcedSha: string | null = null;
+  finishing = false;
+  private waiting: Uint8Array[] = [];
+
+  private hasher: IncrementalHasher | null = null;
+
+  constructor(
+    readonly transfer: Transfer,
+    readonly index: number,
+  ) {}
+
+  get complete(): boolean {
+    return this.received === this.transfer.size;
+  }
+
+  accept(offset: number, body: Uint8Array): FrameVerdict {
+    if (offset !== this.received) return 'bad-offset';
+    if (offset + body.byteLength > this.transfer.size) return 'too-long';
+    if (this.received + body.byteLength - this.written > MAX_UNWRITTEN_BYTES) return 'flooding';
+    this.received += body.byteLength;
+    if (this.sink && this.hasher) {
+      this.hasher.update(body);
+      this.sink.write(body);
+    } else {
+      this.waiting.push(body);
+    }
+    return 'ok';
+  }
+
+  /** Storage and hasher are ready: pass on what arrived meanwhile, then stream directly. */
+  attach(sink: FileSink, hasher: IncrementalHasher): void {
+    this.sink = sink;
+    this.hasher = hasher;
+    for (const body of this.waiting) {
+      hasher.update(body);
+      sink.write(body);
+    }
+    this.waiting = [];
+  }
+
+  /** Valid once complete and attached. */
+  digest(): string {
+    return this.hasher!.digestHex();
+  }
+
+  drop(): void {
+    this.waiting = [];
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * Where a received file's bytes go as they arrive, so memory stays bounded whatever the size.
+ * Two implementations: OpfsSink (guest page: a worker writing to the origin private file
+ * system) and OffscreenSink (extension overlay: the iframe has no storage, so chunks go in
+ * Blobs to the extension's offscreen document, which writes them to its own OPFS).
+ */
+export interface FileSink {
+  /** Append bytes (in order). The sink may take ownership of `bytes.buffer`. */
+  write(bytes: Uint8Array): void;
+  /** All bytes written and flushed; resolves to the disk-backed file. */
+  close(): Promise<File>;
+  /** Delete whatever was written (cancelled, interrupted, corrupted). Never throws. */
+  discard(): Promise<void>;
+}
+
+export interface SinkCallbacks {
+  /** Total bytes safely written so far (drives acknowledgements and progress). */
+  onWritten(total: number): void;
+  /** Writing failed (disk full, storage gone); the transfer must stop. */
+  onError(message: string): void;
+}
+
+export interface SinkFactory {
+  /** A new sink for one incoming transfer; `id` names its storage. */
+  create(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<FileSink>;
+  /** Bytes we may still store, or undefined when the browser will not say. */
+  freeBytes(): Promise<number | undefined>;
+}
