@@ -12,7 +12,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Frame,
+  type Page,
+  type Worker,
+} from 'playwright-core';
 import WebSocket from 'ws';
 import { freePort } from '../helpers/server-process.ts';
 import { ARTIFACTS, CHROME_FLAGS, chromePath, extensionArgs } from './harness.ts';
@@ -281,4 +288,55 @@ export class PopupDriver {
     await this.evaluate('window.close()').catch(() => {});
     this.#socket.close();
   }
+}
+
+// ---------- steps shared by the extension e2e tests ----------
+
+/** The overlay iframe in `page`, once its call UI has mounted. */
+export async function overlayFrame(page: Page, extensionId: string, timeout = 15_000): Promise<Frame> {
+  const prefix = `chrome-extension://${extensionId}/src/overlay/overlay.html`;
+  return waitFor(
+    'the Parley overlay in the page',
+    async () => page.frames().find((f) => f.url().startsWith(prefix)),
+    timeout,
+  );
+}
+
+/** Is our overlay host element in the page? (The shadow root is closed; the host is not.) */
+export function overlayMounted(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.querySelector('parley-overlay') !== null);
+}
+
+/**
+ * What a person does: open the popup on `page`, point Settings at `server`, set a name, press
+ * Start video/audio call; resolves with the share link from the clipboard.
+ */
+export async function startCallFromPopup(
+  user: ExtensionUser,
+  page: Page,
+  options: { server: string; name: string; media: 'video' | 'audio'; screenshot?: string },
+): Promise<string> {
+  const popup = await user.openPopup(page);
+  await configurePopup(popup, options);
+  if (options.screenshot) await popup.screenshot(options.screenshot);
+  await popup.click(options.media === 'video' ? 'Start video call' : 'Start audio call');
+  await popup.waitForStatus(/Link copied/);
+  await popup.close();
+  const link = await page.evaluate(() => navigator.clipboard.readText());
+  if (!/\/r\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]+$/.test(link))
+    throw new Error(`The clipboard holds "${link}", not a link`);
+  return link;
+}
+
+export async function configurePopup(
+  popup: PopupDriver,
+  options: { server: string; name: string },
+): Promise<void> {
+  if ((await popup.evaluate<string>(`document.getElementById('server').value`)) !== options.server) {
+    await popup.click('Settings');
+    await popup.fill('Signaling server', options.server);
+    await popup.click('Save');
+    await popup.waitForStatus(/Settings saved/);
+  }
+  await popup.fill('Your name', options.name);
 }
