@@ -1,5 +1,13 @@
-// STUB — owned by the files/chat work (issue #4). Signature is the contract with app.ts.
+/**
+ * Text chat beside the call, peer to peer over each link's `control` channel (t = 'chat').
+ * Peer text is only ever put in text nodes; links become <a> only for http(s).
+ */
+import type { DataLink } from '../call/data-link.ts';
+import { MAX_CHAT_TEXT, parseChatMessage } from '../protocol/peer-chat.ts';
+import { splitLinks } from './chat-links.ts';
+import './files/panels.css';
 import type { PanelContext } from './panel-context.ts';
+import { el } from './ui/dom.ts';
 
 export interface ChatPanel {
   /** Line in the timeline (also used by the files panel for "X sent Y"). */
@@ -11,7 +19,163 @@ export interface ChatPanel {
   destroy(): void;
 }
 
-export function mountChatPanel(host: HTMLElement, _ctx: Omit<PanelContext, 'announce'>): ChatPanel {
+const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';
+
+function messageId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+function clock(at: Date): string {
+  return at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export function mountChatPanel(host: HTMLElement, ctx: Omit<PanelContext, 'announce'>): ChatPanel {
   host.textContent = '';
-  return { announce() {}, onUnreadChange() {}, setVisible() {}, destroy() {} };
+  const list = el('ol', { class: 'parley-chat-list', 'aria-live': 'polite', 'aria-label': 'Messages' });
+  const input = el('input', {
+    type: 'text',
+    class: 'parley-chat-input',
+    'aria-label': 'Message',
+    placeholder: 'Message',
+    maxlength: String(MAX_CHAT_TEXT),
+    autocomplete: 'off',
+  });
+  const send = el('button', { type: 'submit', class: 'parley-btn parley-chat-send' }, 'Send');
+  const hint = el('p', { class: 'parley-chat-hint', role: 'status' });
+  const form = el('form', { class: 'parley-chat-form' }, input, send);
+  host.append(list, hint, form);
+
+  const links = new Map<string, { link: DataLink; detach: () => void }>();
+  const unreadHandlers = new Set<(count: number) => void>();
+  let visible = false;
+  let unread = 0;
+  let lastProblemAt = 0;
+
+  function setUnread(count: number): void {
+    if (count === unread) return;
+    unread = count;
+    for (const handler of unreadHandlers) handler(unread);
+  }
+
+  function scrollToEnd(): void {
+    list.lastElementChild?.scrollIntoView?.({ block: 'end' });
+  }
+
+  function addMessage(who: string, text: string, at: Date, mine: boolean): void {
+    const body = el('p', { class: 'parley-chat-text' });
+    for (const segment of splitLinks(text)) {
+      if ('href' in segment) {
+        body.append(
+          el('a', { href: segment.href, target: '_blank', rel: 'noopener noreferrer' }, segment.text),
+        );
+      } else {
+        body.append(segment.text);
+      }
+    }
+    const item = el(
+      'li',
+      { class: mine ? 'parley-chat-message parley-chat-mine' : 'parley-chat-message' },
+      el(
+        'div',
+        { class: 'parley-chat-meta' },
+        el('span', { class: 'parley-chat-who' }, who),
+        ' ',
+        el('time', { datetime: at.toISOString() }, clock(at)),
+      ),
+      body,
+    );
+    list.append(item);
+    scrollToEnd();
+    if (!mine && !visible) setUnread(unread + 1);
+  }
+
+  function addEvent(text: string): void {
+    list.append(
+      el(
+        'li',
+        { class: 'parley-chat-event' },
+        el('time', { datetime: new Date().toISOString() }, clock(new Date())),
+        ' ',
+        text,
+      ),
+    );
+    scrollToEnd();
+  }
+
+  function onControl(link: DataLink, data: unknown): void {
+    if (typeof data !== 'string') return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const parsed = parseChatMessage(raw);
+    if (parsed.kind === 'ok') addMessage(link.remoteName(), parsed.message.text, new Date(), false);
+    else if (parsed.kind === 'invalid' && Date.now() - lastProblemAt > 5000) {
+      // A flood of bad messages shows one line every few seconds, not one per message.
+      lastProblemAt = Date.now();
+      addEvent(NOT_UNDERSTOOD);
+    }
+  }
+
+  const offLink = ctx.onLink((link) => {
+    links.get(link.peerId)?.detach();
+    const listener = (event: MessageEvent) => onControl(link, event.data);
+    link.control.addEventListener('message', listener);
+    links.set(link.peerId, { link, detach: () => link.control.removeEventListener('message', listener) });
+    hint.textContent = '';
+  });
+  const offClosed = ctx.onLinkClosed((peerId) => {
+    links.get(peerId)?.detach();
+    links.delete(peerId);
+  });
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_CHAT_TEXT) {
+      hint.textContent = `Messages can be at most ${MAX_CHAT_TEXT} characters.`;
+      return;
+    }
+    const open = [...links.values()].filter(({ link }) => link.control.readyState === 'open');
+    if (open.length === 0) {
+      hint.textContent = 'Nobody else is in the call yet: your message was not sent.';
+      return;
+    }
+    const wire = JSON.stringify({ t: 'chat', id: messageId(), text, sentAt: Date.now() });
+    for (const { link } of open) {
+      try {
+        link.control.send(wire);
+      } catch {
+        // that link is closing; the others still get it
+      }
+    }
+    hint.textContent = '';
+    input.value = '';
+    addMessage('You', text, new Date(), true);
+  });
+
+  return {
+    announce: addEvent,
+    onUnreadChange(handler) {
+      unreadHandlers.add(handler);
+    },
+    setVisible(isVisible) {
+      visible = isVisible;
+      if (visible) setUnread(0);
+    },
+    destroy() {
+      offLink();
+      offClosed();
+      for (const { detach } of links.values()) detach();
+      links.clear();
+      unreadHandlers.clear();
+      host.textContent = '';
+    },
+  };
 }

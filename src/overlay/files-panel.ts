@@ -1,15 +1,173 @@
-// STUB — owned by the files/chat work (issue #4). Signature is the contract with app.ts.
+/**
+ * The files panel: a "Send files" button, drag-and-drop and paste anywhere on the overlay,
+ * and a card per file on both sides. The engine (src/call/files/) does the transfer; this
+ * module only draws it. Peer-provided text (names) only ever goes into text nodes.
+ */
+import type { DataLink } from '../call/data-link.ts';
+import { FileExchange } from '../call/files/file-exchange.ts';
+import type { SinkFactory } from '../call/files/file-sink.ts';
+import { formatSize } from '../call/files/format-size.ts';
+import { ThumbnailMaker } from '../call/files/thumbnail-maker.ts';
+import type { Transfer } from '../call/files/transfer.ts';
+import { attachDropTarget } from './files/drop-target.ts';
+import { FileCard } from './files/file-card.ts';
+import './files/panels.css';
+import { sinksFor } from './files/sinks.ts';
+import { viewerKind } from './files/type-label.ts';
+import { openViewer } from './files/viewer.ts';
 import type { PanelContext } from './panel-context.ts';
+import { el, setText } from './ui/dom.ts';
 
 export interface FilesPanel {
   destroy(): void;
 }
 
+/** Progress text is redrawn at most this often (several times a second, never per chunk). */
+const PROGRESS_INTERVAL_MS = 200;
+
 /**
  * `host` holds the file cards and the "Send files" button; `dropZone` is the whole overlay
  * (drag-and-drop and paste anywhere on it send files).
  */
-export function mountFilesPanel(host: HTMLElement, _dropZone: HTMLElement, _ctx: PanelContext): FilesPanel {
+export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: PanelContext): FilesPanel {
   host.textContent = '';
-  return { destroy() {} };
+  const picker = el('input', {
+    type: 'file',
+    multiple: true,
+    class: 'parley-files-picker',
+    'aria-label': 'Choose files to send',
+    tabindex: '-1',
+  });
+  picker.hidden = true;
+  const sendButton = el('button', { type: 'button', class: 'parley-btn parley-files-send' }, 'Send files');
+  const problem = el('p', { class: 'parley-files-problem', role: 'alert' });
+  const list = el('ul', { class: 'parley-files-list', 'aria-label': 'Files in this call' });
+  host.append(el('div', { class: 'parley-files-bar' }, sendButton, picker), problem, list);
+
+  const exchanges = new Map<string, FileExchange>();
+  const cards = new Map<Transfer, FileCard>();
+  const dirty = new Set<FileCard>();
+  const thumbnails = new ThumbnailMaker();
+  let sinks: (SinkFactory & { dispose?(): Promise<void> | void }) | null = null;
+  let frame = 0;
+  let lastDraw = 0;
+  let problemTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function showProblem(sentence: string): void {
+    setText(problem, sentence);
+    clearTimeout(problemTimer);
+    problemTimer = setTimeout(() => setText(problem, ''), 8000);
+  }
+
+  function peerNames(): string {
+    const names = [...exchanges.values()].map((x) => x.peerName);
+    if (names.length === 0) return 'the call';
+    if (names.length === 1) return names[0]!;
+    return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  }
+
+  function updateSendState(): void {
+    sendButton.disabled = exchanges.size === 0;
+    sendButton.title =
+      exchanges.size === 0
+        ? 'Files can be sent once someone has joined the call.'
+        : `Send files to ${peerNames()}`;
+  }
+
+  // Progress is drawn on animation frames, throttled; state changes are drawn at once.
+  function schedule(): void {
+    if (frame) return;
+    frame = requestAnimationFrame(draw);
+  }
+  function draw(now: number): void {
+    frame = 0;
+    if (now - lastDraw < PROGRESS_INTERVAL_MS) {
+      schedule();
+      return;
+    }
+    lastDraw = now;
+    for (const card of dirty) card.render(now);
+    dirty.clear();
+  }
+
+  const events = {
+    onTransfer(transfer: Transfer) {
+      const card = new FileCard(transfer, {
+        cancel: (t) => exchanges.get(t.peerId)?.cancel(t.id),
+        open: (t) => {
+          const kind = viewerKind(t.mime, t.name);
+          if (t.file && kind) void openViewer(dropZone, t.file, t.name, kind);
+        },
+      });
+      cards.set(transfer, card);
+      list.prepend(card.root);
+      const what = `${transfer.name}, ${formatSize(transfer.size)}`;
+      ctx.announce(transfer.direction === 'in' ? `${transfer.peerName} sent ${what}` : `You sent ${what}`);
+    },
+    onUpdate(transfer: Transfer) {
+      const card = cards.get(transfer);
+      if (!card) return;
+      if (transfer.state === 'transferring' && transfer.bytes > 0) {
+        dirty.add(card);
+        schedule();
+      } else {
+        card.render(performance.now());
+      }
+    },
+    onProblem: showProblem,
+  };
+
+  function sinkFactory(): SinkFactory {
+    sinks ??= sinksFor(ctx.host);
+    return sinks;
+  }
+
+  function attach(link: DataLink): void {
+    exchanges.get(link.peerId)?.close('lost');
+    const exchange = new FileExchange(link, { sinks: sinkFactory(), thumbnails }, events);
+    exchanges.set(link.peerId, exchange);
+    updateSendState();
+  }
+
+  function send(files: File[]): void {
+    if (exchanges.size === 0) {
+      showProblem('Nobody else is in the call yet: files can be sent once someone joins.');
+      return;
+    }
+    for (const file of files) for (const exchange of exchanges.values()) exchange.send(file);
+  }
+
+  sendButton.addEventListener('click', () => picker.click());
+  picker.addEventListener('change', () => {
+    const files = [...(picker.files ?? [])];
+    picker.value = '';
+    if (files.length > 0) send(files);
+  });
+  const detachDrop = attachDropTarget(dropZone, () => `Drop to send to ${peerNames()}`, send);
+  const offLink = ctx.onLink(attach);
+  const offClosed = ctx.onLinkClosed((peerId, reason) => {
+    exchanges.get(peerId)?.close(reason);
+    exchanges.delete(peerId);
+    updateSendState();
+  });
+  updateSendState();
+  // Start storage early so stale partial files from earlier sessions are cleaned up now.
+  sinkFactory();
+
+  return {
+    destroy() {
+      offLink();
+      offClosed();
+      detachDrop();
+      for (const exchange of exchanges.values()) exchange.close('hangup');
+      exchanges.clear();
+      if (frame) cancelAnimationFrame(frame);
+      clearTimeout(problemTimer);
+      thumbnails.dispose();
+      for (const card of cards.values()) card.destroy();
+      cards.clear();
+      void sinks?.dispose?.();
+      host.textContent = '';
+    },
+  };
 }

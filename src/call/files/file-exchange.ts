@@ -19,6 +19,7 @@ import type { DataLink } from '../data-link.ts';
 import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
 import { FileSender } from './file-sender.ts';
 import type { SinkFactory } from './file-sink.ts';
+import { formatSize } from './format-size.ts';
 import { decodeFrame, encodeBodyFrame } from './frame.ts';
 import { IncrementalHasher } from './incremental-hasher.ts';
 import { safeFileName } from './safe-name.ts';
@@ -147,6 +148,10 @@ export class FileExchange {
 
   get peerId(): string {
     return this.link.peerId;
+  }
+
+  get peerName(): string {
+    return this.link.remoteName();
   }
 
   transfers(): Transfer[] {
@@ -643,17 +648,4 @@ function stripUndefined(options: ExchangeOptions): Partial<typeof DEFAULTS> {
     if (typeof value === 'number') out[key] = value;
   }
   return out;
-}
-
-/** "4.2 MB" (decimal units, as file managers show). */
-export function formatSize(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes / 1000;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${value >= 100 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,0 +1,145 @@
+/**
+ * Incoming files in the extension overlay, whose iframe has no storage: chunks are batched
+ * into Blobs of BATCH_BYTES and sent over a runtime port to the offscreen document, which
+ * writes them to its origin private file system and acknowledges what it wrote.
+ */
+import {
+  ENSURE_WRITER,
+  type OverlayToWriter,
+  WRITER_PORT_NAME,
+  type WriterToOverlay,
+} from '../../offscreen/writer-protocol.ts';
+import type { FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
+
+const BATCH_BYTES = 2 * 1024 * 1024;
+
+interface Entry {
+  callbacks: SinkCallbacks;
+  closed?: (file: File) => void;
+  discarded?: () => void;
+  failed?: (error: Error) => void;
+}
+
+export class OffscreenSinkFactory implements SinkFactory {
+  private port: chrome.runtime.Port | null = null;
+  private connecting: Promise<chrome.runtime.Port> | null = null;
+  private readonly entries = new Map<string, Entry>();
+  private estimateWaiters: ((free: number | undefined) => void)[] = [];
+
+  private connect(): Promise<chrome.runtime.Port> {
+    if (this.port) return Promise.resolve(this.port);
+    this.connecting ??= (async () => {
+      const answer = (await chrome.runtime.sendMessage(ENSURE_WRITER)) as { ok?: boolean } | undefined;
+      if (!answer?.ok) throw new Error('The file writer could not start.');
+      const port = chrome.runtime.connect({ name: WRITER_PORT_NAME });
+      port.onMessage.addListener((message: WriterToOverlay) => this.onReply(message));
+      port.onDisconnect.addListener(() => {
+        this.port = null;
+        this.connecting = null;
+        for (const entry of this.entries.values()) entry.callbacks.onError('The file writer stopped.');
+        this.entries.clear();
+      });
+      this.port = port;
+      return port;
+    })().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private onReply(reply: WriterToOverlay): void {
+    if (reply.op === 'estimate') {
+      for (const resolve of this.estimateWaiters) resolve(reply.free ?? undefined);
+      this.estimateWaiters = [];
+      return;
+    }
+    const entry = this.entries.get(reply.key);
+    if (!entry) return;
+    switch (reply.op) {
+      case 'written':
+        entry.callbacks.onWritten(reply.total);
+        return;
+      case 'closed':
+        this.entries.delete(reply.key);
+        entry.closed?.(reply.file);
+        return;
+      case 'discarded':
+        this.entries.delete(reply.key);
+        entry.discarded?.();
+        return;
+      case 'error': {
+        this.entries.delete(reply.key);
+        const sentence =
+          reply.name === 'QuotaExceededError'
+            ? 'The disk is full: the file could not be saved.'
+            : 'The browser could not write the file to disk.';
+        entry.failed?.(new Error(sentence));
+        entry.discarded?.();
+        entry.callbacks.onError(sentence);
+        return;
+      }
+    }
+  }
+
+  async create(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<FileSink> {
+    const port = await this.connect();
+    const entry: Entry = { callbacks };
+    this.entries.set(id, entry);
+    const post = (message: OverlayToWriter) => port.postMessage(message);
+    const connected = () => this.port === port;
+    post({ op: 'open', key: id });
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    let finished = false;
+    const flush = () => {
+      if (batched === 0) return;
+      post({ op: 'write', key: id, blob: new Blob(batch as Uint8Array<ArrayBuffer>[]) });
+      batch = [];
+      batched = 0;
+    };
+    return {
+      write(bytes) {
+        if (finished) return;
+        batch.push(bytes);
+        batched += bytes.byteLength;
+        if (batched >= BATCH_BYTES) flush();
+      },
+      close() {
+        finished = true;
+        flush();
+        return new Promise<File>((resolve, reject) => {
+          entry.closed = (file) =>
+            resolve(new File([file], name, { type: mime, lastModified: file.lastModified }));
+          entry.failed = reject;
+          post({ op: 'close', key: id });
+        });
+      },
+      discard() {
+        finished = true;
+        batch = [];
+        return new Promise<void>((resolve) => {
+          if (!connected()) {
+            resolve();
+            return;
+          }
+          entry.discarded = resolve;
+          post({ op: 'discard', key: id });
+        });
+      },
+    };
+  }
+
+  async freeBytes(): Promise<number | undefined> {
+    const port = await this.connect();
+    return new Promise((resolve) => {
+      this.estimateWaiters.push(resolve);
+      port.postMessage({ op: 'estimate' } satisfies OverlayToWriter);
+    });
+  }
+
+  /** The writer deletes this overlay's files when the port closes. */
+  dispose(): void {
+    this.port?.disconnect();
+    this.port = null;
+  }
+}
