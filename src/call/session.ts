@@ -199,10 +199,16 @@ export class CallSession {
     return this.events.on(event, handler);
   }
 
-  /** Get media (unless given), join the room. Rejects with MediaAccessError if media fails. */
-  async start(): Promise<void> {
+  /**
+   * Join the room with `localStream` (the UI usually acquires it, to show permission errors
+   * and offer audio only), or get media here. Rejects with MediaAccessError if media fails.
+   * A video call may start with an audio-only stream: the camera is then off, and turning it
+   * on later needs no renegotiation.
+   */
+  async start(localStream?: MediaStream): Promise<void> {
     if (this.started) return;
     this.started = true;
+    if (localStream && !this.localMedia) this.localMedia = new LocalMedia(localStream, this.options.media);
     if (!this.localMedia) {
       const stream = await acquireLocalMedia(this.options.media);
       if (this.isEnded()) {

@@ -1,0 +1,573 @@
+/**
+ * The call UI, shared by the extension overlay (src/overlay/extension-entry.ts) and the guest
+ * page (src/guest/main.ts). Plain DOM and CSS, no framework. It owns a CallSession and draws
+ * what a person needs: the videos, who is muted, the timer, the connection quality, the
+ * share link, the controls, the end states; and it hosts the chat and files panels.
+ *
+ * Nothing that comes from the peer is ever put in innerHTML (see ./ui/dom.ts).
+ */
+import './app.css';
+import { checkCapabilities } from '../call/capabilities.ts';
+import type { DataLink } from '../call/data-link.ts';
+import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
+import { CallSession, type CallStatus, type RemotePeer } from '../call/session.ts';
+import type { Signaling } from '../call/signaling.ts';
+import { describeQuality } from '../call/stats.ts';
+import { formatShareLink, type ShareLink } from '../protocol/link.ts';
+import { type ChatPanel, mountChatPanel } from './chat-panel.ts';
+import { type FilesPanel, mountFilesPanel } from './files-panel.ts';
+import type { PanelContext } from './panel-context.ts';
+import { button, el, setAttr, setHidden, setText } from './ui/dom.ts';
+import { formatDuration, initial, possessive } from './ui/format.ts';
+
+export interface CallAppHooks {
+  /** Put text on the clipboard (the extension may need its own way); default: Clipboard API. */
+  copyText?(text: string): Promise<boolean | undefined> | Promise<void>;
+  /** The person minimized or restored the call (the extension resizes its frame). */
+  onMinimizeChange?(minimized: boolean): void;
+  /** The call reached an end state (called once). */
+  onEnded?(): void;
+  /** The person pressed Close on the end screen; default: calls onEnded. */
+  onClose?(): void;
+}
+
+export interface CallAppOptions {
+  signaling: Signaling;
+  link: ShareLink;
+  /** The share link as text; default formatShareLink(link). */
+  url?: string;
+  media: CallMedia;
+  localName: string;
+  host: 'guest' | 'extension';
+  hooks?: CallAppHooks;
+  /** Media already acquired (e.g. the guest page's pre-join step). */
+  localStream?: MediaStream;
+  /** Video calls only: start with the camera off (no camera is asked for until turned on). */
+  camera?: boolean;
+}
+
+export interface CallApp {
+  session: CallSession;
+  destroy(): void;
+}
+
+const END_TITLES: Record<NonNullable<CallStatus['reason']>, string> = {
+  hangup: 'Call ended',
+  'remote-hangup': 'Call ended',
+  lost: 'Connection lost',
+  unverified: 'Call not verified',
+  'room-full': 'This call is full',
+  error: 'The call could not continue',
+};
+
+interface Tile {
+  root: HTMLElement;
+  media: HTMLVideoElement | HTMLAudioElement;
+  avatar: HTMLElement;
+  name: HTMLElement;
+  indicators: HTMLElement;
+  stream: MediaStream | null;
+}
+
+async function defaultCopy(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallApp {
+  const { hooks = {}, media } = options;
+  const url = options.url ?? formatShareLink(options.link);
+  const session = new CallSession({
+    signaling: options.signaling,
+    room: options.link.room,
+    secret: options.link.secret,
+    media,
+    localName: options.localName,
+  });
+  const cleanups: Array<() => void> = [];
+  let minimized = false;
+  let chatOpen = false;
+  let unread = 0;
+  let endedReported = false;
+  let notice: string | null = null;
+  let mediaReady = false;
+  let cameraBusy = false;
+
+  // ---------- structure ----------
+  const app = el('div', {
+    class: 'parley-app',
+    'data-media': media,
+    'data-host': options.host,
+    'data-state': 'starting',
+  });
+
+  const tiles = el('div', { class: 'parley-tiles' });
+  const tileMap = new Map<string, Tile>();
+
+  const statusText = el('p', { class: 'parley-status-text' });
+  const linkText = el('span', { class: 'parley-link-text', translate: 'no' }, url);
+  const shareCopy = button('Copy link', 'parley-btn parley-btn-primary', () => void copyLink());
+  const share = el(
+    'div',
+    { class: 'parley-share' },
+    el('span', { class: 'parley-share-label' }, 'Send this link to the person you want to call:'),
+    linkText,
+    shareCopy,
+  );
+  const statusPanel = el(
+    'div',
+    { class: 'parley-status', role: 'status', 'aria-live': 'polite' },
+    statusText,
+    share,
+  );
+
+  const localVideo = el('video', {
+    class: 'parley-local-video',
+    playsinline: true,
+    autoplay: true,
+    'aria-label': 'Your camera',
+  });
+  localVideo.muted = true;
+  const localOff = el(
+    'div',
+    { class: 'parley-local-off', 'aria-hidden': 'true' },
+    initial(options.localName),
+  );
+  const local = el('div', { class: 'parley-local' }, localVideo, localOff);
+  if (media === 'audio') local.hidden = true;
+
+  const timer = el('span', { class: 'parley-timer', role: 'timer', 'aria-label': 'Call time' }, '0:00');
+  const qualityText = el('span', { class: 'parley-quality-text', 'aria-hidden': 'true' });
+  const quality = el(
+    'span',
+    {
+      class: 'parley-quality',
+      role: 'img',
+      'data-quality': 'unknown',
+      'aria-label': 'Connection quality unknown',
+    },
+    el('span', { class: 'parley-bars', 'aria-hidden': 'true' }, el('i'), el('i'), el('i')),
+    qualityText,
+  );
+  const minimizeBtn = button('Minimize', 'parley-btn parley-btn-icon parley-minimize', () =>
+    setMinimized(!minimized),
+  );
+  const title = el(
+    'span',
+    { class: 'parley-title' },
+    media === 'video' ? 'Parley video call' : 'Parley audio call',
+  );
+  const topbar = el('div', { class: 'parley-topbar' }, title, timer, quality, minimizeBtn);
+
+  const noticeBox = el('p', { class: 'parley-notice', role: 'alert' });
+  noticeBox.hidden = true;
+  const soundBtn = button('Turn sound on', 'parley-btn parley-btn-primary parley-sound', () => {
+    for (const t of tileMap.values()) {
+      t.media.muted = false;
+      void t.media.play().catch(() => {});
+    }
+    soundBtn.hidden = true;
+  });
+  soundBtn.hidden = true;
+
+  const stage = el('div', { class: 'parley-stage' }, tiles, statusPanel, local, noticeBox, soundBtn);
+
+  const muteBtn = button('Mute microphone', 'parley-btn parley-ctl parley-mute', () => {
+    session.setMicEnabled(!session.micOn);
+    render();
+  });
+  muteBtn.setAttribute('aria-pressed', 'false');
+  const cameraBtn = button(
+    'Turn camera off',
+    'parley-btn parley-ctl parley-camera',
+    () => void toggleCamera(),
+  );
+  cameraBtn.setAttribute('aria-pressed', 'false');
+  if (media === 'audio') cameraBtn.hidden = true;
+  const badge = el('span', { class: 'parley-badge' });
+  badge.hidden = true;
+  const chatBtn = button('Chat', 'parley-btn parley-ctl parley-chat-toggle', () => {
+    chatOpen = !chatOpen;
+    render();
+  });
+  chatBtn.append(badge);
+  chatBtn.setAttribute('aria-pressed', 'false');
+  const copyBtn = button('Copy link', 'parley-btn parley-ctl parley-copy', () => void copyLink());
+  const hangUpBtn = button('Hang up', 'parley-btn parley-ctl parley-hangup', () => session.hangUp());
+  const copied = el('span', { class: 'parley-copied', role: 'status', 'aria-live': 'polite' });
+  const controls = el(
+    'div',
+    { class: 'parley-controls', role: 'toolbar', 'aria-label': 'Call controls' },
+    muteBtn,
+    cameraBtn,
+    chatBtn,
+    copyBtn,
+    hangUpBtn,
+    copied,
+  );
+
+  const filesHost = el('section', { class: 'parley-files', 'aria-label': 'Files' });
+  const chatHost = el('section', { class: 'parley-chat', 'aria-label': 'Chat' });
+  chatHost.hidden = true;
+  const side = el('div', { class: 'parley-side' }, filesHost, chatHost);
+
+  const endTitle = el('h2', { class: 'parley-end-title' });
+  const endMessage = el('p', { class: 'parley-end-message' });
+  const closeBtn = button('Close', 'parley-btn parley-btn-primary', () => {
+    if (hooks.onClose) hooks.onClose();
+    else hooks.onEnded?.();
+  });
+  const endScreen = el(
+    'div',
+    { class: 'parley-end', role: 'alertdialog', 'aria-labelledby': 'parley-end-title' },
+    endTitle,
+    endMessage,
+    closeBtn,
+  );
+  endTitle.id = 'parley-end-title';
+  endScreen.hidden = true;
+
+  const mediaErrorText = el('p', { class: 'parley-media-error-text' });
+  const audioOnlyBtn = button(
+    'Continue with audio only',
+    'parley-btn parley-btn-primary',
+    () => void startWithMedia('audio'),
+  );
+  const retryBtn = button('Try again', 'parley-btn', () => void startWithMedia(media));
+  const mediaError = el(
+    'div',
+    { class: 'parley-media-error', role: 'alert' },
+    mediaErrorText,
+    audioOnlyBtn,
+    retryBtn,
+  );
+  mediaError.hidden = true;
+
+  const main = el('div', { class: 'parley-main' }, stage, side);
+  app.append(topbar, main, controls, mediaError, endScreen);
+  root.append(app);
+
+  // ---------- panels ----------
+  const links = new Map<string, DataLink>();
+  const linkHandlers = new Set<(link: DataLink) => void>();
+  const closedHandlers = new Set<(peerId: string, reason: 'hangup' | 'lost' | 'left') => void>();
+  cleanups.push(
+    session.on('link', (link) => {
+      links.set(link.peerId, link);
+      for (const h of [...linkHandlers]) h(link);
+    }),
+    session.on('linkClosed', (peerId, reason) => {
+      links.delete(peerId);
+      for (const h of [...closedHandlers]) h(peerId, reason);
+    }),
+  );
+  const baseContext: Omit<PanelContext, 'announce'> = {
+    localName: options.localName,
+    host: options.host,
+    onLink(handler) {
+      linkHandlers.add(handler);
+      for (const link of links.values()) handler(link);
+      return () => linkHandlers.delete(handler);
+    },
+    onLinkClosed(handler) {
+      closedHandlers.add(handler);
+      return () => closedHandlers.delete(handler);
+    },
+  };
+  let chat: ChatPanel | null = null;
+  let files: FilesPanel | null = null;
+  try {
+    chat = mountChatPanel(chatHost, baseContext);
+    chat.onUnreadChange((count) => {
+      unread = count;
+      render();
+    });
+  } catch (err) {
+    console.error('Parley: the chat panel failed to start', err);
+  }
+  try {
+    files = mountFilesPanel(filesHost, app, { ...baseContext, announce: (text) => chat?.announce(text) });
+  } catch (err) {
+    console.error('Parley: the files panel failed to start', err);
+  }
+
+  // ---------- behaviour ----------
+  let copiedTimer: ReturnType<typeof setTimeout> | undefined;
+  async function copyLink(): Promise<void> {
+    const copy = hooks.copyText ?? defaultCopy;
+    let ok: unknown;
+    try {
+      ok = await copy(url);
+    } catch {
+      ok = false;
+    }
+    setText(copied, ok === false ? 'Could not copy: select the link and copy it yourself.' : 'Link copied');
+    clearTimeout(copiedTimer);
+    copiedTimer = setTimeout(() => setText(copied, ''), 2500);
+  }
+
+  async function toggleCamera(): Promise<void> {
+    cameraBusy = true;
+    render();
+    try {
+      await session.setCameraEnabled(!session.cameraOn);
+      notice = null;
+    } catch (err) {
+      notice = err instanceof MediaAccessError ? err.message : 'The camera could not be turned on.';
+    } finally {
+      cameraBusy = false;
+      render();
+    }
+  }
+
+  function setMinimized(value: boolean): void {
+    if (minimized === value) return;
+    minimized = value;
+    hooks.onMinimizeChange?.(minimized);
+    render();
+  }
+
+  async function startWithMedia(kind: CallMedia): Promise<void> {
+    mediaError.hidden = true;
+    app.dataset.state = 'starting';
+    setText(statusText, media === 'video' && kind === 'video' ? 'Starting camera…' : 'Starting microphone…');
+    let stream: MediaStream;
+    try {
+      stream = options.localStream ?? (await acquireLocalMedia(options.camera === false ? 'audio' : kind));
+    } catch (err) {
+      const error = err instanceof MediaAccessError ? err : null;
+      setText(mediaErrorText, error?.message ?? 'The camera or microphone could not be started. Try again.');
+      audioOnlyBtn.hidden = !(error?.canFallBackToAudio && kind === 'video');
+      mediaError.hidden = false;
+      app.dataset.state = 'media-error';
+      setText(statusText, '');
+      return;
+    }
+    if (session.status.state === 'ended') {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    mediaReady = true;
+    render();
+    void session.start(stream);
+  }
+
+  function tileFor(peer: RemotePeer): Tile {
+    let tile = tileMap.get(peer.peerId);
+    if (tile) return tile;
+    const mediaEl =
+      media === 'video'
+        ? el('video', { class: 'parley-remote-video', playsinline: true, autoplay: true })
+        : el('audio', { class: 'parley-remote-audio', autoplay: true });
+    const avatar = el('div', { class: 'parley-avatar', 'aria-hidden': 'true' });
+    const name = el('span', { class: 'parley-tile-name' });
+    const indicators = el('p', { class: 'parley-indicators', 'aria-live': 'polite' });
+    const tileRoot = el(
+      'div',
+      { class: 'parley-tile', 'data-peer': peer.peerId },
+      mediaEl,
+      avatar,
+      name,
+      indicators,
+    );
+    tile = { root: tileRoot, media: mediaEl, avatar, name, indicators, stream: null };
+    tileMap.set(peer.peerId, tile);
+    tiles.append(tileRoot);
+    return tile;
+  }
+
+  function updateTile(peer: RemotePeer): void {
+    const tile = tileFor(peer);
+    if (peer.stream && tile.stream !== peer.stream) {
+      tile.stream = peer.stream;
+      tile.media.srcObject = peer.stream;
+      tile.media.play().catch(() => {
+        // Autoplay with sound refused (no user gesture yet): play muted, offer sound.
+        tile.media.muted = true;
+        void tile.media.play().catch(() => {});
+        soundBtn.hidden = false;
+      });
+    }
+    setText(tile.name, peer.name);
+    setText(tile.avatar, initial(peer.name));
+    const hasVideo =
+      media === 'video' && peer.cameraOn && !!peer.stream?.getVideoTracks().some((t) => !t.muted);
+    tile.root.dataset.video = hasVideo ? 'on' : 'off';
+    const lines: string[] = [];
+    if (!peer.micOn) lines.push(`${peer.name} is muted`);
+    if (media === 'video' && !peer.cameraOn) lines.push(`${possessive(peer.name)} camera is off`);
+    if (peer.connection === 'reconnecting') lines.push(`Reconnecting to ${peer.name}…`);
+    tile.indicators.replaceChildren(...lines.map((line) => el('span', {}, line)));
+  }
+
+  function removeTile(peerId: string): void {
+    const tile = tileMap.get(peerId);
+    if (!tile) return;
+    tile.media.srcObject = null;
+    tile.root.remove();
+    tileMap.delete(peerId);
+  }
+
+  // ---------- rendering ----------
+  function render(): void {
+    const status = session.status;
+    const state =
+      status.state === 'ended'
+        ? 'ended'
+        : mediaReady
+          ? status.state
+          : app.dataset.state === 'media-error'
+            ? 'media-error'
+            : 'starting';
+    app.dataset.state = state;
+    app.classList.toggle('is-minimized', minimized);
+
+    // Status line over the stage.
+    let line = '';
+    if (state === 'starting') line = statusText.textContent ?? '';
+    else if (state === 'waiting') line = 'Waiting for someone to join';
+    else if (state === 'connecting') line = 'Connecting…';
+    else if (state === 'reconnecting') line = 'Connection interrupted. Reconnecting…';
+    setText(statusText, line);
+    setHidden(
+      statusPanel,
+      state === 'connected' || state === 'ended' || state === 'media-error' || line === '',
+    );
+    setHidden(share, state !== 'waiting');
+
+    // Local preview and controls.
+    const micOn = session.micOn;
+    setText(muteBtn, micOn ? 'Mute microphone' : 'Unmute microphone');
+    setAttr(muteBtn, 'aria-pressed', micOn ? 'false' : 'true');
+    const camOn = session.cameraOn;
+    setText(cameraBtn, camOn ? 'Turn camera off' : 'Turn camera on');
+    setAttr(cameraBtn, 'aria-pressed', camOn ? 'false' : 'true');
+    local.dataset.video = camOn ? 'on' : 'off';
+    // The preview gets the camera track only: our own microphone is never played back.
+    const cameraTrack =
+      camOn && media === 'video' ? (session.localStream?.getVideoTracks()[0] ?? null) : null;
+    const shown = (localVideo.srcObject as MediaStream | null)?.getVideoTracks()[0] ?? null;
+    if (cameraTrack !== shown && status.state !== 'ended') {
+      localVideo.srcObject = cameraTrack ? new MediaStream([cameraTrack]) : null;
+      if (cameraTrack) void localVideo.play().catch(() => {});
+    }
+    const inCall = state !== 'ended';
+    muteBtn.disabled = !mediaReady || !inCall;
+    cameraBtn.disabled = cameraBusy || !mediaReady || !inCall;
+    hangUpBtn.disabled = !inCall;
+
+    // Chat toggle and unread badge.
+    setAttr(chatBtn, 'aria-pressed', chatOpen ? 'true' : 'false');
+    setAttr(chatBtn, 'aria-expanded', chatOpen ? 'true' : 'false');
+    setHidden(chatHost, !chatOpen);
+    chat?.setVisible(chatOpen && !minimized);
+    setHidden(badge, unread === 0);
+    setText(badge, unread > 99 ? '99+' : String(unread));
+    setAttr(badge, 'aria-label', unread === 1 ? '1 unread message' : `${unread} unread messages`);
+    app.classList.toggle('chat-open', chatOpen);
+
+    setText(minimizeBtn, minimized ? 'Restore' : 'Minimize');
+
+    // Quality.
+    const q = session.quality;
+    quality.dataset.quality = q?.quality ?? 'unknown';
+    setAttr(quality, 'aria-label', q ? describeQuality(q) : 'Connection quality unknown');
+    setText(qualityText, q ? `${q.rttMs ?? '–'} ms` : '');
+    setHidden(quality, state !== 'connected' && state !== 'reconnecting');
+    updateTimer();
+
+    // Notices (server unreachable, camera failed to reopen).
+    setText(noticeBox, notice ?? '');
+    setHidden(noticeBox, !notice || state === 'ended');
+
+    // End screen.
+    if (status.state === 'ended') {
+      const reason = status.reason ?? 'error';
+      setText(endTitle, END_TITLES[reason]);
+      const message = status.message && status.message !== END_TITLES[reason] ? status.message : '';
+      setText(endMessage, message);
+      setHidden(endMessage, message === '');
+      if (endScreen.hidden) {
+        endScreen.hidden = false;
+        closeBtn.focus({ preventScroll: true });
+      }
+      for (const tile of tileMap.values()) tile.media.srcObject = null;
+      localVideo.srcObject = null;
+      soundBtn.hidden = true;
+      if (!endedReported) {
+        endedReported = true;
+        hooks.onEnded?.();
+      }
+    }
+  }
+
+  function updateTimer(): void {
+    const since = session.connectedSince;
+    const running = since !== null && session.status.state !== 'ended';
+    setHidden(timer, since === null);
+    if (running) {
+      const text = formatDuration(performance.now() - since);
+      setText(timer, text);
+      setAttr(timer, 'aria-label', `Call time ${text}`);
+    }
+  }
+  const timerInterval = setInterval(updateTimer, 1000);
+
+  cleanups.push(
+    session.on('status', () => render()),
+    session.on('peer', (peer) => {
+      updateTile(peer);
+      render();
+    }),
+    session.on('peerRemoved', (peerId) => {
+      removeTile(peerId);
+      render();
+    }),
+    session.on('local', () => render()),
+    session.on('notice', (message) => {
+      notice = message;
+      render();
+    }),
+  );
+
+  const onKey = (ev: KeyboardEvent) => {
+    if (ev.key === 'Escape' && chatOpen) {
+      chatOpen = false;
+      render();
+      chatBtn.focus();
+    }
+  };
+  app.addEventListener('keydown', onKey);
+
+  // ---------- start ----------
+  const capability = checkCapabilities();
+  if (!capability.ok) {
+    setText(mediaErrorText, capability.message);
+    audioOnlyBtn.hidden = true;
+    retryBtn.hidden = true;
+    mediaError.hidden = false;
+    app.dataset.state = 'media-error';
+    controls.hidden = true;
+  } else {
+    render();
+    void startWithMedia(media);
+  }
+
+  return {
+    session,
+    destroy() {
+      clearInterval(timerInterval);
+      clearTimeout(copiedTimer);
+      app.removeEventListener('keydown', onKey);
+      for (const off of cleanups.splice(0)) off();
+      session.dispose();
+      chat?.destroy();
+      files?.destroy();
+      app.remove();
+    },
+  };
+}
