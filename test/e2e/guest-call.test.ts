@@ -1,0 +1,325 @@
+/**
+ * Two people on the guest page (two separate Chromium profiles with fake camera and mic),
+ * through the real signaling server: they see and hear each other, see each other's mute
+ * and camera state, and hanging up ends both sides with every track stopped. Audio-only
+ * calls never ask for a camera. A signaling server that swaps DTLS fingerprints (a man in
+ * the middle) or a joiner without the link secret ends in "Call not verified".
+ */
+import { once } from 'node:events';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { formatShareLink, newShareLink, randomBase64Url } from '../../src/protocol/link.ts';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import {
+  type BrowserUser,
+  collectConsoleErrors,
+  expectVideoPlaying,
+  launchBrowser,
+  screenshot,
+} from './harness.ts';
+
+/** Records every getUserMedia request and track, and every peer connection, in the page. */
+const INSTRUMENT = () => {
+  const w = window as unknown as {
+    __gum: { calls: MediaStreamConstraints[]; tracks: MediaStreamTrack[] };
+    __pcs: RTCPeerConnection[];
+  };
+  w.__gum = { calls: [], tracks: [] };
+  w.__pcs = [];
+  const md = navigator.mediaDevices;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = async (constraints?: MediaStreamConstraints) => {
+    w.__gum.calls.push(JSON.parse(JSON.stringify(constraints ?? {})));
+    const stream = await original(constraints);
+    w.__gum.tracks.push(...stream.getTracks());
+    return stream;
+  };
+  const Native = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      w.__pcs.push(this);
+    }
+  } as typeof RTCPeerConnection;
+};
+
+let server: ServerHandle;
+let alice: BrowserUser;
+let bob: BrowserUser;
+
+beforeAll(async () => {
+  server = await startServer();
+  [alice, bob] = await Promise.all([
+    launchBrowser({ extension: false }),
+    launchBrowser({ extension: false }),
+  ]);
+  for (const user of [alice, bob]) await user.context.addInitScript(INSTRUMENT);
+});
+
+afterAll(async () => {
+  await Promise.all([alice?.close(), bob?.close()]);
+  await server?.stop();
+});
+
+async function join(context: BrowserContext, url: string, name: string, options: { camera?: boolean } = {}) {
+  const page = await context.newPage();
+  const errors = collectConsoleErrors(page);
+  await page.goto(url);
+  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  if (options.camera === false) await page.getByRole('checkbox', { name: 'Join with camera' }).uncheck();
+  await page.getByRole('button', { name: 'Join call' }).click();
+  return { page, errors };
+}
+
+/** Highest remote audio level seen in inbound-rtp stats within a few seconds. */
+async function remoteAudioLevel(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const pcs = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs;
+    let best = 0;
+    for (let i = 0; i < 30 && best === 0; i++) {
+      for (const pc of pcs) {
+        const stats = await pc.getStats();
+        stats.forEach((s: { type: string; kind?: string; audioLevel?: number }) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'audio') best = Math.max(best, s.audioLevel ?? 0);
+        });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return best;
+  });
+}
+
+/** Resolves after the remote video delivers a few new frames. */
+async function framesAdvance(page: Page): Promise<boolean> {
+  return page.evaluate(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const v = document.querySelector('.parley-remote-video') as HTMLVideoElement;
+        let n = 0;
+        const tick = () => {
+          if (++n >= 3) resolve(true);
+          else v.requestVideoFrameCallback(tick);
+        };
+        v.requestVideoFrameCallback(tick);
+      }),
+  );
+}
+
+const allTracksEnded = (page: Page) =>
+  page.evaluate(() => {
+    const { tracks } = (window as unknown as { __gum: { tracks: MediaStreamTrack[] } }).__gum;
+    return tracks.length > 0 && tracks.every((t) => t.readyState === 'ended');
+  });
+
+describe('a call between two guest pages', () => {
+  test('both see and hear each other; mute and camera-off show on the other side; hang up ends both', async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const a = await join(alice.context, url, 'Ana');
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    await expect.poll(() => a.page.getByText(url, { exact: true }).isVisible()).toBe(true);
+    const b = await join(bob.context, url, 'Bruno');
+
+    // Video playing both ways, frames advancing; audio arriving both ways.
+    await Promise.all([
+      expectVideoPlaying(a.page, '.parley-remote-video'),
+      expectVideoPlaying(b.page, '.parley-remote-video'),
+    ]);
+    expect(await framesAdvance(a.page)).toBe(true);
+    expect(await framesAdvance(b.page)).toBe(true);
+    expect(await remoteAudioLevel(a.page)).toBeGreaterThan(0);
+    expect(await remoteAudioLevel(b.page)).toBeGreaterThan(0);
+
+    // Names, timer and quality indicator.
+    await b.page.locator('.parley-tile-name', { hasText: 'Ana' }).waitFor();
+    await a.page.locator('.parley-tile-name', { hasText: 'Bruno' }).waitFor();
+    await a.page.getByRole('img', { name: /^Connection (good|fair|poor)/ }).waitFor();
+    await expect.poll(() => a.page.getByRole('timer').textContent()).toMatch(/^0:\d\d$/);
+    // The local preview is muted (no echo of one's own mic).
+    expect(await a.page.locator('.parley-local-video').evaluate((v: HTMLVideoElement) => v.muted)).toBe(true);
+    await screenshot(a.page, 'guest-call-connected');
+
+    // Mute: the button flips, the other side is told.
+    await a.page.getByRole('button', { name: 'Mute microphone' }).click();
+    await expect
+      .poll(() => a.page.getByRole('button', { name: 'Unmute microphone' }).getAttribute('aria-pressed'))
+      .toBe('true');
+    await b.page.getByText('Ana is muted').waitFor();
+    await a.page.getByRole('button', { name: 'Unmute microphone' }).click();
+    await b.page.getByText('Ana is muted').waitFor({ state: 'detached' });
+
+    // Camera off: the camera track stops (light off) and the other side says so; back on.
+    await a.page.getByRole('button', { name: 'Turn camera off' }).click();
+    await b.page.getByText("Ana's camera is off").waitFor();
+    expect(
+      await a.page.evaluate(() =>
+        (window as unknown as { __gum: { tracks: MediaStreamTrack[] } }).__gum.tracks
+          .filter((t) => t.kind === 'video')
+          .every((t) => t.readyState === 'ended'),
+      ),
+    ).toBe(true);
+    await a.page.getByRole('button', { name: 'Turn camera on' }).click();
+    await b.page.getByText("Ana's camera is off").waitFor({ state: 'detached' });
+    expect(await framesAdvance(b.page)).toBe(true);
+
+    // Copy link puts the share link on the clipboard.
+    await b.page.getByRole('button', { name: 'Copy link' }).click();
+    await b.page.getByText('Link copied').waitFor();
+    expect(await b.page.evaluate(() => navigator.clipboard.readText())).toBe(url);
+
+    // Hang up ends both sides, and every track either side opened is stopped.
+    await a.page.getByRole('button', { name: 'Hang up' }).click();
+    await a.page.getByRole('heading', { name: 'Call ended' }).waitFor();
+    await b.page.getByRole('heading', { name: 'Call ended' }).waitFor();
+    await b.page.getByText('Ana hung up.').waitFor();
+    expect(await allTracksEnded(a.page)).toBe(true);
+    expect(await allTracksEnded(b.page)).toBe(true);
+    await screenshot(b.page, 'guest-call-ended');
+    expect(a.errors).toEqual([]);
+    expect(b.errors).toEqual([]);
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+
+  test('an audio-only call asks neither side for a camera and never plays the local mic back', async () => {
+    const link = newShareLink(server.url);
+    const url = `${link.server}/r/${link.room}?media=audio#${link.secret}`;
+    const a = await join(alice.context, url, 'Ana');
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const b = await join(bob.context, url, 'Bruno');
+    for (const page of [a.page, b.page]) {
+      await page.getByRole('img', { name: /^Connection (good|fair|poor)/ }).waitFor();
+      expect(await remoteAudioLevel(page)).toBeGreaterThan(0);
+      expect(await page.getByRole('button', { name: /camera/i }).count()).toBe(0);
+      const check = await page.evaluate(() => {
+        const { calls, tracks } = (
+          window as unknown as { __gum: { calls: MediaStreamConstraints[]; tracks: MediaStreamTrack[] } }
+        ).__gum;
+        const localIds = new Set(tracks.map((t) => t.id));
+        const playsLocal = [...document.querySelectorAll('audio, video')].some((m) =>
+          ((m as HTMLMediaElement).srcObject as MediaStream | null)
+            ?.getTracks()
+            .some((t) => localIds.has(t.id)),
+        );
+        const pcs = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs;
+        return {
+          calls: calls.length,
+          videoRequested: calls.some((c) => c.video),
+          videoTracks: tracks.filter((t) => t.kind === 'video').length,
+          playsLocal,
+          sendsVideo: pcs.some((pc) => pc.getSenders().some((s) => s.track?.kind === 'video')),
+          remoteAudioElements: document.querySelectorAll('audio.parley-remote-audio').length,
+        };
+      });
+      expect(check).toEqual({
+        calls: 1,
+        videoRequested: false,
+        videoTracks: 0,
+        playsLocal: false,
+        sendsVideo: false,
+        remoteAudioElements: 1,
+      });
+    }
+    await b.page.getByRole('button', { name: 'Hang up' }).click();
+    await a.page.getByText('Bruno hung up.').waitFor();
+    expect(await allTracksEnded(a.page)).toBe(true);
+    expect(await allTracksEnded(b.page)).toBe(true);
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+});
+
+/**
+ * A hostile signaling server: serves the real guest page and relays the real server's
+ * WebSocket, but rewrites the DTLS fingerprints in every SDP it relays, as a man in the
+ * middle would to terminate each side's DTLS itself.
+ */
+async function startTamperingRelay(
+  upstream: string,
+): Promise<{ url: string; tampered: () => number; close(): Promise<void> }> {
+  let tampered = 0;
+  const http: Server = createServer((req, res) => {
+    const up = request(`${upstream}${req.url ?? '/'}`, { method: req.method }, (upRes) => {
+      const type = upRes.headers['content-type'];
+      res.writeHead(upRes.statusCode ?? 502, type ? { 'content-type': type } : {});
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.writeHead(502).end());
+    up.end();
+  });
+  const wss = new WebSocketServer({ server: http, path: '/ws' });
+  const evil = Array.from({ length: 32 }, () => 'EE').join(':');
+  wss.on('connection', (client) => {
+    const target = new WebSocket(`${upstream.replace(/^http/, 'ws')}/ws`, { origin: upstream });
+    const pending: string[] = [];
+    target.on('open', () => {
+      for (const m of pending.splice(0)) target.send(m);
+    });
+    client.on('message', (raw) => {
+      let text = raw.toString();
+      const message = JSON.parse(text);
+      if (message.type === 'signal' && message.data?.kind === 'description') {
+        message.data.description.sdp = message.data.description.sdp.replace(
+          /a=fingerprint:sha-256 [0-9A-F:]+/g,
+          `a=fingerprint:sha-256 ${evil}`,
+        );
+        tampered++;
+        text = JSON.stringify(message);
+      }
+      if (target.readyState === WebSocket.OPEN) target.send(text);
+      else pending.push(text);
+    });
+    target.on('message', (raw) => client.send(raw.toString()));
+    client.on('close', () => target.close());
+    target.on('close', () => client.close());
+    target.on('error', () => client.close());
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    tampered: () => tampered,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+describe('verified by default', () => {
+  test('a signaling server that swaps the DTLS fingerprints is caught: "Call not verified", no connection', async () => {
+    const relay = await startTamperingRelay(server.url);
+    try {
+      const url = formatShareLink(newShareLink(relay.url));
+      const a = await join(alice.context, url, 'Ana');
+      await a.page.getByText('Waiting for someone to join').waitFor();
+      const b = await join(bob.context, url, 'Bruno');
+      await a.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
+      await a.page.getByText('This call could not be verified: the connection may be intercepted.').waitFor();
+      expect(relay.tampered()).toBeGreaterThan(0);
+      await screenshot(a.page, 'guest-call-unverified');
+      for (const page of [a.page, b.page]) {
+        const states = await page.evaluate(() =>
+          (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.map((pc) => pc.connectionState),
+        );
+        expect(states).not.toContain('connected');
+      }
+      expect(await allTracksEnded(a.page)).toBe(true);
+      await Promise.all([a.page.close(), b.page.close()]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  test('someone who has the room but not the link secret cannot join the call', async () => {
+    const link = newShareLink(server.url);
+    const a = await join(alice.context, formatShareLink(link), 'Ana');
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const b = await join(bob.context, formatShareLink({ ...link, secret: randomBase64Url(16) }), 'Mallory');
+    await a.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
+    expect(await allTracksEnded(a.page)).toBe(true);
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+});
