@@ -5,6 +5,7 @@
  * per worker instance and are rebuilt when the overlay re-attaches or the watchdog fires.
  */
 import { mountOverlay } from '../content/mount-overlay.ts';
+import { formatCallLink } from '../messaging/call-link.ts';
 import {
   type BgToOverlay,
   type CallInfo,
@@ -16,7 +17,7 @@ import {
   type WindowReason,
 } from '../messaging/messages.ts';
 import { isOwnExtension, type Port, tellContent } from '../messaging/runtime.ts';
-import { formatShareLink, randomBase64Url, type ShareLink } from '../protocol/link.ts';
+import { randomBase64Url, type ShareLink } from '../protocol/link.ts';
 import {
   type CallRecord,
   findCall,
@@ -54,7 +55,7 @@ function linkOf(call: CallRecord): ShareLink {
 }
 
 export function callLink(call: CallRecord): string {
-  return formatShareLink(linkOf(call));
+  return formatCallLink(linkOf(call), call.media);
 }
 
 export function findCallForTab(tabId: number): Promise<CallRecord | undefined> {

@@ -3,6 +3,8 @@
  * call and one runtime port per overlay. Every message is validated on receipt and its sender
  * checked (our own extension, and the page it must come from).
  */
+
+import { linkMedia } from '../messaging/call-link.ts';
 import {
   OVERLAY_PORT_NAME,
   PermissionToBgSchema,
@@ -53,7 +55,7 @@ const popupHandlers = {
     if (!link) {
       return { ok: false, error: 'That is not a Parley link. It looks like http://server/r/room#secret.' };
     }
-    return openCall(message.tabId, link, 'video');
+    return openCall(message.tabId, link, linkMedia(message.link));
   },
   async 'hang-up'(message) {
     const call = await findCallForTab(message.tabId);

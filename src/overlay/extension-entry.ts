@@ -6,6 +6,7 @@
  * one sentence, no camera, no join.
  */
 
+import { formatCallLink } from '../messaging/call-link.ts';
 import {
   type BgToOverlay,
   BgToOverlaySchema,
@@ -83,11 +84,9 @@ async function permissionState(media: CallInfo['media']): Promise<'granted' | 'p
 }
 
 /** Try to open the devices once: in an iframe Chrome may refuse to prompt at all. */
-async function probeDevices(media: CallInfo['media']): Promise<'ok' | 'not-allowed' | 'other'> {
+async function probeDevices(media: CallInfo['media']): Promise<MediaStream | 'not-allowed' | 'other'> {
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: media === 'video' });
-    for (const track of stream.getTracks()) track.stop();
-    return 'ok';
+    return await navigator.mediaDevices.getUserMedia({ audio: true, video: media === 'video' });
   } catch (error) {
     return (error as DOMException)?.name === 'NotAllowedError' ? 'not-allowed' : 'other';
   }
@@ -136,8 +135,10 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   }
 
   // First camera/microphone use: the iframe may be unable to ask. Then a tab asks instead.
+  let localStream: MediaStream | undefined;
   if (host === 'overlay' && (await permissionState(call.media)) === 'prompt') {
     const probe = await probeDevices(call.media);
+    if (probe instanceof MediaStream) localStream = probe;
     if (probe === 'not-allowed') {
       const waiting = sentence(
         root,
@@ -146,16 +147,15 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
       const granted = await new Promise<boolean>((resolve) => {
         controlHandler = (message) => {
           if (message.type === 'permission') resolve(message.granted);
+          if (message.type === 'hang-up') resolve(false);
         };
         signaling.post({ type: 'need-permission' });
       });
       controlHandler = () => {};
       waiting.remove();
       if (!granted) {
-        sentence(
-          root,
-          'Parley may not use the camera and microphone, so the call cannot start. Hang up in the popup.',
-        );
+        sentence(root, 'Parley may not use the camera and microphone, so the call cannot start.');
+        signaling.post({ type: 'ended' });
         return;
       }
     }
@@ -163,31 +163,36 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
 
   const link = { server: call.server, room: call.room, secret: call.secret };
   let endedReported = false;
+  let closeTimer: ReturnType<typeof setTimeout> | undefined;
+  const reportEnded = () => {
+    if (endedReported) return;
+    endedReported = true;
+    clearTimeout(closeTimer);
+    signaling.post({ type: 'ended' });
+  };
   const app = mountCallApp(root, {
     signaling,
     link,
+    url: formatCallLink(link, call.media),
     media: call.media,
     localName: call.name,
     host: 'extension',
+    ...(localStream ? { localStream } : {}),
     hooks: {
       copyText,
       onMinimizeChange(minimized: boolean) {
         signaling.post({ type: 'minimize', minimized });
       },
       onEnded() {
-        if (endedReported) return;
-        endedReported = true;
-        // A call ended by the other side or the network stays on screen a moment, so the
-        // person can read why; hanging up here removes the overlay at once.
-        const reason = app.session.status.reason;
-        const delay = reason === 'hangup' ? 0 : 3000;
-        setTimeout(() => {
-          signaling.post({ type: 'ended' });
-        }, delay);
+        // Hanging up here removes the overlay at once. A call ended by the other side or the
+        // network stays on its end screen a while (or until Close), so the person sees why.
+        if (app.session.status.reason === 'hangup') reportEnded();
+        else closeTimer = setTimeout(reportEnded, 8000);
       },
+      onClose: reportEnded,
     },
   });
-  controlHandler = (message: Extract<BgToOverlay, { type: string }>) => {
+  controlHandler = (message) => {
     if (message.type === 'hang-up') app.session.hangUp();
   };
 }

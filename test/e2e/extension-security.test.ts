@@ -3,7 +3,10 @@
  * CSP, still gets a usable overlay; a page that frames the overlay URL itself gets an inert
  * panel that opens no camera and joins nothing.
  */
+
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WINDOW_REASONS } from '../../src/messaging/messages.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { type PageServer, startPageServer } from './harness.ts';
 import {
@@ -11,6 +14,8 @@ import {
   launchExtensionUser,
   overlayFrame,
   overlayMounted,
+  RECORD_MEDIA,
+  recordedMedia,
   startCallFromPopup,
 } from './popup-driver.ts';
 
@@ -41,11 +46,16 @@ beforeAll(async () => {
       // Strict: nothing may load; only the page's own inline styles apply (so its CSS can attack).
       headers: { 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" },
     },
+    '/no-camera': {
+      body: '<!doctype html><html lang="en"><head><title>No camera here</title></head><body><h1>Docs</h1></body></html>',
+      headers: { 'Permissions-Policy': 'camera=(), microphone=()' },
+    },
     '/frames-overlay': {
       body: '<!doctype html><html lang="en"><head><title>Framer</title></head><body></body></html>',
     },
   });
   user = await launchExtensionUser();
+  await user.context.addInitScript(RECORD_MEDIA);
 });
 
 afterAll(async () => {
@@ -112,6 +122,7 @@ describe('a page that frames the overlay itself', () => {
       // Nothing beyond the sentence: no video, no buttons, and the camera was never opened.
       expect(await frame.evaluate(() => document.querySelectorAll('video, audio, button').length)).toBe(0);
       expect(await frame.evaluate(() => location.hash)).toBe('');
+      expect((await recordedMedia(frame)).calls).toEqual([]);
       // The service worker registered no call, and the server never heard from anybody.
       const sw = await user.serviceWorker();
       expect(
@@ -122,4 +133,38 @@ describe('a page that frames the overlay itself', () => {
       await page.close();
     });
   }
+});
+
+describe('where the overlay cannot run', () => {
+  async function callWindowAfterStart(page: Page) {
+    const opened = user.context.waitForEvent('page', {
+      predicate: (p) => p.url().startsWith(`chrome-extension://${user.extensionId}/src/overlay/window.html`),
+      timeout: 20_000,
+    });
+    await startCallFromPopup(user, page, { server: server.url, name: 'Ana', media: 'video' });
+    return opened;
+  }
+
+  it("opens the call in its own window, saying why, when the page's Permissions-Policy blocks the camera", async () => {
+    const page = await user.context.newPage();
+    await page.goto(`${pages.url}/no-camera`);
+    const win = await callWindowAfterStart(page);
+    await win.getByText(WINDOW_REASONS.policy).waitFor({ timeout: 15_000 });
+    await win.getByRole('button', { name: 'Copy link' }).first().waitFor();
+    // The overlay left the page; the call lives in the window now.
+    await expect.poll(() => overlayMounted(page), { timeout: 10_000 }).toBe(false);
+    await win.getByRole('button', { name: 'Hang up' }).click();
+    await expect.poll(() => win.isClosed(), { timeout: 10_000 }).toBe(true);
+    await page.close();
+  });
+
+  it('opens the call in its own window on a page extensions may not script', async () => {
+    const page = await user.context.newPage();
+    await page.goto('chrome://version');
+    const win = await callWindowAfterStart(page);
+    await win.getByText(WINDOW_REASONS.restricted).waitFor({ timeout: 15_000 });
+    await win.getByRole('button', { name: 'Hang up' }).click();
+    await expect.poll(() => win.isClosed(), { timeout: 10_000 }).toBe(true);
+    await page.close();
+  });
 });

@@ -21,6 +21,7 @@ import {
   type Worker,
 } from 'playwright-core';
 import WebSocket from 'ws';
+import { parseShareLink } from '../../src/protocol/link.ts';
 import { freePort } from '../helpers/server-process.ts';
 import { ARTIFACTS, CHROME_FLAGS, chromePath, extensionArgs } from './harness.ts';
 
@@ -323,8 +324,7 @@ export async function startCallFromPopup(
   await popup.waitForStatus(/Link copied/);
   await popup.close();
   const link = await page.evaluate(() => navigator.clipboard.readText());
-  if (!/\/r\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]+$/.test(link))
-    throw new Error(`The clipboard holds "${link}", not a link`);
+  if (!parseShareLink(link)) throw new Error(`The clipboard holds "${link}", not a link`);
   return link;
 }
 
@@ -339,4 +339,72 @@ export async function configurePopup(
     await popup.waitForStatus(/Settings saved/);
   }
   await popup.fill('Your name', options.name);
+}
+
+/**
+ * Records every getUserMedia call and stream of a context's pages (and frames, where
+ * Playwright reaches them), so a test can tell what was asked for and whether it was stopped.
+ */
+export const RECORD_MEDIA = `(() => {
+  const devices = navigator.mediaDevices;
+  if (!devices || window.__parleyMedia) return;
+  const original = devices.getUserMedia.bind(devices);
+  window.__parleyMedia = { calls: [], streams: [] };
+  devices.getUserMedia = async (constraints) => {
+    window.__parleyMedia.calls.push({ audio: !!constraints?.audio, video: !!constraints?.video });
+    const stream = await original(constraints);
+    window.__parleyMedia.streams.push(stream);
+    return stream;
+  };
+})()`;
+
+export interface RecordedMedia {
+  calls: { audio: boolean; video: boolean }[];
+  /** readyState of every track of every stream getUserMedia returned. */
+  tracks: { kind: string; readyState: string }[];
+}
+
+export function recordedMedia(target: Pick<Page, 'evaluate'>): Promise<RecordedMedia> {
+  return target.evaluate(() => {
+    const media = (
+      window as unknown as { __parleyMedia?: { calls: RecordedMedia['calls']; streams: MediaStream[] } }
+    ).__parleyMedia;
+    return {
+      calls: media?.calls ?? [],
+      tracks: (media?.streams ?? []).flatMap((s) =>
+        s.getTracks().map((t) => ({ kind: t.kind, readyState: t.readyState })),
+      ),
+    };
+  });
+}
+
+/**
+ * The loudest sample heard from the stream playing in `selector` over up to ~6 s, via an
+ * analyser (the fake microphone beeps about once a second).
+ */
+export function remoteAudioPeak(target: Pick<Page, 'evaluate'>, selector: string): Promise<number> {
+  return target.evaluate(async (sel) => {
+    const el = document.querySelector(sel) as HTMLMediaElement | null;
+    const stream = el?.srcObject as MediaStream | null;
+    if (!stream || stream.getAudioTracks().length === 0) return 0;
+    const context = new AudioContext();
+    await context.resume();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 2048;
+    context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    let peak = 0;
+    for (let i = 0; i < 60 && peak < 0.01; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      analyser.getFloatTimeDomainData(samples);
+      for (const v of samples) peak = Math.max(peak, Math.abs(v));
+    }
+    await context.close();
+    return peak;
+  }, selector);
+}
+
+/** Text of the remote tile's indicators ("Ana is muted", "Ana's camera is off"). */
+export function remoteIndicators(target: Pick<Page, 'evaluate'>): Promise<string> {
+  return target.evaluate(() => document.querySelector('.parley-indicators')?.textContent ?? '');
 }
