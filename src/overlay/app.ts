@@ -176,6 +176,18 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
 
   const stage = el('div', { class: 'parley-stage' }, tiles, statusPanel, local, noticeBox, soundBtn);
 
+  /** Full accessible name always; a shorter visible word where space is tight (CSS). */
+  function label(btn: HTMLButtonElement, full: string, short: string): void {
+    if (btn.getAttribute('aria-label') === full) return;
+    btn.setAttribute('aria-label', full);
+    const badgeEl = btn.querySelector('.parley-badge');
+    btn.replaceChildren(
+      el('span', { class: 'parley-label-long', 'aria-hidden': 'true' }, full),
+      el('span', { class: 'parley-label-short', 'aria-hidden': 'true' }, short),
+      ...(badgeEl ? [badgeEl] : []),
+    );
+  }
+
   const muteBtn = button('Mute microphone', 'parley-btn parley-ctl parley-mute', () => {
     session.setMicEnabled(!session.micOn);
     render();
@@ -197,6 +209,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   chatBtn.append(badge);
   chatBtn.setAttribute('aria-pressed', 'false');
   const copyBtn = button('Copy link', 'parley-btn parley-ctl parley-copy', () => void copyLink());
+  label(copyBtn, 'Copy link', 'Link');
   const hangUpBtn = button('Hang up', 'parley-btn parley-ctl parley-hangup', () => session.hangUp());
   const copied = el('span', { class: 'parley-copied', role: 'status', 'aria-live': 'polite' });
   const controls = el(
@@ -385,7 +398,9 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     if (peer.stream && tile.stream !== peer.stream) {
       tile.stream = peer.stream;
       tile.media.srcObject = peer.stream;
-      tile.media.play().catch(() => {
+      tile.media.play().catch((err: unknown) => {
+        // Only a refused autoplay matters (an interrupted play() is retried by the next one).
+        if ((err as { name?: string })?.name !== 'NotAllowedError') return;
         // Autoplay with sound refused (no user gesture yet): play muted, offer sound.
         tile.media.muted = true;
         void tile.media.play().catch(() => {});
@@ -441,10 +456,10 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
 
     // Local preview and controls.
     const micOn = session.micOn;
-    setText(muteBtn, micOn ? 'Mute microphone' : 'Unmute microphone');
+    label(muteBtn, micOn ? 'Mute microphone' : 'Unmute microphone', micOn ? 'Mute' : 'Unmute');
     setAttr(muteBtn, 'aria-pressed', micOn ? 'false' : 'true');
     const camOn = session.cameraOn;
-    setText(cameraBtn, camOn ? 'Turn camera off' : 'Turn camera on');
+    label(cameraBtn, camOn ? 'Turn camera off' : 'Turn camera on', camOn ? 'Camera off' : 'Camera on');
     setAttr(cameraBtn, 'aria-pressed', camOn ? 'false' : 'true');
     local.dataset.video = camOn ? 'on' : 'off';
     // The preview gets the camera track only: our own microphone is never played back.
@@ -467,7 +482,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     chat?.setVisible(chatOpen && !minimized);
     setHidden(badge, unread === 0);
     setText(badge, unread > 99 ? '99+' : String(unread));
-    setAttr(badge, 'aria-label', unread === 1 ? '1 unread message' : `${unread} unread messages`);
+    label(chatBtn, unread === 0 ? 'Chat' : `Chat, ${unread} unread`, 'Chat');
     app.classList.toggle('chat-open', chatOpen);
 
     setText(minimizeBtn, minimized ? 'Restore' : 'Minimize');

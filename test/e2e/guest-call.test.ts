@@ -229,6 +229,22 @@ describe('a call between two guest pages', () => {
   });
 });
 
+describe('when the other side vanishes', () => {
+  test('closing the tab ends the call on the other side with a clear state', async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const a = await join(alice.context, url, 'Ana', { camera: false });
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const b = await join(bob.context, url, 'Bruno', { camera: false });
+    await a.page.getByRole('img', { name: /^Connection (good|fair|poor)/ }).waitFor();
+    await b.page.close({ runBeforeUnload: true });
+    await a.page.getByRole('heading', { name: /^(Call ended|Connection lost)$/ }).waitFor();
+    await a.page.getByRole('button', { name: 'Close' }).click();
+    await a.page.getByText('You left the call. You can close this tab.').waitFor();
+    expect(await allTracksEnded(a.page)).toBe(true);
+    await a.page.close();
+  });
+});
+
 /**
  * A hostile signaling server: serves the real guest page and relays the real server's
  * WebSocket, but rewrites the DTLS fingerprints in every SDP it relays, as a man in the
