@@ -53,9 +53,14 @@ export interface ExchangeOptions {
 
 export const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';
 
+/**
+ * The files channel shares the SCTP association with the control channel, and a message on
+ * `control` waits behind what is already queued on `files`: a small queue keeps chat and
+ * thumbnails prompt (2 MiB is ~0.15 s at 16 MB/s) while still never letting the pipe run dry.
+ */
 const DEFAULTS = {
-  highWater: 8 * 1024 * 1024,
-  lowWater: 4 * 1024 * 1024,
+  highWater: 2 * 1024 * 1024,
+  lowWater: 1024 * 1024,
   maxInFlight: 32 * 1024 * 1024,
   ackStep: 1024 * 1024,
 };
@@ -164,7 +169,13 @@ export class FileExchange {
   send(file: File): Transfer {
     const transfer = this.newTransfer(randomId(), 'out', file.name, file.size, file.type);
     this.events.onTransfer(transfer);
-    void this.startSending(transfer, file);
+    this.startSending(transfer, file).catch(() => {
+      if (isFinished(transfer)) return;
+      const sender = this.senders.get(transfer.id);
+      if (sender) this.stopSender(sender);
+      this.sendControl({ t: 'file-cancel', id: transfer.id, by: 'sender' });
+      this.finish(transfer, 'failed', 'This browser could not prepare the file for sending.');
+    });
     return transfer;
   }
 
