@@ -188,7 +188,7 @@ describe('CallSession', () => {
     signaling.fire('peerJoined', ANA);
     expect(session.status.state).toBe('connecting');
     signaling.fire('signal', ANA, await signedOffer());
-    await settle();
+    await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
     const pc = FakePeerConnection.all[0];
     expect(pc?.remoteDescriptions).toHaveLength(1);
     expect(pc?.config.iceServers).toEqual([{ urls: 'stun:127.0.0.1:3478' }]);
@@ -212,7 +212,7 @@ describe('CallSession', () => {
     const offer = await signedOffer();
     offer.description.sdp = sdpWith(FP_EVIL);
     signaling.fire('signal', ANA, offer);
-    await settle();
+    await vi.waitFor(() => expect(session.status.state).toBe('ended'));
     expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
     expect(session.status).toEqual({
       state: 'ended',
@@ -228,8 +228,7 @@ describe('CallSession', () => {
     await session.start();
     await settle();
     signaling.fire('signal', ANA, await signedOffer(FP, 'someone-else-entirely-wrong'));
-    await settle();
-    expect(session.status.reason).toBe('unverified');
+    await vi.waitFor(() => expect(session.status.reason).toBe('unverified'));
   });
 
   it('drops malformed signals without ending the call', async () => {
@@ -251,7 +250,7 @@ describe('CallSession', () => {
     expect(pc?.channels.map((c) => c.label)).toEqual(['control', 'files']);
     expect(pc?.channels[1]?.binaryType).toBe('arraybuffer');
     pc?.onnegotiationneeded?.();
-    await settle();
+    await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
     const offer = signaling.sent.find((m) => (m.data as { kind: string }).kind === 'description');
     expect(offer?.to).toBe(ANA);
     expect(session.status.state).toBe('connecting');
@@ -324,6 +323,50 @@ describe('CallSession', () => {
     expect(signaling.sent.at(-1)).toEqual({ to: ANA, data: { kind: 'bye' } });
     expect(signaling.left).toBe(true);
     expect(session.status).toMatchObject({ state: 'ended', reason: 'hangup' });
+  });
+
+  it('perfect negotiation: the impolite side ignores a colliding offer, the polite side accepts it', async () => {
+    // We are MMM…; against AAA… we are impolite (the lower id is polite).
+    const impolite = setup([ANA]);
+    await impolite.session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    pc?.onnegotiationneeded?.();
+    await settle();
+    expect(pc?.signalingState).toBe('have-local-offer');
+    impolite.signaling.fire('signal', ANA, await signedOffer());
+    await settle();
+    expect(pc?.remoteDescriptions).toEqual([]);
+    expect(impolite.session.status.state).toBe('connecting');
+
+    // Against ZZZ… we are polite: roll back our offer, take theirs, answer.
+    const ZED = 'ZZZZZZZZZZZZZZZZZZZZZZ';
+    const polite = setup([ZED]);
+    await polite.session.start();
+    await settle();
+    const pc2 = FakePeerConnection.all[0];
+    pc2?.onnegotiationneeded?.();
+    await settle();
+    polite.signaling.fire('signal', ZED, await signedOffer(FP, SECRET, ZED));
+    await vi.waitFor(() => expect(polite.signaling.sent.length).toBe(2));
+    expect(pc2?.remoteDescriptions.map((d) => d.type)).toEqual(['offer']);
+    const sentTypes = polite.signaling.sent
+      .map((m) => m.data as { kind: string; description?: { type: string } })
+      .filter((d) => d.kind === 'description')
+      .map((d) => d.description?.type);
+    expect(sentTypes).toEqual(['offer', 'answer']);
+  });
+
+  it('restarts ICE when signaling comes back and the connection dropped meanwhile', async () => {
+    const { signaling, session } = setup([ANA]);
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    pc!.iceConnectionState = 'disconnected';
+    signaling.fire('joined', { room: ROOM, peerId: ME, peers: [ANA], iceServers: [], capacity: 2 });
+    expect(pc?.restarts).toBe(1);
+    expect(FakePeerConnection.all).toHaveLength(1);
   });
 
   it('a full room is a clear end state', async () => {
