@@ -41,29 +41,23 @@ const INSTRUMENT = `(() => {
   };
 })();`;
 
-/** Resolves with Date.now() at the first rendered remote frame with dimensions. */
+/**
+ * Resolves with Date.now() at the first rendered remote frame with dimensions. A string, not
+ * a function: tsx would wrap named inner functions with a helper the page does not have.
+ */
+const FIRST_FRAME = `(sel) => new Promise((resolve) => {
+  const check = () => {
+    const video = document.querySelector(sel);
+    if (!video || !video.srcObject) return void setTimeout(check, 5);
+    if (video.videoWidth > 0 && video.readyState >= 2) return resolve(Date.now());
+    const onFrame = () => (video.videoWidth > 0 ? resolve(Date.now()) : video.requestVideoFrameCallback(onFrame));
+    video.requestVideoFrameCallback(onFrame);
+  };
+  check();
+})`;
+
 function firstRemoteFrame(target: Page | Frame, selector: string): Promise<number> {
-  return target.evaluate(
-    (sel) =>
-      new Promise<number>((resolve) => {
-        const check = () => {
-          const video = document.querySelector(sel) as HTMLVideoElement | null;
-          if (!video?.srcObject) {
-            setTimeout(check, 5);
-            return;
-          }
-          if (video.videoWidth > 0 && video.readyState >= 2) {
-            resolve(Date.now());
-            return;
-          }
-          const onFrame = () =>
-            video.videoWidth > 0 ? resolve(Date.now()) : video.requestVideoFrameCallback(onFrame);
-          video.requestVideoFrameCallback(onFrame);
-        };
-        check();
-      }),
-    selector,
-  );
+  return target.evaluate(`(${FIRST_FRAME})(${JSON.stringify(selector)})`) as Promise<number>;
 }
 
 async function marks(page: Page): Promise<{ join?: number; connected?: number }> {
