@@ -229,6 +229,54 @@ describe('a call between two guest pages', () => {
   });
 });
 
+describe('when something is missing or refused', () => {
+  test('a blocked camera offers to continue with audio only, and the call goes on without video', async () => {
+    const page = await alice.context.newPage();
+    await page.addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const original = md.getUserMedia.bind(md);
+      md.getUserMedia = (constraints?: MediaStreamConstraints) =>
+        constraints?.video
+          ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
+          : original(constraints);
+    });
+    await page.goto(formatShareLink(newShareLink(server.url)));
+    await page.getByRole('button', { name: 'Join call' }).click();
+    await page.getByText(/^Camera and microphone are blocked for this page/).waitFor();
+    await page.getByRole('button', { name: 'Continue with audio only' }).click();
+    await page.getByText('Waiting for someone to join').waitFor();
+    await page.getByRole('button', { name: 'Turn camera on' }).waitFor();
+    await page.getByRole('button', { name: 'Hang up' }).click();
+    await page.close();
+  });
+
+  test('a browser without WebRTC gets one clear sentence instead of a join button', async () => {
+    const page = await alice.context.newPage();
+    await page.addInitScript(() => {
+      // biome-ignore lint/suspicious/noExplicitAny: simulating an old browser
+      delete (window as any).RTCPeerConnection;
+    });
+    await page.goto(formatShareLink(newShareLink(server.url)));
+    await page.getByText(/^This browser cannot make calls/).waitFor();
+    expect(await page.getByRole('button', { name: 'Join call' }).count()).toBe(0);
+    await page.close();
+  });
+
+  test('a third person opening a two-person link is told the call is full', async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const a = await join(alice.context, url, 'Ana', { camera: false });
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const b = await join(bob.context, url, 'Bruno', { camera: false });
+    await a.page.getByRole('img', { name: /^Connection (good|fair|poor)/ }).waitFor();
+    const c = await join(alice.context, url, 'Carla', { camera: false });
+    await c.page.getByRole('heading', { name: 'This call is full' }).waitFor();
+    expect(await allTracksEnded(c.page)).toBe(true);
+    // The two people in the call are not disturbed.
+    expect(await a.page.getByRole('heading', { name: /Call ended|Connection lost/ }).count()).toBe(0);
+    await Promise.all([a.page.close(), b.page.close(), c.page.close()]);
+  });
+});
+
 describe('when the other side vanishes', () => {
   test('closing the tab ends the call on the other side with a clear state', async () => {
     const url = formatShareLink(newShareLink(server.url));
