@@ -25,7 +25,12 @@ afterAll(async () => {
 test('chat both ways: unread badge, safe links, and markup shown as text', async () => {
   const { a, b } = await joinCall(server.url, ana.context, bo.context);
   const dialogs: string[] = [];
-  for (const page of [a, b]) page.on('dialog', (d) => void dialogs.push(d.message()) && void d.dismiss());
+  for (const page of [a, b]) {
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+  }
   try {
     await a.getByRole('button', { name: 'Chat' }).click();
     const messageA = a.getByRole('textbox', { name: 'Message' });
