@@ -453,6 +453,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       state === 'connected' || state === 'ended' || state === 'media-error' || line === '',
     );
     setHidden(share, state !== 'waiting');
+    // One visible "Copy link" at a time: the big one next to the link while waiting.
+    setHidden(copyBtn, state === 'waiting');
 
     // Local preview and controls.
     const micOn = session.micOn;
