@@ -37,6 +37,8 @@ export const PERMISSION_PAGE = 'src/permission/permission.html';
 /** How long a call waits for its overlay to re-attach before it is ended. */
 const PORTLESS_GRACE_MS = 20_000;
 const BUFFER_LIMIT = 256;
+/** How long a live worker waits for a disconnected overlay to come back (re-mount). */
+const REATTACH_GRACE_MS = 5000;
 
 const sockets = new Map<string, RoomSocket>();
 const ports = new Map<string, Port>();
@@ -268,8 +270,14 @@ export function acceptOverlayPort(port: Port): void {
 
   port.onDisconnect.addListener(() => {
     if (callId !== null && ports.get(callId) === port) {
-      ports.delete(callId);
-      portlessSince.set(callId, Date.now());
+      const id = callId;
+      ports.delete(id);
+      portlessSince.set(id, Date.now());
+      // The overlay's document is gone (tab navigated or reloaded, page deleted our frame). A
+      // re-mount claims a fresh capability within moments; otherwise the call is over.
+      setTimeout(() => {
+        if (!ports.has(id)) void endCall(id);
+      }, REATTACH_GRACE_MS);
     }
   });
 }

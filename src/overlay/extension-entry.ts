@@ -164,8 +164,15 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   const link = { server: call.server, room: call.room, secret: call.secret };
   let endedReported = false;
   let closeTimer: ReturnType<typeof setTimeout> | undefined;
+  // The frame itself going away (tab navigating, the page deleting our host) also ends the
+  // call in the engine; that must not unregister the call: the content script may re-mount
+  // the overlay, and the worker cleans up after a tab that is really gone.
+  let unloading = false;
+  addEventListener('pagehide', () => {
+    unloading = true;
+  });
   const reportEnded = () => {
-    if (endedReported) return;
+    if (endedReported || unloading) return;
     endedReported = true;
     clearTimeout(closeTimer);
     signaling.post({ type: 'ended' });
