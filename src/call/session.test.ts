@@ -369,6 +369,34 @@ describe('CallSession', () => {
     expect(FakePeerConnection.all).toHaveLength(1);
   });
 
+  it('after the server forgets both ids, the peers re-address each other over the data channel: no second connection', async () => {
+    const NEW_ME = 'NNNNNNNNNNNNNNNNNNNNNN';
+    const NEW_ANA = 'BBBBBBBBBBBBBBBBBBBBBB';
+    const { signaling, session } = setup([ANA]);
+    const removed: string[] = [];
+    session.on('peerRemoved', (id) => removed.push(id));
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    for (const c of pc?.channels ?? []) c.openNow();
+    // The server restarted: our resume fails and we get a new id; Ana is back under a new id.
+    signaling.fire('joined', { room: ROOM, peerId: NEW_ME, peers: [NEW_ANA], iceServers: [], capacity: 2 });
+    expect(pc?.channels[0]?.sent.map((m) => JSON.parse(m))).toContainEqual({ t: 'peer-id', peerId: NEW_ME });
+    expect(FakePeerConnection.all).toHaveLength(1);
+    // Ana tells us her new id over the (DTLS-protected) control channel.
+    pc?.channels[0]?.message(JSON.stringify({ t: 'peer-id', peerId: NEW_ANA }));
+    // Her ICE-restart offer, signed under her new id, reaches the same connection.
+    signaling.fire('signal', NEW_ANA, await signedOffer(FP, SECRET, NEW_ANA));
+    await vi.waitFor(() => expect(pc?.remoteDescriptions).toHaveLength(1));
+    expect(FakePeerConnection.all).toHaveLength(1);
+    const answer = signaling.sent.at(-1);
+    expect(answer?.to).toBe(NEW_ANA);
+    expect(session.remotePeers.map((p) => p.peerId)).toEqual([ANA]);
+    expect(removed).toEqual([]);
+    expect(session.status.state).toBe('connected');
+  });
+
   it('a full room is a clear end state', async () => {
     const { signaling, session } = setup();
     await session.start();

@@ -84,6 +84,8 @@ export interface CallSessionOptions {
   disconnectGraceMs?: number;
   /** How many remote peers we accept at most. */
   maxPeers?: number;
+  /** After our signaling id changed, how long to wait for a peer's new id before offering. */
+  rekeyWaitMs?: number;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
@@ -93,9 +95,11 @@ export interface CallSessionOptions {
 const MAX_FRAME = 262_144;
 
 interface Peer {
+  /** Stable for the life of the connection: what the UI and the panels know the peer by. */
+  key: string;
+  /** The peer's current signaling id (changes if its server-side session was lost). */
   id: string;
   pc: RTCPeerConnection;
-  polite: boolean;
   makingOffer: boolean;
   ignoreOffer: boolean;
   settingRemoteAnswerPending: boolean;
@@ -128,6 +132,9 @@ export class CallSession {
   private readonly peers = new Map<string, Peer>();
   /** Peers announced by the server whose offer we are waiting for. */
   private readonly expected = new Set<string>();
+  /** New ids we wait on before offering (see onJoined). */
+  private readonly deferred = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly rekeyWaitMs: number;
   private readonly keyPromise: Promise<CryptoKey>;
   private readonly disconnectGraceMs: number;
   private readonly maxPeers: number;
@@ -143,6 +150,7 @@ export class CallSession {
   constructor(private readonly options: CallSessionOptions) {
     this.disconnectGraceMs = options.disconnectGraceMs ?? 8000;
     this.maxPeers = options.maxPeers ?? 8;
+    this.rekeyWaitMs = options.rekeyWaitMs ?? 3000;
     this.keyPromise = deriveAuthKey(options.secret);
     // An unhandled rejection here would be noise; start() awaits it and reports.
     this.keyPromise.catch(() => {});
@@ -285,10 +293,17 @@ export class CallSession {
 
   private onJoined(info: JoinedInfo): void {
     if (this.current.state === 'ended') return;
-    const reconnect = this.selfId !== null;
+    const previous = this.selfId;
+    const reconnect = previous !== null;
     this.selfId = info.peerId;
     this.iceServers = info.iceServers;
     this.events.emit('notice', null);
+    if (reconnect && previous !== info.peerId) {
+      // The server forgot us (e.g. it restarted) and gave us a new id. Tell the peers we are
+      // still connected to over the data channel, which the server cannot touch, so they
+      // re-address their signals instead of starting a second connection.
+      for (const peer of this.peers.values()) this.sendControl(peer, { t: 'peer-id', peerId: info.peerId });
+    }
     for (const peer of this.peers.values()) {
       try {
         peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers: this.rtcIceServers() });
@@ -298,9 +313,49 @@ export class CallSession {
       // Signaling is back: a connection that dropped meanwhile can now restart ICE.
       if (reconnect && ['disconnected', 'failed'].includes(peer.pc.iceConnectionState)) peer.pc.restartIce();
     }
+    // Peers we are connected to but the server no longer lists under their old id may be
+    // among the new ids: give their 'peer-id' message a moment before offering anew.
+    const stale = [...this.peers.values()].some((p) => !info.peers.includes(p.id) && p.everConnected);
     for (const id of info.peers) {
-      if (!this.peers.has(id)) this.createPeer(id, true);
+      if (this.peers.has(id)) continue;
+      if (reconnect && stale) this.deferInitiate(id);
+      else this.createPeer(id, true);
     }
+    this.recompute();
+  }
+
+  private deferInitiate(id: string): void {
+    if (this.deferred.has(id)) return;
+    this.expected.add(id);
+    this.deferred.set(
+      id,
+      setTimeout(() => {
+        this.deferred.delete(id);
+        if (this.current.state !== 'ended' && !this.peers.has(id) && this.expected.has(id))
+          this.createPeer(id, true);
+      }, this.rekeyWaitMs),
+    );
+  }
+
+  /** A connected peer tells us (over DTLS) its new signaling id. */
+  private rekey(peer: Peer, newId: string): void {
+    if (newId === peer.id || newId === this.selfId) return;
+    const duplicate = this.peers.get(newId);
+    if (duplicate) {
+      // We raced and already started a second connection to the same person: drop it.
+      if (duplicate.everConnected) return;
+      this.closePeer(duplicate);
+      this.peers.delete(newId);
+      this.events.emit('peerRemoved', duplicate.key, 'left');
+    }
+    this.peers.delete(peer.id);
+    peer.id = newId;
+    this.peers.set(newId, peer);
+    this.expected.delete(newId);
+    clearTimeout(this.deferred.get(newId));
+    this.deferred.delete(newId);
+    clearTimeout(peer.leftTimer);
+    peer.leftTimer = undefined;
     this.recompute();
   }
 
@@ -416,7 +471,7 @@ export class CallSession {
     const readyForOffer =
       !peer.makingOffer && (pc.signalingState === 'stable' || peer.settingRemoteAnswerPending);
     const offerCollision = description.type === 'offer' && !readyForOffer;
-    peer.ignoreOffer = !peer.polite && offerCollision;
+    peer.ignoreOffer = !this.isPolite(peer) && offerCollision;
     if (peer.ignoreOffer) return;
     peer.settingRemoteAnswerPending = description.type === 'answer';
     await pc.setRemoteDescription(description);
@@ -431,6 +486,11 @@ export class CallSession {
 
   // ---------- peers ----------
 
+  /** Lower signaling id is polite: both sides agree without talking about it. */
+  private isPolite(peer: Peer): boolean {
+    return (this.selfId ?? '') < peer.id;
+  }
+
   private rtcIceServers(): RTCIceServer[] {
     return this.iceServers.map((s) => ({ ...s }));
   }
@@ -444,10 +504,9 @@ export class CallSession {
     };
     const pc = this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
     const peer: Peer = {
+      key: id,
       id,
       pc,
-      // Lower id is polite: both sides agree without talking about it.
-      polite: (this.selfId ?? '') < id,
       makingOffer: false,
       ignoreOffer: false,
       settingRemoteAnswerPending: false,
@@ -584,7 +643,7 @@ export class CallSession {
     this.sendControl(peer, { t: 'media', audio: this.micOn, video: this.cameraOn });
     const sctpMax = peer.pc.sctp?.maxMessageSize;
     const link: DataLink = {
-      peerId: peer.id,
+      peerId: peer.key,
       control: peer.control,
       files: peer.files,
       maxMessageSize: Math.min(typeof sctpMax === 'number' && sctpMax > 0 ? sctpMax : 65_536, MAX_FRAME),
@@ -615,6 +674,9 @@ export class CallSession {
       case 'bye':
         peer.byeReceived = true;
         this.endPeer(peer, 'remote-hangup');
+        return;
+      case 'peer-id':
+        this.rekey(peer, message.peerId);
         return;
     }
   }
@@ -658,8 +720,8 @@ export class CallSession {
     this.closePeer(peer);
     this.peers.delete(peer.id);
     if (peer.linkOpen)
-      this.events.emit('linkClosed', peer.id, reason === 'remote-hangup' ? 'hangup' : reason);
-    this.events.emit('peerRemoved', peer.id, reason);
+      this.events.emit('linkClosed', peer.key, reason === 'remote-hangup' ? 'hangup' : reason);
+    this.events.emit('peerRemoved', peer.key, reason);
     if (this.peers.size === 0 && wasInCall && this.current.state !== 'ended') {
       if (reason === 'remote-hangup') {
         this.end(
@@ -754,13 +816,15 @@ export class CallSession {
       if (peer.linkOpen) {
         this.events.emit(
           'linkClosed',
-          peer.id,
+          peer.key,
           reason === 'hangup' || reason === 'remote-hangup' ? 'hangup' : 'lost',
         );
       }
     }
     this.peers.clear();
     this.expected.clear();
+    for (const timer of this.deferred.values()) clearTimeout(timer);
+    this.deferred.clear();
     this.localMedia?.stop();
     for (const off of this.unsubscribe.splice(0)) off();
     this.options.signaling.leave();
@@ -791,7 +855,7 @@ export class CallSession {
 
   private view(peer: Peer): RemotePeer {
     return {
-      peerId: peer.id,
+      peerId: peer.key,
       name: peer.name,
       stream: peer.stream,
       micOn: peer.micOn,

@@ -14,6 +14,11 @@ describe('call messages on the control channel', () => {
     expect(parsePeerCallMessage('{"t":"bye"}')).toEqual({ kind: 'call', message: { t: 'bye' } });
   });
 
+  it('accepts a well-formed new signaling id only', () => {
+    expect(parsePeerCallMessage(JSON.stringify({ t: 'peer-id', peerId: 'A'.repeat(22) })).kind).toBe('call');
+    expect(parsePeerCallMessage(JSON.stringify({ t: 'peer-id', peerId: '../x' })).kind).toBe('invalid');
+  });
+
   it('leaves chat and file messages to their owners', () => {
     expect(parsePeerCallMessage(JSON.stringify({ t: 'chat', text: 'hi' }))).toEqual({ kind: 'other' });
     expect(parsePeerCallMessage(JSON.stringify({ t: 'file-offer', id: 1 }))).toEqual({ kind: 'other' });

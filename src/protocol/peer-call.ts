@@ -4,6 +4,7 @@
  * for those, and for anything malformed, so the session simply ignores them.
  */
 import * as v from 'valibot';
+import { PEER_ID_PATTERN } from './signaling.ts';
 
 export const MAX_NAME_LENGTH = 64;
 
@@ -21,10 +22,20 @@ export const MediaStateSchema = v.strictObject({
 
 export const ByeSchema = v.strictObject({ t: v.literal('bye') });
 
-export const PeerCallMessageSchema = v.variant('t', [HelloSchema, MediaStateSchema, ByeSchema]);
+/**
+ * The sender's signaling id changed (the server lost its session, e.g. on a restart): sent
+ * over the data channel, which the server cannot forge, so the receiver re-addresses its
+ * signals to the same connection instead of starting a second one.
+ */
+export const PeerIdSchema = v.strictObject({
+  t: v.literal('peer-id'),
+  peerId: v.pipe(v.string(), v.regex(PEER_ID_PATTERN)),
+});
+
+export const PeerCallMessageSchema = v.variant('t', [HelloSchema, MediaStateSchema, ByeSchema, PeerIdSchema]);
 export type PeerCallMessage = v.InferOutput<typeof PeerCallMessageSchema>;
 
-export const PEER_CALL_TYPES: ReadonlySet<string> = new Set(['hello', 'media', 'bye']);
+export const PEER_CALL_TYPES: ReadonlySet<string> = new Set(['hello', 'media', 'bye', 'peer-id']);
 
 export type ParsedControl =
   | { kind: 'call'; message: PeerCallMessage }

@@ -277,6 +277,54 @@ describe('when something is missing or refused', () => {
   });
 });
 
+describe('when the signaling server goes away', () => {
+  test('a server restart mid-call: the call keeps playing, signaling recovers, and an ICE restart still gets through', async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const a = await join(alice.context, url, 'Ana');
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const b = await join(bob.context, url, 'Bruno');
+    await Promise.all([
+      expectVideoPlaying(a.page, '.parley-remote-video'),
+      expectVideoPlaying(b.page, '.parley-remote-video'),
+    ]);
+
+    await server.stop();
+    await a.page.getByText('Reconnecting to the call server…').waitFor();
+    // Media is peer to peer: it keeps flowing without the server.
+    expect(await framesAdvance(a.page)).toBe(true);
+    expect(await framesAdvance(b.page)).toBe(true);
+
+    server = await startServer({ PORT: String(server.port) });
+    await a.page
+      .getByText('Reconnecting to the call server…')
+      .waitFor({ state: 'detached', timeout: 20_000 });
+    await b.page
+      .getByText('Reconnecting to the call server…')
+      .waitFor({ state: 'detached', timeout: 20_000 });
+
+    // The server gave both new ids; an ICE restart from Ana must still reach Bruno's same
+    // connection (new ICE credentials on his side), with no second connection made.
+    const ufrag = (page: Page) =>
+      page.evaluate(() => {
+        const pc = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs[0];
+        return /a=ice-ufrag:(\S+)/.exec(pc?.remoteDescription?.sdp ?? '')?.[1] ?? null;
+      });
+    const before = await ufrag(b.page);
+    await a.page.evaluate(() => (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs[0]?.restartIce());
+    await expect.poll(() => ufrag(b.page), { timeout: 20_000 }).not.toBe(before);
+    for (const page of [a.page, b.page]) {
+      expect(
+        await page.evaluate(() => (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.length),
+      ).toBe(1);
+      expect(await page.locator('.parley-tile').count()).toBe(1);
+    }
+    expect(await framesAdvance(b.page)).toBe(true);
+    await a.page.getByRole('button', { name: 'Hang up' }).click();
+    await b.page.getByText('Ana hung up.').waitFor();
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+});
+
 describe('when the other side vanishes', () => {
   test('closing the tab ends the call on the other side with a clear state', async () => {
     const url = formatShareLink(newShareLink(server.url));
