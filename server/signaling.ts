@@ -24,26 +24,35 @@ import { originPolicy } from './origin-policy.ts';
 import { take } from './token-bucket.ts';
 import { iceServersFor } from './turn-credentials.ts';
 
-interface Member {
+/** A peer whose socket went away; its id can be reclaimed with its token until the timer fires. */
+interface Away {
   readonly peerId: string;
-  /** sha256(resume token), base64url; the token itself is never stored. */
-  tokenHash: string;
-  /** null while the peer is away and its id can still be reclaimed. */
-  conn: Connection | null;
-  readonly room: Room;
-  graceTimer: NodeJS.Timeout | null;
+  readonly tokenHash: string;
+  readonly timer: NodeJS.Timeout;
 }
 
 interface Room {
   readonly id: string;
-  readonly tag: string;
-  /** Insertion order = join order, so `peers` lists the oldest first. */
-  readonly members: Map<string, Member>;
-  live: number;
+  /** Live members in join order (oldest first). Rooms are small: arrays beat Maps here. */
+  readonly members: Connection[];
+  away: Away[] | null;
 }
 
+/** One per client address, shared by its connections (one string, one counter). */
+interface IpEntry {
+  readonly ip: string;
+  count: number;
+}
+
+/**
+ * Everything the server keeps for one socket, including its room membership: no separate
+ * member object, so an idle joined socket costs one small object beyond `ws` itself.
+ */
 class Connection {
-  member: Member | null = null;
+  room: Room | null = null;
+  peerId = '';
+  /** First 128 bits of sha256(resume token), base64url; the token itself is never stored. */
+  tokenHash = '';
   tokens: number;
   refilledAt: number;
   alive = true;
@@ -53,7 +62,7 @@ class Connection {
   closing = false;
   constructor(
     readonly ws: WebSocket,
-    readonly ip: string,
+    readonly ipEntry: IpEntry,
     burst: number,
     now: number,
   ) {
@@ -68,7 +77,7 @@ const STRIKE_WINDOW_MS = 10_000;
 const SLOW_CONSUMER_TERMINATE_MS = 2000;
 
 function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
 }
 
 function sameHash(a: string, b: string): boolean {
@@ -91,6 +100,11 @@ const ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
   'server-shutdown': 'The server is restarting; reconnect in a moment.',
   internal: 'Something went wrong on the server; please try again.',
 };
+
+/** Shared (not a closure per socket): a socket error during or after the upgrade just ends it. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   const body = `${reason}\n`;
@@ -118,7 +132,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
   const origins = originPolicy(config.allowedOrigins, config.allowNoOrigin);
   const rooms = new Map<string, Room>();
   const conns = new Set<Connection>();
-  const perIp = new Map<string, number>();
+  const perIp = new Map<string, IpEntry>();
   const limits = { burst: config.rateLimitBurst, perSec: config.rateLimitPerSec };
   let shuttingDown = false;
 
@@ -126,7 +140,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     for (const conn of conns) {
       if (!conn.alive) {
         metrics.reject('heartbeat-timeout');
-        log.debug({ ip: conn.ip }, 'heartbeat timeout: terminating socket');
+        log.debug('heartbeat timeout: terminating socket');
         conn.ws.terminate();
         continue;
       }
@@ -156,28 +170,29 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     if (conn.closing) return;
     conn.closing = true;
     metrics.reject('slow-consumer');
-    log.warn({ ip: conn.ip, buffered: conn.ws.bufferedAmount }, 'slow consumer: closing socket');
+    log.warn({ buffered: conn.ws.bufferedAmount }, 'slow consumer: closing socket');
     depart(conn, true);
     conn.ws.close(CLOSE_CODES.slowConsumer, 'slow consumer');
     setTimeout(() => conn.ws.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
   }
 
-  function broadcast(room: Room, except: Member, frame: string): void {
-    for (const other of room.members.values()) {
-      if (other !== except && other.conn !== null) send(other.conn, frame);
-    }
+  function broadcast(room: Room, except: Connection, frame: string): void {
+    for (const other of room.members) if (other !== except) send(other, frame);
   }
 
-  function joinedFrame(member: Member, token: string): string {
+  function findMember(room: Room, peerId: string): Connection | undefined {
+    for (const m of room.members) if (m.peerId === peerId) return m;
+    return undefined;
+  }
+
+  function joinedFrame(conn: Connection, room: Room, token: string): string {
     const peers: string[] = [];
-    for (const other of member.room.members.values()) {
-      if (other !== member && other.conn !== null) peers.push(other.peerId);
-    }
+    for (const other of room.members) if (other !== conn) peers.push(other.peerId);
     return JSON.stringify({
       v: PROTOCOL_VERSION,
       type: 'joined',
-      room: member.room.id,
-      peerId: member.peerId,
+      room: room.id,
+      peerId: conn.peerId,
       resumeToken: token,
       peers,
       iceServers: iceServersFor(config, Date.now()),
@@ -189,90 +204,114 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     return `{"v":${PROTOCOL_VERSION},"type":"${type}","peerId":"${peerId}"}`;
   }
 
-  function forget(member: Member): void {
-    if (member.graceTimer !== null) clearTimeout(member.graceTimer);
-    member.graceTimer = null;
-    const room = member.room;
-    room.members.delete(member.peerId);
-    if (room.members.size === 0) rooms.delete(room.id);
+  function dropIfEmpty(room: Room): void {
+    if (room.members.length === 0 && room.away === null) rooms.delete(room.id);
   }
 
-  /** The connection's member leaves its room; `resumable` keeps its id reclaimable for a while. */
+  function takeAway(room: Room, away: Away): void {
+    clearTimeout(away.timer);
+    const list = room.away;
+    if (list === null) return;
+    const i = list.indexOf(away);
+    if (i !== -1) list.splice(i, 1);
+    if (list.length === 0) room.away = null;
+  }
+
+  /** The connection leaves its room; `resumable` keeps its id reclaimable for a while. */
   function depart(conn: Connection, resumable: boolean): void {
-    const member = conn.member;
-    if (member === null) return;
-    conn.member = null;
-    member.conn = null;
-    const room = member.room;
-    room.live--;
-    broadcast(room, member, peerFrame('peer-left', member.peerId));
+    const room = conn.room;
+    if (room === null) return;
+    conn.room = null;
+    const i = room.members.indexOf(conn);
+    if (i !== -1) room.members.splice(i, 1);
+    broadcast(room, conn, peerFrame('peer-left', conn.peerId));
     if (resumable && config.resumeGraceMs > 0 && !shuttingDown) {
-      member.graceTimer = setTimeout(() => forget(member), config.resumeGraceMs);
-      member.graceTimer.unref();
+      const away: Away = {
+        peerId: conn.peerId,
+        tokenHash: conn.tokenHash,
+        timer: setTimeout(() => {
+          takeAway(room, away);
+          dropIfEmpty(room);
+        }, config.resumeGraceMs),
+      };
+      away.timer.unref();
+      if (room.away === null) room.away = [];
+      room.away.push(away);
     } else {
-      forget(member);
+      dropIfEmpty(room);
     }
-    log.debug({ room: room.tag, live: room.live }, 'peer left');
+    log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer left');
+  }
+
+  function admit(conn: Connection, room: Room, peerId: string): string {
+    const token = randomBytes(16).toString('base64url');
+    conn.room = room;
+    conn.peerId = peerId;
+    conn.tokenHash = hashToken(token);
+    return token;
   }
 
   function tryResume(conn: Connection, room: Room, msg: JoinMessage): boolean {
     const resume = msg.resume;
     if (resume === undefined) return false;
-    const member = room.members.get(resume.peerId);
-    if (member === undefined || !sameHash(member.tokenHash, hashToken(resume.token))) return false;
-    const old = member.conn;
-    if (old === null && room.live >= config.roomCapacity) {
+    const presented = hashToken(resume.token);
+    const old = findMember(room, resume.peerId);
+    if (old !== undefined) {
+      if (!sameHash(old.tokenHash, presented)) return false;
+      // Seamless: the old socket is replaced in place, the others notice nothing.
+      const token = admit(conn, room, old.peerId);
+      room.members[room.members.indexOf(old)] = conn;
+      old.room = null;
+      old.closing = true;
+      old.ws.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+      metrics.resumed++;
+      send(conn, joinedFrame(conn, room, token));
+      log.info({ room: roomTag(room.id), seamless: true }, 'peer resumed');
+      return true;
+    }
+    const away = room.away?.find((a) => a.peerId === resume.peerId);
+    if (away === undefined || !sameHash(away.tokenHash, presented)) return false;
+    if (room.members.length >= config.roomCapacity) {
       reject(conn, 'room-full');
       return true;
     }
-    const token = randomBytes(16).toString('base64url');
-    member.tokenHash = hashToken(token);
-    member.conn = conn;
-    conn.member = member;
+    takeAway(room, away);
+    const token = admit(conn, room, away.peerId);
+    room.members.push(conn);
     metrics.resumed++;
-    if (old !== null) {
-      // Seamless: the old socket is replaced, the others notice nothing.
-      old.member = null;
-      old.closing = true;
-      old.ws.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
-      send(conn, joinedFrame(member, token));
-    } else {
-      if (member.graceTimer !== null) clearTimeout(member.graceTimer);
-      member.graceTimer = null;
-      room.live++;
-      send(conn, joinedFrame(member, token));
-      broadcast(room, member, peerFrame('peer-joined', member.peerId));
-    }
-    log.info({ room: room.tag, seamless: old !== null }, 'peer resumed');
+    send(conn, joinedFrame(conn, room, token));
+    broadcast(room, conn, peerFrame('peer-joined', conn.peerId));
+    log.info({ room: roomTag(room.id), seamless: false }, 'peer resumed');
     return true;
   }
 
+  function idTaken(room: Room, peerId: string): boolean {
+    return findMember(room, peerId) !== undefined || (room.away?.some((a) => a.peerId === peerId) ?? false);
+  }
+
   function join(conn: Connection, msg: JoinMessage): void {
-    if (conn.member !== null) {
+    if (conn.room !== null) {
       reject(conn, 'already-joined');
       return;
     }
     let room = rooms.get(msg.room);
     if (room === undefined) {
-      room = { id: msg.room, tag: roomTag(msg.room), members: new Map(), live: 0 };
+      room = { id: msg.room, members: [], away: null };
       rooms.set(msg.room, room);
     }
     if (tryResume(conn, room, msg)) return;
-    if (room.live >= config.roomCapacity) {
-      log.info({ room: room.tag }, 'room full');
+    if (room.members.length >= config.roomCapacity) {
+      log.info({ room: roomTag(room.id) }, 'room full');
       reject(conn, 'room-full', `This call is full (${config.roomCapacity} people).`);
       return;
     }
     let peerId = randomBytes(16).toString('base64url');
-    while (room.members.has(peerId)) peerId = randomBytes(16).toString('base64url');
-    const token = randomBytes(16).toString('base64url');
-    const member: Member = { peerId, tokenHash: hashToken(token), conn, room, graceTimer: null };
-    room.members.set(peerId, member);
-    room.live++;
-    conn.member = member;
-    send(conn, joinedFrame(member, token));
-    broadcast(room, member, peerFrame('peer-joined', peerId));
-    log.debug({ room: room.tag, live: room.live }, 'peer joined');
+    while (idTaken(room, peerId)) peerId = randomBytes(16).toString('base64url');
+    const token = admit(conn, room, peerId);
+    room.members.push(conn);
+    send(conn, joinedFrame(conn, room, token));
+    broadcast(room, conn, peerFrame('peer-joined', peerId));
+    log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer joined');
   }
 
   function overLimit(conn: Connection, now: number): boolean {
@@ -287,7 +326,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       if (!conn.closing) {
         conn.closing = true;
         metrics.reject('rate-limit-disconnect');
-        log.warn({ ip: conn.ip }, 'rate limit: closing a flooding socket');
+        log.warn('rate limit: closing a flooding socket');
         depart(conn, false);
         conn.ws.close(CLOSE_CODES.rateLimited, 'rate limit exceeded');
         setTimeout(() => conn.ws.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
@@ -319,19 +358,19 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       const msg = decoded.message;
       switch (msg.type) {
         case 'signal': {
-          const member = conn.member;
-          if (member === null) {
+          const room = conn.room;
+          if (room === null) {
             reject(conn, 'not-joined');
             return;
           }
-          const target = member.room.members.get(msg.to);
-          if (target === undefined || target === member || target.conn === null) {
+          const target = findMember(room, msg.to);
+          if (target === undefined || target === conn) {
             reject(conn, 'unknown-peer');
             return;
           }
           send(
-            target.conn,
-            `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${member.peerId}","data":${JSON.stringify(msg.data)}}`,
+            target,
+            `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":${JSON.stringify(msg.data)}}`,
           );
           metrics.relayed++;
           return;
@@ -360,15 +399,14 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     // ws closes the socket itself after these (1009 for too large, 1002 for protocol errors).
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.reject('too-large');
     else metrics.reject('protocol-error');
-    log.debug({ code: err.code, ip: (this as TaggedSocket).parley.ip }, 'socket error');
+    log.debug({ code: err.code }, 'socket error');
   }
 
   function onClose(this: WebSocket): void {
     const conn = (this as TaggedSocket).parley;
     conns.delete(conn);
-    const left = (perIp.get(conn.ip) ?? 1) - 1;
-    if (left <= 0) perIp.delete(conn.ip);
-    else perIp.set(conn.ip, left);
+    const entry = conn.ipEntry;
+    if (--entry.count <= 0) perIp.delete(entry.ip);
     depart(conn, true);
   }
 
@@ -385,7 +423,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySocket);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -407,7 +445,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       return;
     }
     const ip = clientIp(req);
-    const count = perIp.get(ip) ?? 0;
+    const count = perIp.get(ip)?.count ?? 0;
     if (count >= config.maxConnectionsPerIp) {
       metrics.reject('per-ip-limit');
       log.info({ count }, 'refused a WebSocket: too many connections from one address');
@@ -415,8 +453,13 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-      const conn = new Connection(ws, ip, config.rateLimitBurst, Date.now());
+      let entry = perIp.get(ip);
+      if (entry === undefined) {
+        entry = { ip, count: 0 };
+        perIp.set(ip, entry);
+      }
+      entry.count++;
+      const conn = new Connection(ws, entry, config.rateLimitBurst, Date.now());
       (ws as TaggedSocket).parley = conn;
       conns.add(conn);
       ws.on('message', onMessage);
@@ -438,7 +481,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const deadline = Date.now() + config.shutdownGraceMs;
     while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of conns) conn.ws.terminate();
-    for (const room of rooms.values()) for (const m of room.members.values()) forget(m);
+    for (const room of rooms.values()) for (const away of room.away ?? []) clearTimeout(away.timer);
+    rooms.clear();
   }
 
   return {
