@@ -484,6 +484,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     chat?.setVisible(chatOpen && !minimized);
     setHidden(badge, unread === 0);
     setText(badge, unread > 99 ? '99+' : String(unread));
+    const unreadText = unread === 1 ? '1 unread message' : `${unread} unread messages`;
+    setAttr(badge, 'aria-label', unreadText);
     label(chatBtn, unread === 0 ? 'Chat' : `Chat, ${unread} unread`, 'Chat');
     app.classList.toggle('chat-open', chatOpen);
 
