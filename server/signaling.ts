@@ -33,9 +33,12 @@ interface Away {
 
 interface Room {
   readonly id: string;
-  /** Live members in join order (oldest first). Rooms are small: arrays beat Maps here. */
-  readonly members: Connection[];
-  away: Away[] | null;
+  /**
+   * Live members in join order (oldest first). Rooms are small, so an array beats a Map,
+   * and it is replaced rather than pushed to: V8 grows a pushed array to 17 slots.
+   */
+  members: readonly Connection[];
+  away: readonly Away[] | null;
 }
 
 /** One per client address, shared by its connections (one string, one counter). */
@@ -77,7 +80,9 @@ const STRIKE_WINDOW_MS = 10_000;
 const SLOW_CONSUMER_TERMINATE_MS = 2000;
 
 function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url').slice(0, 22);
+  // toString on a sub-range makes a fresh 22-char string; `.slice` of the 43-char digest
+  // would keep the whole digest string alive behind a sliced string.
+  return createHash('sha256').update(token).digest().toString('base64url', 0, 16);
 }
 
 function sameHash(a: string, b: string): boolean {
@@ -210,11 +215,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
 
   function takeAway(room: Room, away: Away): void {
     clearTimeout(away.timer);
-    const list = room.away;
-    if (list === null) return;
-    const i = list.indexOf(away);
-    if (i !== -1) list.splice(i, 1);
-    if (list.length === 0) room.away = null;
+    const rest = room.away?.filter((a) => a !== away) ?? [];
+    room.away = rest.length === 0 ? null : rest;
   }
 
   /** The connection leaves its room; `resumable` keeps its id reclaimable for a while. */
@@ -222,8 +224,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const room = conn.room;
     if (room === null) return;
     conn.room = null;
-    const i = room.members.indexOf(conn);
-    if (i !== -1) room.members.splice(i, 1);
+    room.members = room.members.filter((m) => m !== conn);
     broadcast(room, conn, peerFrame('peer-left', conn.peerId));
     if (resumable && config.resumeGraceMs > 0 && !shuttingDown) {
       const away: Away = {
@@ -235,8 +236,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
         }, config.resumeGraceMs),
       };
       away.timer.unref();
-      if (room.away === null) room.away = [];
-      room.away.push(away);
+      room.away = [...(room.away ?? []), away];
     } else {
       dropIfEmpty(room);
     }
@@ -260,7 +260,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       if (!sameHash(old.tokenHash, presented)) return false;
       // Seamless: the old socket is replaced in place, the others notice nothing.
       const token = admit(conn, room, old.peerId);
-      room.members[room.members.indexOf(old)] = conn;
+      room.members = room.members.map((m) => (m === old ? conn : m));
       old.room = null;
       old.closing = true;
       old.ws.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
@@ -277,7 +277,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     }
     takeAway(room, away);
     const token = admit(conn, room, away.peerId);
-    room.members.push(conn);
+    room.members = [...room.members, conn];
     metrics.resumed++;
     send(conn, joinedFrame(conn, room, token));
     broadcast(room, conn, peerFrame('peer-joined', conn.peerId));
@@ -308,7 +308,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     let peerId = randomBytes(16).toString('base64url');
     while (idTaken(room, peerId)) peerId = randomBytes(16).toString('base64url');
     const token = admit(conn, room, peerId);
-    room.members.push(conn);
+    room.members = [...room.members, conn];
     send(conn, joinedFrame(conn, room, token));
     broadcast(room, conn, peerFrame('peer-joined', peerId));
     log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer joined');
@@ -419,7 +419,12 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
         ?.trim();
       if (last) return last;
     }
-    return req.socket.remoteAddress ?? 'unknown';
+    const socket = req.socket as typeof req.socket & { _peername?: unknown };
+    const address = socket.remoteAddress ?? 'unknown';
+    // Node caches the address in an object on the socket for its lifetime; we keep the
+    // string ourselves (shared per IP), so drop the cache: ~100 bytes per idle socket.
+    socket._peername = undefined;
+    return address;
   }
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -453,6 +458,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // From here on ws handles socket errors; a second listener would cost an array per socket.
+      socket.off('error', destroySocket);
       let entry = perIp.get(ip);
       if (entry === undefined) {
         entry = { ip, count: 0 };
