@@ -6,7 +6,9 @@
  * For each server:
  *  1. Idle memory: open 5 000, then 15 000 registered sockets (ours: joined, two per room;
  *     PeerJS: connected with an id; bare: connected with an id) and report the server's
- *     extra RSS per socket over its RSS after a warm-up.
+ *     extra RSS per socket over its RSS after a warm-up. Every server is started with the
+ *     same preload (bench/lib/gc-on-signal.ts) so RSS is read after full GCs, not at the mercy
+ *     of when each one last collected garbage.
  *  2. Relay rate: 500 pairs send ~500-byte messages both ways at a fixed offered rate for a
  *     few seconds; a step passes when every message arrives and p99 latency is under 50 ms.
  *     The rate climbs by 5 000 msgs/s until a step fails, then bisects three times.
@@ -49,6 +51,15 @@ const SERVERS: Record<Kind, { label: string; args: string[]; env: Record<string,
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** RSS after two full GCs (SIGUSR2, see bench/lib/gc-on-signal.ts), so garbage does not count. */
+async function settledRss(child: ChildProcess): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    child.kill('SIGUSR2');
+    await sleep(700);
+  }
+  return rssBytes(child.pid!);
+}
+
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
@@ -68,8 +79,11 @@ async function startServer(kind: Kind): Promise<{ child: ChildProcess; port: num
       '-c',
       'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
       process.execPath,
+      '--expose-gc',
       '--import',
       'tsx',
+      '--import',
+      './bench/lib/gc-on-signal.ts',
       ...spec.args,
     ],
     { cwd: ROOT, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'inherit'] },
@@ -136,88 +150,109 @@ interface Result {
   kbPerSocket: Record<number, number>;
   msgsPerSec: number;
   p99AtMax: number;
+  /** Server CPU (user + system, from /proc) per relayed message at the best passing rate. */
+  cpuUsPerMsg: number;
   steps: Step[];
   genLimited: boolean;
 }
 
+/** user + system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 const passes = (s: Step) => s.received === s.sent && s.p99 < P99_LIMIT_MS;
 
-async function measure(kind: Kind): Promise<Result> {
+interface Contender {
+  kind: Kind;
+  server: ChildProcess;
+  gen: Generator;
+  kbPerSocket: Record<number, number>;
+  steps: Step[];
+  best: (Step & { cpuUsPerMsg: number }) | null;
+  lo: number;
+  hi: number | null;
+  bisects: number;
+  done: boolean;
+}
+
+/** Phase 1 for one server: idle memory; then leaves 500 pairs connected for phase 2. */
+async function prepare(kind: Kind): Promise<Contender> {
   const { child: server, port } = await startServer(kind);
-  const pid = server.pid!;
   const gen = new Generator();
   children.add(server);
   children.add(gen.child);
-  try {
-    await gen.call({ cmd: 'init', kind, port });
-    // Warm-up: the first connections load and compile code; that is not per-socket memory.
-    await gen.call({ cmd: 'idle', total: 300 });
-    await gen.call({ cmd: 'closeIdle' });
-    await sleep(1500);
-    const base = rssBytes(pid);
-    const kbPerSocket: Record<number, number> = {};
-    for (const total of IDLE_STEPS) {
-      await gen.call({ cmd: 'idle', total });
-      await sleep(2000);
-      kbPerSocket[total] = (rssBytes(pid) - base) / total / 1024;
-      process.stdout.write(
-        `  ${SERVERS[kind].label}: ${total} idle sockets, +${kbPerSocket[total]!.toFixed(2)} KB each\n`,
-      );
-    }
-    await gen.call({ cmd: 'closeIdle' });
+  await gen.call({ cmd: 'init', kind, port });
+  // Warm-up: the first connections load and compile code; that is not per-socket memory.
+  await gen.call({ cmd: 'idle', total: 300 });
+  await gen.call({ cmd: 'closeIdle' });
+  await sleep(1000);
+  const base = await settledRss(server);
+  const kbPerSocket: Record<number, number> = {};
+  for (const total of IDLE_STEPS) {
+    await gen.call({ cmd: 'idle', total });
     await sleep(1000);
-
-    await gen.call({ cmd: 'pairs', n: PAIRS });
-    await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
-    const steps: Step[] = [];
-    const run = async (rate: number) => {
-      const s = await gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
-      steps.push(s);
-      process.stdout.write(
-        `  ${SERVERS[kind].label}: ${rate} msgs/s offered → delivered ${s.received}/${s.sent}, ` +
-          `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms${s.genLimited ? ' (generator limited)' : ''} ` +
-          `${passes(s) ? 'ok' : 'FAIL'}\n`,
-      );
-      await sleep(300);
-      return s;
-    };
-    let best: Step | null = null;
-    let failAt = 0;
-    for (let rate = RATE_STEP; rate <= 200_000; rate += RATE_STEP) {
-      const s = await run(rate);
-      if (!passes(s)) {
-        failAt = rate;
-        break;
-      }
-      best = s;
-    }
-    let lo = best?.rate ?? 0;
-    let hi = failAt || lo + RATE_STEP;
-    for (let i = 0; i < 3; i++) {
-      const mid = Math.round((lo + hi) / 2 / 100) * 100;
-      if (mid <= lo || mid >= hi) break;
-      const s = await run(mid);
-      if (passes(s)) {
-        lo = mid;
-        best = s;
-      } else hi = mid;
-    }
-    return {
-      kind,
-      kbPerSocket,
-      msgsPerSec: best?.rate ?? 0,
-      p99AtMax: best?.p99 ?? Number.NaN,
-      steps,
-      genLimited: steps.some((s) => s.genLimited && passes(s)),
-    };
-  } finally {
-    await Promise.race([gen.call({ cmd: 'exit' }).catch(() => {}), sleep(5000)]);
-    gen.child.kill();
-    server.kill('SIGKILL');
-    children.delete(server);
-    children.delete(gen.child);
-    await sleep(500);
+    kbPerSocket[total] = ((await settledRss(server)) - base) / total / 1024;
+    process.stdout.write(
+      `  ${SERVERS[kind].label}: ${total} idle sockets, +${kbPerSocket[total]!.toFixed(2)} KB each\n`,
+    );
   }
+  await gen.call({ cmd: 'closeIdle' });
+  await sleep(1000);
+  await gen.call({ cmd: 'pairs', n: PAIRS });
+  await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
+  return { kind, server, gen, kbPerSocket, steps: [], best: null, lo: 0, hi: null, bisects: 0, done: false };
+}
+
+/** The next offered rate for a contender: climb by RATE_STEP, then bisect three times. */
+function nextRate(c: Contender): number | null {
+  if (c.hi === null) return c.lo + RATE_STEP <= 200_000 ? c.lo + RATE_STEP : null;
+  if (c.bisects >= 3) return null;
+  const mid = Math.round((c.lo + c.hi) / 2 / 100) * 100;
+  return mid > c.lo && mid < c.hi ? mid : null;
+}
+
+/** One rate for one server; a failed step gets one retry (a stall elsewhere on the machine). */
+async function tryRate(c: Contender, rate: number): Promise<void> {
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const cpu0 = cpuSeconds(c.server.pid!);
+    const s = await c.gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
+    const cpuUsPerMsg = ((cpuSeconds(c.server.pid!) - cpu0) * 1e6) / Math.max(1, s.received);
+    c.steps.push(s);
+    const ok = passes(s);
+    process.stdout.write(
+      `  ${SERVERS[c.kind].label.padEnd(14)} ${String(rate).padStart(6)} msgs/s: delivered ${s.received}/${s.sent}, ` +
+        `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, server CPU ${cpuUsPerMsg.toFixed(1)} µs/msg` +
+        `${s.genLimited ? ' (generator limited)' : ''} ${ok ? 'ok' : attempt === 1 ? 'FAIL, retrying' : 'FAIL'}\n`,
+    );
+    await sleep(300);
+    if (ok) {
+      c.lo = rate;
+      c.best = { ...s, cpuUsPerMsg };
+      if (c.hi !== null) c.bisects++;
+      return;
+    }
+  }
+  if (c.hi !== null) c.bisects++;
+  c.hi = rate;
+}
+
+async function finish(c: Contender): Promise<Result> {
+  await Promise.race([c.gen.call({ cmd: 'exit' }).catch(() => {}), sleep(5000)]);
+  c.gen.child.kill();
+  c.server.kill('SIGKILL');
+  children.delete(c.server);
+  children.delete(c.gen.child);
+  return {
+    kind: c.kind,
+    kbPerSocket: c.kbPerSocket,
+    msgsPerSec: c.best?.rate ?? 0,
+    p99AtMax: c.best?.p99 ?? Number.NaN,
+    cpuUsPerMsg: c.best?.cpuUsPerMsg ?? Number.NaN,
+    steps: c.steps,
+    genLimited: c.steps.some((s) => s.genLimited && passes(s)),
+  };
 }
 
 // Never leave servers or generators behind if the run is interrupted.
@@ -241,19 +276,34 @@ const load = () =>
     .map((l) => l.toFixed(2))
     .join(' ');
 process.stdout.write(`load average before: ${load()} (other work on this machine skews the figures)\n`);
-for (const kind of ['ours', 'peerjs', 'bare'] as const) {
-  process.stdout.write(`\n${SERVERS[kind].label}\n`);
-  results[kind] = await measure(kind);
+const contenders: Contender[] = [];
+process.stdout.write('\nIdle memory (one server at a time)\n');
+for (const kind of ['ours', 'peerjs', 'bare'] as const) contenders.push(await prepare(kind));
+// Relay rate: the three servers take turns at each step, so a burst of other work on the
+// machine hits all of them alike instead of whichever happened to be running.
+process.stdout.write('\nRelay rate (servers take turns)\n');
+for (;;) {
+  const active = contenders.filter((c) => !c.done);
+  if (active.length === 0) break;
+  for (const c of active) {
+    const rate = nextRate(c);
+    if (rate === null) c.done = true;
+    else await tryRate(c, rate);
+  }
 }
+for (const c of contenders) results[c.kind] = await finish(c);
 
 const last = IDLE_STEPS[IDLE_STEPS.length - 1]!;
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
-process.stdout.write('\nserver          KB/socket@5k  KB/socket@15k  max msgs/s (p99<50ms)\n');
+process.stdout.write(
+  '\nserver          KB/socket@5k  KB/socket@15k  max msgs/s (p99<50ms)  server CPU µs/msg there\n',
+);
 for (const kind of ['ours', 'peerjs', 'bare'] as const) {
   const r = results[kind]!;
   process.stdout.write(
     `${SERVERS[kind].label.padEnd(16)}${r.kbPerSocket[IDLE_STEPS[0]!]!.toFixed(2).padStart(12)}` +
       `${r.kbPerSocket[last]!.toFixed(2).padStart(15)}${String(r.msgsPerSec).padStart(23)}` +
+      `${r.cpuUsPerMsg.toFixed(1).padStart(25)}` +
       `${r.genLimited ? '  (generator-limited: the server may do more)' : ''}\n`,
   );
 }

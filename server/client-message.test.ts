@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { SignalOutSchema } from '../src/protocol/signaling.ts';
-import { decodeClientMessage, isSignalMessage } from './client-message.ts';
+import { decodeClientMessage, isSignalMessage, rawSignalData } from './client-message.ts';
 
 const PEER = 'AAAAAAAAAAAAAAAAAAAAAA';
 const ROOM = 'room_room_room_room_ro';
@@ -85,5 +85,60 @@ describe('decodeClientMessage', () => {
     ]) {
       expect(decodeClientMessage(text).ok).toBe(true);
     }
+  });
+});
+
+describe('forwarding the raw data text of a signal', () => {
+  /** What the receiver parses from the relayed frame must equal what the sender meant. */
+  function relayedEqualsParsed(text: string): void {
+    const decoded = decodeClientMessage(text);
+    if (!decoded.ok || decoded.message.type !== 'signal') return;
+    const raw = rawSignalData(text, decoded.message.to);
+    if (raw === null) return;
+    const relayed = `{"v":1,"type":"signal","from":"${PEER}","data":${raw}}`;
+    expect(JSON.stringify(JSON.parse(relayed))).toBe(
+      JSON.stringify({ v: 1, type: 'signal', from: PEER, data: decoded.message.data }),
+    );
+  }
+
+  it('gives exactly the data of canonical frames', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (data) => {
+        const text = JSON.stringify({ v: 1, type: 'signal', to: PEER, data });
+        const raw = rawSignalData(text, PEER);
+        // null (slow path) only for the rare texts holding "to" or a \u escape.
+        if (raw === null) expect(/"to"|\\u/.test(text.slice(60))).toBe(true);
+        else expect(raw).toBe(JSON.stringify(data));
+        relayedEqualsParsed(text);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('never changes what the receiver parses, even with duplicate keys and odd spacing', () => {
+    const prefix = `{"v":1,"type":"signal","to":"${PEER}","data":`;
+    const tail = fc.constantFrom(
+      '',
+      ',"v":1',
+      ',"type":"signal"',
+      `,"to":"${PEER}"`,
+      `,"to":"${'B'.repeat(22)}"`,
+      ',"data":2',
+      ',"d\u0061ta":3',
+      `,"t\u006f":"${PEER}"`,
+      ' ',
+      ',"from":"x"',
+    );
+    fc.assert(
+      fc.property(fc.json(), tail, tail, (data, t1, t2) =>
+        relayedEqualsParsed(`${prefix}${data}${t1}${t2}}`),
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('leaves other key orders to the slow path', () => {
+    expect(rawSignalData(`{"type":"signal","v":1,"to":"${PEER}","data":1}`, PEER)).toBeNull();
+    expect(rawSignalData(` {"v":1,"type":"signal","to":"${PEER}","data":1}`, PEER)).toBeNull();
   });
 });

@@ -68,3 +68,29 @@ export function decodeClientMessage(text: string): Decoded {
   const where = issue?.path?.map((p) => String(p.key)).join('.') || 'message';
   return { ok: false, code: 'bad-message', message: `Invalid "${o.type}" message: check ${where}.` };
 }
+
+const CANONICAL_PREFIX = `{"v":${PROTOCOL_VERSION},"type":"signal","to":"`;
+const DATA_KEY = '","data":';
+
+/**
+ * The raw JSON text of `data` in a `signal` frame that `decodeClientMessage` already accepted,
+ * so the relay can forward it without re-serialising it (JSON.stringify of a ~500-byte SDP
+ * chunk was the largest cost of the relay path). Only for the canonical key order our
+ * clients send (`JSON.stringify({v, type, to, data})`); anything else returns null and
+ * takes the slow path. Safe because the whole frame parsed as one object with exactly these
+ * four keys, and `to` matched: what follows `"data":` up to the closing brace is the data
+ * value, at most followed by duplicate members of the same four keys. A duplicate `to` is
+ * sent to the slow path; the others parse on the receiving side to the same values.
+ */
+export function rawSignalData(text: string, to: string): string | null {
+  if (!text.startsWith(CANONICAL_PREFIX)) return null;
+  const at = CANONICAL_PREFIX.length;
+  if (!text.startsWith(to, at) || !text.startsWith(DATA_KEY, at + to.length)) return null;
+  const start = at + to.length + DATA_KEY.length;
+  let end = text.length - 1;
+  while (end > start && text.charCodeAt(end) !== 0x7d /* } */) end--;
+  if (end <= start) return null;
+  const raw = text.slice(start, end);
+  if (raw.includes('"to"') || raw.includes('\\u')) return null;
+  return raw;
+}

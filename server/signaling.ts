@@ -16,7 +16,7 @@ import {
   type JoinMessage,
   PROTOCOL_VERSION,
 } from '../src/protocol/signaling.ts';
-import { decodeClientMessage } from './client-message.ts';
+import { decodeClientMessage, rawSignalData } from './client-message.ts';
 import type { ServerConfig } from './config.ts';
 import { type Logger, roomTag } from './log.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
@@ -350,7 +350,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     }
     try {
       // Text frames arrive as one Buffer (no fragments array: we never set binaryType).
-      const decoded = decodeClientMessage((data as Buffer).toString());
+      const text = (data as Buffer).toString();
+      const decoded = decodeClientMessage(text);
       if (!decoded.ok) {
         reject(conn, decoded.code as ErrorCode & RejectionReason, decoded.message);
         return;
@@ -368,10 +369,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
             reject(conn, 'unknown-peer');
             return;
           }
-          send(
-            target,
-            `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":${JSON.stringify(msg.data)}}`,
-          );
+          const raw = rawSignalData(text, msg.to) ?? JSON.stringify(msg.data);
+          send(target, `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":${raw}}`);
           metrics.relayed++;
           return;
         }
