@@ -115,6 +115,7 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
       }
     },
     onProblem: showProblem,
+    thumbnailShown: async (transfer: Transfer) => cards.get(transfer)?.thumbnailShown(),
   };
 
   function sinkFactory(): SinkFactory {

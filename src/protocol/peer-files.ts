@@ -2,7 +2,9 @@
  * File transfer over a peer's data channels (see src/call/data-link.ts).
  *
  * Control messages (JSON text on the `control` channel, `t` = 'file-*'), in order for one file:
- *   sender → receiver: file-offer, then file-thumb (optional), then the body frames on the
+ *   sender → receiver: file-offer, then file-thumb (optional; the receiver answers with a
+ *   file-ack of 0 bytes once it is on screen, and the sender waits up to 1.5 s for that so the
+ *   thumbnail shows before any of the body arrives), then the body frames on the
  *   `files` channel, then file-done with the SHA-256 of what was sent;
  *   receiver → sender: file-ack (bytes written to disk, several times a second), file-result
  *   (whether the hashes matched); either side: file-cancel, file-error.

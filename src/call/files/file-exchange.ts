@@ -34,7 +34,12 @@ export interface ExchangeEvents {
   onUpdate(transfer: Transfer): void;
   /** Something from the peer that cannot be tied to a transfer. */
   onProblem(sentence: string): void;
+  /** Resolves once a received thumbnail is on screen (the sender waits for this before the body). */
+  thumbnailShown?(transfer: Transfer): Promise<void>;
 }
+
+/** The sender waits at most this long for the receiver to show the thumbnail. */
+const THUMB_ACK_WAIT_MS = 1500;
 
 export interface ExchangeOptions {
   sinks: SinkFactory;
@@ -120,6 +125,8 @@ export class FileExchange {
   private readonly settings: typeof DEFAULTS;
   private readonly checkImage: (blob: Blob) => Promise<boolean>;
   private nextIndex = 0;
+  /** Senders waiting for the receiver's "thumbnail shown" (a file-ack of 0 bytes). */
+  private readonly thumbWaiters = new Map<string, () => void>();
   private pumping = false;
   private closed = false;
   private readonly detach: () => void;
@@ -224,6 +231,16 @@ export class FileExchange {
         });
         transfer.thumbnail = thumbnail.blob;
         transfer.times.thumbnail = now();
+        this.events.onUpdate(transfer);
+        // Thumbnail first: the body starts once the receiver shows it (or after a short wait).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, THUMB_ACK_WAIT_MS);
+          this.thumbWaiters.set(transfer.id, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        this.thumbWaiters.delete(transfer.id);
       }
     }
     if (isFinished(transfer)) return;
@@ -427,13 +444,22 @@ export class FileExchange {
     }
     if (isFinished(transfer) && transfer.state !== 'done') return;
     transfer.thumbnail = blob;
-    transfer.times.thumbnail = now();
     this.events.onUpdate(transfer);
+    await this.events.thumbnailShown?.(transfer).catch(() => {});
+    transfer.times.thumbnail = now();
+    this.ackThumbnail(transfer);
   }
 
   private refuseThumbnail(transfer: Transfer, sentence: string): void {
     transfer.thumbnailProblem = sentence;
     this.events.onUpdate(transfer);
+    this.ackThumbnail(transfer);
+  }
+
+  /** "Thumbnail handled": an acknowledgement of 0 bytes lets the sender start the body. */
+  private ackThumbnail(transfer: Transfer): void {
+    if (!isFinished(transfer) && transfer.bytes === 0)
+      this.sendControl({ t: 'file-ack', id: transfer.id, bytes: 0 });
   }
 
   // ---------- control messages ----------
@@ -480,6 +506,7 @@ export class FileExchange {
       }
       case 'file-ack': {
         const sender = this.senders.get(message.id);
+        if (message.bytes === 0) this.thumbWaiters.get(message.id)?.();
         if (!sender || message.bytes > sender.sent || message.bytes < sender.acked) return;
         sender.acked = message.bytes;
         sender.transfer.bytes = message.bytes;
@@ -591,6 +618,7 @@ export class FileExchange {
       reason === 'lost'
         ? 'Interrupted: the connection was lost before the file was complete.'
         : `Interrupted: ${peer} left before the file was complete.`;
+    for (const resolve of this.thumbWaiters.values()) resolve();
     for (const sender of this.senders.values()) sender.stop();
     for (const receiver of this.receivers.values()) {
       receiver.drop();

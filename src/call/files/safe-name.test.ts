@@ -54,6 +54,7 @@ describe('safeFileName', () => {
         expect(safe.startsWith('.')).toBe(false);
         expect(safeFileName(safe)).toBe(safe);
       }),
+      { numRuns: 300 },
     );
-  });
+  }, 20_000);
 });

@@ -171,6 +171,14 @@ export class FileCard {
     this.openButton.hidden = viewerKind(this.transfer.mime, this.transfer.name) === null;
   }
 
+  /** Resolves when the thumbnail image is decoded and on screen. */
+  async thumbnailShown(): Promise<void> {
+    const img = this.thumb.querySelector('img');
+    if (!img) return;
+    await img.decode().catch(() => {});
+    await new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
+  }
+
   destroy(): void {
     if (this.thumbUrl) URL.revokeObjectURL(this.thumbUrl);
     if (this.saveUrl) URL.revokeObjectURL(this.saveUrl);
