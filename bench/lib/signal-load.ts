@@ -244,10 +244,14 @@ function closeAll(conns: Conn[]): Promise<void> {
     const open = conns.filter((c) => !c.sock.destroyed);
     let left = open.length;
     if (left === 0) resolve();
+    // Hanging up the way a real client does: ours gets `leave` first, so the server does not
+    // keep 15 000 peer ids reclaimable for a minute (resume) while the relay phase runs.
+    const leave = kind === 'ours' ? clientFrame(1, Buffer.from('{"v":1,"type":"leave"}')) : null;
     for (const c of open) {
       c.sock.once('close', () => {
         if (--left === 0) resolve();
       });
+      if (leave !== null) c.sock.write(leave);
       c.sock.end(clientFrame(8, Buffer.from([0x03, 0xe8])));
       setTimeout(() => c.sock.destroy(), 2000).unref();
     }
