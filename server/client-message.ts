@@ -83,14 +83,25 @@ const DATA_KEY = '","data":';
  * sent to the slow path; the others parse on the receiving side to the same values.
  */
 export function rawSignalData(text: string, to: string): string | null {
-  if (!text.startsWith(CANONICAL_PREFIX)) return null;
+  const end = rawSignalDataEnd(text, to);
+  return end === -1 ? null : text.slice(rawSignalDataStart(to), end);
+}
+
+/** Where `data` starts in a canonical signal frame (all ASCII before it: chars = bytes). */
+export function rawSignalDataStart(to: string): number {
+  return CANONICAL_PREFIX.length + to.length + DATA_KEY.length;
+}
+
+/** Where `data` ends (exclusive) in a canonical signal frame, or -1 (see rawSignalData). */
+export function rawSignalDataEnd(text: string, to: string): number {
+  if (!text.startsWith(CANONICAL_PREFIX)) return -1;
   const at = CANONICAL_PREFIX.length;
-  if (!text.startsWith(to, at) || !text.startsWith(DATA_KEY, at + to.length)) return null;
+  if (!text.startsWith(to, at) || !text.startsWith(DATA_KEY, at + to.length)) return -1;
   const start = at + to.length + DATA_KEY.length;
   let end = text.length - 1;
   while (end > start && text.charCodeAt(end) !== 0x7d /* } */) end--;
-  if (end <= start) return null;
+  if (end <= start) return -1;
   const raw = text.slice(start, end);
-  if (raw.includes('"to"') || raw.includes('\\u')) return null;
-  return raw;
+  if (raw.includes('"to"') || raw.includes('\\u')) return -1;
+  return end;
 }

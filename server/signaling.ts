@@ -16,7 +16,7 @@ import {
   type JoinMessage,
   PROTOCOL_VERSION,
 } from '../src/protocol/signaling.ts';
-import { decodeClientMessage, rawSignalData } from './client-message.ts';
+import { decodeClientMessage, rawSignalDataEnd, rawSignalDataStart } from './client-message.ts';
 import type { ServerConfig } from './config.ts';
 import { type Logger, roomTag } from './log.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
@@ -77,6 +77,7 @@ class Connection {
 type TaggedSocket = WebSocket & { parley: Connection };
 
 const STRIKE_WINDOW_MS = 10_000;
+const TEXT_FRAME = { binary: false } as const;
 const SLOW_CONSUMER_TERMINATE_MS = 2000;
 
 function hashToken(token: string): string {
@@ -159,6 +160,14 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(frame);
+    if (ws.bufferedAmount > config.maxBufferedBytes) slowConsumer(conn);
+  }
+
+  /** A UTF-8 text frame already encoded as bytes. */
+  function sendText(conn: Connection, bytes: Buffer): void {
+    const ws = conn.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(bytes, TEXT_FRAME);
     if (ws.bufferedAmount > config.maxBufferedBytes) slowConsumer(conn);
   }
 
@@ -369,8 +378,22 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
             reject(conn, 'unknown-peer');
             return;
           }
-          const raw = rawSignalData(text, msg.to) ?? JSON.stringify(msg.data);
-          send(target, `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":${raw}}`);
+          const head = `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":`;
+          const end = rawSignalDataEnd(text, msg.to);
+          if (end === -1) {
+            send(target, `${head}${JSON.stringify(msg.data)}}`);
+          } else {
+            // Fast path: copy the data bytes from the received frame, no re-encoding. Everything
+            // around them is ASCII, so character offsets are byte offsets.
+            const buf = data as Buffer;
+            const from = rawSignalDataStart(msg.to);
+            const stop = buf.length - (text.length - end);
+            const out = Buffer.allocUnsafe(head.length + (stop - from) + 1);
+            out.write(head, 0, 'latin1');
+            buf.copy(out, head.length, from, stop);
+            out[out.length - 1] = 0x7d; // }
+            sendText(target, out);
+          }
           metrics.relayed++;
           return;
         }

@@ -45,6 +45,26 @@ describe('rooms and relay', () => {
     bob.close();
   });
 
+  it('relays data byte-for-byte in meaning, whatever the sender wrote around it', async () => {
+    const room = newRoom();
+    const { client: alice, joined: a } = await TestClient.joined(server.url, room);
+    const { client: bob, joined: b } = await TestClient.joined(server.url, room);
+    const head = `{"v":1,"type":"signal","to":"${b.peerId}","data":`;
+    const cases: [string, unknown][] = [
+      [`${head}{"emoji":"😀 ✓ é","n":-0.5e3}}  \n`, { emoji: '😀 ✓ é', n: -500 }],
+      [`${head}"first","data":"second"}`, 'second'],
+      [`${head}1,"to":"${b.peerId}"}`, 1],
+      [`{"type":"signal","v":1,"data":[1,2],"to":"${b.peerId}"}`, [1, 2]],
+      [`${head}"\u00e9\ud83d\ude00"}`, 'é😀'],
+    ];
+    for (const [text, expected] of cases) {
+      alice.sendRaw(text);
+      expect(await bob.next('signal')).toEqual({ v: 1, type: 'signal', from: a.peerId, data: expected });
+    }
+    alice.close();
+    bob.close();
+  });
+
   it('never echoes a signal to its sender, even when addressed to itself', async () => {
     const room = newRoom();
     const { client: alice, joined: a } = await TestClient.joined(server.url, room);
