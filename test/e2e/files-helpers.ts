@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { BrowserContext, Download, Page } from 'playwright-core';
+import type { BrowserContext, Download, Frame, Page } from 'playwright-core';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 
 export interface CallPair {
@@ -156,7 +156,7 @@ export async function dropTestFiles(page: Page): Promise<void> {
 }
 
 /** The card of a file on a page, found by its (shown) name. */
-export function card(page: Page, name: string) {
+export function card(page: Page | Frame, name: string) {
   return page.locator('li.parley-file').filter({ has: page.locator('.parley-file-name', { hasText: name }) });
 }
 

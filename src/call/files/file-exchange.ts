@@ -332,6 +332,7 @@ export class FileExchange {
         return;
       }
       receiver.attach(sink, hasher);
+      if (receiver.complete) sink.flush?.();
       if (transfer.state === 'preparing') transfer.state = 'transferring';
       this.events.onUpdate(transfer);
       void this.maybeFinishReceiving(receiver);
@@ -371,7 +372,10 @@ export class FileExchange {
       return;
     }
     receiver.transfer.times.firstBody ??= now();
-    if (receiver.complete) void this.maybeFinishReceiving(receiver);
+    if (receiver.complete) {
+      receiver.sink?.flush?.();
+      void this.maybeFinishReceiving(receiver);
+    }
   }
 
   private refuseFrame(receiver: FileReceiver, verdict: Exclude<FrameVerdict, 'ok'>): void {

@@ -7,6 +7,8 @@
 export interface FileSink {
   /** Append bytes (in order). The sink may take ownership of `bytes.buffer`. */
   write(bytes: Uint8Array): void;
+  /** Every byte has arrived: write out anything batched (acknowledgements wait for it). */
+  flush?(): void;
   /** All bytes written and flushed; resolves to the disk-backed file. */
   close(): Promise<File>;
   /** Delete whatever was written (cancelled, interrupted, corrupted). Never throws. */

@@ -104,6 +104,7 @@ export class OffscreenSinkFactory implements SinkFactory {
         batched += bytes.byteLength;
         if (batched >= BATCH_BYTES) flush();
       },
+      flush,
       close() {
         finished = true;
         flush();
