@@ -85,7 +85,7 @@ test('a peer speaking the file protocol badly cannot crash the receiver or write
         mime: 'image/jpeg',
         width: 10,
         height: 10,
-        data: 'A'.repeat(300_000),
+        data: 'A'.repeat(200_000),
       });
       // A thumbnail that is not an image.
       offer('fake-0001', 4, 'fake.jpg', 10, 'image/jpeg');
