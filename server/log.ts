@@ -9,7 +9,11 @@ import pino from 'pino';
 export type Logger = pino.Logger;
 
 export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'parley-signal' } });
+  // Plain process.stdout rather than pino's default sonic-boom: when whoever reads our stdout
+  // goes away (EPIPE), sonic-boom's flush on exit retried forever and SIGTERM never ended the
+  // process. A lost log reader must not keep the server from stopping.
+  process.stdout.on('error', () => {});
+  return pino({ level, base: { service: 'parley-signal' } }, process.stdout);
 }
 
 export function roomTag(room: string): string {

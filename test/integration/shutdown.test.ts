@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startServer } from '../helpers/server-process.ts';
+import { ROOT, startServer } from '../helpers/server-process.ts';
 import { newRoom, TestClient } from './ws-client.ts';
 
 describe('graceful shutdown', () => {
@@ -33,5 +35,22 @@ describe('graceful shutdown', () => {
     expect(await exit).toBe(0);
     stubborn.destroy();
     expect(server.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+});
+
+describe('shutdown without a log reader', () => {
+  it('still exits 0 on SIGTERM when nobody reads its stdout any more', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const exit = once(child, 'exit');
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    // The log collector goes away (e.g. a crashed supervisor): later log lines hit EPIPE.
+    child.stdout.destroy();
+    child.kill('SIGTERM');
+    const [code] = await exit;
+    expect(code).toBe(0);
   });
 });
