@@ -43,7 +43,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-test('three dropped files arrive verified: thumbnail first, progress on both sides, safe names', async () => {
+test('three dropped files arrive verified: thumbnail first, progress on both sides, safe names; Open, drop target, paste', async () => {
   await inCall(async ({ a, b }) => {
     await recordCards(a);
     await recordCards(b);
@@ -86,6 +86,51 @@ test('three dropped files arrive verified: thumbnail first, progress on both sid
       expect(download.suggestedFilename()).toBe(shown);
       expect(await sha256OfDownload(download)).toBe(originals[original]!.sha256);
     }
+    // Open shows the photo inside the call UI (an <img>, nothing navigates or runs).
+    await card(b, 'photo.jpg').getByRole('button', { name: 'Open' }).click();
+    const viewer = b.getByRole('dialog', { name: 'photo.jpg' });
+    await expect
+      .poll(() =>
+        viewer.getByRole('img', { name: 'photo.jpg' }).evaluate((img: HTMLImageElement) => img.naturalWidth),
+      )
+      .toBe(4000);
+    await viewer.getByRole('button', { name: 'Close' }).click();
+    expect(await viewer.count()).toBe(0);
+    // A binary file has Save but no Open.
+    expect(await card(b, 'b_x_b_.bin').getByRole('button', { name: 'Open' }).isVisible()).toBe(false);
+
+    // Dragging files over the call shows where to drop them.
+    await b.evaluate(() => {
+      const dataTransfer = new DataTransfer();
+      dataTransfer.items.add(new File(['x'], 'x.txt'));
+      document
+        .querySelector('.parley-app')!
+        .dispatchEvent(new DragEvent('dragenter', { dataTransfer, bubbles: true, cancelable: true }));
+    });
+    await expect.poll(() => b.getByText('Drop to send to Ana').isVisible()).toBe(true);
+    await b.evaluate(() => {
+      const dataTransfer = new DataTransfer();
+      dataTransfer.items.add(new File(['x'], 'x.txt'));
+      document
+        .querySelector('.parley-app')!
+        .dispatchEvent(new DragEvent('dragleave', { dataTransfer, bubbles: true, cancelable: true }));
+    });
+    await expect.poll(() => b.getByText('Drop to send to Ana').isVisible()).toBe(false);
+
+    // Pasting an image into the call sends it the other way.
+    await b.evaluate(async () => {
+      const canvas = new OffscreenCanvas(64, 48);
+      canvas.getContext('2d')!.fillRect(0, 0, 32, 24);
+      const clipboardData = new DataTransfer();
+      clipboardData.items.add(new File([await canvas.convertToBlob()], 'pasted.png', { type: 'image/png' }));
+      document.body.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData, bubbles: true, cancelable: true }),
+      );
+    });
+    await expect
+      .poll(() => card(a, 'pasted.png').getAttribute('data-state'), { timeout: 30_000 })
+      .toBe('done');
+
     // Nothing markup-like from the name became an element.
     expect(await b.locator('.parley-files-list b').count()).toBe(0);
     // The chat timeline says what arrived.
