@@ -259,4 +259,45 @@ describe('FileExchange', () => {
     a.send(fileOf(bytes, 'after.bin'));
     await until(() => seen.b.find((t) => t.name === 'after.bin')?.state === 'done', 'after');
   }, 20_000);
+
+  it('sends the thumbnail first and starts the body only once the receiver shows it', async () => {
+    const pair = fakeLinkPair();
+    const sinks = recordingSinks();
+    const order: string[] = [];
+    const received: Transfer[] = [];
+    const thumbnail = {
+      blob: new Blob([new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3])]),
+      width: 32,
+      height: 24,
+    };
+    const a = new FileExchange(
+      pair.a,
+      { sinks: sinks.factory, thumbnails: { make: async () => thumbnail } },
+      { onTransfer() {}, onUpdate() {}, onProblem() {} },
+    );
+    new FileExchange(
+      pair.b,
+      { sinks: sinks.factory, checkImage: async () => true },
+      {
+        onTransfer: (t) => received.push(t),
+        onUpdate: (t) => {
+          if (t.thumbnail && !order.includes('thumbnail')) order.push('thumbnail');
+          if (t.bytes > 0 && !order.includes('body')) order.push('body');
+        },
+        onProblem() {},
+        thumbnailShown: async () => {
+          await new Promise((r) => setTimeout(r, 50));
+          order.push('shown');
+        },
+      },
+    );
+    pair.b.files.addEventListener('message', () => {
+      if (!order.includes('first frame')) order.push('first frame');
+    });
+    a.send(fileOf(randomBytes(600_000), 'photo.jpg', 'image/jpeg'));
+    await until(() => received[0]?.state === 'done', 'done');
+    expect(order.slice(0, 2)).toEqual(['thumbnail', 'shown']);
+    expect(order.indexOf('first frame')).toBeGreaterThan(order.indexOf('shown'));
+    expect(await received[0]!.thumbnail!.arrayBuffer()).toEqual(await thumbnail.blob.arrayBuffer());
+  });
 });
