@@ -10,6 +10,7 @@
 import '../overlay/app.css';
 import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
+import { acquireLocalMedia } from '../call/media.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { mountCallApp } from '../overlay/app.ts';
 import { button, el } from '../overlay/ui/dom.ts';
@@ -43,7 +44,35 @@ function callMedia(): 'video' | 'audio' {
   return new URLSearchParams(location.search).get('media') === 'audio' ? 'audio' : 'video';
 }
 
+/**
+ * The pre-join step. Like Meet's "Ready to join?", the camera (or microphone) starts while the
+ * person reads the card, so they see themselves before joining and the join itself does not
+ * wait for the devices. If that fails, the call UI asks again and explains the error.
+ */
 function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
+  const preview = el('video', {
+    class: 'guest-preview',
+    muted: '',
+    playsinline: '',
+    autoplay: '',
+    'aria-label': 'Your camera preview',
+  });
+  preview.muted = true;
+  preview.hidden = true;
+  let previewStream: MediaStream | null = null;
+  let submitted = false;
+  const ready: Promise<MediaStream | undefined> = acquireLocalMedia(media).then(
+    (stream) => {
+      previewStream = stream;
+      if (!submitted && media === 'video') {
+        preview.srcObject = new MediaStream(stream.getVideoTracks());
+        preview.hidden = !cameraInput.checked;
+      }
+      return stream;
+    },
+    () => undefined,
+  );
+
   const nameInput = el('input', {
     type: 'text',
     id: 'guest-name',
@@ -54,12 +83,16 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
   nameInput.value = rememberedName() || 'Guest';
   const cameraInput = el('input', { type: 'checkbox', id: 'guest-camera', name: 'camera' });
   cameraInput.checked = true;
+  cameraInput.addEventListener('change', () => {
+    preview.hidden = !cameraInput.checked || !previewStream;
+  });
   const joinBtn = el('button', { type: 'submit', class: 'parley-btn parley-btn-primary' }, 'Join call');
   const form = el(
     'form',
     { class: 'guest-card', 'aria-labelledby': 'guest-title' },
     el('h1', { id: 'guest-title' }, media === 'video' ? 'Join the video call' : 'Join the audio call'),
     el('p', {}, 'The call goes straight between you and the other person; nothing is recorded.'),
+    media === 'video' ? preview : null,
     el('div', { class: 'guest-field' }, el('label', { for: 'guest-name' }, 'Your name'), nameInput),
     media === 'video'
       ? el(
@@ -73,16 +106,34 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
   );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
+    if (submitted) return;
+    submitted = true;
     const name = cleanDisplayName(nameInput.value);
     rememberName(name);
-    startCall(link, media, name, media === 'video' ? cameraInput.checked : false);
+    const camera = media === 'video' ? cameraInput.checked : false;
+    preview.srcObject = null;
+    void ready.then((stream) => {
+      let local = stream;
+      if (stream && !camera) {
+        // Joining without the camera: turn it off now (light off), keep the microphone.
+        for (const t of stream.getVideoTracks()) t.stop();
+        local = new MediaStream(stream.getAudioTracks());
+      }
+      startCall(link, media, name, camera, local);
+    });
   });
   root.replaceChildren(form);
   nameInput.focus();
   nameInput.select();
 }
 
-function startCall(link: ShareLink, media: 'video' | 'audio', name: string, camera: boolean): void {
+function startCall(
+  link: ShareLink,
+  media: 'video' | 'audio',
+  name: string,
+  camera: boolean,
+  localStream?: MediaStream,
+): void {
   root.replaceChildren();
   const signaling = new WebSocketSignaling({ server: link.server });
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
@@ -94,6 +145,7 @@ function startCall(link: ShareLink, media: 'video' | 'audio', name: string, came
     localName: name,
     host: 'guest',
     camera,
+    ...(localStream ? { localStream } : {}),
     hooks: {
       onClose() {
         app.destroy();

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { type BrowserUser, collectConsoleErrors, launchBrowser } from './harness.ts';
+import { type BrowserUser, collectConsoleErrors, expectVideoPlaying, launchBrowser } from './harness.ts';
 
 let server: ServerHandle;
 let user: BrowserUser;
@@ -35,6 +35,8 @@ test('the guest page at a share link loads without console errors and offers to 
   expect(response?.status()).toBe(200);
   await expect.poll(() => page.title()).toMatch(/Parley/);
   await page.getByRole('button', { name: /join/i }).first().waitFor({ timeout: 10_000 });
+  // Before joining, the guest already sees their own camera (the pre-join preview).
+  await expectVideoPlaying(page, 'video[aria-label="Your camera preview"]');
   expect(errors).toEqual([]);
   await page.close();
 });
