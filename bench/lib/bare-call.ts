@@ -56,15 +56,15 @@ export interface BareCallServer {
 }
 
 export async function startBareCallServer(): Promise<BareCallServer> {
-  const http: Server = createServer((req, res) => {
+  const http: Server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
   });
   const wss = new WebSocketServer({ server: http, path: '/ws' });
   const rooms = new Map<string, Set<WebSocket>>();
   wss.on('connection', (socket, req) => {
     const room = new URL(req.url ?? '/', 'http://x').searchParams.get('room') ?? '';
-    let members = rooms.get(room);
-    if (!members) rooms.set(room, (members = new Set()));
+    const members = rooms.get(room) ?? new Set<WebSocket>();
+    rooms.set(room, members);
     members.add(socket);
     socket.on('message', (data) => {
       try {
