@@ -18,26 +18,15 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   let server: ReturnType<typeof createParleyServer>;
-  let port: number;
   try {
     server = createParleyServer(config, log);
-    port = await server.listen();
   } catch (err) {
     log.fatal({ err }, 'could not start');
     process.exit(1);
   }
-  log.info(
-    {
-      port,
-      host: config.host,
-      tls: config.tlsCert !== null,
-      roomCapacity: config.roomCapacity,
-      allowedOrigins: config.allowedOrigins,
-      turn: config.turnUrls.length > 0 && config.turnSecret !== null,
-    },
-    'listening',
-  );
 
+  // Before listening: the 'listening' line tells a supervisor it may signal us, so the
+  // handlers must already be in place (a SIGTERM right after it used to kill the process).
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -59,6 +48,26 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (err) {
+    log.fatal({ err }, 'could not start');
+    process.exit(1);
+  }
+  if (stopping) return;
+  log.info(
+    {
+      port,
+      host: config.host,
+      tls: config.tlsCert !== null,
+      roomCapacity: config.roomCapacity,
+      allowedOrigins: config.allowedOrigins,
+      turn: config.turnUrls.length > 0 && config.turnSecret !== null,
+    },
+    'listening',
+  );
 }
 
 await main();

@@ -130,14 +130,18 @@ async function relayOnlyDataChannel(servers: IceServer[]) {
       received,
       new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 8000)),
     ]);
+    // The candidate pair the transport selected (stats can lag the first message a little).
     let localType = 'none';
-    const stats = await a.getStats();
-    stats.forEach((s) => {
-      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
-        const local = stats.get(s.localCandidateId);
-        localType = local?.candidateType ?? 'unknown';
-      }
-    });
+    for (let i = 0; i < 40 && localType === 'none'; i++) {
+      const stats = await a.getStats();
+      stats.forEach((s) => {
+        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+        const pair = stats.get(s.selectedCandidatePairId);
+        const local = pair ? stats.get(pair.localCandidateId) : undefined;
+        if (local) localType = local.candidateType ?? 'unknown';
+      });
+      if (localType === 'none') await new Promise((r) => setTimeout(r, 50));
+    }
     a.close();
     b.close();
     return { outcome, localType };

@@ -30,11 +30,29 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** The port from the server's 'listening' log line, or 0 before it is logged. */
+function listeningPort(logs: readonly string[]): number {
+  for (const line of logs) {
+    if (!line.includes('"msg":"listening"')) continue;
+    try {
+      const port = (JSON.parse(line) as { port?: unknown }).port;
+      if (typeof port === 'number' && port > 0) return port;
+    } catch {
+      // not a JSON line
+    }
+  }
+  return 0;
+}
+
 export async function startServer(env: Record<string, string> = {}): Promise<ServerHandle> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  // Port 0 unless the test needs a fixed one: the server picks a free port and logs it, so no
+  // other process can take it between our choosing and its binding (freePort's race).
+  // (A quieter LOG_LEVEL hides that line: then a port chosen here has to do.)
+  const logsListening = ['trace', 'debug', 'info', undefined].includes(env.LOG_LEVEL);
+  const fixed = env.PORT ? Number(env.PORT) : logsListening ? 0 : await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) },
+    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(fixed) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -49,10 +67,20 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
     return code as number | null;
   });
 
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
+  let port = fixed;
   for (;;) {
     if (exited) throw new Error(`Signaling server exited during startup:\n${logs.join('\n')}`);
+    if (port === 0) port = listeningPort(logs);
+    if (port === 0) {
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`Signaling server did not say where it listens:\n${logs.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    const url = `http://127.0.0.1:${port}`;
     try {
       const res = await fetch(`${url}/readyz`);
       if (res.ok) break;
@@ -67,7 +95,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
   }
 
   return {
-    url,
+    url: `http://127.0.0.1:${port}`,
     port,
     logs,
     process: child,
