@@ -5,6 +5,14 @@
  */
 import { createServer, type Server } from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { AUDIO_CONSTRAINTS, VIDEO_CONSTRAINTS } from '../../src/call/media.ts';
+
+/**
+ * The same getUserMedia constraints as a Parley call (720p, echo cancellation...): the
+ * browser's own cost of capturing and encoding that video is part of the baseline, not of
+ * Parley's overhead.
+ */
+const CONSTRAINTS = JSON.stringify({ video: VIDEO_CONSTRAINTS, audio: AUDIO_CONSTRAINTS });
 
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bare call</title></head>
 <body><video id="local" autoplay muted playsinline></video><video id="remote" autoplay playsinline></video>
@@ -12,7 +20,7 @@ const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 const marks = (window.__marks = {});
 const room = new URLSearchParams(location.search).get('room');
 const remote = document.getElementById('remote');
-const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+const stream = await navigator.mediaDevices.getUserMedia(${CONSTRAINTS});
 document.getElementById('local').srcObject = stream;
 const pc = new RTCPeerConnection();
 for (const t of stream.getTracks()) pc.addTrack(t, stream);

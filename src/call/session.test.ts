@@ -3,6 +3,7 @@
  * (real WebRTC is exercised in test/e2e/guest-call.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PreparedOffer } from './prepared-offer.ts';
 import { CallSession, type CallStatus } from './session.ts';
 import type { JoinedInfo, Signaling, SignalingEvents } from './signaling.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
@@ -85,7 +86,10 @@ class FakePeerConnection {
   restarts = 0;
   sctp = { maxMessageSize: 262144 };
   onnegotiationneeded: (() => void) | null = null;
-  onicecandidate: ((ev: { candidate: null }) => void) | null = null;
+  onicecandidate: ((ev: { candidate: unknown }) => void) | null = null;
+  transceivers: Array<{ kind: string; sender: { track: unknown; replaceTrack(t: unknown): Promise<void> } }> =
+    [];
+  offers: Array<RTCOfferOptions | undefined> = [];
   ontrack: (() => void) | null = null;
   onconnectionstatechange: (() => void) | null = null;
   oniceconnectionstatechange: (() => void) | null = null;
@@ -96,9 +100,24 @@ class FakePeerConnection {
     this.remoteDescriptions.push(d);
     this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable';
   }
-  async setLocalDescription() {
+  async createOffer(options?: RTCOfferOptions) {
+    this.offers.push(options);
+    return { type: 'offer', sdp: `${sdpWith(FP)}a=ice-ufrag:${options?.iceRestart ? 'new' : 'old'}\r\n` };
+  }
+  addTransceiver(kind: string) {
+    const sender = {
+      track: null as unknown,
+      async replaceTrack(t: unknown) {
+        sender.track = t;
+      },
+    };
+    const t = { kind, sender };
+    this.transceivers.push(t);
+    return t;
+  }
+  async setLocalDescription(given?: { type: string; sdp: string }) {
     const type = this.signalingState === 'have-remote-offer' ? 'answer' : 'offer';
-    this.localDescription = { type, sdp: sdpWith(FP) };
+    this.localDescription = given ?? { type, sdp: `${sdpWith(FP)}a=ice-ufrag:old\r\n` };
     this.signalingState = type === 'answer' ? 'stable' : 'have-local-offer';
   }
   async addIceCandidate() {}
@@ -138,22 +157,35 @@ const fakeStream = {
   getVideoTracks: () => [],
 } as unknown as MediaStream;
 
-function setup(peers: string[] = []) {
-  FakePeerConnection.all = [];
+const micTrack = { kind: 'audio', enabled: true, stop() {} } as unknown as MediaStreamTrack;
+const micStream = {
+  getTracks: () => [micTrack],
+  getAudioTracks: () => [micTrack],
+  getVideoTracks: () => [],
+} as unknown as MediaStream;
+
+const fakePc = (config: RTCConfiguration) => new FakePeerConnection(config) as unknown as RTCPeerConnection;
+
+function setup(
+  peers: string[] = [],
+  extra: { prepared?: PreparedOffer; iceServers?: { urls: string }[] } = {},
+) {
+  if (!extra.prepared) FakePeerConnection.all = [];
   const signaling = new FakeSignaling({
     room: ROOM,
     peerId: ME,
     peers,
-    iceServers: [{ urls: 'stun:127.0.0.1:3478' }],
+    iceServers: extra.iceServers ?? [{ urls: 'stun:127.0.0.1:3478' }],
     capacity: 2,
   });
   const session = new CallSession({
+    ...(extra.prepared ? { prepared: extra.prepared } : {}),
     signaling,
     room: ROOM,
     secret: SECRET,
     media: 'audio',
     localName: 'Me',
-    localStream: fakeStream,
+    localStream: extra.prepared ? micStream : fakeStream,
     listenPageHide: false,
     disconnectGraceMs: 8000,
     createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
@@ -177,6 +209,66 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
 
 afterEach(() => {
   vi.useRealTimers();
+});
+
+describe('CallSession with an offer prepared ahead of time', () => {
+  const candidate = (text: string, ufrag: string) => ({
+    candidate: text,
+    usernameFragment: ufrag,
+    toJSON: () => ({ candidate: text, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }),
+  });
+
+  it('sends the prepared offer to the peer found in the room: no second connection, our mic in its sender', async () => {
+    FakePeerConnection.all = [];
+    const prepared = new PreparedOffer('audio', fakePc);
+    const pc = FakePeerConnection.all[0];
+    pc?.onicecandidate?.({ candidate: candidate('candidate:early 1 udp 1 10.0.0.1 5000 typ host', 'old') });
+    const { signaling, session } = setup([ANA], { prepared, iceServers: [] });
+    await session.start();
+    await vi.waitFor(() =>
+      expect(signaling.sent.some((m) => (m.data as { kind: string }).kind === 'description')).toBe(true),
+    );
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(pc?.offers).toEqual([]); // no restart: the server gave no ICE servers
+    expect(pc?.transceivers[0]?.sender.track).toBe(micTrack);
+    const [first, second] = signaling.sent;
+    expect(first?.to).toBe(ANA);
+    const offer = first?.data as { description: { type: string; sdp: string }; auth: string };
+    expect(offer.description.type).toBe('offer');
+    expect(await verifyDescription(await deriveAuthKey(SECRET), ME, offer.description.sdp, offer.auth)).toBe(
+      true,
+    );
+    // The candidate found before anyone was known follows the offer.
+    expect(second?.data).toMatchObject({ kind: 'candidate', candidate: { usernameFragment: 'old' } });
+  });
+
+  it('gathers again with the ICE servers from the server before offering, dropping stale candidates', async () => {
+    FakePeerConnection.all = [];
+    const prepared = new PreparedOffer('audio', fakePc);
+    const pc = FakePeerConnection.all[0];
+    pc?.onicecandidate?.({ candidate: candidate('candidate:early 1 udp 1 10.0.0.1 5000 typ host', 'old') });
+    const { signaling, session } = setup([ANA], { prepared });
+    await session.start();
+    await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
+    await settle();
+    expect(pc?.offers).toEqual([{ iceRestart: true }]);
+    const kinds = signaling.sent.map((m) => (m.data as { kind: string }).kind);
+    expect(kinds).toEqual(['description']);
+    expect((signaling.sent[0]?.data as { description: { sdp: string } }).description.sdp).toContain(
+      'a=ice-ufrag:new',
+    );
+  });
+
+  it('closes the prepared offer when nobody is in the room yet', async () => {
+    FakePeerConnection.all = [];
+    const prepared = new PreparedOffer('audio', fakePc);
+    const { signaling, session } = setup([], { prepared });
+    await session.start();
+    await settle();
+    expect(FakePeerConnection.all[0]?.closed).toBe(true);
+    expect(signaling.sent).toEqual([]);
+    expect(session.status.state).toBe('waiting');
+  });
 });
 
 describe('CallSession', () => {

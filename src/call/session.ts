@@ -27,6 +27,7 @@ import type { IceServer } from '../protocol/signaling.ts';
 import { CONTROL_CHANNEL_ID, type DataLink, FILES_CHANNEL_ID } from './data-link.ts';
 import { Emitter } from './emitter.ts';
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
+import { PEER_CONNECTION_BASE, type PreparedOffer, restartWith } from './prepared-offer.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
@@ -86,6 +87,11 @@ export interface CallSessionOptions {
   maxPeers?: number;
   /** After our signaling id changed, how long to wait for a peer's new id before offering. */
   rekeyWaitMs?: number;
+  /**
+   * An offer made ahead of time (see prepared-offer.ts): used for the first peer found in the
+   * room when we join, closed if there is none. The session owns it from here on.
+   */
+  prepared?: PreparedOffer;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
@@ -145,6 +151,7 @@ export class CallSession {
   private current: CallStatus = { state: 'waiting' };
   private connectedAt: number | null = null;
   private started = false;
+  private prepared: PreparedOffer | null;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
@@ -155,6 +162,8 @@ export class CallSession {
     // An unhandled rejection here would be noise; start() awaits it and reports.
     this.keyPromise.catch(() => {});
     if (options.localStream) this.localMedia = new LocalMedia(options.localStream, options.media);
+    this.prepared = options.prepared?.media === options.media ? options.prepared : null;
+    if (options.prepared && !this.prepared) options.prepared.close();
   }
 
   // ---------- public API ----------
@@ -319,8 +328,11 @@ export class CallSession {
     for (const id of info.peers) {
       if (this.peers.has(id)) continue;
       if (reconnect && stale) this.deferInitiate(id);
-      else this.createPeer(id, true);
+      else this.createPeer(id, true, this.takePrepared());
     }
+    // Nobody to offer to (we are first, or the offer went to the first peer): let it go.
+    this.prepared?.close();
+    this.prepared = null;
     this.recompute();
   }
 
@@ -495,14 +507,18 @@ export class CallSession {
     return this.iceServers.map((s) => ({ ...s }));
   }
 
-  private createPeer(id: string, initiator: boolean): Peer {
+  /** The prepared offer, if there is one still good to use (once). */
+  private takePrepared(): PreparedOffer | null {
+    const prepared = this.prepared;
+    this.prepared = null;
+    return prepared?.usable ? prepared : null;
+  }
+
+  private createPeer(id: string, initiator: boolean, prepared: PreparedOffer | null = null): Peer {
     this.expected.delete(id);
-    const config: RTCConfiguration = {
-      iceServers: this.rtcIceServers(),
-      bundlePolicy: 'max-bundle',
-      rtcpMuxPolicy: 'require',
-    };
-    const pc = this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
+    const config: RTCConfiguration = { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() };
+    const adopted = prepared?.take() ?? null;
+    const pc = adopted?.pc ?? this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
     const peer: Peer = {
       key: id,
       id,
@@ -547,17 +563,7 @@ export class CallSession {
       }
     };
     pc.onicecandidate = ({ candidate }) => {
-      if (!candidate || peer.closed) return;
-      const init = candidate.toJSON();
-      this.sendSignal(peer, {
-        kind: 'candidate',
-        candidate: {
-          candidate: init.candidate ?? '',
-          sdpMid: init.sdpMid ?? null,
-          sdpMLineIndex: init.sdpMLineIndex ?? null,
-          usernameFragment: init.usernameFragment ?? null,
-        },
-      });
+      if (candidate && !peer.closed) this.sendCandidate(peer, candidate);
     };
     pc.ontrack = ({ track }) => {
       if (peer.closed) return;
@@ -573,19 +579,76 @@ export class CallSession {
     };
     pc.onconnectionstatechange = () => this.onConnectionState(peer);
 
-    if (initiator) this.attachLocal(peer);
+    if (prepared && adopted) {
+      this.attachLocal(peer, prepared);
+      void this.sendPreparedOffer(peer, prepared, adopted.candidates);
+    } else if (initiator) {
+      this.attachLocal(peer);
+    }
     this.emitPeer(peer);
     this.recompute();
     return peer;
   }
 
-  /** Add our tracks and the two pre-negotiated data channels. */
-  private attachLocal(peer: Peer): void {
+  /**
+   * Send the offer that was made ahead of time: gather again first if the server gave ICE
+   * servers it was made without; candidates from before adoption are in the description
+   * already (or, after a restart, obsolete), so only ones missing from it are sent.
+   */
+  private async sendPreparedOffer(
+    peer: Peer,
+    prepared: PreparedOffer,
+    early: RTCIceCandidate[],
+  ): Promise<void> {
+    const { pc } = peer;
+    peer.makingOffer = true;
+    try {
+      try {
+        await prepared.ready;
+      } catch {
+        // The prepared description failed: make one the ordinary way.
+        await pc.setLocalDescription();
+      }
+      if (peer.closed) return;
+      if (this.iceServers.length > 0) await restartWith(pc, this.rtcIceServers());
+      if (peer.closed) return;
+      this.sendDescription(peer);
+      const sdp = pc.localDescription?.sdp ?? '';
+      const ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
+      for (const candidate of early) {
+        if (!candidate.candidate || sdp.includes(candidate.candidate)) continue;
+        if (candidate.usernameFragment && candidate.usernameFragment !== ufrag) continue;
+        this.sendCandidate(peer, candidate);
+      }
+    } catch (err) {
+      if (!peer.closed)
+        console.warn('Parley: could not send the offer', err instanceof Error ? err.name : err);
+    } finally {
+      peer.makingOffer = false;
+    }
+  }
+
+  /**
+   * Add our tracks and the two pre-negotiated data channels; with a prepared offer, put our
+   * tracks into its senders (no renegotiation) and use its channels.
+   */
+  private attachLocal(peer: Peer, prepared?: PreparedOffer): void {
     peer.attached = true;
     const { pc } = peer;
     const local = this.localMedia;
     const stream = local?.stream;
     const audio = local?.audioTrack ?? null;
+    if (prepared) {
+      peer.audioSender = prepared.audio.sender;
+      void peer.audioSender.replaceTrack(audio).catch(() => {});
+      if (prepared.video) {
+        peer.videoSender = prepared.video.sender;
+        const video = local?.cameraEnabled ? local.videoTrack : null;
+        void peer.videoSender.replaceTrack(video).catch(() => {});
+      }
+      this.wireChannels(peer, prepared.control, prepared.files);
+      return;
+    }
     if (audio && stream) peer.audioSender = pc.addTrack(audio, stream);
     if (this.options.media === 'video' && stream) {
       const video = local?.cameraEnabled ? local.videoTrack : null;
@@ -619,6 +682,10 @@ export class CallSession {
     });
     const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
     files.binaryType = 'arraybuffer';
+    this.wireChannels(peer, control, files);
+  }
+
+  private wireChannels(peer: Peer, control: RTCDataChannel, files: RTCDataChannel): void {
     peer.control = control;
     peer.files = files;
     const onOpen = () => {
@@ -776,6 +843,19 @@ export class CallSession {
       .catch(() => {});
   }
 
+  private sendCandidate(peer: Peer, candidate: RTCIceCandidate): void {
+    const init = candidate.toJSON();
+    this.sendSignal(peer, {
+      kind: 'candidate',
+      candidate: {
+        candidate: init.candidate ?? '',
+        sdpMid: init.sdpMid ?? null,
+        sdpMLineIndex: init.sdpMLineIndex ?? null,
+        usernameFragment: init.usernameFragment ?? null,
+      },
+    });
+  }
+
   private sendSignal(peer: Peer, signal: PeerSignal): void {
     peer.outgoing = peer.outgoing
       .then(() => {
@@ -822,6 +902,8 @@ export class CallSession {
       }
     }
     this.peers.clear();
+    this.prepared?.close();
+    this.prepared = null;
     this.expected.clear();
     for (const timer of this.deferred.values()) clearTimeout(timer);
     this.deferred.clear();

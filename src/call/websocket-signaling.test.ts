@@ -69,6 +69,45 @@ describe('WebSocketSignaling', () => {
     vi.useRealTimers();
   });
 
+  it('preconnects without joining, then joins over the open socket with one message', async () => {
+    signaling.preconnect();
+    expect(sockets).toHaveLength(1);
+    sockets[0]?.open();
+    expect(sockets[0]?.sent).toEqual([]);
+    const p = signaling.join(ROOM);
+    expect(sockets).toHaveLength(1);
+    expect(sockets[0]?.sent[0]).toEqual({ v: 1, type: 'join', room: ROOM });
+    sockets[0]?.receive(joined([OTHER]));
+    await expect(p).resolves.toMatchObject({ peerId: ME, peers: [OTHER] });
+  });
+
+  it('joins as soon as a preconnect still in progress opens', async () => {
+    signaling.preconnect();
+    const p = signaling.join(ROOM);
+    expect(sockets).toHaveLength(1);
+    sockets[0]?.open();
+    expect(sockets[0]?.sent[0]).toEqual({ v: 1, type: 'join', room: ROOM });
+    sockets[0]?.receive(joined());
+    await expect(p).resolves.toMatchObject({ peerId: ME });
+  });
+
+  it('lets a preconnected socket that drops go quietly, and opens a new one to join', async () => {
+    const errors: string[] = [];
+    signaling.on('error', (code) => errors.push(code));
+    signaling.preconnect();
+    sockets[0]?.open();
+    sockets[0]?.drop();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toHaveLength(1);
+    expect(errors).toEqual([]);
+    const p = signaling.join(ROOM);
+    expect(sockets).toHaveLength(2);
+    sockets[1]?.open();
+    expect(sockets[1]?.sent[0]).toEqual({ v: 1, type: 'join', room: ROOM });
+    sockets[1]?.receive(joined());
+    await expect(p).resolves.toMatchObject({ peerId: ME });
+  });
+
   it('joins the room over ws://host/ws and resolves with the room info', async () => {
     const p = signaling.join(ROOM);
     expect(sockets[0]?.url).toBe('ws://127.0.0.1:8787/ws');

@@ -78,12 +78,27 @@ export class WebSocketSignaling implements Signaling {
     return this.resume?.peerId ?? null;
   }
 
+  /**
+   * Open the socket now, before joining (e.g. while the guest reads the join card), so that
+   * `join` costs one message instead of a TCP and WebSocket handshake. Joins nothing: the
+   * server learns only that someone connected. A preconnected socket that closes is not
+   * reopened until `join`.
+   */
+  preconnect(): void {
+    if (this.stopped || this.socket || this.room !== null) return;
+    this.openSocket();
+  }
+
   join(room: string): Promise<JoinedInfo> {
     if (this.room !== null) return Promise.reject(new Error('Already joined a room.'));
     this.room = room;
     return new Promise<JoinedInfo>((resolve, reject) => {
       this.pendingJoin = { resolve, reject };
-      this.connect();
+      const socket = this.socket;
+      if (socket) this.setStatus('connecting');
+      if (socket?.readyState === OPEN) this.sendJoin(socket);
+      else if (!socket) this.connect();
+      // else: still connecting from preconnect(); onopen sends the join.
     });
   }
 
@@ -129,6 +144,10 @@ export class WebSocketSignaling implements Signaling {
   private connect(): void {
     if (this.stopped || this.room === null) return;
     this.setStatus(this.joinedOnce ? 'reconnecting' : 'connecting');
+    this.openSocket();
+  }
+
+  private openSocket(): void {
     let socket: WebSocketLike;
     try {
       socket = this.createSocket(this.url);
@@ -138,9 +157,7 @@ export class WebSocketSignaling implements Signaling {
     }
     this.socket = socket;
     socket.onopen = () => {
-      const join: ClientMessage = { v: PROTOCOL_VERSION, type: 'join', room: this.room ?? '' };
-      if (this.resume) join.resume = this.resume;
-      this.raw(socket, join);
+      if (this.room !== null) this.sendJoin(socket);
       clearInterval(this.keepalive);
       this.keepalive = setInterval(() => {
         if (socket.readyState === OPEN) this.raw(socket, { v: PROTOCOL_VERSION, type: 'ping' });
@@ -160,7 +177,7 @@ export class WebSocketSignaling implements Signaling {
       this.socket = null;
       this.joinedNow = false;
       clearInterval(this.keepalive);
-      if (this.stopped) return;
+      if (this.stopped || this.room === null) return;
       if (ev.code === CLOSE_CODES.replaced) {
         this.fail('replaced', 'This call was opened somewhere else.');
         return;
@@ -234,6 +251,12 @@ export class WebSocketSignaling implements Signaling {
     this.setStatus(this.joinedOnce ? 'reconnecting' : 'connecting');
     clearTimeout(this.retry);
     this.retry = setTimeout(() => this.connect(), this.backoff.next());
+  }
+
+  private sendJoin(socket: WebSocketLike): void {
+    const join: ClientMessage = { v: PROTOCOL_VERSION, type: 'join', room: this.room ?? '' };
+    if (this.resume) join.resume = this.resume;
+    this.raw(socket, join);
   }
 
   private raw(socket: WebSocketLike, message: ClientMessage): void {

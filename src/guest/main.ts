@@ -11,6 +11,7 @@ import '../overlay/app.css';
 import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
+import { PreparedOffer } from '../call/prepared-offer.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { mountCallApp } from '../overlay/app.ts';
 import { button, el } from '../overlay/ui/dom.ts';
@@ -50,6 +51,11 @@ function callMedia(): 'video' | 'audio' {
  * wait for the devices. If that fails, the call UI asks again and explains the error.
  */
 function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
+  // While the card is read: open the socket (joining nothing yet) and make the offer the
+  // call will start with, so pressing Join costs one message and a signature.
+  const signaling = new WebSocketSignaling({ server: link.server });
+  signaling.preconnect();
+  const prepared = new PreparedOffer(media);
   const preview = el('video', {
     class: 'guest-preview',
     muted: '',
@@ -119,7 +125,7 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
         for (const t of stream.getVideoTracks()) t.stop();
         local = new MediaStream(stream.getAudioTracks());
       }
-      startCall(link, media, name, camera, local);
+      startCall(link, media, name, camera, { signaling, prepared, ...(local ? { localStream: local } : {}) });
     });
   });
   root.replaceChildren(form);
@@ -132,10 +138,10 @@ function startCall(
   media: 'video' | 'audio',
   name: string,
   camera: boolean,
-  localStream?: MediaStream,
+  ready: { signaling: WebSocketSignaling; prepared: PreparedOffer; localStream?: MediaStream },
 ): void {
   root.replaceChildren();
-  const signaling = new WebSocketSignaling({ server: link.server });
+  const { signaling, prepared, localStream } = ready;
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
   const app = mountCallApp(root, {
     signaling,
@@ -145,6 +151,7 @@ function startCall(
     localName: name,
     host: 'guest',
     camera,
+    prepared,
     ...(localStream ? { localStream } : {}),
     hooks: {
       onClose() {

@@ -306,15 +306,27 @@ describe('when the signaling server goes away', () => {
     // connection (new ICE credentials on his side), with no second connection made.
     const ufrag = (page: Page) =>
       page.evaluate(() => {
-        const pc = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs[0];
+        // The live one: the page also made an offer ahead of time that went unused (closed).
+        const pc = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.find(
+          (p) => p.signalingState !== 'closed',
+        );
         return /a=ice-ufrag:(\S+)/.exec(pc?.remoteDescription?.sdp ?? '')?.[1] ?? null;
       });
     const before = await ufrag(b.page);
-    await a.page.evaluate(() => (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs[0]?.restartIce());
+    await a.page.evaluate(() =>
+      (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs
+        .find((p) => p.signalingState !== 'closed')
+        ?.restartIce(),
+    );
     await expect.poll(() => ufrag(b.page), { timeout: 20_000 }).not.toBe(before);
     for (const page of [a.page, b.page]) {
       expect(
-        await page.evaluate(() => (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.length),
+        await page.evaluate(
+          () =>
+            (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.filter(
+              (p) => p.signalingState !== 'closed',
+            ).length,
+        ),
       ).toBe(1);
       expect(await page.locator('.parley-tile').count()).toBe(1);
     }
