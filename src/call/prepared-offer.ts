@@ -1,19 +1,15 @@
 /**
  * A peer connection and its offer, made before we know whom it is for.
  *
- * Whoever joins a room where someone is waiting makes the offer (see session.ts). Making it
+ * The peer already in a room offers to whoever joins (see session.ts). Making that offer
  * (RTCPeerConnection, transceivers, data channels, setLocalDescription, ICE gathering) takes
- * a few dozen milliseconds that used to sit between the server's `joined` and the offer
- * leaving. A `PreparedOffer` does that work while the person is still on the join card (or
- * while the join round trip is in flight); the session adopts it for the first peer it finds
- * in the room and only has to sign and send the description.
+ * a few dozen milliseconds; a waiting peer has nothing better to do, so it makes it while it
+ * waits and the session adopts it when `peer-joined` arrives: the offer leaves at once.
  *
  * The offer is made with empty senders (`addTransceiver`, no track): the session puts the
- * microphone and camera tracks in with `replaceTrack`, which needs no renegotiation, so the
- * offer does not wait for the devices either. ICE candidates gathered before adoption are
- * kept and handed over. If the server's `joined` brings ICE servers (STUN/TURN) the prepared
- * connection was made without, the session restarts ICE gathering before sending the offer
- * (`restartWith`), so no candidate type is lost.
+ * microphone and camera tracks in with `replaceTrack`, which needs no renegotiation, and the
+ * camera can be turned on or off while waiting without invalidating it. ICE candidates
+ * gathered before adoption are kept and handed over.
  */
 import { CONTROL_CHANNEL_ID, FILES_CHANNEL_ID } from './data-link.ts';
 import type { CallMedia } from './media.ts';
@@ -37,9 +33,10 @@ export class PreparedOffer {
 
   constructor(
     readonly media: CallMedia,
+    config: RTCConfiguration = PEER_CONNECTION_BASE,
     createPeerConnection: (config: RTCConfiguration) => RTCPeerConnection = (c) => new RTCPeerConnection(c),
   ) {
-    const pc = createPeerConnection({ ...PEER_CONNECTION_BASE, iceServers: [] });
+    const pc = createPeerConnection(config);
     this.pc = pc;
     this.audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
     this.video = media === 'video' ? pc.addTransceiver('video', { direction: 'sendrecv' }) : null;
@@ -76,20 +73,11 @@ export class PreparedOffer {
     return { pc: this.pc, candidates };
   }
 
-  /** Nobody to offer to after all (we are the first in the room): let it go. */
+  /** Not needed any more (the call ended, our id changed): let it go. */
   close(): void {
     if (this.#taken || this.#closed) return;
     this.#closed = true;
     this.pc.onicecandidate = null;
     this.pc.close();
   }
-}
-
-/**
- * The prepared connection was made with no ICE servers; if the server handed some out, use
- * them and gather again (a new offer with fresh ICE credentials) before anyone sees the offer.
- */
-export async function restartWith(pc: RTCPeerConnection, iceServers: RTCIceServer[]): Promise<void> {
-  pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
-  await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
 }

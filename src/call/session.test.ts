@@ -3,7 +3,6 @@
  * (real WebRTC is exercised in test/e2e/guest-call.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PreparedOffer } from './prepared-offer.ts';
 import { CallSession, type CallStatus } from './session.ts';
 import type { JoinedInfo, Signaling, SignalingEvents } from './signaling.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
@@ -151,12 +150,6 @@ class FakePeerConnection {
   }
 }
 
-const fakeStream = {
-  getTracks: () => [],
-  getAudioTracks: () => [],
-  getVideoTracks: () => [],
-} as unknown as MediaStream;
-
 const micTrack = { kind: 'audio', enabled: true, stop() {} } as unknown as MediaStreamTrack;
 const micStream = {
   getTracks: () => [micTrack],
@@ -164,13 +157,8 @@ const micStream = {
   getVideoTracks: () => [],
 } as unknown as MediaStream;
 
-const fakePc = (config: RTCConfiguration) => new FakePeerConnection(config) as unknown as RTCPeerConnection;
-
-function setup(
-  peers: string[] = [],
-  extra: { prepared?: PreparedOffer; iceServers?: { urls: string }[] } = {},
-) {
-  if (!extra.prepared) FakePeerConnection.all = [];
+function setup(peers: string[] = [], extra: { offerWaitMs?: number; iceServers?: { urls: string }[] } = {}) {
+  FakePeerConnection.all = [];
   const signaling = new FakeSignaling({
     room: ROOM,
     peerId: ME,
@@ -179,13 +167,15 @@ function setup(
     capacity: 2,
   });
   const session = new CallSession({
-    ...(extra.prepared ? { prepared: extra.prepared } : {}),
+    // Most tests are about what follows the first offer; when we join second, let the
+    // "nobody offered" fallback make it at once rather than wait.
+    offerWaitMs: extra.offerWaitMs ?? 0,
     signaling,
     room: ROOM,
     secret: SECRET,
     media: 'audio',
     localName: 'Me',
-    localStream: extra.prepared ? micStream : fakeStream,
+    localStream: micStream,
     listenPageHide: false,
     disconnectGraceMs: 8000,
     createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
@@ -211,79 +201,79 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('CallSession with an offer prepared ahead of time', () => {
-  const candidate = (text: string, ufrag: string) => ({
-    candidate: text,
-    usernameFragment: ufrag,
-    toJSON: () => ({ candidate: text, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }),
-  });
-
-  it('sends the prepared offer to the peer found in the room: no second connection, our mic in its sender', async () => {
-    FakePeerConnection.all = [];
-    const prepared = new PreparedOffer('audio', fakePc);
-    const pc = FakePeerConnection.all[0];
-    pc?.onicecandidate?.({ candidate: candidate('candidate:early 1 udp 1 10.0.0.1 5000 typ host', 'old') });
-    const { signaling, session } = setup([ANA], { prepared, iceServers: [] });
-    await session.start();
-    await vi.waitFor(() =>
-      expect(signaling.sent.some((m) => (m.data as { kind: string }).kind === 'description')).toBe(true),
-    );
-    expect(FakePeerConnection.all).toHaveLength(1);
-    expect(pc?.offers).toEqual([]); // no restart: the server gave no ICE servers
-    expect(pc?.transceivers[0]?.sender.track).toBe(micTrack);
-    const [first, second] = signaling.sent;
-    expect(first?.to).toBe(ANA);
-    const offer = first?.data as { description: { type: string; sdp: string }; auth: string };
-    expect(offer.description.type).toBe('offer');
-    expect(await verifyDescription(await deriveAuthKey(SECRET), ME, offer.description.sdp, offer.auth)).toBe(
-      true,
-    );
-    // The candidate found before anyone was known follows the offer.
-    expect(second?.data).toMatchObject({ kind: 'candidate', candidate: { usernameFragment: 'old' } });
-  });
-
-  it('gathers again with the ICE servers from the server before offering, dropping stale candidates', async () => {
-    FakePeerConnection.all = [];
-    const prepared = new PreparedOffer('audio', fakePc);
-    const pc = FakePeerConnection.all[0];
-    pc?.onicecandidate?.({ candidate: candidate('candidate:early 1 udp 1 10.0.0.1 5000 typ host', 'old') });
-    const { signaling, session } = setup([ANA], { prepared });
-    await session.start();
-    await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
-    await settle();
-    expect(pc?.offers).toEqual([{ iceRestart: true }]);
-    const kinds = signaling.sent.map((m) => (m.data as { kind: string }).kind);
-    expect(kinds).toEqual(['description']);
-    expect((signaling.sent[0]?.data as { description: { sdp: string } }).description.sdp).toContain(
-      'a=ice-ufrag:new',
-    );
-  });
-
-  it('closes the prepared offer when nobody is in the room yet', async () => {
-    FakePeerConnection.all = [];
-    const prepared = new PreparedOffer('audio', fakePc);
-    const { signaling, session } = setup([], { prepared });
-    await session.start();
-    await settle();
-    expect(FakePeerConnection.all[0]?.closed).toBe(true);
-    expect(signaling.sent).toEqual([]);
-    expect(session.status.state).toBe('waiting');
-  });
-});
-
 describe('CallSession', () => {
-  it('waits alone, then connects to a newcomer that offers, answering with a verifiable description', async () => {
+  it('waits alone with an offer ready, sends it signed the moment someone joins, and connects on the answer', async () => {
     const { signaling, session, statuses } = setup();
     await session.start();
     await settle();
     expect(session.status.state).toBe('waiting');
+    // The offer is made while waiting: one connection, with our microphone's sender and both channels.
+    expect(FakePeerConnection.all).toHaveLength(1);
+    const pc = FakePeerConnection.all[0];
+    expect(pc?.config.iceServers).toEqual([{ urls: 'stun:127.0.0.1:3478' }]);
+    expect(pc?.channels.map((c) => c.label)).toEqual(['control', 'files']);
+    expect(signaling.sent).toEqual([]);
+
     signaling.fire('peerJoined', ANA);
     expect(session.status.state).toBe('connecting');
-    signaling.fire('signal', ANA, await signedOffer());
     await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(pc?.transceivers[0]?.sender.track).toBe(micTrack);
+    const offer = signaling.sent[0];
+    expect(offer?.to).toBe(ANA);
+    const data = offer?.data as { kind: string; description: { type: string; sdp: string }; auth: string };
+    expect(data.description.type).toBe('offer');
+    expect(await verifyDescription(await deriveAuthKey(SECRET), ME, data.description.sdp, data.auth)).toBe(
+      true,
+    );
+
+    const key = await deriveAuthKey(SECRET);
+    const answerSdp = sdpWith(FP);
+    signaling.fire('signal', ANA, {
+      kind: 'description',
+      description: { type: 'answer', sdp: answerSdp },
+      auth: await signDescription(key, ANA, answerSdp),
+    });
+    await vi.waitFor(() => expect(pc?.remoteDescriptions).toHaveLength(1));
+    pc?.setConnection('connected');
+    expect(session.status.state).toBe('connected');
+    expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
+  });
+
+  it('sends candidates gathered while waiting that the offer does not already carry', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    const early = 'candidate:1 1 udp 2122260223 10.0.0.1 5000 typ host';
+    pc?.onicecandidate?.({
+      candidate: {
+        candidate: early,
+        toJSON: () => ({ candidate: early, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'old' }),
+      },
+    });
+    signaling.fire('peerJoined', ANA);
+    await vi.waitFor(() => expect(signaling.sent.length).toBe(2));
+    expect(signaling.sent.map((m) => (m.data as { kind: string }).kind)).toEqual([
+      'description',
+      'candidate',
+    ]);
+    expect(signaling.sent[1]?.data).toMatchObject({ candidate: { candidate: early } });
+  });
+
+  it('as the newcomer, answers the offer of the peer already there, attaching its media to that offer', async () => {
+    const { signaling, session } = setup([ANA], { offerWaitMs: 60_000 });
+    await session.start();
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(0);
+    expect(session.status.state).toBe('connecting');
+    signaling.fire('signal', ANA, await signedOffer());
+    await vi.waitFor(() =>
+      expect(signaling.sent.some((m) => (m.data as { kind: string }).kind === 'description')).toBe(true),
+    );
+    expect(FakePeerConnection.all).toHaveLength(1);
     const pc = FakePeerConnection.all[0];
     expect(pc?.remoteDescriptions).toHaveLength(1);
-    expect(pc?.config.iceServers).toEqual([{ urls: 'stun:127.0.0.1:3478' }]);
     const answer = signaling.sent.find((m) => (m.data as { kind: string }).kind === 'description')?.data as {
       description: { type: string; sdp: string };
       auth: string;
@@ -292,9 +282,30 @@ describe('CallSession', () => {
     expect(
       await verifyDescription(await deriveAuthKey(SECRET), ME, answer.description.sdp, answer.auth),
     ).toBe(true);
-    pc?.setConnection('connected');
-    expect(session.status.state).toBe('connected');
-    expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
+  });
+
+  it('as the newcomer, offers itself when no offer comes in time (an older client, a lost message)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { signaling, session } = setup([ANA], { offerWaitMs: 1500 });
+    await session.start();
+    await vi.advanceTimersByTimeAsync(1400);
+    expect(FakePeerConnection.all).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(FakePeerConnection.all).toHaveLength(1);
+    FakePeerConnection.all[0]?.onnegotiationneeded?.();
+    await vi.waitFor(() => expect(signaling.sent[0]?.to).toBe(ANA));
+  });
+
+  it('makes no offer in advance once the call has ended', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    session.hangUp();
+    expect(FakePeerConnection.all[0]?.closed).toBe(true);
+    signaling.fire('peerJoined', ANA);
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(signaling.sent).toEqual([]);
   });
 
   it('refuses a description whose fingerprint was swapped and ends the call as unverified', async () => {
@@ -330,11 +341,13 @@ describe('CallSession', () => {
     signaling.fire('signal', ANA, { kind: 'description', description: { type: 'offer', sdp: 'v=0' } });
     signaling.fire('signal', ANA, '<script>');
     await settle();
-    expect(FakePeerConnection.all).toHaveLength(0);
+    // Only the offer made in advance for the next comer exists; nothing was applied to it.
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
     expect(session.status.state).toBe('waiting');
   });
 
-  it('the newcomer creates the connection, adds the data channels and offers', async () => {
+  it('a newcomer that offers itself creates the connection with both data channels', async () => {
     const { signaling, session } = setup([ANA]);
     await session.start();
     await settle();

@@ -6,10 +6,13 @@
  * `negotiationneeded` fires; on a collision the *polite* peer rolls back and answers. We make
  * the peer whose id sorts lower the polite one (both sides compute the same answer from the
  * two server-assigned ids, without an extra message). To avoid a collision on every call
- * start, only the newcomer (who finds the other peer in `joined.peers`) attaches media and
- * offers first; the peer already in the room creates its connection when that offer arrives
- * and attaches its media to the offer's transceivers before answering, so no second round
- * trip is needed. Later renegotiations (ICE restarts) may come from either side.
+ * start, only the peer already in the room offers, when the server says someone joined (as a
+ * plain page with a relay would: the newcomer's own trip to the server is all that precedes
+ * the offer). The waiting peer has its offer ready before anyone arrives (a PreparedOffer,
+ * already signed), so it leaves the moment `peer-joined` does. The newcomer answers, attaching
+ * its media to the offer's transceivers, and can start ICE checks at once; if no offer comes
+ * within `offerWaitMs` (an older client, a lost message) it offers itself. Later
+ * renegotiations (ICE restarts) may come from either side.
  *
  * Every description carries an HMAC of its DTLS fingerprints under the link secret
  * (src/call/verify.ts); one that does not verify ends the call as 'unverified' before it
@@ -27,7 +30,7 @@ import type { IceServer } from '../protocol/signaling.ts';
 import { CONTROL_CHANNEL_ID, type DataLink, FILES_CHANNEL_ID } from './data-link.ts';
 import { Emitter } from './emitter.ts';
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
-import { PEER_CONNECTION_BASE, type PreparedOffer, restartWith } from './prepared-offer.ts';
+import { PEER_CONNECTION_BASE, PreparedOffer } from './prepared-offer.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
@@ -87,11 +90,8 @@ export interface CallSessionOptions {
   maxPeers?: number;
   /** After our signaling id changed, how long to wait for a peer's new id before offering. */
   rekeyWaitMs?: number;
-  /**
-   * An offer made ahead of time (see prepared-offer.ts): used for the first peer found in the
-   * room when we join, closed if there is none. The session owns it from here on.
-   */
-  prepared?: PreparedOffer;
+  /** A newcomer waits this long for the offer of a peer already in the room, then offers itself. */
+  offerWaitMs?: number;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
@@ -120,6 +120,8 @@ interface Peer {
   cameraOn: boolean;
   connection: RemotePeer['connection'];
   everConnected: boolean;
+  /** Its signaling id is no longer in the room (it may come back under a new one). */
+  signalingGone: boolean;
   linkOpen: boolean;
   byeReceived: boolean;
   closed: boolean;
@@ -141,6 +143,7 @@ export class CallSession {
   /** New ids we wait on before offering (see onJoined). */
   private readonly deferred = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly rekeyWaitMs: number;
+  private readonly offerWaitMs: number;
   private readonly keyPromise: Promise<CryptoKey>;
   private readonly disconnectGraceMs: number;
   private readonly maxPeers: number;
@@ -151,19 +154,19 @@ export class CallSession {
   private current: CallStatus = { state: 'waiting' };
   private connectedAt: number | null = null;
   private started = false;
-  private prepared: PreparedOffer | null;
+  /** The offer for the next peer to join, while we wait alone (already signed). */
+  private prepared: { offer: PreparedOffer; selfId: string; auth: Promise<string> } | null = null;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
     this.disconnectGraceMs = options.disconnectGraceMs ?? 8000;
     this.maxPeers = options.maxPeers ?? 8;
     this.rekeyWaitMs = options.rekeyWaitMs ?? 3000;
+    this.offerWaitMs = options.offerWaitMs ?? 1500;
     this.keyPromise = deriveAuthKey(options.secret);
     // An unhandled rejection here would be noise; start() awaits it and reports.
     this.keyPromise.catch(() => {});
     if (options.localStream) this.localMedia = new LocalMedia(options.localStream, options.media);
-    this.prepared = options.prepared?.media === options.media ? options.prepared : null;
-    if (options.prepared && !this.prepared) options.prepared.close();
   }
 
   // ---------- public API ----------
@@ -324,19 +327,26 @@ export class CallSession {
     }
     // Peers we are connected to but the server no longer lists under their old id may be
     // among the new ids: give their 'peer-id' message a moment before offering anew.
-    const stale = [...this.peers.values()].some((p) => !info.peers.includes(p.id) && p.everConnected);
+    let stale = false;
+    for (const p of this.peers.values()) {
+      if (p.everConnected && !info.peers.includes(p.id)) {
+        p.signalingGone = true;
+        stale = true;
+      }
+    }
     for (const id of info.peers) {
       if (this.peers.has(id)) continue;
-      if (reconnect && stale) this.deferInitiate(id);
-      else this.createPeer(id, true, this.takePrepared());
+      if (reconnect && stale) this.deferInitiate(id, this.rekeyWaitMs);
+      // Back after a gap: someone who joined meanwhile waited for an offer we never saw coming.
+      else if (reconnect) this.createPeer(id, true);
+      // Fresh: those already here offer to us; we only step in if no offer comes.
+      else this.deferInitiate(id, this.offerWaitMs);
     }
-    // Nobody to offer to (we are first, or the offer went to the first peer): let it go.
-    this.prepared?.close();
-    this.prepared = null;
     this.recompute();
+    this.prepareOffer();
   }
 
-  private deferInitiate(id: string): void {
+  private deferInitiate(id: string, delayMs: number): void {
     if (this.deferred.has(id)) return;
     this.expected.add(id);
     this.deferred.set(
@@ -345,8 +355,35 @@ export class CallSession {
         this.deferred.delete(id);
         if (this.current.state !== 'ended' && !this.peers.has(id) && this.expected.has(id))
           this.createPeer(id, true);
-      }, this.rekeyWaitMs),
+      }, delayMs),
     );
+  }
+
+  /**
+   * While we wait alone, keep an offer ready for whoever joins next: made with this join's
+   * ICE servers and signed with our current id, it goes out the moment `peer-joined` arrives.
+   */
+  private prepareOffer(): void {
+    const selfId = this.selfId;
+    const canMake = typeof RTCPeerConnection !== 'undefined' || this.options.createPeerConnection;
+    if (this.current.state !== 'waiting' || !this.localMedia || !selfId || !canMake) return;
+    if (this.prepared?.offer.usable && this.prepared.selfId === selfId) return;
+    this.dropPrepared();
+    const offer = new PreparedOffer(
+      this.options.media,
+      { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() },
+      this.options.createPeerConnection,
+    );
+    const auth = offer.ready.then(async () =>
+      signDescription(await this.keyPromise, selfId, offer.pc.localDescription?.sdp ?? ''),
+    );
+    auth.catch(() => {});
+    this.prepared = { offer, selfId, auth };
+  }
+
+  private dropPrepared(): void {
+    this.prepared?.offer.close();
+    this.prepared = null;
   }
 
   /** A connected peer tells us (over DTLS) its new signaling id. */
@@ -362,6 +399,7 @@ export class CallSession {
     }
     this.peers.delete(peer.id);
     peer.id = newId;
+    peer.signalingGone = false;
     this.peers.set(newId, peer);
     this.expected.delete(newId);
     clearTimeout(this.deferred.get(newId));
@@ -378,18 +416,27 @@ export class CallSession {
       // The same peer came back (resumed its signaling): nothing to redo unless ICE dropped.
       clearTimeout(existing.leftTimer);
       existing.leftTimer = undefined;
+      existing.signalingGone = false;
       if (['disconnected', 'failed'].includes(existing.pc.iceConnectionState)) existing.pc.restartIce();
       return;
     }
-    // The newcomer offers; we answer when its offer arrives.
-    this.expected.add(id);
-    this.recompute();
+    if (this.peers.size >= this.maxPeers) return;
+    // Someone we are still connected to may be coming back under a new id (their server-side
+    // session was lost): give their 'peer-id' message over the data channel a moment first.
+    if ([...this.peers.values()].some((p) => p.signalingGone)) {
+      this.deferInitiate(id, this.rekeyWaitMs);
+      this.recompute();
+      return;
+    }
+    // We were here first: we offer, with the offer made while we waited if there is one.
+    this.createPeer(id, true, this.takePrepared());
   }
 
   private onPeerLeft(id: string): void {
     this.expected.delete(id);
     const peer = this.peers.get(id);
     if (peer && !peer.closed) {
+      if (peer.everConnected) peer.signalingGone = true;
       // Leaving signaling is not leaving the call (their service worker may have restarted):
       // a connected peer stays; one that never connected gets a grace period to come back.
       if (!peer.everConnected && !peer.leftTimer) {
@@ -508,16 +555,27 @@ export class CallSession {
   }
 
   /** The prepared offer, if there is one still good to use (once). */
-  private takePrepared(): PreparedOffer | null {
+  private takePrepared(): { offer: PreparedOffer; auth: Promise<string> | null } | null {
     const prepared = this.prepared;
     this.prepared = null;
-    return prepared?.usable ? prepared : null;
+    if (!prepared) return null;
+    if (!prepared.offer.usable) {
+      prepared.offer.close();
+      return null;
+    }
+    return { offer: prepared.offer, auth: prepared.selfId === this.selfId ? prepared.auth : null };
   }
 
-  private createPeer(id: string, initiator: boolean, prepared: PreparedOffer | null = null): Peer {
+  private createPeer(
+    id: string,
+    initiator: boolean,
+    prepared: { offer: PreparedOffer; auth: Promise<string> | null } | null = null,
+  ): Peer {
     this.expected.delete(id);
+    clearTimeout(this.deferred.get(id));
+    this.deferred.delete(id);
     const config: RTCConfiguration = { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() };
-    const adopted = prepared?.take() ?? null;
+    const adopted = prepared?.offer.take() ?? null;
     const pc = adopted?.pc ?? this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
     const peer: Peer = {
       key: id,
@@ -537,6 +595,7 @@ export class CallSession {
       cameraOn: this.options.media === 'video',
       connection: 'connecting',
       everConnected: false,
+      signalingGone: false,
       linkOpen: false,
       byeReceived: false,
       closed: false,
@@ -580,8 +639,8 @@ export class CallSession {
     pc.onconnectionstatechange = () => this.onConnectionState(peer);
 
     if (prepared && adopted) {
-      this.attachLocal(peer, prepared);
-      void this.sendPreparedOffer(peer, prepared, adopted.candidates);
+      this.attachLocal(peer, prepared.offer);
+      void this.sendPreparedOffer(peer, prepared.offer, prepared.auth, adopted.candidates);
     } else if (initiator) {
       this.attachLocal(peer);
     }
@@ -591,34 +650,32 @@ export class CallSession {
   }
 
   /**
-   * Send the offer that was made ahead of time: gather again first if the server gave ICE
-   * servers it was made without; candidates from before adoption are in the description
-   * already (or, after a restart, obsolete), so only ones missing from it are sent.
+   * Send the offer that was made while we waited, with its signature if our id is still the
+   * one it was signed for. Candidates gathered before are in the description already; any
+   * that are not follow it.
    */
   private async sendPreparedOffer(
     peer: Peer,
     prepared: PreparedOffer,
+    auth: Promise<string> | null,
     early: RTCIceCandidate[],
   ): Promise<void> {
     const { pc } = peer;
     peer.makingOffer = true;
     try {
+      let presigned = auth;
       try {
         await prepared.ready;
       } catch {
         // The prepared description failed: make one the ordinary way.
+        presigned = null;
         await pc.setLocalDescription();
       }
       if (peer.closed) return;
-      if (this.iceServers.length > 0) await restartWith(pc, this.rtcIceServers());
-      if (peer.closed) return;
-      this.sendDescription(peer);
+      this.sendDescription(peer, presigned);
       const sdp = pc.localDescription?.sdp ?? '';
-      const ufrag = /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
       for (const candidate of early) {
-        if (!candidate.candidate || sdp.includes(candidate.candidate)) continue;
-        if (candidate.usernameFragment && candidate.usernameFragment !== ufrag) continue;
-        this.sendCandidate(peer, candidate);
+        if (candidate.candidate && !sdp.includes(candidate.candidate)) this.sendCandidate(peer, candidate);
       }
     } catch (err) {
       if (!peer.closed)
@@ -829,7 +886,8 @@ export class CallSession {
 
   // ---------- sending ----------
 
-  private sendDescription(peer: Peer): void {
+  /** `presigned`: a MAC already made over this description's fingerprints with our id. */
+  private sendDescription(peer: Peer, presigned: Promise<string> | null = null): void {
     const local = peer.pc.localDescription;
     if (!local || (local.type !== 'offer' && local.type !== 'answer')) return;
     // Capture now: the description may change while the MAC is computed.
@@ -837,7 +895,9 @@ export class CallSession {
     const selfId = this.selfId ?? '';
     peer.outgoing = peer.outgoing
       .then(async () => {
-        const auth = await signDescription(await this.keyPromise, selfId, description.sdp);
+        const auth =
+          (await presigned?.catch(() => null)) ??
+          (await signDescription(await this.keyPromise, selfId, description.sdp));
         if (!peer.closed) this.options.signaling.send(peer.id, { kind: 'description', description, auth });
       })
       .catch(() => {});
@@ -902,8 +962,7 @@ export class CallSession {
       }
     }
     this.peers.clear();
-    this.prepared?.close();
-    this.prepared = null;
+    this.dropPrepared();
     this.expected.clear();
     for (const timer of this.deferred.values()) clearTimeout(timer);
     this.deferred.clear();
@@ -928,6 +987,8 @@ export class CallSession {
     else if (peers.length > 0 || this.expected.size > 0) state = 'connecting';
     else state = 'waiting';
     if (state !== this.current.state) this.setStatus({ state });
+    // Alone again (someone left before connecting): be ready for the next one.
+    if (state === 'waiting') this.prepareOffer();
   }
 
   private setStatus(status: CallStatus): void {

@@ -11,7 +11,6 @@ import '../overlay/app.css';
 import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
-import { PreparedOffer } from '../call/prepared-offer.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { mountCallApp } from '../overlay/app.ts';
 import { button, el } from '../overlay/ui/dom.ts';
@@ -51,11 +50,10 @@ function callMedia(): 'video' | 'audio' {
  * wait for the devices. If that fails, the call UI asks again and explains the error.
  */
 function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
-  // While the card is read: open the socket (joining nothing yet) and make the offer the
-  // call will start with, so pressing Join costs one message and a signature.
+  // While the card is read, open the socket (joining nothing yet): pressing Join then costs
+  // one message, not a TCP and WebSocket handshake.
   const signaling = new WebSocketSignaling({ server: link.server });
   signaling.preconnect();
-  const prepared = new PreparedOffer(media);
   const preview = el('video', {
     class: 'guest-preview',
     muted: '',
@@ -125,7 +123,7 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
         for (const t of stream.getVideoTracks()) t.stop();
         local = new MediaStream(stream.getAudioTracks());
       }
-      startCall(link, media, name, camera, { signaling, prepared, ...(local ? { localStream: local } : {}) });
+      startCall(link, media, name, camera, { signaling, ...(local ? { localStream: local } : {}) });
     });
   });
   root.replaceChildren(form);
@@ -138,10 +136,10 @@ function startCall(
   media: 'video' | 'audio',
   name: string,
   camera: boolean,
-  ready: { signaling: WebSocketSignaling; prepared: PreparedOffer; localStream?: MediaStream },
+  ready: { signaling: WebSocketSignaling; localStream?: MediaStream },
 ): void {
   root.replaceChildren();
-  const { signaling, prepared, localStream } = ready;
+  const { signaling, localStream } = ready;
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
   const app = mountCallApp(root, {
     signaling,
@@ -151,7 +149,6 @@ function startCall(
     localName: name,
     host: 'guest',
     camera,
-    prepared,
     ...(localStream ? { localStream } : {}),
     hooks: {
       onClose() {

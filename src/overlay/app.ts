@@ -10,7 +10,6 @@ import './app.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import type { DataLink } from '../call/data-link.ts';
 import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
-import type { PreparedOffer } from '../call/prepared-offer.ts';
 import { CallSession, type CallStatus, type RemotePeer } from '../call/session.ts';
 import type { Signaling } from '../call/signaling.ts';
 import { describeQuality } from '../call/stats.ts';
@@ -45,8 +44,6 @@ export interface CallAppOptions {
   localStream?: MediaStream;
   /** Video calls only: start with the camera off (no camera is asked for until turned on). */
   camera?: boolean;
-  /** An offer made ahead of time, for when we join a room where someone waits (prepared-offer.ts). */
-  prepared?: PreparedOffer;
 }
 
 export interface CallApp {
@@ -90,7 +87,6 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     secret: options.link.secret,
     media,
     localName: options.localName,
-    ...(options.prepared ? { prepared: options.prepared } : {}),
   });
   const cleanups: Array<() => void> = [];
   let minimized = false;

@@ -420,17 +420,18 @@ describe('verified by default', () => {
       const a = await join(alice.context, url, 'Ana');
       await a.page.getByText('Waiting for someone to join').waitFor();
       const b = await join(bob.context, url, 'Bruno');
-      await a.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
-      await a.page.getByText('This call could not be verified: the connection may be intercepted.').waitFor();
+      // Ana, already there, offers; Bruno receives her offer with the fingerprints swapped.
+      await b.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
+      await b.page.getByText('This call could not be verified: the connection may be intercepted.').waitFor();
       expect(relay.tampered()).toBeGreaterThan(0);
-      await screenshot(a.page, 'guest-call-unverified');
+      await screenshot(b.page, 'guest-call-unverified');
       for (const page of [a.page, b.page]) {
         const states = await page.evaluate(() =>
           (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.map((pc) => pc.connectionState),
         );
         expect(states).not.toContain('connected');
       }
-      expect(await allTracksEnded(a.page)).toBe(true);
+      expect(await allTracksEnded(b.page)).toBe(true);
       await Promise.all([a.page.close(), b.page.close()]);
     } finally {
       await relay.close();
@@ -442,8 +443,16 @@ describe('verified by default', () => {
     const a = await join(alice.context, formatShareLink(link), 'Ana');
     await a.page.getByText('Waiting for someone to join').waitFor();
     const b = await join(bob.context, formatShareLink({ ...link, secret: randomBase64Url(16) }), 'Mallory');
-    await a.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
-    expect(await allTracksEnded(a.page)).toBe(true);
+    // Ana's offer cannot be verified without the secret: Mallory gets no call...
+    await b.page.getByRole('heading', { name: 'Call not verified' }).waitFor();
+    expect(await allTracksEnded(b.page)).toBe(true);
+    // ...and Ana, who never connected to her, is still in her call, waiting for the right person.
+    const anaStates = await a.page.evaluate(() =>
+      (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.map((pc) => pc.connectionState),
+    );
+    expect(anaStates).not.toContain('connected');
+    expect(await a.page.getByRole('button', { name: 'Hang up' }).isVisible()).toBe(true);
+    await a.page.getByText('Waiting for someone to join').waitFor({ timeout: 20_000 });
     await Promise.all([a.page.close(), b.page.close()]);
   });
 });
