@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { SignalOutSchema } from '../src/protocol/signaling.ts';
-import { decodeClientMessage, isSignalMessage, rawSignalData } from './client-message.ts';
+import { decodeClientMessage, isSignalMessage, rawSignalData, relayedSignalFrame } from './client-message.ts';
 
 const PEER = 'AAAAAAAAAAAAAAAAAAAAAA';
 const ROOM = 'room_room_room_room_ro';
@@ -133,6 +133,35 @@ describe('forwarding the raw data text of a signal', () => {
       fc.property(fc.json(), tail, tail, (data, t1, t2) =>
         relayedEqualsParsed(`${prefix}${data}${t1}${t2}}`),
       ),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('builds the relayed frame byte for byte: what the receiver parses is what the sender meant', () => {
+    const FROM = 'Zz_-0123456789abcdefgh';
+    const prefix = `{"v":1,"type":"signal","to":"${PEER}","data":`;
+    const tail = fc.constantFrom('', ' ', '\n', `,"data":7`, `,"to":"${PEER}"`, ',"v":1');
+    const data = fc.oneof(
+      fc.jsonValue({ stringUnit: 'grapheme' }).map((d) => JSON.stringify(d)),
+      fc.json({ stringUnit: 'binary' }),
+    );
+    fc.assert(
+      fc.property(data, tail, (json, t) => {
+        const text = `${prefix}${json}${t}}`;
+        // The server only ever sees text decoded from valid UTF-8 (ws checks it): no lone surrogates.
+        if (Buffer.from(text).toString() !== text) return;
+        const decoded = decodeClientMessage(text);
+        if (!decoded.ok || decoded.message.type !== 'signal') return;
+        const out = relayedSignalFrame(FROM, Buffer.from(text), text, decoded.message.to);
+        if (out === null) return;
+        const relayed = out.toString();
+        // Exactly the received data bytes behind the new head, and valid UTF-8 throughout.
+        expect(relayed).toBe(`{"v":1,"type":"signal","from":"${FROM}","data":${rawSignalData(text, PEER)}}`);
+        expect(Buffer.from(relayed).equals(out)).toBe(true);
+        expect(JSON.stringify(JSON.parse(relayed))).toBe(
+          JSON.stringify({ v: 1, type: 'signal', from: FROM, data: decoded.message.data }),
+        );
+      }),
       { numRuns: 3000 },
     );
   });

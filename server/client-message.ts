@@ -38,13 +38,28 @@ export function isSignalMessage(raw: unknown): raw is SignalOutMessage {
   return keys === 4 && Object.hasOwn(o, 'v') && Object.hasOwn(o, 'type') && Object.hasOwn(o, 'to');
 }
 
-export function decodeClientMessage(text: string): Decoded {
-  let raw: unknown;
+/** Sentinel for text that is not JSON (cheaper than a try/catch around the caller's hot path). */
+export const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** JSON.parse, or NOT_JSON. */
+export function parseJson(text: string): unknown {
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    return { ok: false, code: 'bad-json', message: 'That message is not valid JSON.' };
+    return NOT_JSON;
   }
+}
+
+export function decodeClientMessage(text: string): Decoded {
+  return decodeParsed(parseJson(text));
+}
+
+/**
+ * The checks of decodeClientMessage on an already parsed value (the relay parses once, tries
+ * isSignalMessage on the hot path, and only comes here for everything else).
+ */
+export function decodeParsed(raw: unknown): Decoded {
+  if (raw === NOT_JSON) return { ok: false, code: 'bad-json', message: 'That message is not valid JSON.' };
   if (isSignalMessage(raw)) return { ok: true, message: raw };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, code: 'bad-message', message: 'A message must be a JSON object.' };
@@ -101,7 +116,35 @@ export function rawSignalDataEnd(text: string, to: string): number {
   let end = text.length - 1;
   while (end > start && text.charCodeAt(end) !== 0x7d /* } */) end--;
   if (end <= start) return -1;
-  const raw = text.slice(start, end);
-  if (raw.includes('"to"') || raw.includes('\\u')) return -1;
+  // Only the closing brace and whitespace follow `end`, so searching to the end of the text is
+  // searching the data (without slicing it out first).
+  if (text.indexOf('"to"', start) !== -1 || text.indexOf('\\u', start) !== -1) return -1;
   return end;
+}
+
+const RELAY_HEAD = Buffer.from(`{"v":${PROTOCOL_VERSION},"type":"signal","from":"`, 'latin1');
+const RELAY_DATA_KEY = Buffer.from(DATA_KEY, 'latin1');
+
+/**
+ * The frame the relay sends for a canonical `signal` frame that decodeClientMessage accepted:
+ * `{"v":1,"type":"signal","from":"<from>","data":<the data bytes of the received frame>}`, built
+ * by copying bytes (no string re-encoding), or null when the frame is not canonical (see
+ * rawSignalData; the caller then re-serialises `data`). `frame` holds the received bytes and
+ * `text` their decoded string; `from` is a server-made peer id (ASCII).
+ */
+export function relayedSignalFrame(from: string, frame: Buffer, text: string, to: string): Buffer | null {
+  const end = rawSignalDataEnd(text, to);
+  if (end === -1) return null;
+  // Everything before the data and after it is ASCII: character offsets are byte offsets there.
+  const start = rawSignalDataStart(to);
+  const stop = frame.length - (text.length - end);
+  const headLength = RELAY_HEAD.length + from.length + RELAY_DATA_KEY.length;
+  const out = Buffer.allocUnsafe(headLength + (stop - start) + 1);
+  let o = 0;
+  for (let i = 0; i < RELAY_HEAD.length; i++) out[o++] = RELAY_HEAD[i] as number;
+  for (let i = 0; i < from.length; i++) out[o++] = from.charCodeAt(i);
+  for (let i = 0; i < RELAY_DATA_KEY.length; i++) out[o++] = RELAY_DATA_KEY[i] as number;
+  out.set(frame.subarray(start, stop), headLength);
+  out[out.length - 1] = 0x7d; // }
+  return out;
 }

@@ -165,14 +165,51 @@ function onFrames(conn: Conn, chunk: Buffer): void {
   conn.pending = off < buf.length ? Buffer.from(buf.subarray(off)) : null;
 }
 
+/**
+ * One read buffer shared by every socket: with `onread`, Node reads into it and calls us
+ * directly, with no Buffer per read and no stream machinery. Everything kept beyond the
+ * callback is copied (onFrames copies a partial frame into `pending`).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
+
 function open(port: number, kind: Kind, room: string): Promise<Conn> {
   const adapter = ADAPTERS[kind];
   const id = randomBytes(12).toString('base64url');
   return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1');
-    sock.setNoDelay(true);
-    const conn = new Conn(sock, id);
     let header = '';
+    const onData = (chunk: Buffer) => {
+      if (conn.upgraded) {
+        onFrames(conn, chunk);
+        return;
+      }
+      header += chunk.toString('latin1');
+      const end = header.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      if (!header.startsWith('HTTP/1.1 101')) {
+        fail(new Error(`upgrade refused: ${header.split('\r\n')[0]}`));
+        sock.destroy();
+        return;
+      }
+      conn.upgraded = true;
+      const hello = adapter.hello(room);
+      if (hello !== null) sock.write(clientFrame(1, Buffer.from(hello)));
+      if (adapter.readyAtUpgrade) ready();
+      const rest = Buffer.from(header.slice(end + 4), 'latin1');
+      if (rest.length > 0) onFrames(conn, rest);
+    };
+    const sock = connect({
+      port,
+      host: '127.0.0.1',
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (nread: number, buf: Uint8Array) => {
+          onData(Buffer.from(buf.buffer, buf.byteOffset, nread));
+          return true;
+        },
+      },
+    });
+    const conn = new Conn(sock, id);
     const fail = (err: Error) => reject(err);
     sock.on('error', fail);
     sock.on('close', () => {
@@ -196,26 +233,6 @@ function open(port: number, kind: Kind, room: string): Promise<Conn> {
         fail(err as Error);
       }
     };
-    sock.on('data', (chunk: Buffer) => {
-      if (conn.upgraded) {
-        onFrames(conn, chunk);
-        return;
-      }
-      header += chunk.toString('latin1');
-      const end = header.indexOf('\r\n\r\n');
-      if (end === -1) return;
-      if (!header.startsWith('HTTP/1.1 101')) {
-        fail(new Error(`upgrade refused: ${header.split('\r\n')[0]}`));
-        sock.destroy();
-        return;
-      }
-      conn.upgraded = true;
-      const hello = adapter.hello(room);
-      if (hello !== null) sock.write(clientFrame(1, Buffer.from(hello)));
-      if (adapter.readyAtUpgrade) ready();
-      const rest = Buffer.from(header.slice(end + 4), 'latin1');
-      if (rest.length > 0) onFrames(conn, rest);
-    });
   });
 }
 
