@@ -265,7 +265,9 @@ describe('CallSession', () => {
     const { signaling, session } = setup([ANA], { offerWaitMs: 60_000 });
     await session.start();
     await settle();
-    expect(FakePeerConnection.all).toHaveLength(0);
+    // A connection is made at once to gather candidates while Ana's offer is on its way.
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(FakePeerConnection.all[0]?.config.iceCandidatePoolSize).toBe(1);
     expect(session.status.state).toBe('connecting');
     signaling.fire('signal', ANA, await signedOffer());
     await vi.waitFor(() =>
@@ -289,7 +291,7 @@ describe('CallSession', () => {
     const { signaling, session } = setup([ANA], { offerWaitMs: 1500 });
     await session.start();
     await vi.advanceTimersByTimeAsync(1400);
-    expect(FakePeerConnection.all).toHaveLength(0);
+    expect(FakePeerConnection.all[0]?.onnegotiationneeded).toBeNull();
     await vi.advanceTimersByTimeAsync(200);
     expect(FakePeerConnection.all).toHaveLength(1);
     FakePeerConnection.all[0]?.onnegotiationneeded?.();

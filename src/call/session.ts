@@ -154,6 +154,11 @@ export class CallSession {
   private current: CallStatus = { state: 'waiting' };
   private connectedAt: number | null = null;
   private started = false;
+  /**
+   * A connection made when we join a room where someone is: it gathers ICE candidates
+   * (`iceCandidatePoolSize`) while their offer is on its way, so our answer carries them.
+   */
+  private spare: RTCPeerConnection | null = null;
   /** The offer for the next peer to join, while we wait alone (already signed). */
   private prepared: { offer: PreparedOffer; selfId: string; auth: Promise<string> } | null = null;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
@@ -340,7 +345,10 @@ export class CallSession {
       // Back after a gap: someone who joined meanwhile waited for an offer we never saw coming.
       else if (reconnect) this.createPeer(id, true);
       // Fresh: those already here offer to us; we only step in if no offer comes.
-      else this.deferInitiate(id, this.offerWaitMs);
+      else {
+        this.deferInitiate(id, this.offerWaitMs);
+        this.makeSpare();
+      }
     }
     this.recompute();
     this.prepareOffer();
@@ -368,7 +376,7 @@ export class CallSession {
     const canMake = typeof RTCPeerConnection !== 'undefined' || this.options.createPeerConnection;
     if (this.current.state !== 'waiting' || !this.localMedia || !selfId || !canMake) return;
     if (this.prepared?.offer.usable && this.prepared.selfId === selfId) return;
-    this.dropPrepared();
+    this.dropSpares();
     const offer = new PreparedOffer(
       this.options.media,
       { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() },
@@ -381,7 +389,23 @@ export class CallSession {
     this.prepared = { offer, selfId, auth };
   }
 
-  private dropPrepared(): void {
+  private makeSpare(): void {
+    if (this.spare) return;
+    const config: RTCConfiguration = {
+      ...PEER_CONNECTION_BASE,
+      iceServers: this.rtcIceServers(),
+      iceCandidatePoolSize: 1,
+    };
+    try {
+      this.spare = this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
+    } catch {
+      this.spare = null;
+    }
+  }
+
+  private dropSpares(): void {
+    this.spare?.close();
+    this.spare = null;
     this.prepared?.offer.close();
     this.prepared = null;
   }
@@ -576,7 +600,10 @@ export class CallSession {
     this.deferred.delete(id);
     const config: RTCConfiguration = { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() };
     const adopted = prepared?.offer.take() ?? null;
-    const pc = adopted?.pc ?? this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
+    const spare = adopted ? null : this.spare;
+    if (spare) this.spare = null;
+    const pc =
+      adopted?.pc ?? spare ?? this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
     const peer: Peer = {
       key: id,
       id,
@@ -962,7 +989,7 @@ export class CallSession {
       }
     }
     this.peers.clear();
-    this.dropPrepared();
+    this.dropSpares();
     this.expected.clear();
     for (const timer of this.deferred.values()) clearTimeout(timer);
     this.deferred.clear();
