@@ -9,9 +9,17 @@
  *     extra RSS per socket over its RSS after a warm-up. Every server is started with the
  *     same preload (bench/lib/gc-on-signal.ts) so RSS is read after full GCs, not at the mercy
  *     of when each one last collected garbage.
- *  2. Relay rate: 500 pairs send ~500-byte messages both ways at a fixed offered rate for a
- *     few seconds; a step passes when every message arrives and p99 latency is under 50 ms.
- *     The rate climbs by 5 000 msgs/s until a step fails, then bisects three times.
+ *  2. Cost at equal load: 500 pairs send ~500-byte messages both ways at 10 000 and then
+ *     20 000 msgs/s; the three servers take turns, three times each, and the median server
+ *     CPU (user + system, from /proc) per relayed message is reported. This is the steady
+ *     figure: the same work offered to each server, whatever else the machine is doing.
+ *  3. Relay rate: the same pairs at a fixed offered rate for 2.5 s; a step passes when every
+ *     message arrives and p99 latency is under 50 ms. The rate climbs by 5 000 msgs/s until a
+ *     rate fails, then bisects three times. A failed rate is tried again on the server's next
+ *     turn, up to three attempts (one pass is enough): below a server's capacity a failure
+ *     means a stall somewhere on the machine, above it the backlog grows for the whole step
+ *     and no attempt passes. The servers take turns step by step, in an order that rotates
+ *     each round, and each step prints how many cores everything else on the machine used.
  *
  * The last line of output is one JSON object (see the issue) so runs can be compared.
  * Usage: npm run bench:signal [-- --quick]  (quick: fewer sockets and shorter steps, for a smoke run)
@@ -27,7 +35,17 @@ const IDLE_STEPS = QUICK ? [500, 1500] : [5000, 15000];
 const PAIRS = QUICK ? 50 : 500;
 const STEP_MS = QUICK ? 1000 : 2500;
 const P99_LIMIT_MS = 50;
-const RATE_STEP = 5000;
+const RATE_STEP = QUICK ? 20_000 : 5000;
+/** Attempts per rate before it counts as failed (one pass is enough). */
+const ATTEMPTS = 3;
+/** Offered rates at which every server's CPU per message is compared. */
+const EQUAL_RATES = QUICK ? [2000] : [10_000, 20_000];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 type Kind = 'ours' | 'peerjs' | 'bare';
 
@@ -154,6 +172,8 @@ interface Result {
   cpuUsPerMsg: number;
   steps: Step[];
   genLimited: boolean;
+  /** Median server CPU per message at each of EQUAL_RATES. */
+  cpuAtEqual?: Record<number, number>;
 }
 
 /** user + system CPU seconds of a process so far. */
@@ -175,6 +195,9 @@ interface Contender {
   hi: number | null;
   bisects: number;
   done: boolean;
+  /** The rate being tried and how many attempts it has had (a rate gets up to ATTEMPTS). */
+  trying: number | null;
+  attempts: number;
 }
 
 /** Phase 1 for one server: idle memory; then leaves 500 pairs connected for phase 2. */
@@ -202,40 +225,84 @@ async function prepare(kind: Kind): Promise<Contender> {
   await sleep(1000);
   await gen.call({ cmd: 'pairs', n: PAIRS });
   await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
-  return { kind, server, gen, kbPerSocket, steps: [], best: null, lo: 0, hi: null, bisects: 0, done: false };
+  return {
+    kind,
+    server,
+    gen,
+    kbPerSocket,
+    steps: [],
+    best: null,
+    lo: 0,
+    hi: null,
+    bisects: 0,
+    done: false,
+    trying: null,
+    attempts: 0,
+  };
 }
 
 /** The next offered rate for a contender: climb by RATE_STEP, then bisect three times. */
 function nextRate(c: Contender): number | null {
+  if (c.trying !== null) return c.trying;
   if (c.hi === null) return c.lo + RATE_STEP <= 200_000 ? c.lo + RATE_STEP : null;
   if (c.bisects >= 3) return null;
   const mid = Math.round((c.lo + c.hi) / 2 / 100) * 100;
   return mid > c.lo && mid < c.hi ? mid : null;
 }
 
-/** One rate for one server; a failed step gets one retry (a stall elsewhere on the machine). */
+/** CPU time of the whole machine so far (all CPUs, in USER_HZ ticks), busy and total. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
+}
+
+/**
+ * One step at one rate for one server. A failed rate is tried again on the contender's next
+ * turn (after the other servers had theirs, so a burst of other work on the machine does not
+ * hit every attempt), up to ATTEMPTS times; one passing attempt is enough. Above a server's
+ * capacity the backlog grows for the whole step, so a lucky pass there is not a risk; a
+ * failure below it is (a stall anywhere on the machine), hence the attempts.
+ */
 async function tryRate(c: Contender, rate: number): Promise<void> {
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const cpu0 = cpuSeconds(c.server.pid!);
-    const s = await c.gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
-    const cpuUsPerMsg = ((cpuSeconds(c.server.pid!) - cpu0) * 1e6) / Math.max(1, s.received);
-    c.steps.push(s);
-    const ok = passes(s);
-    process.stdout.write(
-      `  ${SERVERS[c.kind].label.padEnd(14)} ${String(rate).padStart(6)} msgs/s: delivered ${s.received}/${s.sent}, ` +
-        `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, server CPU ${cpuUsPerMsg.toFixed(1)} µs/msg` +
-        `${s.genLimited ? ' (generator limited)' : ''} ${ok ? 'ok' : attempt === 1 ? 'FAIL, retrying' : 'FAIL'}\n`,
-    );
-    await sleep(300);
-    if (ok) {
-      c.lo = rate;
-      c.best = { ...s, cpuUsPerMsg };
-      if (c.hi !== null) c.bisects++;
-      return;
-    }
+  if (c.trying !== rate) {
+    c.trying = rate;
+    c.attempts = 0;
   }
+  c.attempts++;
+  const cpu0 = cpuSeconds(c.server.pid!);
+  const gen0 = cpuSeconds(c.gen.child.pid!);
+  const m0 = machineTicks();
+  const t0 = performance.now();
+  const s = await c.gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
+  const wall = (performance.now() - t0) / 1000;
+  const serverCpu = cpuSeconds(c.server.pid!) - cpu0;
+  const genCpu = cpuSeconds(c.gen.child.pid!) - gen0;
+  const m1 = machineTicks();
+  // CPU used by everything else on the machine during the step, in cores (softirq included).
+  const otherCores = Math.max(0, ((m1.busy - m0.busy) / 100 - serverCpu - genCpu) / wall);
+  const cpuUsPerMsg = (serverCpu * 1e6) / Math.max(1, s.received);
+  c.steps.push(s);
+  const ok = passes(s);
+  const last = !ok && c.attempts >= ATTEMPTS;
+  process.stdout.write(
+    `  ${SERVERS[c.kind].label.padEnd(14)} ${String(rate).padStart(6)} msgs/s: delivered ${s.received}/${s.sent}, ` +
+      `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, server CPU ${cpuUsPerMsg.toFixed(1)} µs/msg, ` +
+      `other ${otherCores.toFixed(2)} cores` +
+      `${s.genLimited ? ' (generator limited)' : ''} ${ok ? 'ok' : last ? 'FAIL' : `FAIL (attempt ${c.attempts} of ${ATTEMPTS})`}\n`,
+  );
+  await sleep(300);
+  if (ok) {
+    c.lo = rate;
+    c.best = { ...s, cpuUsPerMsg };
+    if (c.hi !== null) c.bisects++;
+    c.trying = null;
+    return;
+  }
+  if (!last) return;
   if (c.hi !== null) c.bisects++;
   c.hi = rate;
+  c.trying = null;
 }
 
 async function finish(c: Contender): Promise<Result> {
@@ -279,13 +346,47 @@ process.stdout.write(`load average before: ${load()} (other work on this machine
 const contenders: Contender[] = [];
 process.stdout.write('\nIdle memory (one server at a time)\n');
 for (const kind of ['ours', 'peerjs', 'bare'] as const) contenders.push(await prepare(kind));
+// Cost at equal load: every server relays the same offered rates, taking turns, three times
+// each. Server CPU per message at the same rate is a steadier comparison than the maximum
+// rate, which a single stall on the machine can cut.
+process.stdout.write('\nServer CPU at equal rates (servers take turns; median of 3)\n');
+const equal: Record<Kind, Record<number, { cpu: number[]; p99: number[] }>> = {
+  ours: {},
+  peerjs: {},
+  bare: {},
+};
+for (const rate of EQUAL_RATES) {
+  for (let rep = 0; rep < 3; rep++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const c = contenders[(i + rep) % contenders.length]!;
+      const cpu0 = cpuSeconds(c.server.pid!);
+      const s = await c.gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
+      const cpu = ((cpuSeconds(c.server.pid!) - cpu0) * 1e6) / Math.max(1, s.received);
+      equal[c.kind][rate] ??= { cpu: [], p99: [] };
+      const slot = equal[c.kind][rate]!;
+      slot.cpu.push(cpu);
+      slot.p99.push(s.p99);
+      await sleep(300);
+    }
+  }
+  for (const c of contenders) {
+    const slot = equal[c.kind][rate]!;
+    process.stdout.write(
+      `  ${SERVERS[c.kind].label.padEnd(14)} ${String(rate).padStart(6)} msgs/s: server CPU ${median(slot.cpu).toFixed(1)} µs/msg ` +
+        `(${slot.cpu.map((x) => x.toFixed(1)).join(', ')}), p99 ${median(slot.p99).toFixed(2)} ms\n`,
+    );
+  }
+}
+
 // Relay rate: the three servers take turns at each step, so a burst of other work on the
 // machine hits all of them alike instead of whichever happened to be running.
 process.stdout.write('\nRelay rate (servers take turns)\n');
-for (;;) {
+for (let round = 0; ; round++) {
   const active = contenders.filter((c) => !c.done);
   if (active.length === 0) break;
-  for (const c of active) {
+  // The order rotates each round, so no server always runs right after the same other one.
+  for (let i = 0; i < active.length; i++) {
+    const c = active[(i + round) % active.length]!;
     const rate = nextRate(c);
     if (rate === null) c.done = true;
     else await tryRate(c, rate);
@@ -300,6 +401,7 @@ process.stdout.write(
 );
 for (const kind of ['ours', 'peerjs', 'bare'] as const) {
   const r = results[kind]!;
+  r.cpuAtEqual = Object.fromEntries(EQUAL_RATES.map((rate) => [rate, median(equal[kind][rate]!.cpu)]));
   process.stdout.write(
     `${SERVERS[kind].label.padEnd(16)}${r.kbPerSocket[IDLE_STEPS[0]!]!.toFixed(2).padStart(12)}` +
       `${r.kbPerSocket[last]!.toFixed(2).padStart(15)}${String(r.msgsPerSec).padStart(23)}` +
@@ -307,6 +409,17 @@ for (const kind of ['ours', 'peerjs', 'bare'] as const) {
       `${r.genLimited ? '  (generator-limited: the server may do more)' : ''}\n`,
   );
 }
+process.stdout.write(
+  `\nserver CPU per message at equal rates: ${EQUAL_RATES.map(
+    (rate) =>
+      `${rate} msgs/s: ` +
+      (['ours', 'peerjs', 'bare'] as const)
+        .map((k) => `${k} ${results[k]!.cpuAtEqual![rate]!.toFixed(1)} µs`)
+        .join(', ') +
+      ` (PeerJS/ours ${(results.peerjs!.cpuAtEqual![rate]! / results.ours!.cpuAtEqual![rate]!).toFixed(2)}×, ` +
+      `bare/ours ${(results.bare!.cpuAtEqual![rate]! / results.ours!.cpuAtEqual![rate]!).toFixed(2)}×)`,
+  ).join('; ')}\n`,
+);
 process.stdout.write(`load average after: ${load()}\n`);
 const ours = results.ours!;
 const peerjs = results.peerjs!;
