@@ -157,7 +157,10 @@ const micStream = {
   getVideoTracks: () => [],
 } as unknown as MediaStream;
 
-function setup(peers: string[] = [], extra: { offerWaitMs?: number; iceServers?: { urls: string }[] } = {}) {
+function setup(
+  peers: string[] = [],
+  extra: { offerWaitMs?: number; iceServers?: { urls: string }[]; noStream?: boolean } = {},
+) {
   FakePeerConnection.all = [];
   const signaling = new FakeSignaling({
     room: ROOM,
@@ -175,7 +178,7 @@ function setup(peers: string[] = [], extra: { offerWaitMs?: number; iceServers?:
     secret: SECRET,
     media: 'audio',
     localName: 'Me',
-    localStream: micStream,
+    ...(extra.noStream ? {} : { localStream: micStream }),
     listenPageHide: false,
     disconnectGraceMs: 8000,
     createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
@@ -296,6 +299,26 @@ describe('CallSession', () => {
     expect(FakePeerConnection.all).toHaveLength(1);
     FakePeerConnection.all[0]?.onnegotiationneeded?.();
     await vi.waitFor(() => expect(signaling.sent[0]?.to).toBe(ANA));
+  });
+
+  it('joins before the devices are ready and puts the microphone in when they are, without renegotiating', async () => {
+    const { signaling, session } = setup([], { noStream: true });
+    let devicesReady: (stream: MediaStream) => void = () => {};
+    void session.start(new Promise<MediaStream>((resolve) => (devicesReady = resolve)));
+    await settle();
+    expect(session.status.state).toBe('waiting');
+    signaling.fire('peerJoined', ANA);
+    await vi.waitFor(() => expect(signaling.sent.length).toBeGreaterThan(0));
+    const pc = FakePeerConnection.all[0];
+    expect(pc?.transceivers[0]?.sender.track).toBeNull();
+    expect(session.micOn).toBe(false);
+    const offers = pc?.offers.length;
+    devicesReady(micStream);
+    await settle();
+    expect(pc?.transceivers[0]?.sender.track).toBe(micTrack);
+    expect(session.micOn).toBe(true);
+    expect(pc?.offers.length).toBe(offers);
+    expect(signaling.sent.filter((m) => (m.data as { kind: string }).kind === 'description')).toHaveLength(1);
   });
 
   it('makes no offer in advance once the call has ended', async () => {

@@ -100,6 +100,10 @@ export interface CallSessionOptions {
 
 const MAX_FRAME = 262_144;
 
+function isPromise<T>(value: unknown): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
 interface Peer {
   /** Stable for the life of the connection: what the UI and the panels know the peer by. */
   key: string;
@@ -229,12 +233,26 @@ export class CallSession {
    * and offer audio only), or get media here. Rejects with MediaAccessError if media fails.
    * A video call may start with an audio-only stream: the camera is then off, and turning it
    * on later needs no renegotiation.
+   *
+   * Given a promise, the session joins at once and puts the tracks in when the devices are
+   * ready (real cameras take up to a second or two to start): the call connects meanwhile.
+   * A promise that resolves undefined leaves it to the UI to call `useMedia` later.
    */
-  async start(localStream?: MediaStream): Promise<void> {
+  async start(localStream?: MediaStream | Promise<MediaStream | undefined>): Promise<void> {
     if (this.started) return;
     this.started = true;
-    if (localStream && !this.localMedia) this.localMedia = new LocalMedia(localStream, this.options.media);
-    if (!this.localMedia) {
+    const pending = isPromise(localStream) ? localStream : null;
+    if (pending) {
+      pending.then(
+        (stream) => {
+          if (stream) this.useMedia(stream);
+        },
+        () => {},
+      );
+    } else if (localStream && !isPromise(localStream) && !this.localMedia) {
+      this.localMedia = new LocalMedia(localStream, this.options.media);
+    }
+    if (!this.localMedia && !pending) {
       const stream = await acquireLocalMedia(this.options.media);
       if (this.isEnded()) {
         for (const t of stream.getTracks()) t.stop();
@@ -270,6 +288,19 @@ export class CallSession {
         this.end('error', err instanceof Error && err.message ? err.message : 'Could not join the call.');
       }
     }
+  }
+
+  /** Our microphone and camera, when they are ready after the session started (or again). */
+  useMedia(stream: MediaStream): void {
+    if (this.isEnded()) {
+      for (const t of stream.getTracks()) t.stop();
+      return;
+    }
+    if (this.localMedia?.stream === stream) return;
+    this.localMedia?.stop();
+    this.localMedia = new LocalMedia(stream, this.options.media);
+    for (const peer of this.peers.values()) this.fillSenders(peer);
+    this.localChanged();
   }
 
   setMicEnabled(on: boolean): void {
@@ -374,7 +405,7 @@ export class CallSession {
   private prepareOffer(): void {
     const selfId = this.selfId;
     const canMake = typeof RTCPeerConnection !== 'undefined' || this.options.createPeerConnection;
-    if (this.current.state !== 'waiting' || !this.localMedia || !selfId || !canMake) return;
+    if (this.current.state !== 'waiting' || !selfId || !canMake) return;
     if (this.prepared?.offer.usable && this.prepared.selfId === selfId) return;
     this.dropSpares();
     const offer = new PreparedOffer(
@@ -719,54 +750,51 @@ export class CallSession {
   private attachLocal(peer: Peer, prepared?: PreparedOffer): void {
     peer.attached = true;
     const { pc } = peer;
-    const local = this.localMedia;
-    const stream = local?.stream;
-    const audio = local?.audioTrack ?? null;
     if (prepared) {
       peer.audioSender = prepared.audio.sender;
-      void peer.audioSender.replaceTrack(audio).catch(() => {});
-      if (prepared.video) {
-        peer.videoSender = prepared.video.sender;
-        const video = local?.cameraEnabled ? local.videoTrack : null;
-        void peer.videoSender.replaceTrack(video).catch(() => {});
-      }
+      peer.videoSender = prepared.video?.sender ?? null;
       this.wireChannels(peer, prepared.control, prepared.files);
-      return;
+    } else {
+      // Senders exist whether or not the devices are ready (or the camera is on): our tracks
+      // go in and out with replaceTrack, never with a renegotiation.
+      peer.audioSender = this.senderFor(pc, 'audio');
+      if (this.options.media === 'video') peer.videoSender = this.senderFor(pc, 'video');
+      const control = pc.createDataChannel('control', {
+        negotiated: true,
+        id: CONTROL_CHANNEL_ID,
+        ordered: true,
+      });
+      const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
+      files.binaryType = 'arraybuffer';
+      this.wireChannels(peer, control, files);
     }
-    if (audio && stream) peer.audioSender = pc.addTrack(audio, stream);
-    if (this.options.media === 'video' && stream) {
-      const video = local?.cameraEnabled ? local.videoTrack : null;
-      if (video) {
-        peer.videoSender = pc.addTrack(video, stream);
-      } else {
-        // Camera off (or denied) for now: keep a video sender so turning it on later is a
-        // replaceTrack, not a renegotiation. Reuse the offer's video transceiver if any.
-        const reusable = pc
-          .getTransceivers()
-          .find(
-            (t) =>
-              t.receiver.track.kind === 'video' &&
-              !t.sender.track &&
-              t.mid !== null &&
-              t.currentDirection !== 'stopped',
-          );
-        if (reusable) {
-          reusable.direction = 'sendrecv';
-          reusable.sender.setStreams(stream);
-          peer.videoSender = reusable.sender;
-        } else {
-          peer.videoSender = pc.addTransceiver('video', { direction: 'sendrecv', streams: [stream] }).sender;
-        }
-      }
+    this.fillSenders(peer);
+  }
+
+  /** A sending transceiver of this kind: the remote offer's if it has a free one, else a new one. */
+  private senderFor(pc: RTCPeerConnection, kind: 'audio' | 'video'): RTCRtpSender {
+    const reusable = pc
+      .getTransceivers()
+      .find(
+        (t) =>
+          t.receiver.track.kind === kind &&
+          !t.sender.track &&
+          t.mid !== null &&
+          t.direction !== 'sendrecv' &&
+          t.currentDirection !== 'stopped',
+      );
+    if (reusable) {
+      reusable.direction = 'sendrecv';
+      return reusable.sender;
     }
-    const control = pc.createDataChannel('control', {
-      negotiated: true,
-      id: CONTROL_CHANNEL_ID,
-      ordered: true,
-    });
-    const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
-    files.binaryType = 'arraybuffer';
-    this.wireChannels(peer, control, files);
+    return pc.addTransceiver(kind, { direction: 'sendrecv' }).sender;
+  }
+
+  /** Put our current microphone and camera tracks (or nothing yet) into a peer's senders. */
+  private fillSenders(peer: Peer): void {
+    const local = this.localMedia;
+    void peer.audioSender?.replaceTrack(local?.audioTrack ?? null).catch(() => {});
+    void peer.videoSender?.replaceTrack(local?.cameraEnabled ? local.videoTrack : null).catch(() => {});
   }
 
   private wireChannels(peer: Peer, control: RTCDataChannel, files: RTCDataChannel): void {

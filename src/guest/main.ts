@@ -12,10 +12,14 @@ import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
-import { mountCallApp } from '../overlay/app.ts';
 import { button, el } from '../overlay/ui/dom.ts';
 import { formatShareLink, parseShareLink, type ShareLink } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
+
+// The call screen (and what it pulls in: chat, files, stats) is most of the code. Fetch it
+// now, but start the devices and the socket first, without waiting for it to be evaluated.
+const callApp = import('../overlay/app.ts');
+callApp.catch(() => {});
 
 const NAME_KEY = 'parley.guestName';
 const root = document.getElementById('parley-guest') ?? document.body;
@@ -116,15 +120,14 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
     rememberName(name);
     const camera = media === 'video' ? cameraInput.checked : false;
     preview.srcObject = null;
-    void ready.then((stream) => {
-      let local = stream;
-      if (stream && !camera) {
-        // Joining without the camera: turn it off now (light off), keep the microphone.
-        for (const t of stream.getVideoTracks()) t.stop();
-        local = new MediaStream(stream.getAudioTracks());
-      }
-      startCall(link, media, name, camera, { signaling, ...(local ? { localStream: local } : {}) });
+    // The call screen goes up now, while the devices may still be starting.
+    const local = ready.then((stream) => {
+      if (!stream || camera) return stream;
+      // Joining without the camera: turn it off now (light off), keep the microphone.
+      for (const t of stream.getVideoTracks()) t.stop();
+      return new MediaStream(stream.getAudioTracks());
     });
+    startCall(link, media, name, camera, { signaling, localStream: local });
   });
   root.replaceChildren(form);
   nameInput.focus();
@@ -136,7 +139,21 @@ function startCall(
   media: 'video' | 'audio',
   name: string,
   camera: boolean,
-  ready: { signaling: WebSocketSignaling; localStream?: MediaStream },
+  ready: { signaling: WebSocketSignaling; localStream: Promise<MediaStream | undefined> },
+): void {
+  void callApp.then(
+    ({ mountCallApp }) => mountCall(mountCallApp, link, media, name, camera, ready),
+    () => sentence('Parley could not load. Check your connection and reload the page.'),
+  );
+}
+
+function mountCall(
+  mountCallApp: typeof import('../overlay/app.ts').mountCallApp,
+  link: ShareLink,
+  media: 'video' | 'audio',
+  name: string,
+  camera: boolean,
+  ready: { signaling: WebSocketSignaling; localStream: Promise<MediaStream | undefined> },
 ): void {
   root.replaceChildren();
   const { signaling, localStream } = ready;
@@ -149,7 +166,7 @@ function startCall(
     localName: name,
     host: 'guest',
     camera,
-    ...(localStream ? { localStream } : {}),
+    localStream,
     hooks: {
       onClose() {
         app.destroy();

@@ -40,8 +40,11 @@ export interface CallAppOptions {
   localName: string;
   host: 'guest' | 'extension';
   hooks?: CallAppHooks;
-  /** Media already acquired (e.g. the guest page's pre-join step). */
-  localStream?: MediaStream;
+  /**
+   * Media already acquired, or being acquired (the guest page starts the camera on its join
+   * card); undefined from the promise means "ask again here" (and show what went wrong).
+   */
+  localStream?: MediaStream | Promise<MediaStream | undefined>;
   /** Video calls only: start with the camera off (no camera is asked for until turned on). */
   camera?: boolean;
 }
@@ -344,13 +347,23 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     render();
   }
 
+  let joinRequested = false;
+
   async function startWithMedia(kind: CallMedia): Promise<void> {
     mediaError.hidden = true;
     app.dataset.state = 'starting';
     setText(statusText, media === 'video' && kind === 'video' ? 'Starting camera…' : 'Starting microphone…');
+    const acquiring = (async () =>
+      (await options.localStream) ?? (await acquireLocalMedia(options.camera === false ? 'audio' : kind)))();
+    if (!joinRequested) {
+      // Join now, not after the devices: the connection is made while the camera starts, and
+      // our tracks go into it when they are ready (session.start with a promise).
+      joinRequested = true;
+      void session.start(acquiring.catch(() => undefined));
+    }
     let stream: MediaStream;
     try {
-      stream = options.localStream ?? (await acquireLocalMedia(options.camera === false ? 'audio' : kind));
+      stream = await acquiring;
     } catch (err) {
       const error = err instanceof MediaAccessError ? err : null;
       setText(mediaErrorText, error?.message ?? 'The camera or microphone could not be started. Try again.');
@@ -365,8 +378,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       return;
     }
     mediaReady = true;
+    session.useMedia(stream);
     render();
-    void session.start(stream);
   }
 
   function tileFor(peer: RemotePeer): Tile {
