@@ -37,10 +37,18 @@ interface Room {
   readonly id: string;
   /**
    * Live members in join order (oldest first). Rooms are small, so an array beats a Map,
-   * and it is replaced rather than pushed to: V8 grows a pushed array to 17 slots.
+   * and it is replaced, never grown in place, by `concat` and `without`: those allocate the
+   * exact length, where push, spread (`[...a, x]`) and filter leave 17-19 slots (~140 bytes
+   * more per room, seen in heap snapshots).
    */
   members: readonly Connection[];
   away: readonly Away[] | null;
+}
+
+/** A copy of `list` without `item`, allocated at its exact length (see Room.members). */
+function without<T>(list: readonly T[], item: T): readonly T[] {
+  const i = list.indexOf(item);
+  return i === -1 ? list : list.slice(0, i).concat(list.slice(i + 1));
 }
 
 /** One per client address, shared by its connections (one string, one counter). */
@@ -230,7 +238,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
 
   function takeAway(room: Room, away: Away): void {
     clearTimeout(away.timer);
-    const rest = room.away?.filter((a) => a !== away) ?? [];
+    const rest = without(room.away ?? [], away);
     room.away = rest.length === 0 ? null : rest;
   }
 
@@ -239,7 +247,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const room = conn.room;
     if (room === null) return;
     conn.room = null;
-    room.members = room.members.filter((m) => m !== conn);
+    room.members = without(room.members, conn);
     broadcast(room, conn, peerFrame('peer-left', conn.peerId));
     if (resumable && config.resumeGraceMs > 0 && !shuttingDown) {
       const away: Away = {
@@ -251,7 +259,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
         }, config.resumeGraceMs),
       };
       away.timer.unref();
-      room.away = [...(room.away ?? []), away];
+      room.away = (room.away ?? []).concat(away);
     } else {
       dropIfEmpty(room);
     }
@@ -292,7 +300,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     }
     takeAway(room, away);
     const token = admit(conn, room, away.peerId);
-    room.members = [...room.members, conn];
+    room.members = room.members.concat(conn);
     metrics.resumed++;
     send(conn, joinedFrame(conn, room, token));
     broadcast(room, conn, peerFrame('peer-joined', conn.peerId));
@@ -323,7 +331,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     let peerId = randomBytes(16).toString('base64url');
     while (idTaken(room, peerId)) peerId = randomBytes(16).toString('base64url');
     const token = admit(conn, room, peerId);
-    room.members = [...room.members, conn];
+    room.members = room.members.concat(conn);
     send(conn, joinedFrame(conn, room, token));
     broadcast(room, conn, peerFrame('peer-joined', peerId));
     log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer joined');
