@@ -12,6 +12,10 @@
  *     rendered frame with dimensions, via requestVideoFrameCallback, in each page).
  *   join → connected: from Bo's join message leaving his page to ICE `connected` on his side.
  * Prints the median and worst of CALLS calls each, the ratios, and last one JSON line.
+ *
+ * TIMELINE=1 also prints, for the last Parley call, where the time went: one merged timeline
+ * of Bo's page (B), Ana's overlay (A) and Ana's service worker (S) — page load, getUserMedia,
+ * WebSocket and runtime-port messages, descriptions, ICE and first frames.
  */
 import type { Frame, Page } from 'playwright-core';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
@@ -20,6 +24,60 @@ import { startServer } from '../test/helpers/server-process.ts';
 import { startBareCallServer } from './lib/bare-call.ts';
 
 const CALLS = Number(process.env.CALLS ?? 10);
+const TIMELINE = process.env.TIMELINE === '1';
+
+/** Marks for TIMELINE=1, in every page and frame of both profiles: [Date.now(), label]. */
+const TIMELINE_MARKS = `(() => {
+  const L = (window.__timeline = window.__timeline || []);
+  const who = location.protocol === 'chrome-extension:' ? 'A' : 'B';
+  const mark = (m) => L.push([Date.now(), who + ' ' + m]);
+  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description)' : ''); };
+  mark('document starts ' + location.pathname.slice(0, 12));
+  document.addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'));
+  if (navigator.mediaDevices) {
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia called'); const r = await gum(c); mark('getUserMedia resolved'); return r; };
+  }
+  const NativeWS = window.WebSocket;
+  if (NativeWS) window.WebSocket = class extends NativeWS {
+    constructor(...a) { super(...a); mark('WebSocket created'); this.addEventListener('open', () => mark('WebSocket open')); this.addEventListener('message', (e) => mark('ws ← ' + kind(String(e.data)))); }
+    send(d) { mark('ws → ' + kind(String(d))); return super.send(d); }
+  };
+  if (window.chrome && chrome.runtime && chrome.runtime.connect) {
+    const connect = chrome.runtime.connect.bind(chrome.runtime);
+    chrome.runtime.connect = (...a) => {
+      const p = connect(...a);
+      const post = p.postMessage.bind(p);
+      p.postMessage = (m) => { mark('port → ' + kind(JSON.stringify(m))); return post(m); };
+      p.onMessage.addListener((m) => mark('port ← ' + kind(JSON.stringify(m))));
+      return p;
+    };
+  }
+  const NativePC = window.RTCPeerConnection;
+  if (!NativePC) return;
+  window.RTCPeerConnection = class extends NativePC {
+    constructor(...a) {
+      super(...a); mark('RTCPeerConnection created');
+      this.addEventListener('icecandidate', (e) => { if (e.candidate && !this.__c) { this.__c = 1; mark('first ICE candidate'); } });
+      this.addEventListener('iceconnectionstatechange', () => mark('ICE ' + this.iceConnectionState));
+      this.addEventListener('connectionstatechange', () => mark('connection ' + this.connectionState));
+      this.addEventListener('track', (e) => e.track.addEventListener('unmute', () => mark('first ' + e.track.kind + ' packets')));
+    }
+    async setLocalDescription(...a) { mark('setLocalDescription'); const r = await super.setLocalDescription(...a); mark('local ' + this.localDescription.type + ' set'); return r; }
+    async setRemoteDescription(d) { mark('setRemoteDescription(' + d.type + ')'); const r = await super.setRemoteDescription(d); mark('remote ' + d.type + ' set'); return r; }
+  };
+})();`;
+
+/** The same for Ana's service worker (S), installed through its DevTools target. */
+const WORKER_MARKS = `(() => {
+  const L = (self.__timeline = []);
+  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description)' : ''); };
+  const NativeWS = self.WebSocket;
+  self.WebSocket = class extends NativeWS {
+    constructor(...a) { super(...a); this.addEventListener('message', (e) => L.push([Date.now(), 'S ws ← ' + kind(String(e.data))])); }
+    send(d) { L.push([Date.now(), 'S ws → ' + kind(String(d))]); return super.send(d); }
+  };
+})();`;
 
 /** Installed in every page of the measured profiles: when Bo joined, when ICE connected. */
 const INSTRUMENT = `(() => {
@@ -99,6 +157,11 @@ async function benchParley(): Promise<Sample[]> {
   const bo = await launchBrowser();
   await bo.context.addInitScript(INSTRUMENT);
   await bo.context.addInitScript(AUTO_JOIN);
+  if (TIMELINE) {
+    await ana.context.addInitScript(TIMELINE_MARKS);
+    await bo.context.addInitScript(TIMELINE_MARKS);
+    await (await ana.serviceWorker()).evaluate(WORKER_MARKS);
+  }
   const samples: Sample[] = [];
   try {
     for (let i = 0; i < CALLS; i++) {
@@ -125,6 +188,22 @@ async function benchParley(): Promise<Sample[]> {
       process.stdout.write(
         `  parley call ${i + 1}: link→video ${Math.max(a, b) - opened} ms, join→connected ${m.connected! - m.join!} ms\n`,
       );
+      if (TIMELINE && i === CALLS - 1) {
+        const worker = await ana.serviceWorker();
+        const events = [
+          ...((await overlay.evaluate('window.__timeline || []')) as [number, string][]),
+          ...((await boPage.evaluate('window.__timeline || []')) as [number, string][]),
+          ...((await worker.evaluate('self.__timeline || []')) as [number, string][]),
+          [a, 'A first remote frame on screen'] as [number, string],
+          [b, 'B first remote frame on screen'] as [number, string],
+        ]
+          .filter(([t]) => t >= opened)
+          .sort((x, y) => x[0] - y[0]);
+        console.log(
+          `  timeline of call ${i + 1} (ms after Bo opened the link; A overlay, S service worker, B guest):`,
+        );
+        for (const [t, label] of events) console.log(`  ${String(t - opened).padStart(6)}  ${label}`);
+      }
       await boPage.close();
       await anaPage.close();
     }
