@@ -19,7 +19,7 @@ function writeErrorSentence(name: string): string {
 }
 
 export class OpfsSinkFactory implements SinkFactory {
-  private readonly worker: Worker;
+  private workerInstance: Worker | null;
   private readonly session = crypto.randomUUID();
   private readonly pending = new Map<
     string,
@@ -30,17 +30,38 @@ export class OpfsSinkFactory implements SinkFactory {
       failed?: (e: Error) => void;
     }
   >();
-  private readonly ready: Promise<void>;
+  private readyPromise: Promise<void> | null = null;
+  private readonly startTimer: ReturnType<typeof setTimeout>;
 
-  constructor(worker?: Worker) {
-    this.worker =
-      worker ??
-      new Worker(new URL('./opfs-writer.worker.ts', import.meta.url), {
+  /**
+   * Nothing starts while the call is being set up (the worker, the storage lock, sweeping
+   * folders left by closed pages all compete with it for the page's main thread): the first
+   * file starts it, or a few seconds after the call screen appears, whichever comes first.
+   */
+  constructor(worker?: Worker, startAfterMs = 3000) {
+    this.workerInstance = worker ?? null;
+    if (worker) worker.onmessage = (event: MessageEvent<WriterReply>) => this.onReply(event.data);
+    this.startTimer = setTimeout(() => void this.ready, startAfterMs);
+  }
+
+  private get worker(): Worker {
+    if (!this.workerInstance) {
+      this.workerInstance = new Worker(new URL('./opfs-writer.worker.ts', import.meta.url), {
         type: 'module',
         name: 'parley-opfs-writer',
       });
-    this.worker.onmessage = (event: MessageEvent<WriterReply>) => this.onReply(event.data);
-    this.ready = this.holdLockAndClean();
+      this.workerInstance.onmessage = (event: MessageEvent<WriterReply>) => this.onReply(event.data);
+    }
+    return this.workerInstance;
+  }
+
+  private get ready(): Promise<void> {
+    if (!this.readyPromise) {
+      clearTimeout(this.startTimer);
+      void this.worker;
+      this.readyPromise = this.holdLockAndClean();
+    }
+    return this.readyPromise;
   }
 
   private get dir(): string[] {
@@ -143,7 +164,8 @@ export class OpfsSinkFactory implements SinkFactory {
 
   /** Delete everything this page received (its own session folder) and stop the worker. */
   async dispose(): Promise<void> {
-    this.worker.terminate();
+    clearTimeout(this.startTimer);
+    this.workerInstance?.terminate();
     try {
       const root = await navigator.storage.getDirectory();
       const incoming = await root.getDirectoryHandle(INCOMING_DIR);
