@@ -18,6 +18,7 @@ import {
 } from '../messaging/messages.ts';
 import { isOwnExtension, type Port, tellContent } from '../messaging/runtime.ts';
 import { randomBase64Url, type ShareLink } from '../protocol/link.ts';
+import type { PeerSignal } from '../protocol/peer-signal.ts';
 import {
   type CallRecord,
   findCall,
@@ -48,6 +49,8 @@ const inbox = new Map<string, BgToOverlay[]>();
 const outbox = new Map<string, { to: string; data: unknown }[]>();
 const portlessSince = new Map<string, number>();
 const hangUpTimers = new Map<string, ReturnType<typeof setTimeout>>();
+/** Calls whose re-mounted overlay waits for the socket's next `joined` (see the join handler). */
+const rejoining = new Set<string>();
 const workerStartedAt = Date.now();
 
 const pageUrl = (path: string) => chrome.runtime.getURL(path);
@@ -136,7 +139,15 @@ export async function endCall(callId: string): Promise<void> {
   const timer = hangUpTimers.get(callId);
   if (timer) clearTimeout(timer);
   hangUpTimers.delete(callId);
-  sockets.get(callId)?.leave();
+  rejoining.delete(callId);
+  const socket = sockets.get(callId);
+  if (socket) {
+    // The overlay says bye itself when the person hangs up (and leaves the room first). When
+    // it went away without one (tab closed, page navigated, a re-mount that never came back)
+    // it kept our place in the room on purpose: tell the others the call is over from here.
+    for (const peer of socket.peers) socket.send(peer, { kind: 'bye' } satisfies PeerSignal);
+    socket.leave();
+  }
   sockets.delete(callId);
   inbox.delete(callId);
   outbox.delete(callId);
@@ -249,6 +260,9 @@ export function acceptOverlayPort(port: Port): void {
           }
           if (!matched) return deny();
           callId = matched.callId;
+          // Anything queued was for the overlay document this one replaces (a re-mount): the
+          // new one learns the room's state from the `joined` its join gets.
+          inbox.delete(callId);
           attach(callId, port);
           port.postMessage({ type: 'call', call: infoOf(matched) } satisfies BgToOverlay);
           return;
@@ -286,15 +300,22 @@ type OverlayMessage = NonNullable<ReturnType<typeof parse<typeof OverlayToBgSche
 
 const overlayHandlers = {
   async join(callId: string) {
-    const call = await updateCall(callId, (c) => ({ ...c, joinRequested: true }));
+    // Joined before, by an earlier overlay document: this one is a re-mount (the page deleted
+    // the old one). The worker kept our place in the room (same peer id, the others were
+    // told nothing), so the peers will not offer: the overlay offers to them at once.
+    let rejoin = false;
+    const call = await updateCall(callId, (c) => {
+      rejoin = c.joinRequested;
+      return { ...c, joinRequested: true };
+    });
     if (!call) return;
     const socket = sockets.get(callId);
     if (socket?.isJoined && socket.lastJoined) {
-      // A re-mounted overlay joins a room this worker is already in: tell it the current state.
       post(callId, { type: 'status', status: 'open' });
-      post(callId, { type: 'joined', info: joinedInfo(socket) });
+      post(callId, { type: 'joined', info: { ...joinedInfo(socket), ...(rejoin ? { rejoin } : {}) } });
       return;
     }
+    if (rejoin) rejoining.add(callId);
     ensureSocket(call);
   },
   async send(callId: string, message: Extract<OverlayMessage, { type: 'send' }>) {
@@ -387,7 +408,8 @@ function ensureSocket(call: CallRecord): void {
         ...c,
         resume: { peerId: message.peerId, token: message.resumeToken },
       }));
-      post(callId, { type: 'joined', info: joinedInfo(socket) });
+      const rejoin = rejoining.delete(callId);
+      post(callId, { type: 'joined', info: { ...joinedInfo(socket), ...(rejoin ? { rejoin } : {}) } });
       const queued = outbox.get(callId) ?? [];
       outbox.delete(callId);
       for (const { to, data } of queued) socket.send(to, data);

@@ -15,6 +15,9 @@ const FP =
   'a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
 const FP_EVIL =
   'a=fingerprint:sha-256 66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66';
+/** The same person's next connection (a re-mounted overlay makes a new certificate). */
+const FP_NEXT =
+  'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0';
 const sdpWith = (fp: string) => `v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n${fp}\r\na=mid:0\r\n`;
 
 class FakeSignaling implements Signaling {
@@ -119,7 +122,10 @@ class FakePeerConnection {
     this.localDescription = given ?? { type, sdp: `${sdpWith(FP)}a=ice-ufrag:old\r\n` };
     this.signalingState = type === 'answer' ? 'stable' : 'have-local-offer';
   }
-  async addIceCandidate() {}
+  candidates: unknown[] = [];
+  async addIceCandidate(candidate: unknown) {
+    this.candidates.push(candidate);
+  }
   addTrack() {
     return { replaceTrack: async () => {} };
   }
@@ -159,7 +165,7 @@ const micStream = {
 
 function setup(
   peers: string[] = [],
-  extra: { offerWaitMs?: number; iceServers?: { urls: string }[]; noStream?: boolean } = {},
+  extra: { offerWaitMs?: number; iceServers?: { urls: string }[]; noStream?: boolean; rejoin?: boolean } = {},
 ) {
   FakePeerConnection.all = [];
   const signaling = new FakeSignaling({
@@ -168,6 +174,7 @@ function setup(
     peers,
     iceServers: extra.iceServers ?? [{ urls: 'stun:127.0.0.1:3478' }],
     capacity: 2,
+    ...(extra.rejoin ? { rejoin: true } : {}),
   });
   const session = new CallSession({
     // Most tests are about what follows the first offer; when we join second, let the
@@ -199,6 +206,43 @@ async function signedOffer(fp = FP, secret = SECRET, from = ANA) {
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
+
+async function signedAnswer(fp = FP, from = ANA) {
+  const sdp = sdpWith(fp);
+  return {
+    kind: 'description',
+    description: { type: 'answer', sdp },
+    auth: await signDescription(await deriveAuthKey(SECRET), from, sdp),
+  };
+}
+
+/** We joined after Ana, offered, she answered (fingerprint FP), and the call is up. */
+async function connectedToAna() {
+  const ctx = setup([ANA]);
+  const links: string[] = [];
+  const closed: Array<[string, string]> = [];
+  const removed: string[] = [];
+  ctx.session.on('link', (l) => links.push(l.peerId));
+  ctx.session.on('linkClosed', (id, reason) => closed.push([id, reason]));
+  ctx.session.on('peerRemoved', (id) => removed.push(id));
+  await ctx.session.start();
+  await settle();
+  const pc = FakePeerConnection.all[0]!;
+  pc.onnegotiationneeded?.();
+  await vi.waitFor(() => expect(ctx.signaling.sent.length).toBeGreaterThan(0));
+  ctx.signaling.fire('signal', ANA, await signedAnswer());
+  await vi.waitFor(() => expect(pc.remoteDescriptions).toHaveLength(1));
+  pc.setConnection('connected');
+  for (const c of pc.channels) c.openNow();
+  pc.channels[0]?.message(JSON.stringify({ t: 'hello', name: 'Ana' }));
+  expect(ctx.session.status.state).toBe('connected');
+  return { ...ctx, pc, links, closed, removed };
+}
+
+const descriptions = (sent: Array<{ to: string; data: unknown }>) =>
+  sent
+    .map((m) => ({ to: m.to, data: m.data as { kind: string; description?: { type: string; sdp: string } } }))
+    .filter((m) => m.data.kind === 'description');
 
 afterEach(() => {
   vi.useRealTimers();
@@ -536,5 +580,143 @@ describe('CallSession', () => {
       reason: 'room-full',
       message: 'This call is full. Ask for a new link.',
     });
+  });
+});
+
+describe('CallSession: the same person on a new connection (a re-mounted overlay)', () => {
+  it('takes a verified offer with new fingerprints once the old connection is lost: same tile, new link', async () => {
+    const { signaling, session, pc, links, closed, removed } = await connectedToAna();
+    // Ana's overlay went away: her connection closed, so ours lost its data channels.
+    pc.channels[0]?.closeNow();
+    pc.channels[1]?.closeNow();
+    expect(pc.closed).toBe(true);
+    expect(closed).toEqual([[ANA, 'lost']]);
+    expect(session.status.state).toBe('reconnecting');
+    expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'reconnecting' }]);
+
+    // Her re-mounted overlay offers, under the same signaling id, with a new certificate.
+    const before = descriptions(signaling.sent).length;
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT));
+    signaling.fire('signal', ANA, {
+      kind: 'candidate',
+      candidate: { candidate: 'candidate:1 1 udp 1 10.0.0.2 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 },
+    });
+    await vi.waitFor(() => expect(descriptions(signaling.sent).length).toBe(before + 1));
+    expect(FakePeerConnection.all).toHaveLength(2);
+    const next = FakePeerConnection.all[1]!;
+    expect(next.remoteDescriptions.map((d) => d.sdp)).toEqual([sdpWith(FP_NEXT)]);
+    await vi.waitFor(() => expect(next.candidates).toHaveLength(1));
+    const answer = descriptions(signaling.sent).at(-1)!;
+    expect(answer.to).toBe(ANA);
+    expect(answer.data.description?.type).toBe('answer');
+
+    next.setConnection('connected');
+    for (const c of next.channels) c.openNow();
+    expect(session.status.state).toBe('connected');
+    expect(links).toEqual([ANA, ANA]);
+    expect(removed).toEqual([]);
+    expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'connected' }]);
+  });
+
+  it('does not replace a working connection with an offer carrying new fingerprints', async () => {
+    const { signaling, session, pc, closed } = await connectedToAna();
+    const before = descriptions(signaling.sent).length;
+    // A genuine offer from another of Ana's connections, replayed by the server, say.
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT));
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(pc.remoteDescriptions).toHaveLength(1);
+    expect(pc.closed).toBe(false);
+    expect(descriptions(signaling.sent)).toHaveLength(before);
+    expect(closed).toEqual([]);
+    expect(session.status.state).toBe('connected');
+  });
+
+  it('refuses a forged offer (wrong MAC) for a known peer, working or lost, and the call goes on', async () => {
+    const { signaling, session, pc } = await connectedToAna();
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT, 'not-the-link-secret-at-all'));
+    await settle();
+    expect(session.status.state).toBe('connected');
+    expect(pc.remoteDescriptions).toHaveLength(1);
+
+    pc.channels[0]?.closeNow();
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT, 'not-the-link-secret-at-all'));
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(session.status.state).toBe('reconnecting');
+    // The real one still gets through.
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT));
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    expect(FakePeerConnection.all[1]?.remoteDescriptions).toHaveLength(1);
+  });
+
+  it('ignores an offer with the old fingerprints for a lost connection', async () => {
+    const { signaling, pc } = await connectedToAna();
+    pc.channels[0]?.closeNow();
+    signaling.fire('signal', ANA, await signedOffer(FP));
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(1);
+    expect(pc.remoteDescriptions).toHaveLength(1);
+  });
+
+  it('a lost connection that nobody replaces ends as lost after the grace period; a bye ends it at once', async () => {
+    const lost = await connectedToAna();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    lost.pc.channels[0]?.closeNow();
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(lost.session.status.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(lost.session.status).toMatchObject({ state: 'ended', reason: 'lost', message: 'Connection lost' });
+    vi.useRealTimers();
+
+    // Ana's tab closed: her service worker says bye through signaling for her.
+    const bye = await connectedToAna();
+    bye.pc.channels[0]?.closeNow();
+    bye.signaling.fire('signal', ANA, { kind: 'bye' });
+    await vi.waitFor(() =>
+      expect(bye.session.status).toMatchObject({
+        state: 'ended',
+        reason: 'remote-hangup',
+        message: 'Ana hung up.',
+      }),
+    );
+  });
+
+  it('a replacement that does not connect within the grace period is lost', async () => {
+    const { signaling, session, pc } = await connectedToAna();
+    const offer = await signedOffer(FP_NEXT);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    pc.channels[0]?.closeNow();
+    await vi.advanceTimersByTimeAsync(2000);
+    signaling.fire('signal', ANA, offer);
+    // (waitFor advances the fake clock a little while the real crypto runs)
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    // The new connection has a whole grace period of its own to connect.
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(session.status.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(session.status).toMatchObject({ state: 'ended', reason: 'lost' });
+  });
+
+  it('detach (the page is going away, the call is not): no bye, no leave, connections closed', async () => {
+    const { signaling, session, pc } = await connectedToAna();
+    const sent = signaling.sent.length;
+    session.detach();
+    expect(pc.closed).toBe(true);
+    expect(pc.channels[0]?.sent.map((m) => JSON.parse(m).t)).not.toContain('bye');
+    expect(signaling.sent).toHaveLength(sent);
+    expect(signaling.left).toBe(false);
+    expect(session.status.state).toBe('ended');
+  });
+
+  it('a re-mounted overlay (rejoin) offers to the peers at once instead of waiting for their offer', async () => {
+    const { signaling, session } = setup([ANA], { offerWaitMs: 60_000, rejoin: true });
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0]!;
+    expect(pc.channels.map((c) => c.label)).toEqual(['control', 'files']);
+    pc.onnegotiationneeded?.();
+    await vi.waitFor(() => expect(descriptions(signaling.sent)[0]?.to).toBe(ANA));
+    expect(descriptions(signaling.sent)[0]?.data.description?.type).toBe('offer');
   });
 });

@@ -19,9 +19,17 @@
  * is ever applied.
  *
  * The call survives a peer's signaling going away (e.g. the extension's service worker
- * restarting): it ends for a peer only on 'bye', on the data channels closing, or on the
- * connection staying 'disconnected'/'failed' for longer than `disconnectGraceMs` (ICE is
- * restarted meanwhile).
+ * restarting): it ends for a peer only on 'bye', or on the connection staying
+ * 'disconnected'/'failed' (ICE is restarted meanwhile), or its data channels staying closed,
+ * for longer than `disconnectGraceMs`.
+ *
+ * The same person may come back on a new connection: the extension re-mounts its overlay
+ * when a page deletes it, and the new page, with the same signaling id, offers again with new
+ * DTLS fingerprints (`detach` is what the old page does instead of hanging up). A verified
+ * offer from a known id whose fingerprints differ from the ones we connected to replaces
+ * that connection, but only if it is not working ('connected' with its data channels open):
+ * a replayed old offer cannot break a live call. The person keeps their tile (same `key`);
+ * the panels get `linkClosed` and then a new `link`.
  */
 
 import { cleanDisplayName, type PeerCallMessage, parsePeerCallMessage } from '../protocol/peer-call.ts';
@@ -33,7 +41,7 @@ import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
 import { PEER_CONNECTION_BASE, PreparedOffer } from './prepared-offer.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
-import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
+import { deriveAuthKey, fingerprintLines, signDescription, verifyDescription } from './verify.ts';
 
 export type CallState = 'waiting' | 'connecting' | 'connected' | 'reconnecting' | 'ended';
 export type EndReason = 'hangup' | 'remote-hangup' | 'lost' | 'unverified' | 'room-full' | 'error';
@@ -127,6 +135,15 @@ interface Peer {
   /** Its signaling id is no longer in the room (it may come back under a new one). */
   signalingGone: boolean;
   linkOpen: boolean;
+  /**
+   * Its data channels closed without a bye: the connection is over for good (closed here
+   * too), and we wait `disconnectGraceMs` for the same person's new connection.
+   */
+  linkLost: boolean;
+  /** The `a=fingerprint` lines of the last remote description applied (sorted, joined). */
+  remoteFingerprints: string | null;
+  /** The peer that took over when a new connection replaced this one. */
+  successor: Peer | null;
   byeReceived: boolean;
   closed: boolean;
   /** Serializes incoming signals (verification is async, order matters). */
@@ -331,6 +348,18 @@ export class CallSession {
     this.end('hangup', 'Call ended', options.immediate ?? false);
   }
 
+  /**
+   * This page is going away but the call is not over: another page carries it on under the
+   * same signaling id (the extension's overlay, re-mounted after the page deleted it; its
+   * service worker says bye for us if no overlay comes back). Close the connections and
+   * stop the devices without a bye and without leaving the room: the peers keep our place
+   * and take the new page's offer as our new connection.
+   */
+  detach(): void {
+    if (this.current.state === 'ended') return;
+    this.end('hangup', 'Call ended', true, false);
+  }
+
   /** Detach all listeners (after the UI is gone). Hangs up if still in a call. */
   dispose(): void {
     this.hangUp({ immediate: true });
@@ -374,7 +403,8 @@ export class CallSession {
       if (this.peers.has(id)) continue;
       if (reconnect && stale) this.deferInitiate(id, this.rekeyWaitMs);
       // Back after a gap: someone who joined meanwhile waited for an offer we never saw coming.
-      else if (reconnect) this.createPeer(id, true);
+      // Or a new page for a call we were in (re-mounted): the peers know us, nobody will offer.
+      else if (reconnect || info.rejoin) this.createPeer(id, true);
       // Fresh: those already here offer to us; we only step in if no offer comes.
       else {
         this.deferInitiate(id, this.offerWaitMs);
@@ -542,7 +572,8 @@ export class CallSession {
     }
     const target = peer;
     target.incoming = target.incoming
-      .then(() => this.handleSignal(target, signal))
+      // A new connection may have replaced this one meanwhile: what follows its offer is for it.
+      .then(() => this.handleSignal(this.latest(target), signal))
       .catch((err: unknown) => {
         if (!target.closed)
           console.warn('Parley: could not apply a signal', err instanceof Error ? err.name : err);
@@ -558,7 +589,7 @@ export class CallSession {
         this.endPeer(peer, 'remote-hangup');
         return;
       case 'candidate':
-        if (!signal.candidate) return;
+        if (!signal.candidate || peer.linkLost) return;
         try {
           await pc.addIceCandidate(signal.candidate);
         } catch (err) {
@@ -572,16 +603,37 @@ export class CallSession {
     }
   }
 
-  private async handleDescription(peer: Peer, signal: DescriptionSignal): Promise<void> {
-    const { pc } = peer;
+  private async handleDescription(current: Peer, signal: DescriptionSignal): Promise<void> {
+    let peer = current;
     const { description } = signal;
     const key = await this.keyPromise;
     const verified = await verifyDescription(key, peer.id, description.sdp, signal.auth);
     if (!verified) {
+      if (peer.everConnected) {
+        // We hold a verified connection to this person: whoever sent this cannot touch it.
+        console.warn('Parley: refused a description that does not verify');
+        return;
+      }
       this.end('unverified', 'This call could not be verified: the connection may be intercepted.');
       return;
     }
     if (peer.closed || this.current.state === 'ended') return;
+    const fingerprints = fingerprintLines(description.sdp).join('\n');
+    if (
+      description.type === 'offer' &&
+      peer.remoteFingerprints !== null &&
+      fingerprints !== peer.remoteFingerprints
+    ) {
+      // The same person on a new connection (their page was re-mounted, or reloaded).
+      if (this.isWorking(peer)) {
+        console.warn('Parley: ignored an offer for a new connection while the current one works');
+        return;
+      }
+      peer = this.replacePeer(peer);
+    } else if (peer.linkLost) {
+      return; // For the connection that is over.
+    }
+    const { pc } = peer;
     const readyForOffer =
       !peer.makingOffer && (pc.signalingState === 'stable' || peer.settingRemoteAnswerPending);
     const offerCollision = description.type === 'offer' && !readyForOffer;
@@ -590,6 +642,7 @@ export class CallSession {
     peer.settingRemoteAnswerPending = description.type === 'answer';
     await pc.setRemoteDescription(description);
     peer.settingRemoteAnswerPending = false;
+    peer.remoteFingerprints = fingerprints;
     if (description.type === 'offer') {
       // Reuse the offer's transceivers for our media, so the answer carries it (no 2nd round).
       if (!peer.attached) this.attachLocal(peer);
@@ -599,6 +652,36 @@ export class CallSession {
   }
 
   // ---------- peers ----------
+
+  /** A connection that carries the call right now: connected, data channels not lost. */
+  private isWorking(peer: Peer): boolean {
+    return !peer.linkLost && peer.pc.connectionState === 'connected';
+  }
+
+  /** The peer now in charge of this one's signals (itself, or the one that replaced it). */
+  private latest(peer: Peer): Peer {
+    let p = peer;
+    while (p.closed && p.successor) p = p.successor;
+    return p;
+  }
+
+  /**
+   * Close this connection and start a new one to the same person, under the same key (the UI
+   * keeps the tile; the panels see the link close and, once the new one opens, a new link).
+   * Signals already queued for the old one run after, on the new one.
+   */
+  private replacePeer(old: Peer): Peer {
+    const linked = old.linkOpen;
+    this.closePeer(old);
+    this.peers.delete(old.id);
+    if (linked) {
+      old.linkOpen = false;
+      this.events.emit('linkClosed', old.key, 'lost');
+    }
+    const fresh = this.createPeer(old.id, false, null, old);
+    old.successor = fresh;
+    return fresh;
+  }
 
   /** Lower signaling id is polite: both sides agree without talking about it. */
   private isPolite(peer: Peer): boolean {
@@ -625,6 +708,8 @@ export class CallSession {
     id: string,
     initiator: boolean,
     prepared: { offer: PreparedOffer; auth: Promise<string> | null } | null = null,
+    /** The connection to the same person that this one replaces. */
+    previous: Peer | null = null,
   ): Peer {
     this.expected.delete(id);
     clearTimeout(this.deferred.get(id));
@@ -636,7 +721,7 @@ export class CallSession {
     const pc =
       adopted?.pc ?? spare ?? this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
     const peer: Peer = {
-      key: id,
+      key: previous?.key ?? id,
       id,
       pc,
       makingOffer: false,
@@ -647,17 +732,20 @@ export class CallSession {
       files: null,
       audioSender: null,
       videoSender: null,
-      name: 'Guest',
+      name: previous?.name ?? 'Guest',
       stream: null,
-      micOn: true,
-      cameraOn: this.options.media === 'video',
-      connection: 'connecting',
-      everConnected: false,
+      micOn: previous?.micOn ?? true,
+      cameraOn: previous?.cameraOn ?? this.options.media === 'video',
+      connection: previous?.everConnected ? 'reconnecting' : 'connecting',
+      everConnected: previous?.everConnected ?? false,
       signalingGone: false,
       linkOpen: false,
+      linkLost: false,
+      remoteFingerprints: null,
+      successor: null,
       byeReceived: false,
       closed: false,
-      incoming: Promise.resolve(),
+      incoming: previous?.incoming ?? Promise.resolve(),
       outgoing: Promise.resolve(),
       graceTimer: undefined,
       leftTimer: undefined,
@@ -695,6 +783,8 @@ export class CallSession {
       if (pc.iceConnectionState === 'failed' && !peer.closed) pc.restartIce();
     };
     pc.onconnectionstatechange = () => this.onConnectionState(peer);
+    // A replacement must connect within the grace period, or the person is lost.
+    if (previous) this.startGrace(peer);
 
     if (prepared && adopted) {
       this.attachLocal(peer, prepared.offer);
@@ -807,12 +897,43 @@ export class CallSession {
     files.addEventListener('open', onOpen);
     control.addEventListener('message', (ev: MessageEvent) => this.onControlMessage(peer, ev.data));
     const onClose = () => {
-      if (!peer.closed && this.current.state !== 'ended') {
-        this.endPeer(peer, peer.byeReceived ? 'remote-hangup' : 'lost');
-      }
+      if (peer.closed || this.current.state === 'ended') return;
+      if (peer.linkOpen && !peer.byeReceived) this.onLinkLost(peer);
+      else if (!peer.linkLost) this.endPeer(peer, peer.byeReceived ? 'remote-hangup' : 'lost');
     };
     control.addEventListener('close', onClose);
     files.addEventListener('close', onClose);
+  }
+
+  /**
+   * The data channels closed without a bye: the other side closed its connection (its page
+   * went away: a tab closing, or the extension's overlay being re-mounted). Nothing on this
+   * connection can come back (ICE may even say 'connected' for seconds more), so close it
+   * here too, show the person as reconnecting, and wait for their new connection (or a bye
+   * from their service worker) for the grace period.
+   */
+  private onLinkLost(peer: Peer): void {
+    peer.linkLost = true;
+    peer.linkOpen = false;
+    this.events.emit('linkClosed', peer.key, 'lost');
+    this.closeConnection(peer);
+    peer.stream = null;
+    peer.stats = null;
+    peer.connection = 'reconnecting';
+    clearTimeout(peer.graceTimer);
+    peer.graceTimer = undefined;
+    this.startGrace(peer);
+    this.emitPeer(peer);
+    this.recompute();
+  }
+
+  /** End this peer as lost unless its connection is working within the grace period. */
+  private startGrace(peer: Peer): void {
+    if (peer.graceTimer) return;
+    peer.graceTimer = setTimeout(() => {
+      peer.graceTimer = undefined;
+      if (!this.isWorking(peer)) this.endPeer(peer, 'lost');
+    }, this.disconnectGraceMs);
   }
 
   private onLinkOpen(peer: Peer): void {
@@ -872,6 +993,8 @@ export class CallSession {
         clearTimeout(peer.leftTimer);
         peer.leftTimer = undefined;
         if (this.connectedAt === null) this.connectedAt = performance.now();
+      }
+      if (!peer.sampler) {
         peer.sampler = new StatsSampler(peer.pc, (sample) => {
           peer.stats = sample;
           this.emitPeer(peer);
@@ -881,12 +1004,7 @@ export class CallSession {
     } else if (state === 'disconnected' || state === 'failed') {
       if (peer.everConnected) peer.connection = 'reconnecting';
       if (state === 'failed') peer.pc.restartIce();
-      if (!peer.graceTimer) {
-        peer.graceTimer = setTimeout(() => {
-          peer.graceTimer = undefined;
-          if (peer.pc.connectionState !== 'connected') this.endPeer(peer, 'lost');
-        }, this.disconnectGraceMs);
-      }
+      this.startGrace(peer);
     }
     this.emitPeer(peer);
     this.recompute();
@@ -919,7 +1037,12 @@ export class CallSession {
     peer.closed = true;
     clearTimeout(peer.graceTimer);
     clearTimeout(peer.leftTimer);
+    this.closeConnection(peer, flushFirst);
+  }
+
+  private closeConnection(peer: Peer, flushFirst = false): void {
     peer.sampler?.stop();
+    peer.sampler = null;
     const { pc, control } = peer;
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;
@@ -998,9 +1121,10 @@ export class CallSession {
 
   // ---------- state ----------
 
-  private end(reason: EndReason, message: string, immediate = true): void {
+  /** `farewell` false: no bye and no leave (see detach). */
+  private end(reason: EndReason, message: string, immediate = true, farewell = true): void {
     if (this.current.state === 'ended') return;
-    if (reason === 'hangup') {
+    if (reason === 'hangup' && farewell) {
       for (const peer of this.peers.values()) {
         this.sendControl(peer, { t: 'bye' });
         if (!peer.closed) this.options.signaling.send(peer.id, { kind: 'bye' } satisfies PeerSignal);
@@ -1023,7 +1147,7 @@ export class CallSession {
     this.deferred.clear();
     this.localMedia?.stop();
     for (const off of this.unsubscribe.splice(0)) off();
-    this.options.signaling.leave();
+    if (farewell) this.options.signaling.leave();
     if (typeof removeEventListener === 'function') removeEventListener('pagehide', this.onPageHide);
     this.setStatus({ state: 'ended', reason, message });
   }

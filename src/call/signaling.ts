@@ -14,6 +14,11 @@ export interface JoinedInfo {
   peers: string[];
   iceServers: IceServer[];
   capacity: number;
+  /**
+   * We were already in this room under this id, in another page that is gone (the extension
+   * re-mounted its overlay): the peers know us and will not offer, so offer to them at once.
+   */
+  rejoin?: boolean;
 }
 
 export type SignalingStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';

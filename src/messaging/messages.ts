@@ -131,6 +131,8 @@ export const BgToOverlaySchema = v.variant('type', [
       peers: v.array(PeerId),
       iceServers: v.array(IceServerSchema),
       capacity: v.number(),
+      /** A re-mounted overlay joining a room the worker kept it in: offer to the peers at once. */
+      rejoin: v.optional(v.boolean()),
     }),
   }),
   v.strictObject({ type: v.literal('peer-joined'), peerId: PeerId }),

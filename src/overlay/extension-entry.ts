@@ -17,7 +17,7 @@ import {
   type WindowReason,
 } from '../messaging/messages.ts';
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
-import { mountCallApp } from './app.ts';
+import { type CallApp, mountCallApp } from './app.ts';
 import { type OverlayControl, PortSignaling } from './port-signaling.ts';
 
 export const INERT_TEXT = 'This Parley panel was not opened by you.';
@@ -51,7 +51,8 @@ function claim(cap: string): Promise<{ port: Port; call: CallInfo } | null> {
     }
     const onMessage = (raw: unknown) => {
       const message = parse(BgToOverlaySchema, raw);
-      if (!message) return;
+      // Only the answer to the claim counts here.
+      if (message?.type !== 'call' && message?.type !== 'denied') return;
       port.onMessage.removeListener(onMessage);
       port.onDisconnect.removeListener(onDisconnect);
       resolve(message.type === 'call' ? { port, call: message.call } : null);
@@ -164,12 +165,19 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   const link = { server: call.server, room: call.room, secret: call.secret };
   let endedReported = false;
   let closeTimer: ReturnType<typeof setTimeout> | undefined;
-  // The frame itself going away (tab navigating, the page deleting our host) also ends the
-  // call in the engine; that must not unregister the call: the content script may re-mount
-  // the overlay, and the worker cleans up after a tab that is really gone.
+  let app: CallApp | null = null;
+  // The frame going away (tab closing or navigating, or the page deleting our host) must not
+  // end the call: the content script re-mounts the overlay when the page deleted it, and the
+  // new one carries the call on under the same peer id. So the overlay leaves without a bye
+  // and keeps its place in the room (this listener runs before the engine's own, which would
+  // hang up); the worker says bye for it if no overlay comes back within its grace period.
+  // The call window has no re-mount: closing it hangs up as before.
   let unloading = false;
   addEventListener('pagehide', () => {
     unloading = true;
+    if (host !== 'overlay') return;
+    app?.session.detach();
+    signaling.close();
   });
   const reportEnded = () => {
     if (endedReported || unloading) return;
@@ -177,7 +185,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     clearTimeout(closeTimer);
     signaling.post({ type: 'ended' });
   };
-  const app = mountCallApp(root, {
+  app = mountCallApp(root, {
     signaling,
     link,
     url: formatCallLink(link, call.media),
@@ -193,13 +201,14 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
       onEnded() {
         // Hanging up here removes the overlay at once. A call ended by the other side or the
         // network stays on its end screen a while (or until Close), so the person sees why.
-        if (app.session.status.reason === 'hangup') reportEnded();
+        if (app?.session.status.reason === 'hangup') reportEnded();
         else closeTimer = setTimeout(reportEnded, 8000);
       },
       onClose: reportEnded,
     },
   });
+  const session = app.session;
   controlHandler = (message) => {
-    if (message.type === 'hang-up') app.session.hangUp();
+    if (message.type === 'hang-up') session.hangUp();
   };
 }

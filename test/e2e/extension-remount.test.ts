@@ -1,0 +1,157 @@
+/**
+ * A page that deletes the overlay mid-call must not end the call: the content script puts the
+ * overlay back, the new overlay document gets a fresh capability and the same place in the
+ * room (the service worker kept the socket and the peer id), and it connects again to the same
+ * person, who sees the call interrupted for a moment, never "hung up". Leaving for real still
+ * reaches the other side: Hang up at once, a closed tab through the service worker.
+ *
+ * Ana uses the extension (popup, overlay on an ordinary page); Bo opens the link as a guest.
+ */
+import type { Frame, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import {
+  type BrowserUser,
+  expectVideoPlaying,
+  launchBrowser,
+  ORDINARY_PAGE,
+  type PageServer,
+  startPageServer,
+} from './harness.ts';
+import {
+  type ExtensionUser,
+  launchExtensionUser,
+  overlayFrame,
+  overlayMounted,
+  remoteAudioPeak,
+  startCallFromPopup,
+} from './popup-driver.ts';
+
+const REMOTE_VIDEO = '.parley-remote-video';
+
+let server: ServerHandle;
+let pages: PageServer;
+let ana: ExtensionUser;
+let guest: BrowserUser;
+
+beforeAll(async () => {
+  server = await startServer();
+  pages = await startPageServer({ '/': ORDINARY_PAGE });
+  [ana, guest] = await Promise.all([launchExtensionUser(), launchBrowser()]);
+});
+
+afterAll(async () => {
+  await Promise.all([ana?.close(), guest?.close()]);
+  await pages?.close();
+  await server?.stop();
+});
+
+/** Ana starts a call from her popup, Bo joins as a guest; both see the other's video playing. */
+async function callBetweenAnaAndBo(): Promise<{ anaPage: Page; overlay: Frame; boPage: Page }> {
+  const anaPage = await ana.context.newPage();
+  await anaPage.goto(`${pages.url}/`);
+  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'video' });
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+  const boPage = await guest.context.newPage();
+  await boPage.goto(link);
+  await boPage.getByRole('textbox', { name: 'Your name' }).fill('Bo');
+  await boPage.getByRole('button', { name: 'Join call' }).click();
+  await Promise.all([expectVideoPlaying(overlay, REMOTE_VIDEO), expectVideoPlaying(boPage, REMOTE_VIDEO)]);
+  return { anaPage, overlay, boPage };
+}
+
+/** Record, in Bo's page, every end screen that shows (title and message), as it happens. */
+function watchEndScreen(page: Page): Promise<void> {
+  return page.evaluate(() => {
+    const w = window as unknown as { __ends: string[] };
+    w.__ends = [];
+    setInterval(() => {
+      const end = document.querySelector<HTMLElement>('.parley-end');
+      const text = end && !end.hidden ? (end.textContent ?? '') : '';
+      if (text && w.__ends.at(-1) !== text) w.__ends.push(text);
+    }, 50);
+  });
+}
+
+function endScreens(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __ends: string[] }).__ends);
+}
+
+/** The overlay frame whose document is not `old` (the re-mounted one), once its call UI is up. */
+async function remountedOverlay(page: Page, old: Frame): Promise<Frame> {
+  let found: Frame | undefined;
+  await expect
+    .poll(
+      async () => {
+        found = page
+          .frames()
+          .find((f) => f !== old && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`));
+        return found ? found.getByRole('button', { name: 'Hang up' }).count() : 0;
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(1);
+  return found!;
+}
+
+describe('the page deletes the overlay in the middle of a call', () => {
+  it('reconnects Ana and Bo within seconds; Bo never sees the call end; Hang up still reaches Bo at once', async () => {
+    const { anaPage, overlay, boPage } = await callBetweenAnaAndBo();
+    await watchEndScreen(boPage);
+    // Mark the stream Bo plays now, to tell the new connection's from it.
+    await boPage.evaluate((sel) => {
+      const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
+        | (MediaStream & { old?: boolean })
+        | null;
+      if (stream) stream.old = true;
+    }, REMOTE_VIDEO);
+
+    const removedAt = Date.now();
+    await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+    const next = await remountedOverlay(anaPage, overlay);
+    await boPage.waitForFunction(
+      (sel) => {
+        const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
+          | (MediaStream & { old?: boolean })
+          | null;
+        return stream !== null && stream !== undefined && !stream.old;
+      },
+      REMOTE_VIDEO,
+      { timeout: 15_000 },
+    );
+    await Promise.all([
+      expectVideoPlaying(next, REMOTE_VIDEO, 15_000),
+      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
+    ]);
+    const reconnectMs = Date.now() - removedAt;
+    console.log(`remount: remote video playing again on both sides ${reconnectMs} ms after the removal`);
+    expect(reconnectMs).toBeLessThan(15_000);
+    expect(await remoteAudioPeak(next, REMOTE_VIDEO)).toBeGreaterThan(0.01);
+    expect(await remoteAudioPeak(boPage, REMOTE_VIDEO)).toBeGreaterThan(0.01);
+    // Bo's call never ended, and the timer kept running across the interruption.
+    expect(await endScreens(boPage)).toEqual([]);
+    expect(await boPage.locator('.parley-end').isHidden()).toBe(true);
+
+    // Ana hangs up in the re-mounted overlay: Bo learns it at once.
+    const hungUpAt = Date.now();
+    await next.getByRole('button', { name: 'Hang up' }).click();
+    await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
+    console.log(`remount: Bo saw "Ana hung up." ${Date.now() - hungUpAt} ms after Hang up`);
+    await expect.poll(() => overlayMounted(anaPage), { timeout: 10_000 }).toBe(false);
+    await Promise.all([anaPage.close(), boPage.close()]);
+  });
+
+  it('when Ana closes her tab, Bo learns the call is over within seconds', async () => {
+    const { anaPage, boPage } = await callBetweenAnaAndBo();
+    const closedAt = Date.now();
+    await anaPage.close();
+    await boPage
+      .getByText(/Ana hung up\.|Connection lost/)
+      .first()
+      .waitFor({ timeout: 12_000 });
+    console.log(
+      `tab closed: Bo saw "${await boPage.locator('.parley-end').innerText()}" ${Date.now() - closedAt} ms later`,
+    );
+    await boPage.close();
+  });
+});
