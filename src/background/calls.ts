@@ -349,7 +349,7 @@ const overlayHandlers = {
   },
   async 'move-to-window'(callId: string, message: Extract<OverlayMessage, { type: 'move-to-window' }>) {
     const call = await getCall(callId);
-    if (!call || call.host !== 'overlay') return;
+    if (call?.host !== 'overlay') return;
     sockets.get(callId)?.leave();
     sockets.delete(callId);
     ports.get(callId)?.disconnect();
@@ -375,6 +375,16 @@ export async function permissionResult(callId: string, granted: boolean): Promis
   if (!call) return;
   post(callId, { type: 'permission', granted });
   if (call.tabId !== null) await chrome.tabs.update(call.tabId, { active: true }).catch(() => undefined);
+}
+
+/**
+ * The page holding the overlay is unloading (navigation, reload, tab closing): nothing will
+ * re-mount the overlay, so end the call now (endCall says bye for it) rather than after the
+ * re-attach grace.
+ */
+export async function pageLeft(tabId: number): Promise<void> {
+  const call = await findCall((c) => c.host === 'overlay' && c.tabId === tabId);
+  if (call) await endCall(call.callId);
 }
 
 /** A page removed our overlay and the content script put it back: issue a fresh capability. */

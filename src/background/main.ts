@@ -23,6 +23,7 @@ import {
   hangUp,
   openCall,
   PERMISSION_PAGE,
+  pageLeft,
   permissionResult,
   remount,
   watchdog,
@@ -102,14 +103,13 @@ onRuntimeMessage((raw, sender) => {
       return true;
     });
   }
-  // The content script (top frame of a tab) asking for a fresh capability after the page
-  // removed the overlay. Only our content script can send runtime messages from a page.
-  if (
-    sender.tab?.id !== undefined &&
-    sender.frameId === 0 &&
-    (raw as { type?: unknown })?.type === 'remount'
-  ) {
-    return remount(sender.tab.id).then((src) => src ?? null);
+  // The content script (top frame of a tab): asking for a fresh capability after the page
+  // removed the overlay, or saying the page is unloading. Only our content script can send
+  // runtime messages from a page.
+  if (sender.tab?.id !== undefined && sender.frameId === 0) {
+    const type = (raw as { type?: unknown })?.type;
+    if (type === 'remount') return remount(sender.tab.id).then((src) => src ?? null);
+    if (type === 'leaving') return pageLeft(sender.tab.id).then(() => null);
   }
   return undefined;
 });

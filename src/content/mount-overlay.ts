@@ -12,7 +12,8 @@
  * (popover) and at the top z-index, holding a drag handle, the overlay iframe and a resize
  * grip. Position and size live in chrome.storage.local. A MutationObserver puts it back if
  * the page removes it (the iframe then reloads and needs a fresh capability, asked for with
- * `{type: 'remount'}`). Messages from the service worker: remove, minimize/restore.
+ * `{type: 'remount'}`). When the page itself unloads it says `{type: 'leaving'}`, so the call
+ * ends at once. Messages from the service worker: remove, minimize/restore.
  * Running it twice in a tab re-targets the existing overlay instead of mounting a second one.
  */
 export function mountOverlay(src: string): boolean {
@@ -107,8 +108,12 @@ export function mountOverlay(src: string): boolean {
       place();
     }
   };
+  // The page itself is going (navigation, reload, tab closing): no re-mount will follow, so
+  // the worker ends the call now (it says bye for us) instead of after its re-attach grace.
+  const leave = () => chrome.runtime.sendMessage({ type: 'leaving' }).catch(() => {});
   const remove = () => {
     watch.disconnect();
+    removeEventListener('pagehide', leave);
     chrome.runtime.onMessage.removeListener(onMessage);
     host.remove();
     g.parleyOverlay = undefined;
@@ -117,6 +122,7 @@ export function mountOverlay(src: string): boolean {
     frame.src = next;
   };
   chrome.runtime.onMessage.addListener(onMessage);
+  addEventListener('pagehide', leave);
   attach();
   watch.observe(d, { childList: true, subtree: true });
   chrome.storage.local.get(KEY).then((v) => {

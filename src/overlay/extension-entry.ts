@@ -8,7 +8,6 @@
 
 import { formatCallLink } from '../messaging/call-link.ts';
 import {
-  type BgToOverlay,
   BgToOverlaySchema,
   type CallInfo,
   OVERLAY_PORT_NAME,

@@ -3,7 +3,8 @@
  * overlay back, the new overlay document gets a fresh capability and the same place in the
  * room (the service worker kept the socket and the peer id), and it connects again to the same
  * person, who sees the call interrupted for a moment, never "hung up". Leaving for real still
- * reaches the other side: Hang up at once, a closed tab through the service worker.
+ * reaches the other side at once: Hang up from the overlay, and a page navigating away or a
+ * tab closing through the service worker (it says bye for the overlay).
  *
  * Ana uses the extension (popup, overlay on an ordinary page); Bo opens the link as a guest.
  */
@@ -138,6 +139,16 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
     console.log(`remount: Bo saw "Ana hung up." ${Date.now() - hungUpAt} ms after Hang up`);
     await expect.poll(() => overlayMounted(anaPage), { timeout: 10_000 }).toBe(false);
+    await Promise.all([anaPage.close(), boPage.close()]);
+  });
+
+  it('when Ana navigates away, Bo learns at once that she hung up', async () => {
+    const { anaPage, boPage } = await callBetweenAnaAndBo();
+    const leftAt = Date.now();
+    await anaPage.goto(`${pages.url}/?elsewhere`);
+    // Faster than the worker's re-attach grace: the content script says the page is leaving.
+    await boPage.getByText('Ana hung up.').waitFor({ timeout: 3000 });
+    console.log(`navigated away: Bo saw "Ana hung up." ${Date.now() - leftAt} ms later`);
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
