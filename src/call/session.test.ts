@@ -632,6 +632,25 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     expect(session.status.state).toBe('connected');
   });
 
+  it('keeps such an offer aside, and takes it if the working connection fails soon after', async () => {
+    // The close of our data channels can be lost on the network: then only ICE notices.
+    const { signaling, session, pc, closed } = await connectedToAna();
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT));
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(1);
+    pc.setConnection('disconnected');
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    expect(pc.closed).toBe(true);
+    expect(closed).toEqual([[ANA, 'lost']]);
+    const next = FakePeerConnection.all[1]!;
+    await vi.waitFor(() =>
+      expect(descriptions(signaling.sent).at(-1)?.data.description?.type).toBe('answer'),
+    );
+    expect(next.remoteDescriptions.map((d) => d.sdp)).toEqual([sdpWith(FP_NEXT)]);
+    next.setConnection('connected');
+    expect(session.status.state).toBe('connected');
+  });
+
   it('refuses a forged offer (wrong MAC) for a known peer, working or lost, and the call goes on', async () => {
     const { signaling, session, pc } = await connectedToAna();
     signaling.fire('signal', ANA, await signedOffer(FP_NEXT, 'not-the-link-secret-at-all'));

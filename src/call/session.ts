@@ -144,6 +144,12 @@ interface Peer {
   remoteFingerprints: string | null;
   /** The peer that took over when a new connection replaced this one. */
   successor: Peer | null;
+  /**
+   * A verified offer for a new connection that came while this one still looked alive (the
+   * close of our data channels can be lost on the network; then only ICE notices, seconds
+   * later). Taken if this connection fails soon after.
+   */
+  parked: { signal: DescriptionSignal; at: number } | null;
   byeReceived: boolean;
   closed: boolean;
   /** Serializes incoming signals (verification is async, order matters). */
@@ -626,7 +632,7 @@ export class CallSession {
     ) {
       // The same person on a new connection (their page was re-mounted, or reloaded).
       if (this.isWorking(peer)) {
-        console.warn('Parley: ignored an offer for a new connection while the current one works');
+        peer.parked = { signal, at: performance.now() };
         return;
       }
       peer = this.replacePeer(peer);
@@ -743,6 +749,7 @@ export class CallSession {
       linkLost: false,
       remoteFingerprints: null,
       successor: null,
+      parked: null,
       byeReceived: false,
       closed: false,
       incoming: previous?.incoming ?? Promise.resolve(),
@@ -897,9 +904,9 @@ export class CallSession {
     files.addEventListener('open', onOpen);
     control.addEventListener('message', (ev: MessageEvent) => this.onControlMessage(peer, ev.data));
     const onClose = () => {
-      if (peer.closed || this.current.state === 'ended') return;
-      if (peer.linkOpen && !peer.byeReceived) this.onLinkLost(peer);
-      else if (!peer.linkLost) this.endPeer(peer, peer.byeReceived ? 'remote-hangup' : 'lost');
+      if (peer.closed || peer.linkLost || this.current.state === 'ended') return;
+      if (peer.everConnected && !peer.byeReceived) this.onLinkLost(peer);
+      else this.endPeer(peer, peer.byeReceived ? 'remote-hangup' : 'lost');
     };
     control.addEventListener('close', onClose);
     files.addEventListener('close', onClose);
@@ -914,8 +921,10 @@ export class CallSession {
    */
   private onLinkLost(peer: Peer): void {
     peer.linkLost = true;
-    peer.linkOpen = false;
-    this.events.emit('linkClosed', peer.key, 'lost');
+    if (peer.linkOpen) {
+      peer.linkOpen = false;
+      this.events.emit('linkClosed', peer.key, 'lost');
+    }
     this.closeConnection(peer);
     peer.stream = null;
     peer.stats = null;
@@ -925,6 +934,22 @@ export class CallSession {
     this.startGrace(peer);
     this.emitPeer(peer);
     this.recompute();
+    this.takeParked(peer);
+  }
+
+  /** The connection stopped working: a recent offer for its successor can now take over. */
+  private takeParked(peer: Peer): void {
+    const parked = peer.parked;
+    peer.parked = null;
+    if (!parked || performance.now() - parked.at > this.disconnectGraceMs) return;
+    peer.incoming = peer.incoming
+      .then(() => {
+        if (this.latest(peer) === peer && !peer.closed) return this.handleDescription(peer, parked.signal);
+      })
+      .catch((err: unknown) => {
+        if (!peer.closed)
+          console.warn('Parley: could not apply a signal', err instanceof Error ? err.name : err);
+      });
   }
 
   /** End this peer as lost unless its connection is working within the grace period. */
@@ -1005,6 +1030,7 @@ export class CallSession {
       if (peer.everConnected) peer.connection = 'reconnecting';
       if (state === 'failed') peer.pc.restartIce();
       this.startGrace(peer);
+      this.takeParked(peer);
     }
     this.emitPeer(peer);
     this.recompute();

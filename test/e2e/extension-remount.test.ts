@@ -20,6 +20,7 @@ import {
   startPageServer,
 } from './harness.ts';
 import {
+  configurePopup,
   type ExtensionUser,
   launchExtensionUser,
   overlayFrame,
@@ -33,16 +34,17 @@ const REMOTE_VIDEO = '.parley-remote-video';
 let server: ServerHandle;
 let pages: PageServer;
 let ana: ExtensionUser;
+let bo: ExtensionUser;
 let guest: BrowserUser;
 
 beforeAll(async () => {
   server = await startServer();
   pages = await startPageServer({ '/': ORDINARY_PAGE });
-  [ana, guest] = await Promise.all([launchExtensionUser(), launchBrowser()]);
+  [ana, bo, guest] = await Promise.all([launchExtensionUser(), launchExtensionUser(), launchBrowser()]);
 });
 
 afterAll(async () => {
-  await Promise.all([ana?.close(), guest?.close()]);
+  await Promise.all([ana?.close(), bo?.close(), guest?.close()]);
   await pages?.close();
   await server?.stop();
 });
@@ -61,8 +63,31 @@ async function callBetweenAnaAndBo(): Promise<{ anaPage: Page; overlay: Frame; b
   return { anaPage, overlay, boPage };
 }
 
+/** Mark the stream a remote video plays now, to tell the next connection's from it. */
+function markRemoteStream(target: Pick<Page, 'evaluate'>): Promise<void> {
+  return target.evaluate((sel) => {
+    const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
+      | (MediaStream & { old?: boolean })
+      | null;
+    if (stream) stream.old = true;
+  }, REMOTE_VIDEO);
+}
+
+function newRemoteStream(target: Pick<Page, 'waitForFunction'>): Promise<unknown> {
+  return target.waitForFunction(
+    (sel) => {
+      const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
+        | (MediaStream & { old?: boolean })
+        | null;
+      return stream !== null && stream !== undefined && !stream.old;
+    },
+    REMOTE_VIDEO,
+    { timeout: 15_000 },
+  );
+}
+
 /** Record, in Bo's page, every end screen that shows (title and message), as it happens. */
-function watchEndScreen(page: Page): Promise<void> {
+function watchEndScreen(page: Pick<Page, 'evaluate'>): Promise<void> {
   return page.evaluate(() => {
     const w = window as unknown as { __ends: string[] };
     w.__ends = [];
@@ -74,19 +99,21 @@ function watchEndScreen(page: Page): Promise<void> {
   });
 }
 
-function endScreens(page: Page): Promise<string[]> {
+function endScreens(page: Pick<Page, 'evaluate'>): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { __ends: string[] }).__ends);
 }
 
 /** The overlay frame whose document is not `old` (the re-mounted one), once its call UI is up. */
-async function remountedOverlay(page: Page, old: Frame): Promise<Frame> {
+async function remountedOverlay(page: Page, old: Frame, user: ExtensionUser = ana): Promise<Frame> {
   let found: Frame | undefined;
   await expect
     .poll(
       async () => {
         found = page
           .frames()
-          .find((f) => f !== old && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`));
+          .find(
+            (f) => f !== old && f.url().startsWith(`chrome-extension://${user.extensionId}/src/overlay/`),
+          );
         return found ? found.getByRole('button', { name: 'Hang up' }).count() : 0;
       },
       { timeout: 10_000 },
@@ -99,27 +126,12 @@ describe('the page deletes the overlay in the middle of a call', () => {
   it('reconnects Ana and Bo within seconds; Bo never sees the call end; Hang up still reaches Bo at once', async () => {
     const { anaPage, overlay, boPage } = await callBetweenAnaAndBo();
     await watchEndScreen(boPage);
-    // Mark the stream Bo plays now, to tell the new connection's from it.
-    await boPage.evaluate((sel) => {
-      const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
-        | (MediaStream & { old?: boolean })
-        | null;
-      if (stream) stream.old = true;
-    }, REMOTE_VIDEO);
+    await markRemoteStream(boPage);
 
     const removedAt = Date.now();
     await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
     const next = await remountedOverlay(anaPage, overlay);
-    await boPage.waitForFunction(
-      (sel) => {
-        const stream = document.querySelector<HTMLVideoElement>(sel)?.srcObject as
-          | (MediaStream & { old?: boolean })
-          | null;
-        return stream !== null && stream !== undefined && !stream.old;
-      },
-      REMOTE_VIDEO,
-      { timeout: 15_000 },
-    );
+    await newRemoteStream(boPage);
     await Promise.all([
       expectVideoPlaying(next, REMOTE_VIDEO, 15_000),
       expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
@@ -139,6 +151,43 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
     console.log(`remount: Bo saw "Ana hung up." ${Date.now() - hungUpAt} ms after Hang up`);
     await expect.poll(() => overlayMounted(anaPage), { timeout: 10_000 }).toBe(false);
+    await Promise.all([anaPage.close(), boPage.close()]);
+  });
+
+  it('with the extension on both sides: the overlay of the one who joined is deleted, twice', async () => {
+    const anaPage = await ana.context.newPage();
+    await anaPage.goto(`${pages.url}/`);
+    const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'video' });
+    const anaOverlay = await overlayFrame(anaPage, ana.extensionId);
+    const boPage = await bo.context.newPage();
+    await boPage.goto(`${pages.url}/`);
+    const popup = await bo.openPopup(boPage);
+    await configurePopup(popup, { server: server.url, name: 'Bo' });
+    await popup.fill('Paste a call link', link);
+    await popup.click('Join');
+    await popup.waitForStatus(/Joining the call/);
+    await popup.close();
+    let boOverlay = await overlayFrame(boPage, bo.extensionId);
+    await Promise.all([
+      expectVideoPlaying(anaOverlay, REMOTE_VIDEO),
+      expectVideoPlaying(boOverlay, REMOTE_VIDEO),
+    ]);
+    await watchEndScreen(anaOverlay);
+
+    for (let round = 0; round < 2; round++) {
+      await markRemoteStream(anaOverlay);
+      await boPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+      boOverlay = await remountedOverlay(boPage, boOverlay, bo);
+      await newRemoteStream(anaOverlay);
+      await Promise.all([
+        expectVideoPlaying(anaOverlay, REMOTE_VIDEO, 15_000),
+        expectVideoPlaying(boOverlay, REMOTE_VIDEO, 15_000),
+      ]);
+    }
+    expect(await endScreens(anaOverlay)).toEqual([]);
+
+    await boOverlay.getByRole('button', { name: 'Hang up' }).click();
+    await anaOverlay.getByText('Bo hung up.').waitFor({ timeout: 5000 });
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
