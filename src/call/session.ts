@@ -283,12 +283,10 @@ export class CallSession {
       }
       this.localMedia = new LocalMedia(stream, this.options.media);
     }
-    try {
-      await this.keyPromise;
-    } catch {
+    // The key is needed for the first description, not for joining: derive it meanwhile.
+    this.keyPromise.catch(() => {
       this.end('error', 'This browser cannot verify the call (WebCrypto is missing).');
-      return;
-    }
+    });
     const { signaling } = this.options;
     this.unsubscribe.push(
       signaling.on('joined', (info) => this.onJoined(info)),
