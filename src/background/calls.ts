@@ -38,7 +38,10 @@ export const PERMISSION_PAGE = 'src/permission/permission.html';
 /** How long a call waits for its overlay to re-attach before it is ended. */
 const PORTLESS_GRACE_MS = 20_000;
 const BUFFER_LIMIT = 256;
-/** How long a live worker waits for a disconnected overlay to come back (re-mount). */
+/**
+ * How long a live worker waits for a disconnected overlay to come back (re-mount) before it
+ * ends the call and says bye for it.
+ */
 const REATTACH_GRACE_MS = 5000;
 
 const sockets = new Map<string, RoomSocket>();
@@ -287,8 +290,11 @@ export function acceptOverlayPort(port: Port): void {
       const id = callId;
       ports.delete(id);
       portlessSince.set(id, Date.now());
-      // The overlay's document is gone (tab navigated or reloaded, page deleted our frame). A
-      // re-mount claims a fresh capability within moments; otherwise the call is over.
+      // The overlay's document is gone (tab navigated or reloaded, page deleted our frame); it
+      // left without a bye and kept its place in the room. A re-mount claims a fresh
+      // capability within moments and carries the call on; otherwise the call is over and
+      // endCall says bye to the others for it. (A page that unloads tells us at once, see
+      // pageLeft; a closed tab too, via tabs.onRemoved.)
       setTimeout(() => {
         if (!ports.has(id)) void endCall(id);
       }, REATTACH_GRACE_MS);

@@ -9,7 +9,7 @@
  * Ana uses the extension (popup, overlay on an ordinary page); Bo opens the link as a guest.
  */
 import type { Frame, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import {
   type BrowserUser,
@@ -43,6 +43,20 @@ beforeAll(async () => {
   [ana, bo, guest] = await Promise.all([launchExtensionUser(), launchExtensionUser(), launchBrowser()]);
 });
 
+/** Pages a test opened: closed after it even when it failed, so the next one starts clean. */
+const opened: Page[] = [];
+let calls = 0;
+
+async function newPage(user: { context: { newPage(): Promise<Page> } }): Promise<Page> {
+  const page = await user.context.newPage();
+  opened.push(page);
+  return page;
+}
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((page) => page.close().catch(() => {})));
+});
+
 afterAll(async () => {
   await Promise.all([ana?.close(), bo?.close(), guest?.close()]);
   await pages?.close();
@@ -51,15 +65,46 @@ afterAll(async () => {
 
 /** Ana starts a call from her popup, Bo joins as a guest; both see the other's video playing. */
 async function callBetweenAnaAndBo(): Promise<{ anaPage: Page; overlay: Frame; boPage: Page }> {
-  const anaPage = await ana.context.newPage();
-  await anaPage.goto(`${pages.url}/`);
+  const anaPage = await newPage(ana);
+  // A URL of its own, so the tab can be told apart from those of earlier calls.
+  await anaPage.goto(`${pages.url}/?call=${++calls}`);
   const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'video' });
   const overlay = await overlayFrame(anaPage, ana.extensionId);
-  const boPage = await guest.context.newPage();
+  const boPage = await newPage(guest);
   await boPage.goto(link);
   await boPage.getByRole('textbox', { name: 'Your name' }).fill('Bo');
   await boPage.getByRole('button', { name: 'Join call' }).click();
-  await Promise.all([expectVideoPlaying(overlay, REMOTE_VIDEO), expectVideoPlaying(boPage, REMOTE_VIDEO)]);
+  try {
+    await Promise.all([expectVideoPlaying(overlay, REMOTE_VIDEO), expectVideoPlaying(boPage, REMOTE_VIDEO)]);
+  } catch (error) {
+    const text = (target: Pick<Page, 'evaluate'>) =>
+      target
+        .evaluate(
+          () =>
+            `${document.body.innerText.replaceAll(/\s+/g, ' ')} | ${JSON.stringify(
+              [...document.querySelectorAll('video')].map((v) => [
+                v.className,
+                v.videoWidth,
+                v.readyState,
+                v.currentTime,
+                (v.srcObject as MediaStream | null)
+                  ?.getTracks()
+                  .map((t) => `${t.kind} ${t.readyState} ${t.muted}`),
+              ]),
+            )}`,
+        )
+        .catch((e) => String(e));
+    const metrics = await fetch(`${server.url}/metrics`)
+      .then((r) => r.text())
+      .then((t) =>
+        t.split('\n').filter((l) => /^parley_\w*(reject|error|connections|rooms|messages)/.test(l)),
+      )
+      .catch((e) => [String(e)]);
+    console.log(
+      `call setup failed. Ana: ${await text(overlay)}\nBo: ${await text(boPage)}\nserver: ${metrics.join('\n')}`,
+    );
+    throw error;
+  }
   return { anaPage, overlay, boPage };
 }
 
@@ -155,11 +200,11 @@ describe('the page deletes the overlay in the middle of a call', () => {
   });
 
   it('with the extension on both sides: the overlay of the one who joined is deleted, twice', async () => {
-    const anaPage = await ana.context.newPage();
-    await anaPage.goto(`${pages.url}/`);
+    const anaPage = await newPage(ana);
+    await anaPage.goto(`${pages.url}/?call=${++calls}`);
     const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'video' });
     const anaOverlay = await overlayFrame(anaPage, ana.extensionId);
-    const boPage = await bo.context.newPage();
+    const boPage = await newPage(bo);
     await boPage.goto(`${pages.url}/`);
     const popup = await bo.openPopup(boPage);
     await configurePopup(popup, { server: server.url, name: 'Bo' });
@@ -188,6 +233,28 @@ describe('the page deletes the overlay in the middle of a call', () => {
 
     await boOverlay.getByRole('button', { name: 'Hang up' }).click();
     await anaOverlay.getByText('Bo hung up.').waitFor({ timeout: 5000 });
+    await Promise.all([anaPage.close(), boPage.close()]);
+  });
+
+  it('an overlay that goes and does not come back: the service worker says bye for it after its grace', async () => {
+    const { anaPage, boPage } = await callBetweenAnaAndBo();
+    await watchEndScreen(boPage);
+    // Stand-in for a re-mount that never comes: the content script takes the overlay down
+    // for good (as on hang-up), without the overlay saying anything.
+    const worker = await ana.serviceWorker();
+    const tabId = await worker.evaluate(async (url) => {
+      const [tab] = await chrome.tabs.query({ url });
+      await chrome.tabs.sendMessage(tab!.id!, { parley: 'remove' }, { frameId: 0 });
+      return tab!.id!;
+    }, anaPage.url());
+    expect(tabId).toBeGreaterThan(0);
+    const goneAt = Date.now();
+    await boPage.getByText('Ana hung up.').waitFor({ timeout: 10_000 });
+    const ms = Date.now() - goneAt;
+    console.log(`no re-mount: Bo saw "Ana hung up." ${ms} ms after the overlay went`);
+    expect(ms).toBeGreaterThan(3000); // the grace was waited out, not cut short
+    // Until then Bo saw the call as interrupted, not ended.
+    expect((await endScreens(boPage)).length).toBe(1);
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
