@@ -41,6 +41,18 @@ beforeAll(async () => {
   server = await startServer();
   pages = await startPageServer({ '/': ORDINARY_PAGE });
   [ana, bo, guest] = await Promise.all([launchExtensionUser(), launchExtensionUser(), launchBrowser()]);
+  // Keep the guest page's peer connections within reach, to describe a failed call setup.
+  await guest.context.addInitScript(`(() => {
+    const Original = window.RTCPeerConnection;
+    if (!Original || window.__pcs) return;
+    window.__pcs = [];
+    window.RTCPeerConnection = function (...args) {
+      const pc = new Original(...args);
+      window.__pcs.push(pc);
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = Original.prototype;
+  })()`);
 });
 
 /** Pages a test opened: closed after it even when it failed, so the next one starts clean. */
@@ -100,8 +112,28 @@ async function callBetweenAnaAndBo(): Promise<{ anaPage: Page; overlay: Frame; b
         t.split('\n').filter((l) => /^parley_\w*(reject|error|connections|rooms|messages)/.test(l)),
       )
       .catch((e) => [String(e)]);
+    const connections = await boPage
+      .evaluate(async () => {
+        const pcs = (window as unknown as { __pcs?: RTCPeerConnection[] }).__pcs ?? [];
+        return Promise.all(
+          pcs.map(async (pc) => {
+            const pairs: string[] = [];
+            const stats = await pc.getStats().catch(() => new Map());
+            for (const r of stats.values()) {
+              if (r.type === 'candidate-pair') pairs.push(`${r.state}${r.nominated ? '*' : ''}`);
+            }
+            const count = (sdp?: string) => (sdp?.match(/a=candidate/g) ?? []).length;
+            return {
+              states: [pc.signalingState, pc.iceGatheringState, pc.iceConnectionState, pc.connectionState],
+              candidatesInSdp: [count(pc.localDescription?.sdp), count(pc.remoteDescription?.sdp)],
+              pairs,
+            };
+          }),
+        );
+      })
+      .catch((e) => String(e));
     console.log(
-      `call setup failed. Ana: ${await text(overlay)}\nBo: ${await text(boPage)}\nserver: ${metrics.join('\n')}`,
+      `call setup failed. Ana: ${await text(overlay)}\nBo: ${await text(boPage)}\nBo's connections: ${JSON.stringify(connections)}\nserver: ${metrics.join('\n')}`,
     );
     throw error;
   }
