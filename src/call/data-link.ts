@@ -21,3 +21,18 @@ export interface DataLink {
 
 export const CONTROL_CHANNEL_ID = 0;
 export const FILES_CHANNEL_ID = 1;
+
+/** The two pre-negotiated channels of a call connection (see above). */
+export function createCallChannels(pc: RTCPeerConnection): {
+  control: RTCDataChannel;
+  files: RTCDataChannel;
+} {
+  const control = pc.createDataChannel('control', {
+    negotiated: true,
+    id: CONTROL_CHANNEL_ID,
+    ordered: true,
+  });
+  const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
+  files.binaryType = 'arraybuffer';
+  return { control, files };
+}

@@ -11,7 +11,7 @@
  * camera can be turned on or off while waiting without invalidating it. ICE candidates
  * gathered before adoption are kept and handed over.
  */
-import { CONTROL_CHANNEL_ID, FILES_CHANNEL_ID } from './data-link.ts';
+import { createCallChannels } from './data-link.ts';
 import type { CallMedia } from './media.ts';
 
 export const PEER_CONNECTION_BASE: RTCConfiguration = {
@@ -40,13 +40,7 @@ export class PreparedOffer {
     this.pc = pc;
     this.audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
     this.video = media === 'video' ? pc.addTransceiver('video', { direction: 'sendrecv' }) : null;
-    this.control = pc.createDataChannel('control', {
-      negotiated: true,
-      id: CONTROL_CHANNEL_ID,
-      ordered: true,
-    });
-    this.files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
-    this.files.binaryType = 'arraybuffer';
+    ({ control: this.control, files: this.files } = createCallChannels(pc));
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.#candidates.push(candidate);
     };

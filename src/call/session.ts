@@ -35,7 +35,7 @@
 import { cleanDisplayName, type PeerCallMessage, parsePeerCallMessage } from '../protocol/peer-call.ts';
 import { type DescriptionSignal, type PeerSignal, parsePeerSignal } from '../protocol/peer-signal.ts';
 import type { IceServer } from '../protocol/signaling.ts';
-import { CONTROL_CHANNEL_ID, type DataLink, FILES_CHANNEL_ID } from './data-link.ts';
+import { createCallChannels, type DataLink } from './data-link.ts';
 import { Emitter } from './emitter.ts';
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
 import { PEER_CONNECTION_BASE, PreparedOffer } from './prepared-offer.ts';
@@ -854,13 +854,7 @@ export class CallSession {
       // go in and out with replaceTrack, never with a renegotiation.
       peer.audioSender = this.senderFor(pc, 'audio');
       if (this.options.media === 'video') peer.videoSender = this.senderFor(pc, 'video');
-      const control = pc.createDataChannel('control', {
-        negotiated: true,
-        id: CONTROL_CHANNEL_ID,
-        ordered: true,
-      });
-      const files = pc.createDataChannel('files', { negotiated: true, id: FILES_CHANNEL_ID, ordered: true });
-      files.binaryType = 'arraybuffer';
+      const { control, files } = createCallChannels(pc);
       this.wireChannels(peer, control, files);
     }
     this.fillSenders(peer);
