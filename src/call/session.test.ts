@@ -312,9 +312,9 @@ describe('CallSession', () => {
     const { signaling, session } = setup([ANA], { offerWaitMs: 60_000 });
     await session.start();
     await settle();
-    // A connection is made at once to gather candidates while Ana's offer is on its way.
+    // A connection is made at once, while Ana's offer is on its way.
     expect(FakePeerConnection.all).toHaveLength(1);
-    expect(FakePeerConnection.all[0]?.config.iceCandidatePoolSize).toBe(1);
+    expect(FakePeerConnection.all[0]?.config.iceServers).toEqual([{ urls: 'stun:127.0.0.1:3478' }]);
     expect(session.status.state).toBe('connecting');
     signaling.fire('signal', ANA, await signedOffer());
     await vi.waitFor(() =>
