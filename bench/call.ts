@@ -17,7 +17,7 @@
  * of Bo's page (B), Ana's overlay (A) and Ana's service worker (S) — page load, getUserMedia,
  * WebSocket and runtime-port messages, descriptions, ICE and first frames.
  */
-import type { Frame, Page } from 'playwright-core';
+import type { CDPSession, Frame, Page } from 'playwright-core';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { startServer } from '../test/helpers/server-process.ts';
@@ -25,13 +25,14 @@ import { startBareCallServer } from './lib/bare-call.ts';
 
 const CALLS = Number(process.env.CALLS ?? 10);
 const TIMELINE = process.env.TIMELINE === '1';
+const PROFILE = process.env.PROFILE === '1';
 
 /** Marks for TIMELINE=1, in every page and frame of both profiles: [Date.now(), label]. */
 const TIMELINE_MARKS = `(() => {
   const L = (window.__timeline = window.__timeline || []);
-  const who = location.protocol === 'chrome-extension:' ? 'A' : 'B';
+  const who = window.__benchWho || (location.protocol === 'chrome-extension:' ? 'A' : 'B');
   const mark = (m) => L.push([Date.now(), who + ' ' + m]);
-  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description)' : ''); };
+  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); const c = /candidate:\\S+ \\d (\\w+) \\d+ (\\S+) (\\d+) typ (\\w+)/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description' + (s.includes('a=candidate') ? ', with candidates' : '') + ')' : '') + (c ? ' (candidate ' + c[1] + ' ' + c[2] + ':' + c[3] + ' ' + c[4] + ')' : ''); };
   mark('document starts ' + location.pathname.slice(0, 12));
   document.addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'));
   if (navigator.mediaDevices) {
@@ -71,7 +72,7 @@ const TIMELINE_MARKS = `(() => {
 /** The same for Ana's service worker (S), installed through its DevTools target. */
 const WORKER_MARKS = `(() => {
   const L = (self.__timeline = []);
-  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description)' : ''); };
+  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); const c = /candidate:\\S+ \\d (\\w+) \\d+ (\\S+) (\\d+) typ (\\w+)/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description' + (s.includes('a=candidate') ? ', with candidates' : '') + ')' : '') + (c ? ' (candidate ' + c[1] + ' ' + c[2] + ':' + c[3] + ' ' + c[4] + ')' : ''); };
   const NativeWS = self.WebSocket;
   self.WebSocket = class extends NativeWS {
     constructor(...a) { super(...a); this.addEventListener('message', (e) => L.push([Date.now(), 'S ws ← ' + kind(String(e.data))])); }
@@ -84,7 +85,7 @@ const INSTRUMENT = `(() => {
   const marks = (window.__benchMarks = window.__benchMarks || {});
   const send = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
-    if (!marks.join && typeof data === 'string' && (data.includes('"type":"join"') || data.includes('"hello"'))) marks.join = Date.now();
+    if (!marks.join && typeof data === 'string' && (data.includes('"type":"join"') || data.includes('"hello"'))) { marks.join = Date.now(); performance.mark('parley-join'); }
     return send.call(this, data);
   };
   const Native = window.RTCPeerConnection;
@@ -93,16 +94,22 @@ const INSTRUMENT = `(() => {
     constructor(...args) {
       super(...args);
       this.addEventListener('iceconnectionstatechange', () => {
-        if ((this.iceConnectionState === 'connected' || this.iceConnectionState === 'completed') && !marks.connected) marks.connected = Date.now();
+        if ((this.iceConnectionState === 'connected' || this.iceConnectionState === 'completed') && !marks.connected) { marks.connected = Date.now(); performance.mark('parley-connected'); }
       });
     }
   };
 })();`;
 
-/** Clicks "Join call" on the guest page as soon as it appears. */
+/**
+ * Clicks "Join call" on the guest page as soon as it appears, or with JOIN_AFTER_PREVIEW=1
+ * once the camera preview shows (as the baseline, whose page joins after getUserMedia).
+ */
 const AUTO_JOIN = `(() => {
+  const afterPreview = ${process.env.JOIN_AFTER_PREVIEW === '1'};
   const tryClick = () => {
     const b = [...document.querySelectorAll('button')].find((x) => x.textContent.trim() === 'Join call');
+    const preview = document.querySelector('.guest-preview');
+    if (afterPreview && b && !(preview && preview.videoWidth > 0)) return void setTimeout(tryClick, 5);
     if (b) { b.click(); observer.disconnect(); }
   };
   const observer = new MutationObserver(tryClick);
@@ -139,6 +146,125 @@ async function marks(page: Page): Promise<{ join?: number; connected?: number }>
   throw new Error('No ICE connection on the joining side');
 }
 
+/**
+ * PROFILE=1: a Chrome trace of Bo's page for the last Parley call, summarised as where his
+ * main thread spent the time between his join and ICE connected (the window join → connected
+ * measures), by trace event, self time.
+ */
+async function startProfile(page: Page): Promise<{ cdp: CDPSession; events: TraceEvent[] }> {
+  const cdp = await page.context().newCDPSession(page);
+  const events: TraceEvent[] = [];
+  cdp.on('Tracing.dataCollected', (e) => void events.push(...(e.value as unknown as TraceEvent[])));
+  await cdp.send('Tracing.start', {
+    transferMode: 'ReportEvents',
+    traceConfig: {
+      includedCategories: [
+        'devtools.timeline',
+        'disabled-by-default-devtools.timeline',
+        'blink.user_timing',
+        'v8.execute',
+        'v8',
+        'webrtc',
+        'loading',
+      ],
+    },
+  });
+  return { cdp, events };
+}
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  ts: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args?: { data?: { url?: string; functionName?: string } };
+}
+
+async function printProfile({ cdp, events }: { cdp: CDPSession; events: TraceEvent[] }): Promise<void> {
+  const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.end');
+  await done;
+  const join = events.find((e) => e.name === 'parley-join');
+  const connected = events.find((e) => e.name === 'parley-connected');
+  if (!join || !connected) return void console.log('  (no join/connected marks in the trace)');
+  const main = events.filter(
+    (e) => e.pid === join.pid && e.tid === join.tid && e.ph === 'X' && e.dur !== undefined,
+  );
+  const from = join.ts;
+  const to = connected.ts;
+  // Self time per event name: duration minus the time of events nested inside it.
+  main.sort((a, b) => a.ts - b.ts || b.dur! - a.dur!);
+  const self = new Map<string, number>();
+  const stack: TraceEvent[] = [];
+  const add = (k: string, v: number) => self.set(k, (self.get(k) ?? 0) + v);
+  const clip = (e: TraceEvent) => Math.max(0, Math.min(e.ts + e.dur!, to) - Math.max(e.ts, from));
+  for (const e of main) {
+    while (stack.length && stack.at(-1)!.ts + stack.at(-1)!.dur! <= e.ts) stack.pop();
+    const parent = stack.at(-1);
+    const label = (x: TraceEvent) =>
+      x.name === 'FunctionCall' || x.name === 'EvaluateScript'
+        ? `${x.name} ${(x.args?.data?.functionName ?? '') + ' ' + (x.args?.data?.url ?? '').replace(/^.*\//, '')}`
+        : x.name;
+    add(label(e), clip(e));
+    if (parent) add(label(parent), -clip(e));
+    stack.push(e);
+  }
+  if (process.env.PROFILE_TASKS === '1') {
+    // Every task over 1 ms in the window, with its children's time by name.
+    const tops = main.filter(
+      (e) => e.name === 'RunTask' && e.ts + e.dur! > from && e.ts < to && e.dur! > 1000,
+    );
+    for (const t of tops) {
+      const kids = new Map<string, number>();
+      for (const e of main)
+        if (e !== t && e.ts >= t.ts && e.ts + e.dur! <= t.ts + t.dur! && e.dur! > 300) {
+          const k = e.name === 'FunctionCall' ? `FunctionCall ${e.args?.data?.functionName ?? ''}` : e.name;
+          kids.set(k, (kids.get(k) ?? 0) + e.dur!);
+        }
+      const list = [...kids]
+        .sort((x, y) => y[1] - x[1])
+        .slice(0, 6)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`);
+      console.log(
+        `    +${((t.ts - from) / 1000).toFixed(1).padStart(6)} task ${(t.dur! / 1000).toFixed(1)} ms: ${list.join(', ')}`,
+      );
+    }
+  }
+  const busy = [...self.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `  Bo's main thread from join to ICE connected: ${((to - from) / 1000).toFixed(1)} ms, busy ${(busy / 1000).toFixed(1)} ms; by event (self, ms):`,
+  );
+  for (const [k, us] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 30)) {
+    if (us > 200) console.log(`  ${(us / 1000).toFixed(1).padStart(7)}  ${k}`);
+  }
+}
+
+/** TIMELINE=1: one merged, sorted timeline of [Date.now(), label] marks from every side. */
+function printTimeline(title: string, opened: number, marks: [number, string][]): void {
+  console.log(
+    `  timeline of ${title} (ms after Bo opened the link; A Ana's page or overlay, S her service worker, B Bo's page):`,
+  );
+  for (const [t, label] of marks.filter(([t]) => t >= opened).sort((x, y) => x[0] - y[0]))
+    console.log(`  ${String(t - opened).padStart(6)}  ${label}`);
+}
+
+/** Ana's overlay says "Waiting for someone to join" and shows her camera. */
+async function anaReady(overlay: Frame): Promise<void> {
+  // Polled with evaluate(function): the overlay's CSP forbids the string eval of waitForFunction.
+  for (let i = 0; i < 1500; i++) {
+    const ready = await overlay.evaluate(
+      () =>
+        document.querySelector<HTMLElement>('.parley-app')?.dataset.state === 'waiting' &&
+        (document.querySelector<HTMLVideoElement>('.parley-local-video')?.videoWidth ?? 0) > 0,
+    );
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("Ana's overlay never showed her camera and 'Waiting for someone to join'");
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -173,7 +299,12 @@ async function benchParley(): Promise<Sample[]> {
         media: 'video',
       });
       const overlay = await overlayFrame(anaPage, ana.extensionId);
+      // Like the baseline's Ana (whose page has joined before Bo's opens), and like a person
+      // who pastes the link after seeing "Waiting for someone to join": Ana's overlay is in
+      // the room with her camera showing before Bo opens the link.
+      await anaReady(overlay);
       const boPage = await bo.context.newPage();
+      const profiler = PROFILE && i === CALLS - 1 ? await startProfile(boPage) : undefined;
       const opened = Date.now();
       // The Join click is made in the page the moment the button exists (AUTO_JOIN): a
       // person's reaction time is not ours to measure, and Playwright's actionability checks
@@ -184,25 +315,20 @@ async function benchParley(): Promise<Sample[]> {
         firstRemoteFrame(boPage, '.parley-remote-video'),
       ]);
       const m = await marks(boPage);
+      if (profiler) await printProfile(profiler);
       samples.push({ linkToVideo: Math.max(a, b) - opened, joinToConnected: m.connected! - m.join! });
       process.stdout.write(
         `  parley call ${i + 1}: link→video ${Math.max(a, b) - opened} ms, join→connected ${m.connected! - m.join!} ms\n`,
       );
       if (TIMELINE && i === CALLS - 1) {
         const worker = await ana.serviceWorker();
-        const events = [
+        printTimeline(`parley call ${i + 1}`, opened, [
           ...((await overlay.evaluate('window.__timeline || []')) as [number, string][]),
           ...((await boPage.evaluate('window.__timeline || []')) as [number, string][]),
           ...((await worker.evaluate('self.__timeline || []')) as [number, string][]),
-          [a, 'A first remote frame on screen'] as [number, string],
-          [b, 'B first remote frame on screen'] as [number, string],
-        ]
-          .filter(([t]) => t >= opened)
-          .sort((x, y) => x[0] - y[0]);
-        console.log(
-          `  timeline of call ${i + 1} (ms after Bo opened the link; A overlay, S service worker, B guest):`,
-        );
-        for (const [t, label] of events) console.log(`  ${String(t - opened).padStart(6)}  ${label}`);
+          [a, 'A first remote frame on screen'],
+          [b, 'B first remote frame on screen'],
+        ]);
       }
       await boPage.close();
       await anaPage.close();
@@ -221,6 +347,11 @@ async function benchBare(): Promise<Sample[]> {
   const a = await launchBrowser();
   const b = await launchBrowser();
   await b.context.addInitScript(INSTRUMENT);
+  if (TIMELINE) {
+    await a.context.addInitScript('window.__benchWho = "A"');
+    await a.context.addInitScript(TIMELINE_MARKS);
+    await b.context.addInitScript(TIMELINE_MARKS);
+  }
   const samples: Sample[] = [];
   try {
     for (let i = 0; i < CALLS; i++) {
@@ -242,6 +373,14 @@ async function benchBare(): Promise<Sample[]> {
       process.stdout.write(
         `  bare call ${i + 1}: link→video ${Math.max(ta, tb) - opened} ms, join→connected ${m.connected! - m.join!} ms\n`,
       );
+      if (TIMELINE && i === CALLS - 1) {
+        printTimeline(`bare call ${i + 1}`, opened, [
+          ...((await aPage.evaluate('window.__timeline || []')) as [number, string][]),
+          ...((await bPage.evaluate('window.__timeline || []')) as [number, string][]),
+          [ta, 'A first remote frame on screen'],
+          [tb, 'B first remote frame on screen'],
+        ]);
+      }
       await bPage.close();
       await aPage.close();
     }

@@ -3,7 +3,7 @@
  * (real WebRTC is exercised in test/e2e/guest-call.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CallSession, type CallStatus } from './session.ts';
+import { CallSession, type CallStatus, candidateKey } from './session.ts';
 import type { JoinedInfo, Signaling, SignalingEvents } from './signaling.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
 
@@ -306,6 +306,50 @@ describe('CallSession', () => {
       'candidate',
     ]);
     expect(signaling.sent[1]?.data).toMatchObject({ candidate: { candidate: early } });
+  });
+
+  it('does not send again the candidates the offer carries (written with other extensions there)', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    const inOffer = 'candidate:7 1 udp 2122260223 10.0.0.1 5000 typ host';
+    const late = 'candidate:8 1 udp 2122194687 10.0.0.2 5001 typ host';
+    for (const c of [inOffer, late]) {
+      const text = `${c} generation 0 ufrag old network-id 1`;
+      pc?.onicecandidate?.({
+        candidate: {
+          candidate: text,
+          toJSON: () => ({ candidate: text, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'old' }),
+        },
+      });
+    }
+    // As browsers do: the local description now lists the first one, in its own words.
+    if (pc?.localDescription) pc.localDescription.sdp += `a=${inOffer} generation 0 network-id 1\r\n`;
+    signaling.fire('peerJoined', ANA);
+    await vi.waitFor(() => expect(signaling.sent.length).toBe(2));
+    await settle();
+    expect(signaling.sent).toHaveLength(2);
+    expect(signaling.sent[0]?.data).toMatchObject({
+      kind: 'description',
+      description: { sdp: expect.stringContaining(inOffer) },
+    });
+    expect(signaling.sent[1]?.data).toMatchObject({
+      candidate: { candidate: expect.stringContaining(late) },
+    });
+  });
+
+  it('candidateKey: the same candidate from a description line and from RTCIceCandidate', () => {
+    expect(
+      candidateKey('a=candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 network-id 1'),
+    ).toBe(
+      candidateKey(
+        'candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 ufrag Ab12 network-id 1',
+      ),
+    );
+    expect(candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host')).not.toBe(
+      candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36376 typ host'),
+    );
   });
 
   it('as the newcomer, answers the offer of the peer already there, attaching its media to that offer', async () => {

@@ -108,6 +108,22 @@ export interface CallSessionOptions {
 
 const MAX_FRAME = 262_144;
 
+/**
+ * What identifies an ICE candidate: foundation, component, transport, priority, address,
+ * port. The same candidate is written with different extensions in a description's
+ * `a=candidate` line and in `RTCIceCandidate.candidate` (ufrag, network-id...).
+ */
+export function candidateKey(candidate: string): string {
+  return candidate.replace(/^a=/, '').trim().split(/\s+/).slice(0, 6).join(' ');
+}
+
+/** The candidates a description carries already (as `candidateKey`s). */
+export function candidatesIn(sdp: string): Set<string> {
+  const keys = new Set<string>();
+  for (const line of sdp.split(/\r?\n/)) if (line.startsWith('a=candidate:')) keys.add(candidateKey(line));
+  return keys;
+}
+
 function isPromise<T>(value: unknown): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -826,9 +842,10 @@ export class CallSession {
       }
       if (peer.closed) return;
       this.sendDescription(peer, presigned);
-      const sdp = pc.localDescription?.sdp ?? '';
+      const inDescription = candidatesIn(pc.localDescription?.sdp ?? '');
       for (const candidate of early) {
-        if (candidate.candidate && !sdp.includes(candidate.candidate)) this.sendCandidate(peer, candidate);
+        if (candidate.candidate && !inDescription.has(candidateKey(candidate.candidate)))
+          this.sendCandidate(peer, candidate);
       }
     } catch (err) {
       if (!peer.closed)

@@ -81,6 +81,26 @@ async function defaultCopy(text: string): Promise<boolean> {
   }
 }
 
+/**
+ * Runs `fn` once what is in the DOM now has been painted (a frame, then a task), or at once
+ * in a page that is not shown (no frames come there), or after 100 ms at the latest.
+ */
+function afterFirstPaint(fn: () => void): void {
+  if (typeof requestAnimationFrame !== 'function' || document.visibilityState !== 'visible') {
+    fn();
+    return;
+  }
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(fallback);
+    fn();
+  };
+  const fallback = setTimeout(run, 100);
+  requestAnimationFrame(() => setTimeout(run, 0));
+}
+
 export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallApp {
   const { hooks = {}, media } = options;
   const url = options.url ?? formatShareLink(options.link);
@@ -357,9 +377,12 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       (await options.localStream) ?? (await acquireLocalMedia(options.camera === false ? 'audio' : kind)))();
     if (!joinRequested) {
       // Join now, not after the devices: the connection is made while the camera starts, and
-      // our tracks go into it when they are ready (session.start with a promise).
+      // our tracks go into it when they are ready (session.start with a promise). But after
+      // the call screen is on screen: laying it out takes the page's main thread for tens of
+      // milliseconds (more on a slow machine), and an offer arriving meanwhile would wait.
       joinRequested = true;
-      void session.start(acquiring.catch(() => undefined));
+      const withMedia = acquiring.catch(() => undefined);
+      afterFirstPaint(() => void session.start(withMedia));
     }
     let stream: MediaStream;
     try {
