@@ -83,6 +83,7 @@ const WORKER_MARKS = `(() => {
 /** Installed in every page of the measured profiles: when Bo joined, when ICE connected. */
 const INSTRUMENT = `(() => {
   const marks = (window.__benchMarks = window.__benchMarks || {});
+  document.addEventListener('DOMContentLoaded', () => performance.mark('parley-dcl'));
   const send = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
     if (!marks.join && typeof data === 'string' && (data.includes('"type":"join"') || data.includes('"hello"'))) { marks.join = Date.now(); performance.mark('parley-join'); }
@@ -186,7 +187,7 @@ async function printProfile({ cdp, events }: { cdp: CDPSession; events: TraceEve
   const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
   await cdp.send('Tracing.end');
   await done;
-  const join = events.find((e) => e.name === 'parley-join');
+  const join = events.find((e) => e.name === (process.env.PROFILE_FROM === 'dcl' ? 'parley-dcl' : 'parley-join'));
   const connected = events.find((e) => e.name === 'parley-connected');
   if (!join || !connected) return void console.log('  (no join/connected marks in the trace)');
   const main = events.filter(
