@@ -187,7 +187,9 @@ async function printProfile({ cdp, events }: { cdp: CDPSession; events: TraceEve
   const done = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
   await cdp.send('Tracing.end');
   await done;
-  const join = events.find((e) => e.name === (process.env.PROFILE_FROM === 'dcl' ? 'parley-dcl' : 'parley-join'));
+  const join = events.find(
+    (e) => e.name === (process.env.PROFILE_FROM === 'dcl' ? 'parley-dcl' : 'parley-join'),
+  );
   const connected = events.find((e) => e.name === 'parley-connected');
   if (!join || !connected) return void console.log('  (no join/connected marks in the trace)');
   const main = events.filter(
