@@ -28,6 +28,8 @@ export interface CallRecord {
   /** The overlay asked to join; the watchdog revives the socket of such calls. */
   joinRequested: boolean;
   createdAt: number;
+  /** When the call first connected, as an overlay reported it: the call timer's start. */
+  connectedAt?: number;
 }
 
 const KEY = 'calls';

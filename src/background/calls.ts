@@ -220,6 +220,7 @@ function infoOf(call: CallRecord): CallInfo {
     secret: call.secret,
     media: call.media,
     name: call.name,
+    ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
   };
 }
 
@@ -344,6 +345,14 @@ const overlayHandlers = {
   },
   async ended(callId: string) {
     await endCall(callId);
+  },
+  async connected(callId: string, message: Extract<OverlayMessage, { type: 'connected' }>) {
+    // The first report counts; a time before the call existed or in the future is clamped.
+    await updateCall(callId, (c) =>
+      c.connectedAt !== undefined
+        ? c
+        : { ...c, connectedAt: Math.min(Date.now(), Math.max(c.createdAt, message.at)) },
+    );
   },
   async 'need-permission'(callId: string) {
     const call = await getCall(callId);

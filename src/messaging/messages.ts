@@ -91,6 +91,11 @@ export const OverlayToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('send'), to: PeerId, data: v.unknown() }),
   v.strictObject({ type: v.literal('leave') }),
   v.strictObject({ type: v.literal('minimize'), minimized: v.boolean() }),
+  /**
+   * The call first connected at this time (ms since the epoch): an overlay re-mounted later
+   * (the page deleted the old one) carries the call timer on from it.
+   */
+  v.strictObject({ type: v.literal('connected'), at: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) }),
   /** The call is over (hung up here or there, or lost): unregister and remove the overlay. */
   v.strictObject({ type: v.literal('ended') }),
   /** The iframe cannot ask for camera/microphone: open the permission page in a tab. */
@@ -116,6 +121,8 @@ export const CallInfoSchema = v.strictObject({
   secret: v.string(),
   media: Media,
   name: v.string(),
+  /** When the call first connected (ms since the epoch), if it has. */
+  connectedAt: v.optional(v.number()),
 });
 export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
 

@@ -29,6 +29,8 @@ export interface CallAppHooks {
   onEnded?(): void;
   /** The person pressed Close on the end screen; default: calls onEnded. */
   onClose?(): void;
+  /** The call connected for the first time, at this time (ms since the epoch). */
+  onFirstConnected?(at: number): void;
 }
 
 export interface CallAppOptions {
@@ -47,6 +49,11 @@ export interface CallAppOptions {
   localStream?: MediaStream | Promise<MediaStream | undefined>;
   /** Video calls only: start with the camera off (no camera is asked for until turned on). */
   camera?: boolean;
+  /**
+   * The call connected before, on an earlier page (ms since the epoch): the call timer counts
+   * from then, not from this page's connection.
+   */
+  connectedAt?: number;
 }
 
 export interface CallApp {
@@ -539,12 +546,19 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     }
   }
 
+  let firstConnectedReported = false;
   function updateTimer(): void {
     const since = session.connectedSince;
     const running = since !== null && session.status.state !== 'ended';
     setHidden(timer, since === null);
+    if (since !== null && !firstConnectedReported) {
+      firstConnectedReported = true;
+      hooks.onFirstConnected?.(Math.round(performance.timeOrigin + since));
+    }
     if (running) {
-      const text = formatDuration(performance.now() - since);
+      const elapsed =
+        options.connectedAt !== undefined ? Date.now() - options.connectedAt : performance.now() - since;
+      const text = formatDuration(Math.max(0, elapsed));
       setText(timer, text);
       setAttr(timer, 'aria-label', `Call time ${text}`);
     }

@@ -192,8 +192,12 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     localName: call.name,
     host: 'extension',
     ...(localStream ? { localStream } : {}),
+    ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
     hooks: {
       copyText,
+      onFirstConnected(at: number) {
+        if (call.connectedAt === undefined) signaling.post({ type: 'connected', at });
+      },
       onMinimizeChange(minimized: boolean) {
         signaling.post({ type: 'minimize', minimized });
       },

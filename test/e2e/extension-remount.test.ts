@@ -163,6 +163,15 @@ function newRemoteStream(target: Pick<Page, 'waitForFunction'>): Promise<unknown
   );
 }
 
+/** The overlay's call timer ("Call time 1:05"), in seconds. */
+async function callSeconds(overlay: Frame): Promise<number> {
+  const label = (await overlay.getByRole('timer').getAttribute('aria-label')) ?? '';
+  const parts = /(\d+):(\d\d)(?::(\d\d))?$/.exec(label);
+  if (!parts) return -1;
+  const [h, m, sec] = parts[3] ? [parts[1], parts[2], parts[3]] : ['0', parts[1], parts[2]];
+  return Number(h) * 3600 + Number(m) * 60 + Number(sec);
+}
+
 /** Record, in Bo's page, every end screen that shows (title and message), as it happens. */
 function watchEndScreen(page: Pick<Page, 'evaluate'>): Promise<void> {
   return page.evaluate(() => {
@@ -204,6 +213,8 @@ describe('the page deletes the overlay in the middle of a call', () => {
     const { anaPage, overlay, boPage } = await callBetweenAnaAndBo();
     await watchEndScreen(boPage);
     await markRemoteStream(boPage);
+    // A few seconds into the call, so that a timer starting again would show.
+    await expect.poll(() => callSeconds(overlay), { timeout: 10_000 }).toBeGreaterThanOrEqual(4);
 
     const removedAt = Date.now();
     await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
@@ -215,6 +226,8 @@ describe('the page deletes the overlay in the middle of a call', () => {
     ]);
     const reconnectMs = Date.now() - removedAt;
     console.log(`remount: remote video playing again on both sides ${reconnectMs} ms after the removal`);
+    // The call timer carries on from when the call first connected: it does not restart at 0:00.
+    expect(await callSeconds(next)).toBeGreaterThanOrEqual(4);
     expect(reconnectMs).toBeLessThan(15_000);
     expect(await remoteAudioPeak(next, REMOTE_VIDEO)).toBeGreaterThan(0.01);
     expect(await remoteAudioPeak(boPage, REMOTE_VIDEO)).toBeGreaterThan(0.01);
