@@ -98,6 +98,9 @@ class FakePeerConnection {
   constructor(readonly config: RTCConfiguration) {
     FakePeerConnection.all.push(this);
   }
+  get remoteDescription() {
+    return this.remoteDescriptions.at(-1) ?? null;
+  }
   async setRemoteDescription(d: { type: string; sdp: string }) {
     this.remoteDescriptions.push(d);
     this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable';
@@ -165,7 +168,13 @@ const micStream = {
 
 function setup(
   peers: string[] = [],
-  extra: { offerWaitMs?: number; iceServers?: { urls: string }[]; noStream?: boolean; rejoin?: boolean } = {},
+  extra: {
+    offerWaitMs?: number;
+    iceServers?: { urls: string }[];
+    noStream?: boolean;
+    rejoin?: boolean;
+    setupRetryMs?: number;
+  } = {},
 ) {
   FakePeerConnection.all = [];
   const signaling = new FakeSignaling({
@@ -180,6 +189,7 @@ function setup(
     // Most tests are about what follows the first offer; when we join second, let the
     // "nobody offered" fallback make it at once rather than wait.
     offerWaitMs: extra.offerWaitMs ?? 0,
+    ...(extra.setupRetryMs ? { setupRetryMs: extra.setupRetryMs } : {}),
     signaling,
     room: ROOM,
     secret: SECRET,
@@ -375,6 +385,37 @@ describe('CallSession', () => {
     expect(
       await verifyDescription(await deriveAuthKey(SECRET), ME, answer.description.sdp, answer.auth),
     ).toBe(true);
+  });
+
+  it('restarts ICE when a first connection has not connected 10 s after signaling completed, twice at most', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { signaling, session } = setup([ANA], { offerWaitMs: 60_000, setupRetryMs: 1000 });
+    await session.start();
+    signaling.fire('signal', ANA, await signedOffer());
+    await vi.waitFor(() =>
+      expect(signaling.sent.some((m) => (m.data as { kind: string }).kind === 'description')).toBe(true),
+    );
+    const pc = FakePeerConnection.all[0];
+    expect(pc?.signalingState).toBe('stable');
+    // We are the impolite side here (our id sorts after Ana's): we act every 1 s. (waitFor
+    // advances the fake clock while the offer is verified, so the first may have happened.)
+    expect(pc?.restarts).toBeLessThanOrEqual(1);
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(pc?.restarts).toBe(2);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(pc?.restarts).toBe(2);
+  });
+
+  it('does not restart ICE once the first connection has connected', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { signaling, session } = setup([ANA], { offerWaitMs: 60_000, setupRetryMs: 1000 });
+    await session.start();
+    signaling.fire('signal', ANA, await signedOffer());
+    await vi.waitFor(() => expect(FakePeerConnection.all[0]?.signalingState).toBe('stable'));
+    const pc = FakePeerConnection.all[0];
+    pc?.setConnection('connected');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(pc?.restarts).toBe(0);
   });
 
   it('as the newcomer, offers itself when no offer comes in time (an older client, a lost message)', async () => {

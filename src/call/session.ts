@@ -100,6 +100,12 @@ export interface CallSessionOptions {
   rekeyWaitMs?: number;
   /** A newcomer waits this long for the offer of a peer already in the room, then offers itself. */
   offerWaitMs?: number;
+  /**
+   * A first connection whose descriptions are both applied but that has not connected after
+   * this long restarts ICE (the impolite side first, the polite one half as long again later
+   * if still needed; at most SETUP_RETRIES times).
+   */
+  setupRetryMs?: number;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
@@ -107,6 +113,8 @@ export interface CallSessionOptions {
 }
 
 const MAX_FRAME = 262_144;
+/** How many times a first connection that does not connect restarts ICE (see watchSetup). */
+const SETUP_RETRIES = 2;
 
 /**
  * What identifies an ICE candidate: foundation, component, transport, priority, address,
@@ -173,6 +181,9 @@ interface Peer {
   /** Serializes outgoing signals so a description always precedes its candidates. */
   outgoing: Promise<void>;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A first connection that has not connected yet: retries ICE now and then (see watchSetup). */
+  setupTimer: ReturnType<typeof setTimeout> | undefined;
+  setupRetries: number;
   leftTimer: ReturnType<typeof setTimeout> | undefined;
   sampler: StatsSampler | null;
   stats: StatsSample | null;
@@ -187,6 +198,7 @@ export class CallSession {
   private readonly deferred = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly rekeyWaitMs: number;
   private readonly offerWaitMs: number;
+  private readonly setupRetryMs: number;
   private readonly keyPromise: Promise<CryptoKey>;
   private readonly disconnectGraceMs: number;
   private readonly maxPeers: number;
@@ -212,6 +224,7 @@ export class CallSession {
     this.maxPeers = options.maxPeers ?? 8;
     this.rekeyWaitMs = options.rekeyWaitMs ?? 3000;
     this.offerWaitMs = options.offerWaitMs ?? 1500;
+    this.setupRetryMs = options.setupRetryMs ?? 10_000;
     this.keyPromise = deriveAuthKey(options.secret);
     // An unhandled rejection here would be noise; start() awaits it and reports.
     this.keyPromise.catch(() => {});
@@ -769,6 +782,8 @@ export class CallSession {
       incoming: previous?.incoming ?? Promise.resolve(),
       outgoing: Promise.resolve(),
       graceTimer: undefined,
+      setupTimer: undefined,
+      setupRetries: 0,
       leftTimer: undefined,
       sampler: null,
       stats: null,
@@ -806,6 +821,7 @@ export class CallSession {
     pc.onconnectionstatechange = () => this.onConnectionState(peer);
     // A replacement must connect within the grace period, or the person is lost.
     if (previous) this.startGrace(peer);
+    else this.watchSetup(peer);
 
     if (prepared && adopted) {
       this.attachLocal(peer, prepared.offer);
@@ -962,6 +978,31 @@ export class CallSession {
   }
 
   /** End this peer as lost unless its connection is working within the grace period. */
+  /**
+   * Insurance for a first connection that never connects although signaling completed: ICE
+   * can stay "checking" with no working pair and no failure for a long time (candidates lost
+   * on the way, a network that changed under the gathering). Browsers then leave the person
+   * on "Connecting…"; we restart ICE, which gathers and checks anew. Both sides watch; the
+   * impolite one acts first so that the two restarts rarely collide (perfect negotiation
+   * settles it if they do).
+   */
+  private watchSetup(peer: Peer): void {
+    const delay = this.setupRetryMs * (this.isPolite(peer) ? 1.5 : 1);
+    clearTimeout(peer.setupTimer);
+    peer.setupTimer = setTimeout(() => {
+      peer.setupTimer = undefined;
+      if (peer.closed || peer.everConnected || this.isEnded()) return;
+      const { pc } = peer;
+      const negotiated = pc.signalingState === 'stable' && pc.remoteDescription !== null;
+      if (negotiated && pc.connectionState !== 'connected' && peer.setupRetries < SETUP_RETRIES) {
+        peer.setupRetries++;
+        console.info(`Parley: no connection after ${delay} ms; restarting ICE (${peer.setupRetries})`);
+        pc.restartIce();
+      }
+      if (peer.setupRetries < SETUP_RETRIES) this.watchSetup(peer);
+    }, delay);
+  }
+
   private startGrace(peer: Peer): void {
     if (peer.graceTimer) return;
     peer.graceTimer = setTimeout(() => {
@@ -1021,6 +1062,8 @@ export class CallSession {
     if (state === 'connected') {
       clearTimeout(peer.graceTimer);
       peer.graceTimer = undefined;
+      clearTimeout(peer.setupTimer);
+      peer.setupTimer = undefined;
       peer.connection = 'connected';
       if (!peer.everConnected) {
         peer.everConnected = true;
@@ -1071,6 +1114,7 @@ export class CallSession {
   private closePeer(peer: Peer, flushFirst = false): void {
     peer.closed = true;
     clearTimeout(peer.graceTimer);
+    clearTimeout(peer.setupTimer);
     clearTimeout(peer.leftTimer);
     this.closeConnection(peer, flushFirst);
   }
