@@ -977,7 +977,6 @@ export class CallSession {
       });
   }
 
-  /** End this peer as lost unless its connection is working within the grace period. */
   /**
    * Insurance for a first connection that never connects although signaling completed: ICE
    * can stay "checking" with no working pair and no failure for a long time (candidates lost
@@ -1003,6 +1002,7 @@ export class CallSession {
     }, delay);
   }
 
+  /** End this peer as lost unless its connection is working within the grace period. */
   private startGrace(peer: Peer): void {
     if (peer.graceTimer) return;
     peer.graceTimer = setTimeout(() => {
