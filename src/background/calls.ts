@@ -43,6 +43,8 @@ const BUFFER_LIMIT = 256;
  * ends the call and says bye for it.
  */
 const REATTACH_GRACE_MS = 5000;
+/** After a page says it is leaving: long enough for tabs.onRemoved to tell a closing tab. */
+const LEAVING_SETTLE_MS = 300;
 
 const sockets = new Map<string, RoomSocket>();
 const ports = new Map<string, Port>();
@@ -394,12 +396,23 @@ export async function permissionResult(callId: string, granted: boolean): Promis
 
 /**
  * The page holding the overlay is unloading (navigation, reload, tab closing): nothing will
- * re-mount the overlay, so end the call now (endCall says bye for it) rather than after the
- * re-attach grace.
+ * re-mount the overlay there. A closing tab is reported by tabs.onRemoved moments later, and
+ * that ends the call (endCallsInTab says bye for it). A tab that navigates or reloads is
+ * still there: the person clicked a link, not Hang up, so the call goes on in its own window
+ * under the same place in the room (the new overlay offers at once, as after a re-mount).
  */
 export async function pageLeft(tabId: number): Promise<void> {
   const call = await findCall((c) => c.host === 'overlay' && c.tabId === tabId);
-  if (call) await endCall(call.callId);
+  if (!call) return;
+  await new Promise((resolve) => setTimeout(resolve, LEAVING_SETTLE_MS));
+  const current = await getCall(call.callId);
+  if (current?.host !== 'overlay' || current.tabId !== tabId) return;
+  const tabOpen = await chrome.tabs.get(tabId).then(
+    () => true,
+    () => false,
+  );
+  if (!tabOpen) return endCall(call.callId);
+  await openCallWindow(call.callId, 'navigated');
 }
 
 /** A page removed our overlay and the content script put it back: issue a fresh capability. */

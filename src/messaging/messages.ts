@@ -68,6 +68,7 @@ export interface PopupReplies {
 export const WINDOW_REASONS = {
   restricted: 'Parley cannot run on this page, so the call opened in its own window.',
   policy: 'This site blocks the camera in embedded frames, so the call opened in its own window.',
+  navigated: 'You left the page the call was on, so the call moved to its own window.',
 } as const;
 export type WindowReason = keyof typeof WINDOW_REASONS;
 

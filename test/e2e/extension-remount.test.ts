@@ -2,9 +2,10 @@
  * A page that deletes the overlay mid-call must not end the call: the content script puts the
  * overlay back, the new overlay document gets a fresh capability and the same place in the
  * room (the service worker kept the socket and the peer id), and it connects again to the same
- * person, who sees the call interrupted for a moment, never "hung up". Leaving for real still
- * reaches the other side at once: Hang up from the overlay, and a page navigating away or a
- * tab closing through the service worker (it says bye for the overlay).
+ * person, who sees the call interrupted for a moment, never "hung up". A page that navigates
+ * away takes the overlay with it: the call goes on in its own window the same way. Leaving
+ * for real still reaches the other side at once: Hang up, and a tab closing through the
+ * service worker (it says bye for the overlay).
  *
  * Ana uses the extension (popup, overlay on an ordinary page); Bo opens the link as a guest.
  */
@@ -163,6 +164,15 @@ function newRemoteStream(target: Pick<Page, 'waitForFunction'>): Promise<unknown
   );
 }
 
+/** The overlay frame in Ana's page. */
+function anaOverlayIn(page: Page): Frame {
+  const frame = page
+    .frames()
+    .find((f) => f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`));
+  if (!frame) throw new Error("No overlay in Ana's page");
+  return frame;
+}
+
 /** The overlay's call timer ("Call time 1:05"), in seconds. */
 async function callSeconds(overlay: Frame): Promise<number> {
   const label = (await overlay.getByRole('timer').getAttribute('aria-label')) ?? '';
@@ -303,14 +313,35 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
-  it('when Ana navigates away, Bo learns at once that she hung up', async () => {
+  it('when Ana navigates away, the call goes on in its own window: Bo sees her again and never an end screen', async () => {
     const { anaPage, boPage } = await callBetweenAnaAndBo();
+    await watchEndScreen(boPage);
+    await markRemoteStream(boPage);
+    await expect
+      .poll(() => callSeconds(anaOverlayIn(anaPage)), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(3);
+    const windowOpened = ana.context.waitForEvent('page', {
+      predicate: (p) => p.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/window.html`),
+      timeout: 10_000,
+    });
     const leftAt = Date.now();
     await anaPage.goto(`${pages.url}/?elsewhere`);
-    // Faster than the worker's re-attach grace: the content script says the page is leaving.
-    await boPage.getByText('Ana hung up.').waitFor({ timeout: 3000 });
-    console.log(`navigated away: Bo saw "Ana hung up." ${Date.now() - leftAt} ms later`);
-    await Promise.all([anaPage.close(), boPage.close()]);
+    const win = await windowOpened;
+    opened.push(win);
+    await win.getByText('You left the page the call was on, so the call moved to its own window.').waitFor();
+    await newRemoteStream(boPage);
+    await Promise.all([
+      expectVideoPlaying(win, REMOTE_VIDEO, 15_000),
+      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
+    ]);
+    console.log(`navigated away: the call played again in its window ${Date.now() - leftAt} ms later`);
+    expect(await endScreens(boPage)).toEqual([]);
+    // Same call: the timer goes on, and the page Ana went to has no overlay.
+    expect(await callSeconds(win.mainFrame())).toBeGreaterThanOrEqual(3);
+    expect(await anaPage.locator('parley-overlay').count()).toBe(0);
+    // Hang up in the window still reaches Bo at once.
+    await win.getByRole('button', { name: 'Hang up' }).click();
+    await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
   });
 
   it('when Ana closes her tab, Bo learns the call is over within seconds', async () => {
