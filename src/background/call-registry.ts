@@ -3,7 +3,7 @@
  * restart (so a restart loses no call) but not a browser restart, and content scripts cannot
  * read it (session storage defaults to trusted contexts only).
  */
-import type { CallMedia } from '../messaging/messages.ts';
+import type { CallMedia, ChatEntry } from '../messaging/messages.ts';
 
 export interface CallRecord {
   callId: string;
@@ -30,6 +30,11 @@ export interface CallRecord {
   createdAt: number;
   /** When the call first connected, as an overlay reported it: the call timer's start. */
   connectedAt?: number;
+  /**
+   * The chat so far (newest CHAT_LOG_MAX lines), for the call's next overlay. Kept in session
+   * storage like the rest of the record: memory only, trusted contexts only, gone with the call.
+   */
+  chat?: ChatEntry[];
 }
 
 const KEY = 'calls';

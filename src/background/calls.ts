@@ -10,6 +10,7 @@ import {
   type BgToOverlay,
   type CallInfo,
   type CallMedia,
+  CHAT_LOG_MAX,
   OverlayToBgSchema,
   parse,
   type StartResult,
@@ -223,6 +224,7 @@ function infoOf(call: CallRecord): CallInfo {
     media: call.media,
     name: call.name,
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
+    ...(call.chat?.length ? { chat: call.chat } : {}),
   };
 }
 
@@ -355,6 +357,12 @@ const overlayHandlers = {
         ? c
         : { ...c, connectedAt: Math.min(Date.now(), Math.max(c.createdAt, message.at)) },
     );
+  },
+  async 'chat-entry'(callId: string, message: Extract<OverlayMessage, { type: 'chat-entry' }>) {
+    await updateCall(callId, (c) => ({
+      ...c,
+      chat: [...(c.chat ?? []), message.entry].slice(-CHAT_LOG_MAX),
+    }));
   },
   async 'need-permission'(callId: string) {
     const call = await getCall(callId);

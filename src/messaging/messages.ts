@@ -10,6 +10,7 @@
  *   BgToContent     service worker → the content script in the page (tabs.sendMessage)
  */
 import * as v from 'valibot';
+import { MAX_CHAT_TEXT } from '../protocol/peer-chat.ts';
 import { PEER_ID_PATTERN } from '../protocol/signaling.ts';
 
 const TabId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -79,6 +80,18 @@ export const PermissionToBgSchema = v.variant('type', [
 ]);
 export type PermissionToBg = v.InferOutput<typeof PermissionToBgSchema>;
 
+/** A line of a call's chat, kept by the service worker for the call's next overlay. */
+export const ChatEntrySchema = v.strictObject({
+  kind: v.picklist(['message', 'event']),
+  text: v.pipe(v.string(), v.maxLength(MAX_CHAT_TEXT + 1000)),
+  at: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  who: v.optional(v.pipe(v.string(), v.maxLength(200))),
+  mine: v.optional(v.boolean()),
+});
+export type ChatEntry = v.InferOutput<typeof ChatEntrySchema>;
+/** How many chat lines the service worker keeps per call (the newest). */
+export const CHAT_LOG_MAX = 200;
+
 // ---------- overlay → background (Port) ----------
 
 export const OVERLAY_PORT_NAME = 'parley-overlay';
@@ -97,6 +110,8 @@ export const OverlayToBgSchema = v.variant('type', [
    * (the page deleted the old one) carries the call timer on from it.
    */
   v.strictObject({ type: v.literal('connected'), at: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) }),
+  /** A new chat line: kept with the call so that a re-mounted overlay or the call window shows it. */
+  v.strictObject({ type: v.literal('chat-entry'), entry: ChatEntrySchema }),
   /** The call is over (hung up here or there, or lost): unregister and remove the overlay. */
   v.strictObject({ type: v.literal('ended') }),
   /** The iframe cannot ask for camera/microphone: open the permission page in a tab. */
@@ -124,6 +139,8 @@ export const CallInfoSchema = v.strictObject({
   name: v.string(),
   /** When the call first connected (ms since the epoch), if it has. */
   connectedAt: v.optional(v.number()),
+  /** The chat so far (an earlier overlay of this call). */
+  chat: v.optional(v.pipe(v.array(ChatEntrySchema), v.maxLength(CHAT_LOG_MAX))),
 });
 export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
 

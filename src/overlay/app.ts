@@ -14,7 +14,7 @@ import { CallSession, type CallStatus, type RemotePeer } from '../call/session.t
 import type { Signaling } from '../call/signaling.ts';
 import { describeQuality } from '../call/stats.ts';
 import { formatShareLink, type ShareLink } from '../protocol/link.ts';
-import { type ChatPanel, mountChatPanel } from './chat-panel.ts';
+import { type ChatEntry, type ChatPanel, mountChatPanel } from './chat-panel.ts';
 import { type FilesPanel, mountFilesPanel } from './files-panel.ts';
 import type { PanelContext } from './panel-context.ts';
 import { button, el, setAttr, setHidden, setText } from './ui/dom.ts';
@@ -31,6 +31,8 @@ export interface CallAppHooks {
   onClose?(): void;
   /** The call connected for the first time, at this time (ms since the epoch). */
   onFirstConnected?(at: number): void;
+  /** A new line in the chat (message or event), to keep for a later page of the same call. */
+  onChatEntry?(entry: ChatEntry): void;
 }
 
 export interface CallAppOptions {
@@ -54,6 +56,8 @@ export interface CallAppOptions {
    * from then, not from this page's connection.
    */
   connectedAt?: number;
+  /** The chat so far, from an earlier page of the same call. */
+  chatHistory?: readonly ChatEntry[];
 }
 
 export interface CallApp {
@@ -304,7 +308,10 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   let chat: ChatPanel | null = null;
   let files: FilesPanel | null = null;
   try {
-    chat = mountChatPanel(chatHost, baseContext);
+    chat = mountChatPanel(chatHost, baseContext, {
+      ...(options.chatHistory ? { history: options.chatHistory } : {}),
+      ...(hooks.onChatEntry ? { onEntry: hooks.onChatEntry } : {}),
+    });
     chat.onUnreadChange((count) => {
       unread = count;
       render();

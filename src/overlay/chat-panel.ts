@@ -3,11 +3,22 @@
  * Peer text is only ever put in text nodes; links become <a> only for http(s).
  */
 import type { DataLink } from '../call/data-link.ts';
+import type { ChatEntry } from '../messaging/messages.ts';
 import { MAX_CHAT_TEXT, parseChatMessage } from '../protocol/peer-chat.ts';
 import { splitLinks } from './chat-links.ts';
 import './files/panels.css';
 import type { PanelContext } from './panel-context.ts';
 import { el } from './ui/dom.ts';
+
+export type { ChatEntry };
+
+/** For a call that goes on in a new page (the extension's re-mounted overlay or call window). */
+export interface ChatPanelOptions {
+  /** Lines from before this panel (an earlier overlay of the same call), shown as read. */
+  history?: readonly ChatEntry[];
+  /** Every new line, to keep for the next panel of this call. */
+  onEntry?(entry: ChatEntry): void;
+}
 
 export interface ChatPanel {
   /** Line in the timeline (also used by the files panel for "X sent Y"). */
@@ -32,7 +43,11 @@ function clock(at: Date): string {
   return at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-export function mountChatPanel(host: HTMLElement, ctx: Omit<PanelContext, 'announce'>): ChatPanel {
+export function mountChatPanel(
+  host: HTMLElement,
+  ctx: Omit<PanelContext, 'announce'>,
+  options: ChatPanelOptions = {},
+): ChatPanel {
   host.textContent = '';
   const list = el('ol', { class: 'parley-chat-list', 'aria-live': 'polite', 'aria-label': 'Messages' });
   const input = el('input', {
@@ -64,7 +79,7 @@ export function mountChatPanel(host: HTMLElement, ctx: Omit<PanelContext, 'annou
     list.lastElementChild?.scrollIntoView?.({ block: 'end' });
   }
 
-  function addMessage(who: string, text: string, at: Date, mine: boolean): void {
+  function addMessage(who: string, text: string, at: Date, mine: boolean, replay = false): void {
     const body = el('p', { class: 'parley-chat-text' });
     for (const segment of splitLinks(text)) {
       if ('href' in segment) {
@@ -89,20 +104,29 @@ export function mountChatPanel(host: HTMLElement, ctx: Omit<PanelContext, 'annou
     );
     list.append(item);
     scrollToEnd();
+    if (replay) return;
     if (!mine && !visible) setUnread(unread + 1);
+    options.onEntry?.({ kind: 'message', text, at: at.getTime(), who, mine });
   }
 
-  function addEvent(text: string): void {
+  function addEvent(text: string, at = new Date(), replay = false): void {
     list.append(
       el(
         'li',
         { class: 'parley-chat-event' },
-        el('time', { datetime: new Date().toISOString() }, clock(new Date())),
+        el('time', { datetime: at.toISOString() }, clock(at)),
         ' ',
         text,
       ),
     );
     scrollToEnd();
+    if (!replay) options.onEntry?.({ kind: 'event', text, at: at.getTime() });
+  }
+
+  for (const entry of options.history ?? []) {
+    const at = new Date(entry.at);
+    if (entry.kind === 'message') addMessage(entry.who ?? '', entry.text, at, entry.mine === true, true);
+    else addEvent(entry.text, at, true);
   }
 
   function onControl(link: DataLink, data: unknown): void {
@@ -161,7 +185,7 @@ export function mountChatPanel(host: HTMLElement, ctx: Omit<PanelContext, 'annou
   });
 
   return {
-    announce: addEvent,
+    announce: (text) => addEvent(text),
     onUnreadChange(handler) {
       unreadHandlers.add(handler);
     },

@@ -193,7 +193,11 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     host: 'extension',
     ...(localStream ? { localStream } : {}),
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
+    ...(call.chat ? { chatHistory: call.chat } : {}),
     hooks: {
+      onChatEntry(entry) {
+        signaling.post({ type: 'chat-entry', entry });
+      },
       copyText,
       onFirstConnected(at: number) {
         if (call.connectedAt === undefined) signaling.post({ type: 'connected', at });

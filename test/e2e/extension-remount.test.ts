@@ -313,13 +313,23 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
-  it('when Ana navigates away, the call goes on in its own window: Bo sees her again and never an end screen', async () => {
+  it('when Ana navigates away, the call goes on in its own window: Bo sees her again and never an end screen; timer and chat go on', async () => {
     const { anaPage, boPage } = await callBetweenAnaAndBo();
     await watchEndScreen(boPage);
     await markRemoteStream(boPage);
     await expect
       .poll(() => callSeconds(anaOverlayIn(anaPage)), { timeout: 10_000 })
       .toBeGreaterThanOrEqual(3);
+    // A few words each way before she leaves the page.
+    const overlay = anaOverlayIn(anaPage);
+    await boPage.getByRole('button', { name: 'Chat' }).click();
+    await boPage.getByRole('textbox', { name: 'Message' }).fill('Hello from Bo');
+    await boPage.getByRole('button', { name: 'Send', exact: true }).click();
+    await overlay.getByRole('button', { name: 'Chat' }).click();
+    await overlay.getByRole('list', { name: 'Messages' }).getByText('Hello from Bo').waitFor();
+    await overlay.getByRole('textbox', { name: 'Message' }).fill('Hi Bo, one moment');
+    await overlay.getByRole('button', { name: 'Send', exact: true }).click();
+    await boPage.getByRole('list', { name: 'Messages' }).getByText('Hi Bo, one moment').waitFor();
     const windowOpened = ana.context.waitForEvent('page', {
       predicate: (p) => p.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/window.html`),
       timeout: 10_000,
@@ -339,6 +349,17 @@ describe('the page deletes the overlay in the middle of a call', () => {
     // Same call: the timer goes on, and the page Ana went to has no overlay.
     expect(await callSeconds(win.mainFrame())).toBeGreaterThanOrEqual(3);
     expect(await anaPage.locator('parley-overlay').count()).toBe(0);
+    // And the chat so far is there, in order, and still works.
+    await win.getByRole('button', { name: 'Chat' }).click();
+    const list = win.getByRole('list', { name: 'Messages' });
+    await list.getByText('Hi Bo, one moment').waitFor();
+    expect(await list.locator('.parley-chat-text').allInnerTexts()).toEqual([
+      'Hello from Bo',
+      'Hi Bo, one moment',
+    ]);
+    await win.getByRole('textbox', { name: 'Message' }).fill('Back, from a window');
+    await win.getByRole('button', { name: 'Send', exact: true }).click();
+    await boPage.getByRole('list', { name: 'Messages' }).getByText('Back, from a window').waitFor();
     // Hang up in the window still reaches Bo at once.
     await win.getByRole('button', { name: 'Hang up' }).click();
     await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
