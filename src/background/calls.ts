@@ -358,10 +358,10 @@ const overlayHandlers = {
         : { ...c, connectedAt: Math.min(Date.now(), Math.max(c.createdAt, message.at)) },
     );
   },
-  async 'chat-entry'(callId: string, message: Extract<OverlayMessage, { type: 'chat-entry' }>) {
+  async 'chat-entries'(callId: string, message: Extract<OverlayMessage, { type: 'chat-entries' }>) {
     await updateCall(callId, (c) => ({
       ...c,
-      chat: [...(c.chat ?? []), message.entry].slice(-CHAT_LOG_MAX),
+      chat: [...(c.chat ?? []), ...message.entries].slice(-CHAT_LOG_MAX),
     }));
   },
   async 'need-permission'(callId: string) {

@@ -110,8 +110,14 @@ export const OverlayToBgSchema = v.variant('type', [
    * (the page deleted the old one) carries the call timer on from it.
    */
   v.strictObject({ type: v.literal('connected'), at: v.pipe(v.number(), v.safeInteger(), v.minValue(0)) }),
-  /** A new chat line: kept with the call so that a re-mounted overlay or the call window shows it. */
-  v.strictObject({ type: v.literal('chat-entry'), entry: ChatEntrySchema }),
+  /**
+   * New chat lines (batched, at most a few posts a second however fast a peer writes): kept
+   * with the call so that a re-mounted overlay or the call window shows them.
+   */
+  v.strictObject({
+    type: v.literal('chat-entries'),
+    entries: v.pipe(v.array(ChatEntrySchema), v.minLength(1), v.maxLength(CHAT_LOG_MAX)),
+  }),
   /** The call is over (hung up here or there, or lost): unregister and remove the overlay. */
   v.strictObject({ type: v.literal('ended') }),
   /** The iframe cannot ask for camera/microphone: open the permission page in a tab. */

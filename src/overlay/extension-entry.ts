@@ -10,6 +10,8 @@ import { formatCallLink } from '../messaging/call-link.ts';
 import {
   BgToOverlaySchema,
   type CallInfo,
+  CHAT_LOG_MAX,
+  type ChatEntry,
   OVERLAY_PORT_NAME,
   parse,
   WINDOW_REASONS,
@@ -174,10 +176,18 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   let unloading = false;
   addEventListener('pagehide', () => {
     unloading = true;
+    flushChat();
     if (host !== 'overlay') return;
     app?.session.detach();
     signaling.close();
   });
+  const chatLines: ChatEntry[] = [];
+  let chatFlush: ReturnType<typeof setTimeout> | undefined;
+  const flushChat = () => {
+    chatFlush = undefined;
+    const entries = chatLines.splice(0).slice(-CHAT_LOG_MAX);
+    if (entries.length > 0) signaling.post({ type: 'chat-entries', entries });
+  };
   const reportEnded = () => {
     if (endedReported || unloading) return;
     endedReported = true;
@@ -196,7 +206,9 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     ...(call.chat ? { chatHistory: call.chat } : {}),
     hooks: {
       onChatEntry(entry) {
-        signaling.post({ type: 'chat-entry', entry });
+        // Batched: a peer flooding the chat must not turn into a storage write per line.
+        chatLines.push(entry);
+        chatFlush ??= setTimeout(flushChat, 250);
       },
       copyText,
       onFirstConnected(at: number) {
