@@ -209,7 +209,6 @@ export class CallSession {
   private current: CallStatus = { state: 'waiting' };
   private connectedAt: number | null = null;
   private started = false;
-  private name: string;
   /**
    * A connection made when we join a room where someone is, while their offer is on its way.
    * (No `iceCandidatePoolSize`: it gained nothing measurable, and calls that never connected
@@ -221,7 +220,6 @@ export class CallSession {
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
-    this.name = options.localName;
     this.disconnectGraceMs = options.disconnectGraceMs ?? 8000;
     this.maxPeers = options.maxPeers ?? 8;
     this.rekeyWaitMs = options.rekeyWaitMs ?? 3000;
@@ -244,12 +242,7 @@ export class CallSession {
   }
 
   get localName(): string {
-    return this.name;
-  }
-
-  /** Before start(): the name may be chosen after the session was made (the guest's join card). */
-  setLocalName(name: string): void {
-    this.name = name;
+    return this.options.localName;
   }
 
   get localStream(): MediaStream | null {
@@ -1021,7 +1014,7 @@ export class CallSession {
   private onLinkOpen(peer: Peer): void {
     if (peer.linkOpen || peer.closed || !peer.control || !peer.files) return;
     peer.linkOpen = true;
-    this.sendControl(peer, { t: 'hello', name: cleanDisplayName(this.name) });
+    this.sendControl(peer, { t: 'hello', name: cleanDisplayName(this.options.localName) });
     this.sendControl(peer, { t: 'media', audio: this.micOn, video: this.cameraOn });
     const sctpMax = peer.pc.sctp?.maxMessageSize;
     const link: DataLink = {

@@ -12,7 +12,6 @@ import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
-import type { CallApp } from '../overlay/app.ts';
 import { button, el } from '../overlay/ui/dom.ts';
 import { formatShareLink, parseShareLink, type ShareLink } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
@@ -113,18 +112,6 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
       : null,
     joinBtn,
   );
-  // The call screen is built now, hidden under the card (laid out, not shown): pressing Join
-  // then shows a finished screen, and the page is free for the offer that follows.
-  let prebuilt: CallApp | null = null;
-  root.classList.add('guest-prejoin');
-  void callApp.then(
-    ({ mountCallApp }) => {
-      if (submitted) return;
-      prebuilt = mountCall(mountCallApp, link, media, signaling);
-      root.append(form);
-    },
-    () => {},
-  );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (submitted) return;
@@ -140,40 +127,46 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
       for (const t of stream.getVideoTracks()) t.stop();
       return new MediaStream(stream.getAudioTracks());
     });
-    form.remove();
-    root.classList.remove('guest-prejoin');
-    const late = { localName: name, camera, localStream: local };
-    if (prebuilt) prebuilt.start(late);
-    else
-      void callApp.then(
-        ({ mountCallApp }) => mountCall(mountCallApp, link, media, signaling).start(late),
-        () => sentence('Parley could not load. Check your connection and reload the page.'),
-      );
+    startCall(link, media, name, camera, { signaling, localStream: local });
   });
   root.replaceChildren(form);
   nameInput.focus();
   nameInput.select();
 }
 
-/**
- * Mount the call screen for this link, not started: `start()` joins with the name and the
- * devices once the person pressed Join.
- */
+function startCall(
+  link: ShareLink,
+  media: 'video' | 'audio',
+  name: string,
+  camera: boolean,
+  ready: { signaling: WebSocketSignaling; localStream: Promise<MediaStream | undefined> },
+): void {
+  void callApp.then(
+    ({ mountCallApp }) => mountCall(mountCallApp, link, media, name, camera, ready),
+    () => sentence('Parley could not load. Check your connection and reload the page.'),
+  );
+}
+
 function mountCall(
   mountCallApp: typeof import('../overlay/app.ts').mountCallApp,
   link: ShareLink,
   media: 'video' | 'audio',
-  signaling: WebSocketSignaling,
-): CallApp {
+  name: string,
+  camera: boolean,
+  ready: { signaling: WebSocketSignaling; localStream: Promise<MediaStream | undefined> },
+): void {
+  root.replaceChildren();
+  const { signaling, localStream } = ready;
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
   const app = mountCallApp(root, {
     signaling,
     link,
     url: media === 'audio' ? url : formatShareLink(link),
     media,
-    localName: 'Guest',
+    localName: name,
     host: 'guest',
-    deferStart: true,
+    camera,
+    localStream,
     hooks: {
       onClose() {
         app.destroy();
@@ -190,7 +183,6 @@ function mountCall(
   });
   // Handy for tests and debugging in the console; holds no secret beyond what the URL has.
   (window as { parleyCall?: unknown }).parleyCall = app.session;
-  return app;
 }
 
 function main(): void {

@@ -58,25 +58,10 @@ export interface CallAppOptions {
   connectedAt?: number;
   /** The chat so far, from an earlier page of the same call. */
   chatHistory?: readonly ChatEntry[];
-  /**
-   * Build the call screen now, join only on `start()`: the guest page builds it, hidden, while
-   * its join card is read, so that pressing Join shows a finished screen instead of laying
-   * one out while the offer comes in.
-   */
-  deferStart?: boolean;
-}
-
-/** What is only known when the person presses Join (see `deferStart`). */
-export interface LateStart {
-  localName: string;
-  camera?: boolean;
-  localStream?: MediaStream | Promise<MediaStream | undefined>;
 }
 
 export interface CallApp {
   session: CallSession;
-  /** With `deferStart`: join now (once). */
-  start(late: LateStart): void;
   destroy(): void;
 }
 
@@ -377,15 +362,13 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   }
 
   let joinRequested = false;
-  let localStreamOption = options.localStream;
-  let cameraOption = options.camera;
 
   async function startWithMedia(kind: CallMedia): Promise<void> {
     mediaError.hidden = true;
     app.dataset.state = 'starting';
     setText(statusText, media === 'video' && kind === 'video' ? 'Starting camera…' : 'Starting microphone…');
     const acquiring = (async () =>
-      (await localStreamOption) ?? (await acquireLocalMedia(cameraOption === false ? 'audio' : kind)))();
+      (await options.localStream) ?? (await acquireLocalMedia(options.camera === false ? 'audio' : kind)))();
     if (!joinRequested) {
       // Join now, not after the devices: the connection is made while the camera starts, and
       // our tracks go into it when they are ready (session.start with a promise). (Joining
@@ -616,36 +599,21 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   app.addEventListener('keydown', onKey);
 
   // ---------- start ----------
-  let begun = false;
-  function begin(): void {
-    if (begun) return;
-    begun = true;
-    const capability = checkCapabilities();
-    if (!capability.ok) {
-      setText(mediaErrorText, capability.message);
-      audioOnlyBtn.hidden = true;
-      retryBtn.hidden = true;
-      mediaError.hidden = false;
-      app.dataset.state = 'media-error';
-      controls.hidden = true;
-    } else {
-      render();
-      void startWithMedia(media);
-    }
+  const capability = checkCapabilities();
+  if (!capability.ok) {
+    setText(mediaErrorText, capability.message);
+    audioOnlyBtn.hidden = true;
+    retryBtn.hidden = true;
+    mediaError.hidden = false;
+    app.dataset.state = 'media-error';
+    controls.hidden = true;
+  } else {
+    render();
+    void startWithMedia(media);
   }
-  if (options.deferStart) render();
-  else begin();
 
   return {
     session,
-    start(late) {
-      if (begun) return;
-      session.setLocalName(late.localName);
-      setText(localOff, initial(late.localName));
-      localStreamOption = late.localStream;
-      cameraOption = late.camera;
-      begin();
-    },
     destroy() {
       clearInterval(timerInterval);
       clearTimeout(copiedTimer);
