@@ -13,9 +13,13 @@
  *   join → connected: from Bo's join message leaving his page to ICE `connected` on his side.
  * Prints the median and worst of CALLS calls each, the ratios, and last one JSON line.
  *
- * TIMELINE=1 also prints, for the last Parley call, where the time went: one merged timeline
- * of Bo's page (B), Ana's overlay (A) and Ana's service worker (S) — page load, getUserMedia,
- * WebSocket and runtime-port messages, descriptions, ICE and first frames.
+ * TIMELINE=1 also prints, for the last call of each kind, where the time went: one merged
+ * timeline of Bo's page (B), Ana's overlay or page (A) and Ana's service worker (S) — page
+ * load, getUserMedia, WebSocket and runtime-port messages, descriptions, ICE and first frames.
+ * PROFILE=1 traces Bo's page in the last Parley call and prints what its main thread did from
+ * his join to ICE connected (PROFILE_TASKS=1: every task over 1 ms; PROFILE_FROM=dcl: from
+ * DOMContentLoaded). JOIN_AFTER_PREVIEW=1: Bo joins once his camera preview shows.
+ * bench/ab-call.sh compares the working tree with a git ref, alternating runs.
  */
 import type { CDPSession, Frame, Page } from 'playwright-core';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
@@ -27,12 +31,23 @@ const CALLS = Number(process.env.CALLS ?? 10);
 const TIMELINE = process.env.TIMELINE === '1';
 const PROFILE = process.env.PROFILE === '1';
 
+/**
+ * For TIMELINE=1: what a signaling message is, from its text: its type, whether it carries a
+ * description (and candidates in it), and a candidate's transport, address and type.
+ */
+const MESSAGE_KIND = `(s) => {
+  const t = /"type":"([a-z-]+)"/.exec(s);
+  const c = /candidate:\\S+ \\d (\\w+) \\d+ (\\S+) (\\d+) typ (\\w+)/.exec(s);
+  const description = s.includes('"description"') ? ' (description' + (s.includes('a=candidate') ? ', with candidates' : '') + ')' : '';
+  return (t ? t[1] : '?') + description + (c ? ' (candidate ' + c[1] + ' ' + c[2] + ':' + c[3] + ' ' + c[4] + ')' : '');
+}`;
+
 /** Marks for TIMELINE=1, in every page and frame of both profiles: [Date.now(), label]. */
 const TIMELINE_MARKS = `(() => {
   const L = (window.__timeline = window.__timeline || []);
   const who = window.__benchWho || (location.protocol === 'chrome-extension:' ? 'A' : 'B');
   const mark = (m) => L.push([Date.now(), who + ' ' + m]);
-  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); const c = /candidate:\\S+ \\d (\\w+) \\d+ (\\S+) (\\d+) typ (\\w+)/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description' + (s.includes('a=candidate') ? ', with candidates' : '') + ')' : '') + (c ? ' (candidate ' + c[1] + ' ' + c[2] + ':' + c[3] + ' ' + c[4] + ')' : ''); };
+  const kind = ${MESSAGE_KIND};
   mark('document starts ' + location.pathname.slice(0, 12));
   document.addEventListener('DOMContentLoaded', () => mark('DOMContentLoaded'));
   if (navigator.mediaDevices) {
@@ -72,7 +87,7 @@ const TIMELINE_MARKS = `(() => {
 /** The same for Ana's service worker (S), installed through its DevTools target. */
 const WORKER_MARKS = `(() => {
   const L = (self.__timeline = []);
-  const kind = (s) => { const t = /"type":"([a-z-]+)"/.exec(s); const c = /candidate:\\S+ \\d (\\w+) \\d+ (\\S+) (\\d+) typ (\\w+)/.exec(s); return (t ? t[1] : '?') + (s.includes('"description"') ? ' (description' + (s.includes('a=candidate') ? ', with candidates' : '') + ')' : '') + (c ? ' (candidate ' + c[1] + ' ' + c[2] + ':' + c[3] + ' ' + c[4] + ')' : ''); };
+  const kind = ${MESSAGE_KIND};
   const NativeWS = self.WebSocket;
   self.WebSocket = class extends NativeWS {
     constructor(...a) { super(...a); this.addEventListener('message', (e) => L.push([Date.now(), 'S ws ← ' + kind(String(e.data))])); }
