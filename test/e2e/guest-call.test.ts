@@ -3,7 +3,8 @@
  * through the real signaling server: they see and hear each other, see each other's mute
  * and camera state, and hanging up ends both sides with every track stopped. Audio-only
  * calls never ask for a camera. A signaling server that swaps DTLS fingerprints (a man in
- * the middle) or a joiner without the link secret ends in "Call not verified".
+ * the middle) or a joiner without the link secret ends in "Call not verified". A first
+ * connection whose ICE candidates were all lost restarts ICE by itself and connects.
  */
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
@@ -334,6 +335,75 @@ describe('when the signaling server goes away', () => {
     await a.page.getByRole('button', { name: 'Hang up' }).click();
     await b.page.getByText('Ana hung up.').waitFor();
     await Promise.all([a.page.close(), b.page.close()]);
+  });
+});
+
+/**
+ * For Bruno's page: for its first 8 seconds, no ICE candidate gets anywhere (his are not sent,
+ * Ana's are neither added nor kept in her description), as when candidates are lost on the
+ * way or the network changed under the gathering: signaling completes, ICE has nothing to
+ * check, and browsers leave such a connection "checking" indefinitely.
+ */
+const CANDIDATES_LOST_AT_FIRST = `(() => {
+  const until = performance.now() + 8000;
+  const lost = () => performance.now() < until;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (lost() && typeof data === 'string' && data.includes('"kind":"candidate"')) return;
+    return send.call(this, data);
+  };
+  const proto = RTCPeerConnection.prototype;
+  const setRemote = proto.setRemoteDescription;
+  proto.setRemoteDescription = function (description) {
+    if (lost() && description && description.sdp) {
+      const sdp = description.sdp.replace(/^a=candidate:.*\\r\\n/gm, '');
+      return setRemote.call(this, { type: description.type, sdp });
+    }
+    return setRemote.call(this, description);
+  };
+  const addCandidate = proto.addIceCandidate;
+  proto.addIceCandidate = function (candidate) {
+    return lost() ? Promise.resolve() : addCandidate.call(this, candidate);
+  };
+})()`;
+
+describe('when the first connection attempt gets nowhere', () => {
+  test('a call whose candidates were all lost restarts ICE by itself and connects', async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const a = await join(alice.context, url, 'Ana');
+    await a.page.getByText('Waiting for someone to join').waitFor();
+    const page = await bob.context.newPage();
+    await page.addInitScript(CANDIDATES_LOST_AT_FIRST);
+    await page.goto(url);
+    await page.getByRole('textbox', { name: 'Your name' }).fill('Bruno');
+    await page.getByRole('button', { name: 'Join call' }).click();
+    const joinedAt = Date.now();
+    // Stuck as long as the candidates are lost: both still say "Connecting…".
+    await page.waitForTimeout(6000);
+    expect(await a.page.getByText('Connecting…').isVisible()).toBe(true);
+    expect(await page.getByText('Connecting…').isVisible()).toBe(true);
+    // Then the side that acts first restarts ICE (10 s, or 15 s for the polite side) and the
+    // call connects, on the same connection (no second one, no end screen).
+    await Promise.all([
+      expectVideoPlaying(a.page, '.parley-remote-video', 25_000),
+      expectVideoPlaying(page, '.parley-remote-video', 25_000),
+    ]);
+    const seconds = (Date.now() - joinedAt) / 1000;
+    console.log(`candidates lost at first: connected ${seconds.toFixed(1)} s after joining`);
+    expect(seconds).toBeGreaterThan(8);
+    for (const p of [a.page, page]) {
+      expect(
+        await p.evaluate(
+          () =>
+            (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.filter(
+              (pc) => pc.signalingState !== 'closed',
+            ).length,
+        ),
+      ).toBe(1);
+    }
+    await a.page.getByRole('button', { name: 'Hang up' }).click();
+    await page.getByText('Ana hung up.').waitFor();
+    await Promise.all([a.page.close(), page.close()]);
   });
 });
 
