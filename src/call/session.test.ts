@@ -390,6 +390,8 @@ describe('CallSession', () => {
   it('restarts ICE when a first connection has not connected 10 s after signaling completed, twice at most', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { signaling, session } = setup([ANA], { offerWaitMs: 60_000, setupRetryMs: 1000 });
+    const notices: Array<string | null> = [];
+    session.on('notice', (n) => notices.push(n));
     await session.start();
     signaling.fire('signal', ANA, await signedOffer());
     await vi.waitFor(() =>
@@ -402,8 +404,14 @@ describe('CallSession', () => {
     expect(pc?.restarts).toBeLessThanOrEqual(1);
     await vi.advanceTimersByTimeAsync(2500);
     expect(pc?.restarts).toBe(2);
+    expect(notices.filter(Boolean).at(-1)).toBe('Still connecting… trying again.');
     await vi.advanceTimersByTimeAsync(10_000);
     expect(pc?.restarts).toBe(2);
+    // Out of tries: the person is told why, not left on "Connecting…".
+    expect(notices.at(-1)).toMatch(/^The call cannot connect: a firewall or network/);
+    // And if it connects after all, the notice goes.
+    pc?.setConnection('connected');
+    expect(notices.at(-1)).toBeNull();
   });
 
   it('does not restart ICE once the first connection has connected', async () => {

@@ -115,6 +115,9 @@ export interface CallSessionOptions {
 const MAX_FRAME = 262_144;
 /** How many times a first connection that does not connect restarts ICE (see watchSetup). */
 const SETUP_RETRIES = 2;
+const STILL_CONNECTING_NOTICE = 'Still connecting… trying again.';
+const NO_CONNECTION_NOTICE =
+  'The call cannot connect: a firewall or network between you may be blocking it. A TURN relay on the call server usually fixes this.';
 
 /**
  * What identifies an ICE candidate: foundation, component, transport, priority, address,
@@ -209,6 +212,7 @@ export class CallSession {
   private current: CallStatus = { state: 'waiting' };
   private connectedAt: number | null = null;
   private started = false;
+  private setupNoticeShown = false;
   /**
    * A connection made when we join a room where someone is, while their offer is on its way.
    * (No `iceCandidatePoolSize`: it gained nothing measurable, and calls that never connected
@@ -993,13 +997,25 @@ export class CallSession {
       if (peer.closed || peer.everConnected || this.isEnded()) return;
       const { pc } = peer;
       const negotiated = pc.signalingState === 'stable' && pc.remoteDescription !== null;
-      if (negotiated && pc.connectionState !== 'connected' && peer.setupRetries < SETUP_RETRIES) {
+      if (negotiated && pc.connectionState !== 'connected') {
+        if (peer.setupRetries >= SETUP_RETRIES) {
+          // Out of tries: say so, rather than "Connecting…" forever. (It may still connect.)
+          this.setupNotice(NO_CONNECTION_NOTICE);
+          return;
+        }
         peer.setupRetries++;
         console.info(`Parley: no connection after ${delay} ms; restarting ICE (${peer.setupRetries})`);
         pc.restartIce();
+        this.setupNotice(STILL_CONNECTING_NOTICE);
       }
-      if (peer.setupRetries < SETUP_RETRIES) this.watchSetup(peer);
+      this.watchSetup(peer);
     }, delay);
+  }
+
+  /** A notice about a first connection that is slow to come (cleared when one connects). */
+  private setupNotice(message: string): void {
+    this.setupNoticeShown = true;
+    this.events.emit('notice', message);
   }
 
   /** End this peer as lost unless its connection is working within the grace period. */
@@ -1070,6 +1086,10 @@ export class CallSession {
         clearTimeout(peer.leftTimer);
         peer.leftTimer = undefined;
         if (this.connectedAt === null) this.connectedAt = performance.now();
+        if (this.setupNoticeShown) {
+          this.setupNoticeShown = false;
+          this.events.emit('notice', null);
+        }
       }
       if (!peer.sampler) {
         peer.sampler = new StatsSampler(peer.pc, (sample) => {
