@@ -13,6 +13,7 @@ import {
   CHAT_LOG_MAX,
   OverlayToBgSchema,
   parse,
+  type SimpleResult,
   type StartResult,
   WINDOW_REASONS,
   type WindowReason,
@@ -137,6 +138,55 @@ export async function openCallWindow(callId: string, reason: WindowReason): Prom
     await endCall(callId);
     return false;
   }
+}
+
+/**
+ * The popup's "Move the call to this page": a call running in its own window (the page it was
+ * on went away, or could not hold it) goes into an overlay on the page the popup was opened
+ * on (activeTab lets us in), under the same place in the room, and the window closes. The
+ * window's overlay leaves first, without a bye, as a page that deleted it would make it; the
+ * new one offers at once (`joined.rejoin`), and the other side takes that as the same person's
+ * new connection.
+ */
+export async function bringCallToTab(callId: string, tabId: number): Promise<SimpleResult> {
+  const call = await getCall(callId);
+  if (call?.host !== 'window')
+    return { ok: false, error: 'There is no call in its own window for this tab.' };
+  const cannot = 'Parley cannot run on this page, so the call stays in its window.';
+  try {
+    await chrome.scripting.executeScript({ target: { tabId, frameIds: [0] }, func: () => true });
+  } catch {
+    return { ok: false, error: cannot };
+  }
+  const port = ports.get(callId);
+  if (port) {
+    const released = new Promise<void>((resolve) => {
+      port.onDisconnect.addListener(() => resolve());
+      setTimeout(resolve, 2000);
+    });
+    port.postMessage({ type: 'detach' } satisfies BgToOverlay);
+    await released;
+  }
+  const moved = await updateCall(callId, ({ windowId: _closed, ...c }) => ({
+    ...c,
+    host: 'overlay',
+    tabId,
+    cap: randomBase64Url(32),
+    capUsed: false,
+  }));
+  if (!moved) return { ok: false, error: 'The call has ended.' };
+  if (call.windowId !== undefined) await chrome.windows.remove(call.windowId).catch(() => undefined);
+  try {
+    await chrome.scripting.executeScript({
+      target: { tabId, frameIds: [0] },
+      func: mountOverlay,
+      args: [`${pageUrl(OVERLAY_PAGE)}#cap=${moved.cap}`],
+    });
+  } catch {
+    await openCallWindow(callId, 'restricted');
+    return { ok: false, error: cannot };
+  }
+  return { ok: true };
 }
 
 // ---------- ending ----------

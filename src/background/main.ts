@@ -17,6 +17,7 @@ import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } f
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
 import {
   acceptOverlayPort,
+  bringCallToTab,
   callLink,
   endCallsInTab,
   findCallForTab,
@@ -57,6 +58,12 @@ const popupHandlers = {
       return { ok: false, error: 'That is not a Parley link. It looks like http://server/r/room#secret.' };
     }
     return openCall(message.tabId, link, linkMedia(message.link));
+  },
+  async 'bring-call'(message) {
+    const call = await findCallForTab(message.tabId);
+    if (!call || call.host !== 'window')
+      return { ok: false, error: 'There is no call in its own window for this tab.' };
+    return bringCallToTab(call.callId, message.tabId);
   },
   async 'hang-up'(message) {
     const call = await findCallForTab(message.tabId);

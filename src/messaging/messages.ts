@@ -29,6 +29,8 @@ export const PopupToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('start-call'), tabId: TabId, media: Media }),
   v.strictObject({ type: v.literal('join-call'), tabId: TabId, link: v.pipe(v.string(), v.maxLength(2048)) }),
   v.strictObject({ type: v.literal('hang-up'), tabId: TabId }),
+  /** The call from this tab runs in its own window: put it back in an overlay on this page. */
+  v.strictObject({ type: v.literal('bring-call'), tabId: TabId }),
   v.strictObject({ type: v.literal('save-name'), name: DisplayNameSchema }),
   v.strictObject({ type: v.literal('save-settings'), server: v.pipe(v.string(), v.maxLength(2048)) }),
 ]);
@@ -61,6 +63,7 @@ export interface PopupReplies {
   'start-call': StartResult;
   'join-call': StartResult;
   'hang-up': SimpleResult;
+  'bring-call': SimpleResult;
   'save-name': SimpleResult;
   'save-settings': SimpleResult & { server?: string };
 }
@@ -176,6 +179,11 @@ export const BgToOverlaySchema = v.variant('type', [
   v.strictObject({ type: v.literal('error'), code: v.string(), message: v.string() }),
   /** The person pressed Hang up in the popup. */
   v.strictObject({ type: v.literal('hang-up') }),
+  /**
+   * The call moves to another page (the popup's "Move the call to this page"): leave without
+   * a bye and keep our place in the room, as a page that deleted the overlay would make us.
+   */
+  v.strictObject({ type: v.literal('detach') }),
   v.strictObject({ type: v.literal('permission'), granted: v.boolean() }),
 ]);
 export type BgToOverlay = v.InferOutput<typeof BgToOverlaySchema>;

@@ -229,5 +229,12 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   const session = app.session;
   controlHandler = (message) => {
     if (message.type === 'hang-up') session.hangUp();
+    if (message.type === 'detach') {
+      // Another page takes the call over (the worker closes this one next): no bye, no end.
+      unloading = true;
+      flushChat();
+      session.detach();
+      signaling.close();
+    }
   };
 }

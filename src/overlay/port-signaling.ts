@@ -19,7 +19,7 @@ import {
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
 
 /** Messages for the overlay itself rather than the call engine. */
-export type OverlayControl = Extract<BgToOverlay, { type: 'hang-up' | 'permission' | 'denied' }>;
+export type OverlayControl = Extract<BgToOverlay, { type: 'hang-up' | 'detach' | 'permission' | 'denied' }>;
 
 const RECONNECT_DELAYS_MS = [50, 200, 500, 1000, 2000];
 const MAX_QUEUED = 200;
@@ -174,6 +174,7 @@ export class PortSignaling implements Signaling {
         this.onControl(message);
         return;
       case 'hang-up':
+      case 'detach':
       case 'permission':
         this.onControl(message);
         return;

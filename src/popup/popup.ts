@@ -38,6 +38,7 @@ function render(state: PopupState): void {
         ? `${kind} from this tab is running in its own window.`
         : `${kind} is running in this tab.`;
   }
+  $('bring-call').hidden = state.call?.host !== 'window';
 }
 
 async function refresh(): Promise<void> {
@@ -106,6 +107,14 @@ $('join-form').addEventListener('submit', (event) => {
 $('copy-link').addEventListener('click', async () => {
   say((await copy(currentLink)) ? 'Link copied.' : `Copy this link: ${currentLink}`);
 });
+
+$('bring-call').addEventListener('click', () =>
+  withTab(async (id) => {
+    const result = await askBackground({ type: 'bring-call', tabId: id });
+    say(result.ok ? 'The call is on this page now.' : result.error, !result.ok);
+    await refresh();
+  }),
+);
 
 $('hang-up').addEventListener('click', () =>
   withTab(async (id) => {

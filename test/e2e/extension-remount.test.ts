@@ -313,7 +313,7 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await Promise.all([anaPage.close(), boPage.close()]);
   });
 
-  it('when Ana navigates away, the call goes on in its own window: Bo sees her again and never an end screen; timer and chat go on', async () => {
+  it('when Ana navigates away, the call goes on in its own window (timer and chat too), and the popup brings it back onto her new page', async () => {
     const { anaPage, boPage } = await callBetweenAnaAndBo();
     await watchEndScreen(boPage);
     await markRemoteStream(boPage);
@@ -360,8 +360,27 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await win.getByRole('textbox', { name: 'Message' }).fill('Back, from a window');
     await win.getByRole('button', { name: 'Send', exact: true }).click();
     await boPage.getByRole('list', { name: 'Messages' }).getByText('Back, from a window').waitFor();
-    // Hang up in the window still reaches Bo at once.
-    await win.getByRole('button', { name: 'Hang up' }).click();
+
+    // From the popup on the page she is on now, Ana brings the call back into an overlay there.
+    await markRemoteStream(boPage);
+    const windowClosed = win.waitForEvent('close', { timeout: 10_000 });
+    const popup = await ana.openPopup(anaPage);
+    await popup.click('Move the call to this page');
+    await popup.waitForStatus(/The call is on this page now/);
+    await popup.close();
+    await windowClosed;
+    const back = await overlayFrame(anaPage, ana.extensionId);
+    await newRemoteStream(boPage);
+    await Promise.all([
+      expectVideoPlaying(back, REMOTE_VIDEO, 15_000),
+      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
+    ]);
+    expect(await endScreens(boPage)).toEqual([]);
+    await back.getByRole('button', { name: 'Chat' }).click();
+    await back.getByRole('list', { name: 'Messages' }).getByText('Back, from a window').waitFor();
+    expect(await callSeconds(back)).toBeGreaterThanOrEqual(3);
+    // Hang up still reaches Bo at once.
+    await back.getByRole('button', { name: 'Hang up' }).click();
     await boPage.getByText('Ana hung up.').waitFor({ timeout: 5000 });
   });
 

@@ -107,7 +107,12 @@ export async function launchExtensionUser(
       const known = new Set((await targets()).map((t) => t.id));
       const popupUrl = `chrome-extension://${extensionId}/src/popup/popup.html`;
       const sw = await serviceWorker();
-      await sw.evaluate(() => chrome.action.openPopup());
+      // In the page's own browser window: a call window (no toolbar) may be the focused one.
+      await sw.evaluate(async () => {
+        const win = await chrome.windows.getLastFocused({ windowTypes: ['normal'] });
+        if (win.id !== undefined) await chrome.windows.update(win.id, { focused: true });
+        await chrome.action.openPopup(win.id === undefined ? {} : { windowId: win.id });
+      });
       const target = await waitFor('the popup target', async () =>
         (await targets()).find(
           (t) => t.url.startsWith(popupUrl) && !known.has(t.id) && t.webSocketDebuggerUrl,
