@@ -182,6 +182,18 @@ async function callSeconds(overlay: Frame): Promise<number> {
   return Number(h) * 3600 + Number(m) * 60 + Number(sec);
 }
 
+/**
+ * After a reconnection: `watcher` plays a new remote stream (not the one marked old), and
+ * remote video plays on every side again.
+ */
+async function playingAgain(
+  watcher: Pick<Page, 'waitForFunction'>,
+  sides: Array<Page | Frame>,
+): Promise<void> {
+  await newRemoteStream(watcher);
+  await Promise.all(sides.map((side) => expectVideoPlaying(side, REMOTE_VIDEO, 15_000)));
+}
+
 /** Record, in Bo's page, every end screen that shows (title and message), as it happens. */
 function watchEndScreen(page: Pick<Page, 'evaluate'>): Promise<void> {
   return page.evaluate(() => {
@@ -229,11 +241,7 @@ describe('the page deletes the overlay in the middle of a call', () => {
     const removedAt = Date.now();
     await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
     const next = await remountedOverlay(anaPage, overlay);
-    await newRemoteStream(boPage);
-    await Promise.all([
-      expectVideoPlaying(next, REMOTE_VIDEO, 15_000),
-      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
-    ]);
+    await playingAgain(boPage, [next, boPage]);
     const reconnectMs = Date.now() - removedAt;
     console.log(`remount: remote video playing again on both sides ${reconnectMs} ms after the removal`);
     // The call timer carries on from when the call first connected: it does not restart at 0:00.
@@ -278,11 +286,7 @@ describe('the page deletes the overlay in the middle of a call', () => {
       await markRemoteStream(anaOverlay);
       await boPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
       boOverlay = await remountedOverlay(boPage, boOverlay, bo);
-      await newRemoteStream(anaOverlay);
-      await Promise.all([
-        expectVideoPlaying(anaOverlay, REMOTE_VIDEO, 15_000),
-        expectVideoPlaying(boOverlay, REMOTE_VIDEO, 15_000),
-      ]);
+      await playingAgain(anaOverlay, [anaOverlay, boOverlay]);
     }
     expect(await endScreens(anaOverlay)).toEqual([]);
 
@@ -339,11 +343,7 @@ describe('the page deletes the overlay in the middle of a call', () => {
     const win = await windowOpened;
     opened.push(win);
     await win.getByText('You left the page the call was on, so the call moved to its own window.').waitFor();
-    await newRemoteStream(boPage);
-    await Promise.all([
-      expectVideoPlaying(win, REMOTE_VIDEO, 15_000),
-      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
-    ]);
+    await playingAgain(boPage, [win, boPage]);
     console.log(`navigated away: the call played again in its window ${Date.now() - leftAt} ms later`);
     expect(await endScreens(boPage)).toEqual([]);
     // Same call: the timer goes on, and the page Ana went to has no overlay.
@@ -370,11 +370,7 @@ describe('the page deletes the overlay in the middle of a call', () => {
     await popup.close();
     await windowClosed;
     const back = await overlayFrame(anaPage, ana.extensionId);
-    await newRemoteStream(boPage);
-    await Promise.all([
-      expectVideoPlaying(back, REMOTE_VIDEO, 15_000),
-      expectVideoPlaying(boPage, REMOTE_VIDEO, 15_000),
-    ]);
+    await playingAgain(boPage, [back, boPage]);
     expect(await endScreens(boPage)).toEqual([]);
     await back.getByRole('button', { name: 'Chat' }).click();
     await back.getByRole('list', { name: 'Messages' }).getByText('Back, from a window').waitFor();

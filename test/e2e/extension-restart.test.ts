@@ -83,6 +83,7 @@ describe('the service worker stopped mid-call', () => {
     // reopens the signaling socket with the resume token.
     await expect.poll(() => history.includes('stopped'), { timeout: 10_000 }).toBe(true);
     await expect.poll(() => history.at(-1), { timeout: 15_000 }).toBe('running');
+    expect(history.indexOf('stopped')).toBeLessThan(history.lastIndexOf('running'));
     await expect
       .poll(() => metric('parley_resumes_total'), { timeout: 20_000 })
       .toBeGreaterThan(resumesBefore);
@@ -100,6 +101,7 @@ describe('the service worker stopped mid-call', () => {
     await popup.close();
     await expect.poll(() => overlayMounted(anaPage), { timeout: 10_000 }).toBe(false);
     await boPage.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 15_000 });
+    expect(await overlayMounted(anaPage)).toBe(false);
     await cdp.detach();
   });
 });
