@@ -139,7 +139,8 @@ const AUTO_JOIN = `(() => {
 const FIRST_FRAME = `(sel) => new Promise((resolve) => {
   const check = () => {
     const video = document.querySelector(sel);
-    if (!video || !video.srcObject) return void setTimeout(check, 5);
+    // Shown, not only decoding: a video in a hidden part of the page does not count.
+    if (!video || !video.srcObject || !video.checkVisibility()) return void setTimeout(check, 5);
     if (video.videoWidth > 0 && video.readyState >= 2) return resolve(Date.now());
     const onFrame = () => (video.videoWidth > 0 ? resolve(Date.now()) : video.requestVideoFrameCallback(onFrame));
     video.requestVideoFrameCallback(onFrame);
@@ -238,7 +239,13 @@ async function printProfile({ cdp, events }: { cdp: CDPSession; events: TraceEve
       const kids = new Map<string, number>();
       for (const e of main)
         if (e !== t && e.ts >= t.ts && e.ts + e.dur! <= t.ts + t.dur! && e.dur! > 300) {
-          const k = e.name === 'FunctionCall' ? `FunctionCall ${e.args?.data?.functionName ?? ''}` : e.name;
+          const b = (e.args as { beginData?: { dirtyObjects?: number; totalObjects?: number } })?.beginData;
+          const k =
+            e.name === 'FunctionCall'
+              ? `FunctionCall ${e.args?.data?.functionName ?? ''}`
+              : e.name === 'Layout' && b
+                ? `Layout (${b.dirtyObjects}/${b.totalObjects} objects)`
+                : e.name;
           kids.set(k, (kids.get(k) ?? 0) + e.dur!);
         }
       const list = [...kids]

@@ -22,6 +22,11 @@ const callApp = import('../overlay/app.ts');
 callApp.catch(() => {});
 
 const NAME_KEY = 'parley.guestName';
+/**
+ * How long the join card may stay up after "Join call" while the connection is negotiated
+ * (see mountCall): past this the call screen shows, saying "Connecting…".
+ */
+const REVEAL_DEADLINE_MS = 700;
 const root = document.getElementById('parley-guest') ?? document.body;
 
 function sentence(text: string): void {
@@ -116,11 +121,13 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
     ev.preventDefault();
     if (submitted) return;
     submitted = true;
+    joinBtn.textContent = 'Joining…';
+    joinBtn.setAttribute('aria-disabled', 'true');
     const name = cleanDisplayName(nameInput.value);
     rememberName(name);
     const camera = media === 'video' ? cameraInput.checked : false;
-    preview.srcObject = null;
-    // The call screen goes up now, while the devices may still be starting.
+    if (!camera) preview.srcObject = null;
+    // The call starts now, while the devices may still be starting.
     const local = ready.then((stream) => {
       if (!stream || camera) return stream;
       // Joining without the camera: turn it off now (light off), keep the microphone.
@@ -155,10 +162,18 @@ function mountCall(
   camera: boolean,
   ready: { signaling: WebSocketSignaling; localStream: Promise<MediaStream | undefined> },
 ): void {
-  root.replaceChildren();
   const { signaling, localStream } = ready;
+  // The call screen is built at once but shown only when the connection is up (or nobody is
+  // there yet, or something went wrong, or REVEAL_DEADLINE_MS passed); until then the join
+  // card stays, its button saying "Joining…". Laying the screen out takes 5-20 ms of the
+  // page's main thread, which is also where the offer is applied and the answer made: done
+  // during the negotiation it delayed the connection by as much (bench:call, PROFILE=1).
+  // Shown at ICE connected, it is laid out while the first video frame is still on its way.
+  const stage = el('div', { class: 'guest-stage' });
+  stage.hidden = true;
+  root.append(stage);
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
-  const app = mountCallApp(root, {
+  const app = mountCallApp(stage, {
     signaling,
     link,
     url: media === 'audio' ? url : formatShareLink(link),
@@ -181,6 +196,32 @@ function mountCall(
       },
     },
   });
+  let shown = false;
+  const show = (): void => {
+    if (shown || stage.parentNode !== root) return;
+    shown = true;
+    clearTimeout(deadline);
+    for (const off of offs) off();
+    for (const child of [...root.children]) if (child !== stage) child.remove();
+    stage.hidden = false;
+  };
+  const deadline = setTimeout(show, REVEAL_DEADLINE_MS);
+  // No camera or microphone (blocked, missing): the call screen says why and what to do.
+  void localStream.then((stream) => {
+    if (!stream) show();
+  });
+  const offs = [
+    app.session.on('status', (status) => {
+      if (status.state === 'connected' || status.state === 'ended') show();
+    }),
+    // Nobody else in the room yet: "Waiting for someone to join" is the news.
+    signaling.on('joined', (info) => {
+      if (info.peers.length === 0) show();
+    }),
+    signaling.on('status', (status) => {
+      if (status === 'reconnecting') show();
+    }),
+  ];
   // Handy for tests and debugging in the console; holds no secret beyond what the URL has.
   (window as { parleyCall?: unknown }).parleyCall = app.session;
 }
