@@ -37,8 +37,10 @@ results="$tmp/results"
 for i in $(seq 1 "$runs"); do
   for variant in current other; do
     use "$variant"
-    line=$(CALLS=${CALLS:-10} flock /tmp/parley-bench.lock npm run --silent bench:call 2>/dev/null | tail -1)
-    echo "$variant $line" | tee -a "$results" >&2
+    out=$(CALLS=${CALLS:-10} flock /tmp/parley-bench.lock npm run --silent bench:call 2>/dev/null)
+    echo "$variant $(echo "$out" | tail -1)" | tee -a "$results" >&2
+    # Every call's figures too, for the pooled medians.
+    echo "$out" | sed -n "s/^ *\(bare\|parley\) call [0-9]*: link→video \([0-9]*\) ms, join→connected \([0-9]*\) ms$/$variant \1 \2 \3/p" >>"$results.calls"
   done
 done
 use current
@@ -56,3 +58,21 @@ for (const [v, xs] of Object.entries(by)) {
   const name = v === "current" ? "working tree" : process.argv[2];
   console.log(`${name.padEnd(14)} link→video ${median(xs.map((x) => x[0])).toFixed(2)}×, join→connected ${median(xs.map((x) => x[1])).toFixed(2)}× (medians of ${xs.length} runs; per run: ${xs.map((x) => x[0].toFixed(2) + "/" + x[1].toFixed(2)).join(" ")})`);
 }' "$results" "$ref"
+
+# Pooled: the median of every call of every run, per side. Join → connected moves in steps of
+# Chrome's ICE check pacing, so a run's median of ten calls jumps between steps; pooled
+# medians of many calls are steadier than the median of per-run ratios.
+node -e '
+const by = {};
+for (const l of require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n")) {
+  const [v, side, link, join] = l.split(" ");
+  const o = ((by[v] ??= {})[side] ??= { link: [], join: [] });
+  o.link.push(Number(link));
+  o.join.push(Number(join));
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+for (const [v, s] of Object.entries(by)) {
+  const name = v === "current" ? "working tree" : process.argv[2];
+  const l = [median(s.parley.link), median(s.bare.link)], j = [median(s.parley.join), median(s.bare.join)];
+  console.log(`${name.padEnd(14)} pooled over ${s.parley.link.length} calls: link→video ${l[0]} vs ${l[1]} ms (${(l[0] / l[1]).toFixed(2)}×), join→connected ${j[0]} vs ${j[1]} ms (${(j[0] / j[1]).toFixed(2)}×)`);
+}' "$results.calls" "$ref"

@@ -301,7 +301,13 @@ interface Sample {
   joinToConnected: number;
 }
 
-async function benchParley(): Promise<Sample[]> {
+interface Bench {
+  /** Makes call number i (0-based) and measures it. */
+  call(i: number): Promise<Sample>;
+  close(): Promise<void>;
+}
+
+async function setUpParley(): Promise<Bench> {
   const server = await startServer({ LOG_LEVEL: 'warn' });
   const pages = await startPageServer({ '/': ORDINARY_PAGE });
   const ana = await launchExtensionUser();
@@ -313,9 +319,8 @@ async function benchParley(): Promise<Sample[]> {
     await bo.context.addInitScript(TIMELINE_MARKS);
     await (await ana.serviceWorker()).evaluate(WORKER_MARKS);
   }
-  const samples: Sample[] = [];
-  try {
-    for (let i = 0; i < CALLS; i++) {
+  return {
+    async call(i) {
       const anaPage = await ana.context.newPage();
       await anaPage.goto(`${pages.url}/`);
       const link = await startCallFromPopup(ana, anaPage, {
@@ -341,9 +346,9 @@ async function benchParley(): Promise<Sample[]> {
       ]);
       const m = await marks(boPage);
       if (profiler) await printProfile(profiler);
-      samples.push({ linkToVideo: Math.max(a, b) - opened, joinToConnected: m.connected! - m.join! });
+      const sample = { linkToVideo: Math.max(a, b) - opened, joinToConnected: m.connected! - m.join! };
       process.stdout.write(
-        `  parley call ${i + 1}: link→video ${Math.max(a, b) - opened} ms, join→connected ${m.connected! - m.join!} ms\n`,
+        `  parley call ${i + 1}: link→video ${sample.linkToVideo} ms, join→connected ${sample.joinToConnected} ms\n`,
       );
       if (TIMELINE && i === CALLS - 1) {
         const worker = await ana.serviceWorker();
@@ -357,17 +362,18 @@ async function benchParley(): Promise<Sample[]> {
       }
       await boPage.close();
       await anaPage.close();
-    }
-  } finally {
-    await ana.close();
-    await bo.close();
-    await pages.close();
-    await server.stop();
-  }
-  return samples;
+      return sample;
+    },
+    async close() {
+      await ana.close();
+      await bo.close();
+      await pages.close();
+      await server.stop();
+    },
+  };
 }
 
-async function benchBare(): Promise<Sample[]> {
+async function setUpBare(): Promise<Bench> {
   const relay = await startBareCallServer();
   const a = await launchBrowser();
   const b = await launchBrowser();
@@ -377,9 +383,8 @@ async function benchBare(): Promise<Sample[]> {
     await a.context.addInitScript(TIMELINE_MARKS);
     await b.context.addInitScript(TIMELINE_MARKS);
   }
-  const samples: Sample[] = [];
-  try {
-    for (let i = 0; i < CALLS; i++) {
+  return {
+    async call(i) {
       const room = `room${i}`;
       const aPage = await a.context.newPage();
       await aPage.goto(`${relay.url}/?room=${room}`);
@@ -394,9 +399,9 @@ async function benchBare(): Promise<Sample[]> {
         firstRemoteFrame(bPage, '#remote'),
       ]);
       const m = await marks(bPage);
-      samples.push({ linkToVideo: Math.max(ta, tb) - opened, joinToConnected: m.connected! - m.join! });
+      const sample = { linkToVideo: Math.max(ta, tb) - opened, joinToConnected: m.connected! - m.join! };
       process.stdout.write(
-        `  bare call ${i + 1}: link→video ${Math.max(ta, tb) - opened} ms, join→connected ${m.connected! - m.join!} ms\n`,
+        `  bare call ${i + 1}: link→video ${sample.linkToVideo} ms, join→connected ${sample.joinToConnected} ms\n`,
       );
       if (TIMELINE && i === CALLS - 1) {
         printTimeline(`bare call ${i + 1}`, opened, [
@@ -408,13 +413,14 @@ async function benchBare(): Promise<Sample[]> {
       }
       await bPage.close();
       await aPage.close();
-    }
-  } finally {
-    await a.close();
-    await b.close();
-    await relay.close();
-  }
-  return samples;
+      return sample;
+    },
+    async close() {
+      await a.close();
+      await b.close();
+      await relay.close();
+    },
+  };
 }
 
 function summarize(name: string, samples: Sample[]) {
@@ -433,8 +439,21 @@ function summarize(name: string, samples: Sample[]) {
 }
 
 console.log(`bench:call: ${CALLS} calls each, two Chromium profiles on loopback, fake camera and microphone`);
-const bare = await benchBare();
-const ours = await benchParley();
+// Both set up at once and their calls alternated (bare, Parley, bare, …), so that a slower
+// minute of this shared machine weighs on both sides alike.
+const bareBench = await setUpBare();
+const parleyBench = await setUpParley();
+const bare: Sample[] = [];
+const ours: Sample[] = [];
+try {
+  for (let i = 0; i < CALLS; i++) {
+    bare.push(await bareBench.call(i));
+    ours.push(await parleyBench.call(i));
+  }
+} finally {
+  await bareBench.close();
+  await parleyBench.close();
+}
 console.log('');
 const b = summarize('bare', bare);
 const o = summarize('parley', ours);

@@ -30,6 +30,7 @@ export class PreparedOffer {
   #candidates: RTCIceCandidate[] = [];
   #taken = false;
   #closed = false;
+  #settled = false;
 
   constructor(
     readonly media: CallMedia,
@@ -46,7 +47,17 @@ export class PreparedOffer {
     };
     this.ready = pc.setLocalDescription();
     // Adoption awaits `ready` and reports; an unobserved rejection here would only be noise.
-    this.ready.catch(() => {});
+    this.ready.then(
+      () => {
+        this.#settled = true;
+      },
+      () => {},
+    );
+  }
+
+  /** The offer is the local description already: it can be sent without waiting. */
+  get isReady(): boolean {
+    return this.#settled;
   }
 
   /** Still usable: not taken, not closed, and the connection has not failed meanwhile. */

@@ -43,6 +43,14 @@ import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
 import { deriveAuthKey, fingerprintLines, signDescription, verifyDescription } from './verify.ts';
 
+/** A prepared offer handed to a new peer, with its signature if it is still ours to use. */
+interface PreparedTake {
+  offer: PreparedOffer;
+  auth: Promise<string> | null;
+  /** The signature, if already computed (then the offer can go out at once). */
+  signed: string | null;
+}
+
 export type CallState = 'waiting' | 'connecting' | 'connected' | 'reconnecting' | 'ended';
 export type EndReason = 'hangup' | 'remote-hangup' | 'lost' | 'unverified' | 'room-full' | 'error';
 export type PeerEndReason = 'remote-hangup' | 'lost' | 'left';
@@ -220,7 +228,13 @@ export class CallSession {
    */
   private spare: RTCPeerConnection | null = null;
   /** The offer for the next peer to join, while we wait alone (already signed). */
-  private prepared: { offer: PreparedOffer; selfId: string; auth: Promise<string> } | null = null;
+  private prepared: {
+    offer: PreparedOffer;
+    selfId: string;
+    auth: Promise<string>;
+    /** The signature, once computed. */
+    signed: string | null;
+  } | null = null;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
@@ -484,8 +498,14 @@ export class CallSession {
     const auth = offer.ready.then(async () =>
       signDescription(await this.keyPromise, selfId, offer.pc.localDescription?.sdp ?? ''),
     );
-    auth.catch(() => {});
-    this.prepared = { offer, selfId, auth };
+    const entry = { offer, selfId, auth, signed: null as string | null };
+    auth.then(
+      (signed) => {
+        entry.signed = signed;
+      },
+      () => {},
+    );
+    this.prepared = entry;
   }
 
   private makeSpare(): void {
@@ -730,7 +750,7 @@ export class CallSession {
   }
 
   /** The prepared offer, if there is one still good to use (once). */
-  private takePrepared(): { offer: PreparedOffer; auth: Promise<string> | null } | null {
+  private takePrepared(): PreparedTake | null {
     const prepared = this.prepared;
     this.prepared = null;
     if (!prepared) return null;
@@ -738,13 +758,18 @@ export class CallSession {
       prepared.offer.close();
       return null;
     }
-    return { offer: prepared.offer, auth: prepared.selfId === this.selfId ? prepared.auth : null };
+    const ours = prepared.selfId === this.selfId;
+    return {
+      offer: prepared.offer,
+      auth: ours ? prepared.auth : null,
+      signed: ours ? prepared.signed : null,
+    };
   }
 
   private createPeer(
     id: string,
     initiator: boolean,
-    prepared: { offer: PreparedOffer; auth: Promise<string> | null } | null = null,
+    prepared: PreparedTake | null = null,
     /** The connection to the same person that this one replaces. */
     previous: Peer | null = null,
   ): Peer {
@@ -828,8 +853,20 @@ export class CallSession {
     else this.watchSetup(peer);
 
     if (prepared && adopted) {
+      // Ready and signed (the usual case): out now, before the tracks go in and the UI hears
+      // of the new peer, all of which the other side does not need to wait for.
+      if (prepared.signed !== null && prepared.offer.isReady && pc.localDescription) {
+        const { type, sdp } = pc.localDescription;
+        this.options.signaling.send(id, {
+          kind: 'description',
+          description: { type, sdp },
+          auth: prepared.signed,
+        });
+        this.sendEarlyCandidates(peer, adopted.candidates);
+      } else {
+        void this.sendPreparedOffer(peer, prepared.offer, prepared.auth, adopted.candidates);
+      }
       this.attachLocal(peer, prepared.offer);
-      void this.sendPreparedOffer(peer, prepared.offer, prepared.auth, adopted.candidates);
     } else if (initiator) {
       this.attachLocal(peer);
     }
@@ -862,16 +899,21 @@ export class CallSession {
       }
       if (peer.closed) return;
       this.sendDescription(peer, presigned);
-      const inDescription = candidatesIn(pc.localDescription?.sdp ?? '');
-      for (const candidate of early) {
-        if (candidate.candidate && !inDescription.has(candidateKey(candidate.candidate)))
-          this.sendCandidate(peer, candidate);
-      }
+      this.sendEarlyCandidates(peer, early);
     } catch (err) {
       if (!peer.closed)
         console.warn('Parley: could not send the offer', err instanceof Error ? err.name : err);
     } finally {
       peer.makingOffer = false;
+    }
+  }
+
+  /** Candidates gathered before the offer was taken that its description does not hold. */
+  private sendEarlyCandidates(peer: Peer, early: RTCIceCandidate[]): void {
+    const inDescription = candidatesIn(peer.pc.localDescription?.sdp ?? '');
+    for (const candidate of early) {
+      if (candidate.candidate && !inDescription.has(candidateKey(candidate.candidate)))
+        this.sendCandidate(peer, candidate);
     }
   }
 
