@@ -19,7 +19,7 @@ import {
 
 export type Decoded = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };
 
-const KNOWN_TYPES = new Set(['join', 'signal', 'leave', 'ping']);
+const KNOWN_TYPES = new Set(['join', 'signal', 'park', 'leave', 'ping']);
 
 /** Exactly SignalOutSchema: own keys v, type, to, data and nothing else; `to` a peer id. */
 export function isSignalMessage(raw: unknown): raw is SignalOutMessage {

@@ -15,6 +15,7 @@ import {
   CLOSE_CODES,
   type ErrorCode,
   type JoinMessage,
+  type ParkMessage,
   PROTOCOL_VERSION,
   type SignalOutMessage,
 } from '../src/protocol/signaling.ts';
@@ -73,6 +74,8 @@ class Connection {
   strikeWindowAt = 0;
   rateErrorAt = 0;
   closing = false;
+  /** The JSON text of this peer's parked message for the next joiner (`park`), if any. */
+  parked: string | null = null;
   constructor(
     readonly ws: WebSocket,
     readonly ipEntry: IpEntry,
@@ -87,6 +90,8 @@ class Connection {
 type TaggedSocket = WebSocket & { parley: Connection };
 
 const STRIKE_WINDOW_MS = 10_000;
+/** Listed in `joined.features`: what clients may use beyond the base protocol. */
+const FEATURES = ['park'];
 const TEXT_FRAME = { binary: false } as const;
 const SLOW_CONSUMER_TERMINATE_MS = 2000;
 
@@ -225,6 +230,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       peers,
       iceServers: iceServersFor(config, Date.now()),
       capacity: config.roomCapacity,
+      features: FEATURES,
     });
   }
 
@@ -247,6 +253,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const room = conn.room;
     if (room === null) return;
     conn.room = null;
+    conn.parked = null;
     room.members = without(room.members, conn);
     broadcast(room, conn, peerFrame('peer-left', conn.peerId));
     if (resumable && config.resumeGraceMs > 0 && !shuttingDown) {
@@ -333,8 +340,30 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const token = admit(conn, room, peerId);
     room.members = room.members.concat(conn);
     send(conn, joinedFrame(conn, room, token));
-    broadcast(room, conn, peerFrame('peer-joined', peerId));
+    for (const other of room.members) {
+      if (other === conn) continue;
+      const parked = other.parked;
+      if (parked === null) {
+        send(other, peerFrame('peer-joined', peerId));
+        continue;
+      }
+      // The newcomer gets what was parked for it (the prepared offer) right after `joined`;
+      // the parker learns it went, and to whom.
+      other.parked = null;
+      send(conn, `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${other.peerId}","data":${parked}}`);
+      send(other, `{"v":${PROTOCOL_VERSION},"type":"peer-joined","peerId":"${peerId}","parked":true}`);
+      metrics.relayed++;
+    }
     log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer joined');
+  }
+
+  /** Keeps (or, with `data: null`, drops) the sender's message for the next peer to join. */
+  function park(conn: Connection, msg: ParkMessage): void {
+    if (conn.room === null) {
+      reject(conn, 'not-joined');
+      return;
+    }
+    conn.parked = msg.data === null || msg.data === undefined ? null : JSON.stringify(msg.data);
   }
 
   function overLimit(conn: Connection, now: number): boolean {
@@ -417,6 +446,9 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
           return;
         case 'join':
           join(conn, msg);
+          return;
+        case 'park':
+          park(conn, msg);
           return;
         case 'leave':
           depart(conn, false);

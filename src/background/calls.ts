@@ -345,6 +345,8 @@ export function acceptOverlayPort(port: Port): void {
       const id = callId;
       ports.delete(id);
       portlessSince.set(id, Date.now());
+      // An offer it parked with the server died with it: take it back.
+      sockets.get(id)?.park(null);
       // The overlay's document is gone (tab navigated or reloaded, page deleted our frame); it
       // left without a bye and kept its place in the room. A re-mount claims a fresh
       // capability within moments and carries the call on; otherwise the call is over and
@@ -385,6 +387,10 @@ const overlayHandlers = {
     const queue = outbox.get(callId) ?? [];
     if (queue.length < BUFFER_LIMIT) queue.push({ to: message.to, data: message.data });
     outbox.set(callId, queue);
+  },
+  async park(callId: string, message: Extract<OverlayMessage, { type: 'park' }>) {
+    // Not kept for later: the overlay parks again on its next `joined`.
+    sockets.get(callId)?.park(message.data);
   },
   async leave(callId: string) {
     sockets.get(callId)?.leave();
@@ -491,6 +497,7 @@ function joinedInfo(socket: RoomSocket) {
     peers: [...socket.peers],
     iceServers: joined.iceServers,
     capacity: joined.capacity,
+    canPark: joined.features?.includes('park') ?? false,
   };
 }
 
@@ -513,7 +520,11 @@ function ensureSocket(call: CallRecord): void {
     message: (message) => {
       switch (message.type) {
         case 'peer-joined':
-          return post(callId, { type: 'peer-joined', peerId: message.peerId });
+          return post(callId, {
+            type: 'peer-joined',
+            peerId: message.peerId,
+            ...(message.parked ? { parked: true } : {}),
+          });
         case 'peer-left':
           return post(callId, { type: 'peer-left', peerId: message.peerId });
         case 'signal':

@@ -95,6 +95,12 @@ export class RoomSocket {
     return this.#write({ v: PROTOCOL_VERSION, type: 'signal', to, data });
   }
 
+  /** Park a message with the server for the next joiner (null takes it back); only when joined. */
+  park(data: unknown): boolean {
+    if (!this.#joined) return false;
+    return this.#write({ v: PROTOCOL_VERSION, type: 'park', data });
+  }
+
   /** Leave the room and stop for good. */
   leave(): void {
     if (this.#stopped) return;

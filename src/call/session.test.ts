@@ -32,6 +32,11 @@ class FakeSignaling implements Signaling {
   send(to: string, data: unknown): void {
     this.sent.push({ to, data });
   }
+  /** What the session parked with the "server", in order (null: taken back). */
+  parkedLog: unknown[] = [];
+  park(data: unknown): void {
+    this.parkedLog.push(data);
+  }
   on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
     if (!this.handlers[event]) this.handlers[event] = [];
     const list = this.handlers[event] as Array<SignalingEvents[K]>;
@@ -174,6 +179,7 @@ function setup(
     noStream?: boolean;
     rejoin?: boolean;
     setupRetryMs?: number;
+    canPark?: boolean;
   } = {},
 ) {
   FakePeerConnection.all = [];
@@ -184,6 +190,7 @@ function setup(
     iceServers: extra.iceServers ?? [{ urls: 'stun:127.0.0.1:3478' }],
     capacity: 2,
     ...(extra.rejoin ? { rejoin: true } : {}),
+    ...(extra.canPark ? { canPark: true } : {}),
   });
   const session = new CallSession({
     // Most tests are about what follows the first offer; when we join second, let the
@@ -296,6 +303,69 @@ describe('CallSession', () => {
     pc?.setConnection('connected');
     expect(session.status.state).toBe('connected');
     expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
+  });
+
+  it('parks its signed offer with a server that keeps one; handed over by the server, it is not sent again', async () => {
+    const { signaling, session } = setup([], { canPark: true });
+    await session.start();
+    await settle();
+    const pc = FakePeerConnection.all[0];
+    // Parked as soon as it is ready and signed: a description signal, verifiable as ours.
+    expect(signaling.parkedLog).toHaveLength(1);
+    const parked = signaling.parkedLog[0] as {
+      kind: string;
+      description: { type: string; sdp: string };
+      auth: string;
+    };
+    expect(parked.kind).toBe('description');
+    expect(parked.description.type).toBe('offer');
+    expect(
+      await verifyDescription(await deriveAuthKey(SECRET), ME, parked.description.sdp, parked.auth),
+    ).toBe(true);
+    // A candidate gathered after parking is not in the parked description.
+    const late = 'candidate:9 1 udp 2122260223 10.0.0.9 5009 typ host';
+    pc?.onicecandidate?.({
+      candidate: {
+        candidate: late,
+        toJSON: () => ({ candidate: late, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'old' }),
+      },
+    });
+    if (pc?.localDescription) pc.localDescription.sdp += `a=${late}\r\n`;
+
+    signaling.fire('peerJoined', ANA, true);
+    await settle();
+    // Ana has the offer from the server already: only the late candidate goes to her.
+    expect(signaling.sent.map((m) => (m.data as { kind: string }).kind)).toEqual(['candidate']);
+    expect(signaling.sent[0]?.data).toMatchObject({ candidate: { candidate: late } });
+    expect(signaling.parkedLog).toHaveLength(1);
+    expect(FakePeerConnection.all).toHaveLength(1);
+
+    const answerSdp = sdpWith(FP);
+    signaling.fire('signal', ANA, {
+      kind: 'description',
+      description: { type: 'answer', sdp: answerSdp },
+      auth: await signDescription(await deriveAuthKey(SECRET), ANA, answerSdp),
+    });
+    await vi.waitFor(() => expect(pc?.remoteDescriptions).toHaveLength(1));
+    pc?.setConnection('connected');
+    expect(session.status.state).toBe('connected');
+  });
+
+  it('takes its parked offer back and sends it itself when the server did not hand it over', async () => {
+    const { signaling, session } = setup([], { canPark: true });
+    await session.start();
+    await settle();
+    expect(signaling.parkedLog).toHaveLength(1);
+    signaling.fire('peerJoined', ANA, false);
+    expect(signaling.parkedLog).toEqual([expect.anything(), null]);
+    expect(signaling.sent.map((m) => (m.data as { kind: string }).kind)).toEqual(['description']);
+  });
+
+  it('parks nothing on a server that does not keep parked messages', async () => {
+    const { signaling, session } = setup();
+    await session.start();
+    await settle();
+    expect(signaling.parkedLog).toEqual([]);
   });
 
   it('sends candidates gathered while waiting that the offer does not already carry', async () => {

@@ -43,12 +43,25 @@ import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
 import { deriveAuthKey, fingerprintLines, signDescription, verifyDescription } from './verify.ts';
 
+/** The offer prepared while we wait alone (see prepareOffer). */
+interface PreparedEntry {
+  offer: PreparedOffer;
+  selfId: string;
+  auth: Promise<string>;
+  /** The signature, once computed. */
+  signed: string | null;
+  /** The description as parked with the server, if it was. */
+  parkedSdp: string | null;
+}
+
 /** A prepared offer handed to a new peer, with its signature if it is still ours to use. */
 interface PreparedTake {
   offer: PreparedOffer;
   auth: Promise<string> | null;
   /** The signature, if already computed (then the offer can go out at once). */
   signed: string | null;
+  /** The server already handed this description to the peer (it was parked). */
+  delivered: string | null;
 }
 
 export type CallState = 'waiting' | 'connecting' | 'connected' | 'reconnecting' | 'ended';
@@ -228,13 +241,11 @@ export class CallSession {
    */
   private spare: RTCPeerConnection | null = null;
   /** The offer for the next peer to join, while we wait alone (already signed). */
-  private prepared: {
-    offer: PreparedOffer;
-    selfId: string;
-    auth: Promise<string>;
-    /** The signature, once computed. */
-    signed: string | null;
-  } | null = null;
+  private prepared: PreparedEntry | null = null;
+  /** The prepared offer parked with the server for the next joiner (`Signaling.park`). */
+  private parked: PreparedEntry | null = null;
+  /** The server keeps parked messages (its last `joined` said so). */
+  private canPark = false;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
@@ -338,7 +349,7 @@ export class CallSession {
     const { signaling } = this.options;
     this.unsubscribe.push(
       signaling.on('joined', (info) => this.onJoined(info)),
-      signaling.on('peerJoined', (id) => this.onPeerJoined(id)),
+      signaling.on('peerJoined', (id, parked) => this.onPeerJoined(id, parked)),
       signaling.on('peerLeft', (id) => this.onPeerLeft(id)),
       signaling.on('signal', (from, data) => this.onSignal(from, data)),
       signaling.on('status', (status) => {
@@ -426,6 +437,9 @@ export class CallSession {
     const reconnect = previous !== null;
     this.selfId = info.peerId;
     this.iceServers = info.iceServers;
+    this.canPark = info.canPark === true;
+    // A new socket (or a server that restarted) holds nothing we parked before.
+    this.parked = null;
     this.events.emit('notice', null);
     if (reconnect && previous !== info.peerId) {
       // The server forgot us (e.g. it restarted) and gave us a new id. Tell the peers we are
@@ -465,6 +479,7 @@ export class CallSession {
     }
     this.recompute();
     this.prepareOffer();
+    this.park();
   }
 
   private deferInitiate(id: string, delayMs: number): void {
@@ -498,14 +513,44 @@ export class CallSession {
     const auth = offer.ready.then(async () =>
       signDescription(await this.keyPromise, selfId, offer.pc.localDescription?.sdp ?? ''),
     );
-    const entry = { offer, selfId, auth, signed: null as string | null };
+    const entry: PreparedEntry = { offer, selfId, auth, signed: null, parkedSdp: null };
     auth.then(
       (signed) => {
         entry.signed = signed;
+        this.park();
       },
       () => {},
     );
     this.prepared = entry;
+  }
+
+  /**
+   * Park the prepared offer with the server, which hands it to the next peer right after its
+   * `joined`: the newcomer has our offer about a round trip sooner than if we waited for
+   * `peer-joined` to send it. Again after every `joined` (a new socket has nothing parked).
+   */
+  private park(): void {
+    const entry = this.prepared;
+    const { signaling } = this.options;
+    if (!entry || !signaling.park || !this.canPark || this.current.state !== 'waiting') return;
+    if (entry.signed === null || entry.selfId !== this.selfId || !entry.offer.isReady || !entry.offer.usable)
+      return;
+    const local = entry.offer.pc.localDescription;
+    if (!local) return;
+    entry.parkedSdp = local.sdp;
+    this.parked = entry;
+    signaling.park({
+      kind: 'description',
+      description: { type: 'offer', sdp: local.sdp },
+      auth: entry.signed,
+    } satisfies PeerSignal);
+  }
+
+  /** Take back what we parked (the offer behind it is going away or went to someone else). */
+  private unpark(): void {
+    if (!this.parked) return;
+    this.parked = null;
+    this.options.signaling.park?.(null);
   }
 
   private makeSpare(): void {
@@ -522,6 +567,7 @@ export class CallSession {
   }
 
   private dropSpares(): void {
+    this.unpark();
     this.spare?.close();
     this.spare = null;
     this.prepared?.offer.close();
@@ -551,7 +597,7 @@ export class CallSession {
     this.recompute();
   }
 
-  private onPeerJoined(id: string): void {
+  private onPeerJoined(id: string, parked = false): void {
     if (this.current.state === 'ended' || id === this.selfId) return;
     const existing = this.peers.get(id);
     if (existing) {
@@ -570,8 +616,9 @@ export class CallSession {
       this.recompute();
       return;
     }
-    // We were here first: we offer, with the offer made while we waited if there is one.
-    this.createPeer(id, true, this.takePrepared());
+    // We were here first: we offer, with the offer made while we waited if there is one (or
+    // the server already gave it to them: it was parked).
+    this.createPeer(id, true, this.takePrepared(parked));
   }
 
   private onPeerLeft(id: string): void {
@@ -750,9 +797,14 @@ export class CallSession {
   }
 
   /** The prepared offer, if there is one still good to use (once). */
-  private takePrepared(): PreparedTake | null {
+  /** `parked`: the server says our parked message went to the peer this is for. */
+  private takePrepared(parked = false): PreparedTake | null {
     const prepared = this.prepared;
     this.prepared = null;
+    const delivered = parked && prepared !== null && this.parked === prepared ? prepared.parkedSdp : null;
+    // Delivered, the server holds nothing more; otherwise take back what it holds.
+    if (parked) this.parked = null;
+    else this.unpark();
     if (!prepared) return null;
     if (!prepared.offer.usable) {
       prepared.offer.close();
@@ -763,6 +815,7 @@ export class CallSession {
       offer: prepared.offer,
       auth: ours ? prepared.auth : null,
       signed: ours ? prepared.signed : null,
+      delivered: ours ? delivered : null,
     };
   }
 
@@ -853,9 +906,13 @@ export class CallSession {
     else this.watchSetup(peer);
 
     if (prepared && adopted) {
-      // Ready and signed (the usual case): out now, before the tracks go in and the UI hears
-      // of the new peer, all of which the other side does not need to wait for.
-      if (prepared.signed !== null && prepared.offer.isReady && pc.localDescription) {
+      if (prepared.delivered !== null) {
+        // The server handed the parked offer over with the peer's `joined`: only candidates
+        // gathered since it was parked remain to send.
+        this.sendEarlyCandidates(peer, adopted.candidates, prepared.delivered);
+      } else if (prepared.signed !== null && prepared.offer.isReady && pc.localDescription) {
+        // Ready and signed: out now, before the tracks go in and the UI hears of the new
+        // peer, all of which the other side does not need to wait for.
         const { type, sdp } = pc.localDescription;
         this.options.signaling.send(id, {
           kind: 'description',
@@ -908,9 +965,13 @@ export class CallSession {
     }
   }
 
-  /** Candidates gathered before the offer was taken that its description does not hold. */
-  private sendEarlyCandidates(peer: Peer, early: RTCIceCandidate[]): void {
-    const inDescription = candidatesIn(peer.pc.localDescription?.sdp ?? '');
+  /** Candidates gathered before the offer was taken that the description sent does not hold. */
+  private sendEarlyCandidates(
+    peer: Peer,
+    early: RTCIceCandidate[],
+    sentSdp = peer.pc.localDescription?.sdp ?? '',
+  ): void {
+    const inDescription = candidatesIn(sentSdp);
     for (const candidate of early) {
       if (candidate.candidate && !inDescription.has(candidateKey(candidate.candidate)))
         this.sendCandidate(peer, candidate);

@@ -19,6 +19,8 @@ export interface JoinedInfo {
    * re-mounted its overlay): the peers know us and will not offer, so offer to them at once.
    */
   rejoin?: boolean;
+  /** The server keeps a parked message for the next joiner (`Signaling.park`). */
+  canPark?: boolean;
 }
 
 export type SignalingStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -26,7 +28,8 @@ export type SignalingStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export interface SignalingEvents {
   /** Fired on the first join and again after every successful reconnect. */
   joined: (info: JoinedInfo) => void;
-  peerJoined: (peerId: string) => void;
+  /** `parked`: our parked message (see `Signaling.park`) went to this peer. */
+  peerJoined: (peerId: string, parked?: boolean) => void;
   peerLeft: (peerId: string) => void;
   signal: (from: string, data: unknown) => void;
   status: (status: SignalingStatus) => void;
@@ -39,6 +42,11 @@ export interface Signaling {
   join(room: string): Promise<JoinedInfo>;
   /** Relay an opaque payload to one peer in the room. */
   send(to: string, data: unknown): void;
+  /**
+   * Leave an opaque payload with the server for the next peer to join (null takes it back),
+   * when `joined` said `canPark`. Dropped if not joined at the moment: park again on `joined`.
+   */
+  park?(data: unknown): void;
   on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void;
   /** Leave the room and stop reconnecting. */
   leave(): void;

@@ -113,6 +113,12 @@ export class WebSocketSignaling implements Signaling {
     if (this.queue.length > this.maxQueued) this.queue.shift();
   }
 
+  park(data: unknown): void {
+    const socket = this.socket;
+    if (this.stopped || !this.joinedNow || socket?.readyState !== OPEN) return;
+    this.raw(socket, { v: PROTOCOL_VERSION, type: 'park', data });
+  }
+
   on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
     return this.events.on(event, handler);
   }
@@ -205,6 +211,7 @@ export class WebSocketSignaling implements Signaling {
           peers: message.peers,
           iceServers: message.iceServers,
           capacity: message.capacity,
+          canPark: message.features?.includes('park') ?? false,
         };
         this.setStatus('open');
         const queued = this.queue;
@@ -218,7 +225,7 @@ export class WebSocketSignaling implements Signaling {
         return;
       }
       case 'peer-joined':
-        this.events.emit('peerJoined', message.peerId);
+        this.events.emit('peerJoined', message.peerId, message.parked === true);
         return;
       case 'peer-left':
         this.events.emit('peerLeft', message.peerId);

@@ -106,6 +106,8 @@ export const OverlayToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('resume'), callId: Token, sessionKey: Token }),
   v.strictObject({ type: v.literal('join') }),
   v.strictObject({ type: v.literal('send'), to: PeerId, data: v.unknown() }),
+  /** Park (or, with null, take back) a message for the next peer to join: `Signaling.park`. */
+  v.strictObject({ type: v.literal('park'), data: v.unknown() }),
   v.strictObject({ type: v.literal('leave') }),
   v.strictObject({ type: v.literal('minimize'), minimized: v.boolean() }),
   /**
@@ -167,9 +169,12 @@ export const BgToOverlaySchema = v.variant('type', [
       capacity: v.number(),
       /** A re-mounted overlay joining a room the worker kept it in: offer to the peers at once. */
       rejoin: v.optional(v.boolean()),
+      /** The server keeps a parked message for the next joiner. */
+      canPark: v.optional(v.boolean()),
     }),
   }),
-  v.strictObject({ type: v.literal('peer-joined'), peerId: PeerId }),
+  /** `parked`: our parked message went to this peer. */
+  v.strictObject({ type: v.literal('peer-joined'), peerId: PeerId, parked: v.optional(v.boolean()) }),
   v.strictObject({ type: v.literal('peer-left'), peerId: PeerId }),
   v.strictObject({ type: v.literal('signal'), from: PeerId, data: v.unknown() }),
   v.strictObject({

@@ -60,6 +60,11 @@ export class PortSignaling implements Signaling {
     this.post({ type: 'send', to, data });
   }
 
+  park(data: unknown): void {
+    if (this.#stopped) return;
+    this.post({ type: 'park', data });
+  }
+
   on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
     return this.#events.on(event, handler);
   }
@@ -150,7 +155,7 @@ export class PortSignaling implements Signaling {
         return;
       }
       case 'peer-joined':
-        if (!this.#stopped) this.#events.emit('peerJoined', message.peerId);
+        if (!this.#stopped) this.#events.emit('peerJoined', message.peerId, message.parked === true);
         return;
       case 'peer-left':
         if (!this.#stopped) this.#events.emit('peerLeft', message.peerId);

@@ -41,15 +41,31 @@ export const SignalOutSchema = v.strictObject({
   data: v.unknown(),
 });
 
+/**
+ * Leave a message for whoever joins the room next (`data: null` takes it back): the peer that
+ * waits alone parks its prepared, signed offer, and the server hands it to the next peer right
+ * after its `joined`, as a `signal` from the parker, instead of that peer waiting for the
+ * parker to hear `peer-joined` and send it. Opaque, like a signal's `data`; only for servers
+ * whose `joined` lists the `park` feature.
+ */
+export const ParkSchema = v.strictObject({ v: Version, type: v.literal('park'), data: v.unknown() });
+
 export const LeaveSchema = v.strictObject({ v: Version, type: v.literal('leave') });
 
 /** Application-level keepalive: browsers cannot send WebSocket ping frames. */
 export const PingSchema = v.strictObject({ v: Version, type: v.literal('ping') });
 
-export const ClientMessageSchema = v.variant('type', [JoinSchema, SignalOutSchema, LeaveSchema, PingSchema]);
+export const ClientMessageSchema = v.variant('type', [
+  JoinSchema,
+  SignalOutSchema,
+  ParkSchema,
+  LeaveSchema,
+  PingSchema,
+]);
 
 export type JoinMessage = v.InferOutput<typeof JoinSchema>;
 export type SignalOutMessage = v.InferOutput<typeof SignalOutSchema>;
+export type ParkMessage = v.InferOutput<typeof ParkSchema>;
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 
 // ---------- server → client ----------
@@ -78,9 +94,17 @@ export const JoinedSchema = v.object({
   iceServers: v.array(IceServerSchema),
   /** Room capacity, so a client can tell the user how many may join. */
   capacity: v.number(),
+  /** What this server offers beyond the base protocol: `park` (see ParkSchema). */
+  features: v.optional(v.array(v.string())),
 });
 
-export const PeerJoinedSchema = v.object({ v: Version, type: v.literal('peer-joined'), peerId: PeerId });
+export const PeerJoinedSchema = v.object({
+  v: Version,
+  type: v.literal('peer-joined'),
+  peerId: PeerId,
+  /** Your parked message went to this peer (and is no longer parked). */
+  parked: v.optional(v.boolean()),
+});
 export const PeerLeftSchema = v.object({ v: Version, type: v.literal('peer-left'), peerId: PeerId });
 export const SignalInSchema = v.object({
   v: Version,

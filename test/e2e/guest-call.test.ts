@@ -452,7 +452,8 @@ async function startTamperingRelay(
     client.on('message', (raw) => {
       let text = raw.toString();
       const message = JSON.parse(text);
-      if (message.type === 'signal' && message.data?.kind === 'description') {
+      // Offers relayed, and the offer parked for the next joiner (`park`) alike.
+      if ((message.type === 'signal' || message.type === 'park') && message.data?.kind === 'description') {
         message.data.description.sdp = message.data.description.sdp.replace(
           /a=fingerprint:sha-256 [0-9A-F:]+/g,
           `a=fingerprint:sha-256 ${evil}`,

@@ -155,3 +155,75 @@ describe('rooms of several peers', () => {
     fifth.close();
   });
 });
+
+describe('park: an offer waiting for the next peer', () => {
+  const offer = { kind: 'description', description: { type: 'offer', sdp: 'v=0\r\n' }, auth: 'mac' };
+
+  /** The server has handled everything the client sent before (messages are handled in order). */
+  async function handled(client: TestClient): Promise<void> {
+    client.send({ v: 1, type: 'ping' });
+    await client.next('pong');
+  }
+
+  it('goes to the next peer to join right after its joined, as a signal from the parker, once', async () => {
+    const room = newRoom();
+    const { client: alice, joined: a } = await TestClient.joined(server.url, room);
+    expect(a.features).toContain('park');
+    alice.send({ v: 1, type: 'park', data: offer });
+    await handled(alice);
+
+    const { client: bob, joined: b } = await TestClient.joined(server.url, room);
+    expect(await bob.next('signal')).toEqual({ v: 1, type: 'signal', from: a.peerId, data: offer });
+    expect(await alice.next('peer-joined')).toEqual({
+      v: 1,
+      type: 'peer-joined',
+      peerId: b.peerId,
+      parked: true,
+    });
+
+    // Handed over once: whoever joins after bob gets nothing parked.
+    bob.send({ v: 1, type: 'leave' });
+    await alice.next('peer-left');
+    const { client: carol, joined: c } = await TestClient.joined(server.url, room);
+    expect(await alice.next('peer-joined')).toEqual({ v: 1, type: 'peer-joined', peerId: c.peerId });
+    await handled(carol);
+    expect((await carol.drain()).filter((m) => m.type === 'signal')).toEqual([]);
+    for (const client of [alice, bob, carol]) client.close();
+  });
+
+  it('can be taken back, and goes nowhere once its peer has left', async () => {
+    const room = newRoom();
+    const { client: alice } = await TestClient.joined(server.url, room);
+    alice.send({ v: 1, type: 'park', data: offer });
+    alice.send({ v: 1, type: 'park', data: null });
+    await handled(alice);
+    const { client: bob, joined: b } = await TestClient.joined(server.url, room);
+    expect(await alice.next('peer-joined')).toEqual({ v: 1, type: 'peer-joined', peerId: b.peerId });
+    await handled(bob);
+    expect((await bob.drain()).filter((m) => m.type === 'signal')).toEqual([]);
+    bob.close();
+
+    // Parked, then the parker leaves: the next joiner finds an empty room and nothing parked.
+    alice.send({ v: 1, type: 'park', data: offer });
+    alice.send({ v: 1, type: 'leave' });
+    await handled(alice);
+    const { client: carol, joined: c } = await TestClient.joined(server.url, room);
+    expect(c.peers).toEqual([]);
+    await handled(carol);
+    expect((await carol.drain()).filter((m) => m.type === 'signal')).toEqual([]);
+    alice.close();
+    carol.close();
+  });
+
+  it('is refused before joining and when malformed, and the socket keeps working', async () => {
+    const client = await TestClient.open(server.url);
+    client.send({ v: 1, type: 'park', data: offer });
+    expect(await client.next('error')).toMatchObject({ code: 'not-joined' });
+    client.send({ v: 1, type: 'join', room: newRoom() });
+    await client.next('joined');
+    client.send({ v: 1, type: 'park', data: offer, to: PEER_A });
+    expect(await client.next('error')).toMatchObject({ code: 'bad-message' });
+    await handled(client);
+    client.close();
+  });
+});
