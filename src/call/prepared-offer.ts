@@ -27,6 +27,8 @@ export class PreparedOffer {
   readonly files: RTCDataChannel;
   /** Resolves once the offer is the local description; rejects if that failed. */
   readonly ready: Promise<void>;
+  /** Resolves when ICE gathering is complete (the description then lists every candidate). */
+  readonly gathered: Promise<void>;
   #candidates: RTCIceCandidate[] = [];
   #taken = false;
   #closed = false;
@@ -42,8 +44,13 @@ export class PreparedOffer {
     this.audio = pc.addTransceiver('audio', { direction: 'sendrecv' });
     this.video = media === 'video' ? pc.addTransceiver('video', { direction: 'sendrecv' }) : null;
     ({ control: this.control, files: this.files } = createCallChannels(pc));
+    let gathered = (): void => {};
+    this.gathered = new Promise((resolve) => {
+      gathered = resolve;
+    });
     pc.onicecandidate = ({ candidate }) => {
       if (candidate) this.#candidates.push(candidate);
+      else gathered();
     };
     this.ready = pc.setLocalDescription();
     // Adoption awaits `ready` and reports; an unobserved rejection here would only be noise.

@@ -305,12 +305,30 @@ describe('CallSession', () => {
     expect(statuses.map((s) => s.state)).toEqual(['connecting', 'connected']);
   });
 
-  it('parks its signed offer with a server that keeps one; handed over by the server, it is not sent again', async () => {
+  /** The fake connection gathers a candidate (listed in its description from then on). */
+  function gather(pc: FakePeerConnection | undefined, candidate: string | null): void {
+    if (candidate === null) return void pc?.onicecandidate?.({ candidate: null });
+    pc?.onicecandidate?.({
+      candidate: {
+        candidate,
+        toJSON: () => ({ candidate, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'old' }),
+      },
+    });
+    if (pc?.localDescription) pc.localDescription.sdp += `a=${candidate}\r\n`;
+  }
+
+  it('parks its signed offer, candidates gathered, with a server that keeps one; handed over, it is not sent again', async () => {
     const { signaling, session } = setup([], { canPark: true });
     await session.start();
     await settle();
     const pc = FakePeerConnection.all[0];
-    // Parked as soon as it is ready and signed: a description signal, verifiable as ours.
+    // Not before its candidates are gathered...
+    expect(signaling.parkedLog).toEqual([]);
+    const host = 'candidate:1 1 udp 2122260223 10.0.0.1 5000 typ host';
+    gather(pc, host);
+    gather(pc, null);
+    await settle();
+    // ...then once: a description signal with them, verifiable as ours.
     expect(signaling.parkedLog).toHaveLength(1);
     const parked = signaling.parkedLog[0] as {
       kind: string;
@@ -319,24 +337,15 @@ describe('CallSession', () => {
     };
     expect(parked.kind).toBe('description');
     expect(parked.description.type).toBe('offer');
+    expect(parked.description.sdp).toContain(host);
     expect(
       await verifyDescription(await deriveAuthKey(SECRET), ME, parked.description.sdp, parked.auth),
     ).toBe(true);
-    // A candidate gathered after parking is not in the parked description.
-    const late = 'candidate:9 1 udp 2122260223 10.0.0.9 5009 typ host';
-    pc?.onicecandidate?.({
-      candidate: {
-        candidate: late,
-        toJSON: () => ({ candidate: late, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'old' }),
-      },
-    });
-    if (pc?.localDescription) pc.localDescription.sdp += `a=${late}\r\n`;
 
     signaling.fire('peerJoined', ANA, true);
     await settle();
-    // Ana has the offer from the server already: only the late candidate goes to her.
-    expect(signaling.sent.map((m) => (m.data as { kind: string }).kind)).toEqual(['candidate']);
-    expect(signaling.sent[0]?.data).toMatchObject({ candidate: { candidate: late } });
+    // Ana has the offer and its candidate from the server: nothing more to send, nothing to take back.
+    expect(signaling.sent).toEqual([]);
     expect(signaling.parkedLog).toHaveLength(1);
     expect(FakePeerConnection.all).toHaveLength(1);
 
@@ -351,9 +360,27 @@ describe('CallSession', () => {
     expect(session.status.state).toBe('connected');
   });
 
+  it('parks anyway when gathering is slow; handed over, it sends the candidates gathered since', async () => {
+    const { signaling, session } = setup([], { canPark: true });
+    await session.start();
+    await settle();
+    expect(signaling.parkedLog).toEqual([]);
+    // Gathering never completes (an unreachable STUN server, say): parked after 1.5 s anyway.
+    await vi.waitFor(() => expect(signaling.parkedLog).toHaveLength(1), { timeout: 3000, interval: 50 });
+    const pc = FakePeerConnection.all[0];
+    const relay = 'candidate:5 1 udp 41885439 192.0.2.7 3478 typ relay';
+    gather(pc, relay);
+    signaling.fire('peerJoined', ANA, true);
+    await settle();
+    expect(signaling.sent.map((m) => (m.data as { kind: string }).kind)).toEqual(['candidate']);
+    expect(signaling.sent[0]?.data).toMatchObject({ candidate: { candidate: relay } });
+  });
+
   it('takes its parked offer back and sends it itself when the server did not hand it over', async () => {
     const { signaling, session } = setup([], { canPark: true });
     await session.start();
+    await settle();
+    gather(FakePeerConnection.all[0], null);
     await settle();
     expect(signaling.parkedLog).toHaveLength(1);
     signaling.fire('peerJoined', ANA, false);

@@ -50,8 +50,8 @@ interface PreparedEntry {
   auth: Promise<string>;
   /** The signature, once computed. */
   signed: string | null;
-  /** The description as parked with the server, if it was. */
-  parkedSdp: string | null;
+  /** The descriptions parked with the server, oldest first (parked again once gathered). */
+  parkedSdps: string[];
 }
 
 /** A prepared offer handed to a new peer, with its signature if it is still ours to use. */
@@ -63,6 +63,9 @@ interface PreparedTake {
   /** The server already handed this description to the peer (it was parked). */
   delivered: string | null;
 }
+
+/** How long a prepared offer waits for its ICE candidates before it is parked anyway. */
+const PARK_GATHER_WAIT_MS = 1500;
 
 export type CallState = 'waiting' | 'connecting' | 'connected' | 'reconnecting' | 'ended';
 export type EndReason = 'hangup' | 'remote-hangup' | 'lost' | 'unverified' | 'room-full' | 'error';
@@ -513,13 +516,29 @@ export class CallSession {
     const auth = offer.ready.then(async () =>
       signDescription(await this.keyPromise, selfId, offer.pc.localDescription?.sdp ?? ''),
     );
-    const entry: PreparedEntry = { offer, selfId, auth, signed: null, parkedSdp: null };
+    const entry: PreparedEntry = { offer, selfId, auth, signed: null, parkedSdps: [] };
     auth.then(
       (signed) => {
         entry.signed = signed;
-        this.park();
       },
       () => {},
+    );
+    // Parked once, signed and with its candidates (gathering takes tens of milliseconds with
+    // host candidates, longer with STUN/TURN, so at most PARK_GATHER_WAIT_MS): the newcomer
+    // can start its checks at once, and we know exactly which candidates it lacks.
+    let waited: ReturnType<typeof setTimeout> | undefined;
+    const gatheredOrLate = Promise.race([
+      offer.gathered,
+      new Promise<void>((resolve) => {
+        waited = setTimeout(resolve, PARK_GATHER_WAIT_MS);
+      }),
+    ]);
+    Promise.all([auth, gatheredOrLate]).then(
+      () => {
+        clearTimeout(waited);
+        if (this.prepared === entry) this.park();
+      },
+      () => clearTimeout(waited),
     );
     this.prepared = entry;
   }
@@ -537,7 +556,8 @@ export class CallSession {
       return;
     const local = entry.offer.pc.localDescription;
     if (!local) return;
-    entry.parkedSdp = local.sdp;
+    if (this.parked === entry && entry.parkedSdps.at(-1) === local.sdp) return;
+    entry.parkedSdps.push(local.sdp);
     this.parked = entry;
     signaling.park({
       kind: 'description',
@@ -801,9 +821,11 @@ export class CallSession {
   private takePrepared(parked = false): PreparedTake | null {
     const prepared = this.prepared;
     this.prepared = null;
-    const delivered = parked && prepared !== null && this.parked === prepared ? prepared.parkedSdp : null;
-    // Delivered, the server holds nothing more; otherwise take back what it holds.
-    if (parked) this.parked = null;
+    const wasParked = prepared !== null && this.parked === prepared;
+    // Which of our parks went is not said: count on the oldest (the fewest candidates), so
+    // that every candidate it may lack is sent. A later park may still be held: drop it.
+    const delivered = parked && wasParked ? (prepared.parkedSdps[0] ?? null) : null;
+    if (parked && wasParked && prepared.parkedSdps.length === 1) this.parked = null;
     else this.unpark();
     if (!prepared) return null;
     if (!prepared.offer.usable) {
