@@ -50,7 +50,7 @@ interface PreparedEntry {
   auth: Promise<string>;
   /** The signature, once computed. */
   signed: string | null;
-  /** The descriptions parked with the server, oldest first (parked again once gathered). */
+  /** The descriptions parked with the server, oldest first (parked again after a reconnect). */
   parkedSdps: string[];
 }
 

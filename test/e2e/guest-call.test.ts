@@ -378,6 +378,10 @@ describe('when the first connection attempt gets nowhere', () => {
     await page.getByRole('textbox', { name: 'Your name' }).fill('Bruno');
     await page.getByRole('button', { name: 'Join call' }).click();
     const joinedAt = Date.now();
+    // The join card stays while the connection is being made ("Joining…"); past 700 ms
+    // without a connection the call screen shows and says so.
+    await page.getByRole('button', { name: 'Joining…' }).waitFor({ timeout: 600 });
+    expect(await page.getByRole('button', { name: 'Hang up' }).isVisible()).toBe(false);
     // Stuck as long as the candidates are lost: both still say "Connecting…".
     await page.waitForTimeout(6000);
     expect(await a.page.getByText('Connecting…').isVisible()).toBe(true);
