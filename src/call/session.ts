@@ -64,6 +64,11 @@ interface PreparedTake {
   delivered: string | null;
 }
 
+/** A prepared offer as the signal that carries it, parked or sent. */
+function signedOffer(sdp: string, auth: string): PeerSignal {
+  return { kind: 'description', description: { type: 'offer', sdp }, auth };
+}
+
 /** How long a prepared offer waits for its ICE candidates before it is parked anyway. */
 const PARK_GATHER_WAIT_MS = 1500;
 
@@ -559,11 +564,7 @@ export class CallSession {
     if (this.parked === entry && entry.parkedSdps.at(-1) === local.sdp) return;
     entry.parkedSdps.push(local.sdp);
     this.parked = entry;
-    signaling.park({
-      kind: 'description',
-      description: { type: 'offer', sdp: local.sdp },
-      auth: entry.signed,
-    } satisfies PeerSignal);
+    signaling.park(signedOffer(local.sdp, entry.signed));
   }
 
   /** Take back what we parked (the offer behind it is going away or went to someone else). */
@@ -935,12 +936,7 @@ export class CallSession {
       } else if (prepared.signed !== null && prepared.offer.isReady && pc.localDescription) {
         // Ready and signed: out now, before the tracks go in and the UI hears of the new
         // peer, all of which the other side does not need to wait for.
-        const { type, sdp } = pc.localDescription;
-        this.options.signaling.send(id, {
-          kind: 'description',
-          description: { type, sdp },
-          auth: prepared.signed,
-        });
+        this.options.signaling.send(id, signedOffer(pc.localDescription.sdp, prepared.signed));
         this.sendEarlyCandidates(peer, adopted.candidates);
       } else {
         void this.sendPreparedOffer(peer, prepared.offer, prepared.auth, adopted.candidates);

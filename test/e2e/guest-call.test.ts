@@ -94,6 +94,16 @@ async function remoteAudioLevel(page: Page): Promise<number> {
 }
 
 /** Resolves after the remote video delivers a few new frames. */
+/** How many of the page's peer connections are not closed (unused prepared offers are). */
+function liveConnections(page: Page): Promise<number> {
+  return page.evaluate(
+    () =>
+      (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.filter(
+        (pc) => pc.signalingState !== 'closed',
+      ).length,
+  );
+}
+
 async function framesAdvance(page: Page): Promise<boolean> {
   return page.evaluate(
     () =>
@@ -321,14 +331,7 @@ describe('when the signaling server goes away', () => {
     );
     await expect.poll(() => ufrag(b.page), { timeout: 20_000 }).not.toBe(before);
     for (const page of [a.page, b.page]) {
-      expect(
-        await page.evaluate(
-          () =>
-            (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.filter(
-              (p) => p.signalingState !== 'closed',
-            ).length,
-        ),
-      ).toBe(1);
+      expect(await liveConnections(page)).toBe(1);
       expect(await page.locator('.parley-tile').count()).toBe(1);
     }
     expect(await framesAdvance(b.page)).toBe(true);
@@ -396,14 +399,7 @@ describe('when the first connection attempt gets nowhere', () => {
     console.log(`candidates lost at first: connected ${seconds.toFixed(1)} s after joining`);
     expect(seconds).toBeGreaterThan(8);
     for (const p of [a.page, page]) {
-      expect(
-        await p.evaluate(
-          () =>
-            (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs.filter(
-              (pc) => pc.signalingState !== 'closed',
-            ).length,
-        ),
-      ).toBe(1);
+      expect(await liveConnections(p)).toBe(1);
     }
     await a.page.getByRole('button', { name: 'Hang up' }).click();
     await page.getByText('Ana hung up.').waitFor();
