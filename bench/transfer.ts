@@ -1,40 +1,56 @@
 /**
  * `npm run bench:transfer`: file transfer between two separate Chromium profiles through the
- * real signaling server (guest pages, loopback).
- *
- *  1. drop → thumbnail visible on the receiver for a 4000×3000 JPEG, and whether the
- *     thumbnail showed before the first body frame arrived on the receiver's files channel;
- *  2. raw ceiling: a bare send loop of 64 KiB ArrayBuffers over one data channel between the
- *     same two profiles (its own RTCPeerConnection, signalled through the same server);
- *  3. Parley: drop a file of the same size, timed from the drop to "Received and verified"
- *     on the receiver (includes the thumbnail step, disk writes, SHA-256 on both sides);
- *  4. the receiver's memory growth while receiving 1 GiB: peak minus baseline of the summed
- *     resident memory (RSS, /proc) of the receiving profile's renderer processes, which hold
- *     the page and its OPFS writer worker.
- * Sizes: TRANSFER_MIB (default 256), MEMORY_MIB (1024), RUNS (3).
+ * real signaling server (loopback), for two receivers:
+ *   - guest: both people on the guest page (received files go to the page's OPFS worker);
+ *   - extension: the receiver is the extension overlay (Ana, call started from the real
+ *     popup), the sender a guest; received files go over a runtime port to the offscreen
+ *     document's OPFS.
+ * For each receiver:
+ *  1. (guest only) drop → thumbnail visible on the receiver for a 4000×3000 JPEG, and whether
+ *     the thumbnail showed before the first body frame arrived on the receiver's files channel;
+ *  2. after one small unmeasured warm-up pair, RUNS interleaved pairs on the same connection:
+ *     raw, Parley, raw, Parley…, the ratio
+ *     Parley/raw taken per pair (so the machine's drift weighs on both), then their median.
+ *     Raw: a bare send loop of 64 KiB ArrayBuffers on a negotiated channel added to the
+ *     call's RTCPeerConnection (bench/lib/transfer-raw.ts). Parley: a dropped file of the
+ *     same size, timed from the drop to "Received and verified" on the receiver;
+ *  3. the receiver's memory growth while receiving 1 GiB: peak minus baseline of the summed
+ *     resident memory of the receiving profile's renderer processes (and, printed too, of all
+ *     its processes).
+ * Sizes: TRANSFER_MIB (default 256), MEMORY_MIB (1024), RUNS (3); RECEIVERS=guest,extension;
+ * RUN_TIMEOUT_S (300, per TRANSFER_MIB run; the memory run gets it scaled by size): a run that
+ * does not finish in time fails the bench with what each side saw.
  * The last line is one JSON object.
  */
 
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { dropTestFiles, joinCall, makeFiles, recordCards } from '../test/e2e/files-helpers.ts';
-import { launchBrowser } from '../test/e2e/harness.ts';
-import { ROOT, startServer } from '../test/helpers/server-process.ts';
+import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
+import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
+import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
+import { type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
+import { RECORD_CHANNELS, rawThroughput, type Target } from './lib/transfer-raw.ts';
 
 const MiB = 1024 * 1024;
 const TRANSFER_MIB = Number(process.env.TRANSFER_MIB ?? 256);
 const MEMORY_MIB = Number(process.env.MEMORY_MIB ?? 1024);
 const RUNS = Number(process.env.RUNS ?? 3);
+const RUN_TIMEOUT_MS = Number(process.env.RUN_TIMEOUT_S ?? 300) * 1000;
+const RECEIVERS = (process.env.RECEIVERS ?? 'guest,extension').split(',').map((r) => r.trim());
+/** Raw channels get ids from here up (the call's own are 0 and 1), each checked unused. */
+const RAW_ID_FROM = 100;
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const log = (...args: unknown[]) => console.log(...args);
+/** tsx names functions with a __name helper that pages lack. */
+const NAME_HELPER = 'globalThis.__name = (f) => f;';
 
 /** A file of `size` bytes made of one random 16 MiB block repeated (Blob parts are shared, not copied). */
 async function makeLargeFile(page: Page, name: string, size: number): Promise<void> {
@@ -54,17 +70,31 @@ async function makeLargeFile(page: Page, name: string, size: number): Promise<vo
   );
 }
 
-async function waitDone(page: Page, name: string, timeout = 600_000): Promise<void> {
-  await page.waitForFunction(
-    (name) =>
-      [...document.querySelectorAll('li.parley-file')].some(
-        (li) =>
-          li.querySelector('.parley-file-name')?.textContent === name &&
-          (li as HTMLElement).dataset.state === 'done',
-      ),
-    name,
-    { timeout, polling: 20 },
-  );
+/** Waits for the card of `name` to say "Received and verified"; fails with its state otherwise. */
+async function waitDone(target: Target, name: string, timeout: number, label: string): Promise<void> {
+  try {
+    await target.waitForFunction(
+      (name) =>
+        [...document.querySelectorAll('li.parley-file')].some(
+          (li) =>
+            li.querySelector('.parley-file-name')?.textContent === name &&
+            (li as HTMLElement).dataset.state === 'done',
+        ),
+      name,
+      { timeout, polling: 20 },
+    );
+  } catch {
+    const seen = await target
+      .evaluate((name) => {
+        const li = [...document.querySelectorAll<HTMLElement>('li.parley-file')].find(
+          (li) => li.querySelector('.parley-file-name')?.textContent === name,
+        );
+        if (!li) return 'no card';
+        return `state ${li.dataset.state}, "${li.querySelector('.parley-file-status')?.textContent ?? ''}"`;
+      }, name)
+      .catch((error: unknown) => `unreadable (${String(error)})`);
+    throw new Error(`${label}: ${name} was not received and verified within ${timeout / 1000} s (${seen}).`);
+  }
 }
 
 /** Records on the receiver when the first binary frame arrives on a data channel labelled 'files'. */
@@ -84,207 +114,235 @@ const FIRST_BODY_PROBE = `
   })();
 `;
 
-/**
- * The bare loop: a negotiated data channel (id 9, so it cannot clash with the call's 0 and 1)
- * added to the call's own RTCPeerConnection (the guest page exposes its session as
- * window.parleyCall), so the raw loop and Parley share the same two profiles, the same
- * DTLS/SCTP association and the same audio running alongside.
- */
-export async function rawThroughput(a: Page, b: Page, bytes: number, id: number): Promise<number> {
-  const open = (page: Page) =>
-    page.evaluate((id) => {
-      type Call = { peers: Map<string, { pc: RTCPeerConnection }> };
-      const call = (window as unknown as { parleyCall: Call }).parleyCall;
-      const pc = [...call.peers.values()][0]!.pc;
-      const channel = pc.createDataChannel(`raw-${id}`, { negotiated: true, id, ordered: true });
-      channel.binaryType = 'arraybuffer';
-      (window as unknown as { rawChannel: RTCDataChannel }).rawChannel = channel;
-    }, id);
-  await open(a);
-  await open(b);
-  const received = b.evaluate(
-    (bytes) =>
-      new Promise<number>((resolve) => {
-        const channel = (window as unknown as { rawChannel: RTCDataChannel }).rawChannel;
-        let count = 0;
-        let start = 0;
-        channel.onmessage = (event) => {
-          if (start === 0) start = performance.now();
-          count += (event.data as ArrayBuffer).byteLength;
-          if (count >= bytes) {
-            const seconds = (performance.now() - start) / 1000;
-            channel.send('done');
-            resolve(count / seconds / 1e6);
-          }
-        };
-      }),
-    bytes,
-  );
-  await a.evaluate(
-    (bytes) =>
-      new Promise<void>((resolve) => {
-        const channel = (window as unknown as { rawChannel: RTCDataChannel }).rawChannel;
-        const chunk = 64 * 1024;
-        let sent = 0;
-        const pump = () => {
-          while (sent < bytes && channel.bufferedAmount < 8 * 1024 * 1024) {
-            channel.send(new ArrayBuffer(chunk));
-            sent += chunk;
-          }
-        };
-        channel.bufferedAmountLowThreshold = 1024 * 1024;
-        channel.onbufferedamountlow = pump;
-        channel.onmessage = () => {
-          channel.close();
-          resolve();
-        };
-        if (channel.readyState === 'open') pump();
-        else channel.onopen = pump;
-      }),
-    bytes,
-  );
-  return received;
+/** Two people in a call: files go from `sender` (a guest page) to `receiver`. */
+interface Pair {
+  sender: Page;
+  receiver: Target;
+  /** Identifies the receiving Chromium's browser process (for its memory). */
+  receiverMarker: string;
+  close(): Promise<void>;
 }
 
-/** PIDs of the renderer processes of the Chromium whose profile is `userDataDir`. */
-function rendererPids(userDataDir: string): number[] {
-  const out = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  const rows = out
-    .split('\n')
-    .map((line) => line.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/))
-    .filter((m): m is RegExpMatchArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
-  const browser = rows.find(
-    (r) => r.args.includes(`--user-data-dir=${userDataDir}`) && !r.args.includes('--type='),
-  );
-  if (!browser) return [];
-  const family = new Set([browser.pid]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const row of rows) {
-      if (!family.has(row.pid) && family.has(row.ppid)) {
-        family.add(row.pid);
-        grew = true;
-      }
+async function guestPair(server: ServerHandle): Promise<Pair> {
+  const [ana, bo] = await Promise.all([
+    launchBrowser({ extension: false }),
+    launchBrowser({ extension: false }),
+  ]);
+  const close = async () => {
+    await Promise.all([ana.close(), bo.close()]);
+  };
+  try {
+    await bo.context.addInitScript({ content: FIRST_BODY_PROBE });
+    for (const user of [ana, bo]) {
+      await user.context.addInitScript({ content: NAME_HELPER });
+      await user.context.addInitScript({ content: RECORD_CHANNELS });
     }
+    const { a, b } = await joinCall(server.url, ana.context, bo.context);
+    return { sender: a, receiver: b, receiverMarker: `--user-data-dir=${bo.userDataDir}`, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
-  return rows.filter((r) => family.has(r.pid) && r.args.includes('--type=renderer')).map((r) => r.pid);
 }
 
-async function rssBytes(pids: number[]): Promise<number> {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      total += kb * 1024;
-    } catch {}
+async function extensionPair(server: ServerHandle): Promise<Pair> {
+  if (!existsSync(join(ROOT, 'dist-e2e/manifest.json')))
+    throw new Error('The e2e extension is not built: run `npm run build:ext:e2e` first.');
+  const pages = await startPageServer({ '/': ORDINARY_PAGE });
+  const [ana, guest] = await Promise.all([launchExtensionUser(), launchBrowser({ extension: false })]);
+  const close = async () => {
+    await Promise.all([ana.close(), guest.close()]);
+    await pages.close();
+  };
+  try {
+    await ana.context.addInitScript({ content: RECORD_CHANNELS });
+    await guest.context.addInitScript({ content: NAME_HELPER });
+    await guest.context.addInitScript({ content: RECORD_CHANNELS });
+    const anaPage = await ana.context.newPage();
+    await anaPage.goto(`${pages.url}/`);
+    const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
+    const overlay: Frame = await overlayFrame(anaPage, ana.extensionId);
+    const bo = await guest.context.newPage();
+    await bo.goto(link);
+    await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
+    const camera = bo.getByLabel('Join with camera');
+    if (await camera.count()) await camera.uncheck();
+    await bo.getByRole('button', { name: 'Join call' }).click();
+    for (const target of [bo, overlay]) {
+      await target
+        .getByRole('button', { name: 'Send files' })
+        .and(target.locator(':enabled'))
+        .waitFor({ timeout: 30_000 });
+    }
+    return { sender: bo, receiver: overlay, receiverMarker: `--remote-debugging-port=${ana.cdpPort}`, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
-  return total;
 }
+
+interface Result {
+  ours: number[];
+  raw: number[];
+  ratios: number[];
+  memory: MemoryGrowth;
+}
+
+/** Interleaved raw/Parley pairs, then the memory run. */
+async function measure(pair: Pair, receiverName: string): Promise<Result> {
+  const { sender, receiver } = pair;
+  const bytes = TRANSFER_MIB * MiB;
+  const ours: number[] = [];
+  const raw: number[] = [];
+  const ratios: number[] = [];
+  // One small unmeasured pair first: the first loop on a fresh connection is slower (SCTP
+  // window growth, code not yet optimised), whichever of raw or Parley goes first.
+  const warmBytes = Math.min(bytes, 16 * MiB);
+  await rawThroughput(sender, receiver, warmBytes, {
+    from: RAW_ID_FROM,
+    timeoutMs: RUN_TIMEOUT_MS,
+    label: `${receiverName} receiver, warm-up`,
+  });
+  await makeLargeFile(sender, `warm-up-${receiverName}.bin`, warmBytes);
+  await dropTestFiles(sender);
+  await waitDone(
+    receiver,
+    `warm-up-${receiverName}.bin`,
+    RUN_TIMEOUT_MS,
+    `${receiverName} receiver, warm-up`,
+  );
+  for (let run = 0; run < RUNS; run += 1) {
+    const label = `${receiverName} receiver, pair ${run + 1}`;
+    const r = await rawThroughput(sender, receiver, bytes, {
+      from: RAW_ID_FROM,
+      timeoutMs: RUN_TIMEOUT_MS,
+      label,
+    });
+    const name = `bench-${receiverName}-${run}.bin`;
+    await makeLargeFile(sender, name, bytes);
+    const start = Date.now();
+    await dropTestFiles(sender);
+    await waitDone(receiver, name, RUN_TIMEOUT_MS, label);
+    const o = bytes / ((Date.now() - start) / 1000) / 1e6;
+    raw.push(r.mbPerS);
+    ours.push(o);
+    ratios.push(o / r.mbPerS);
+    log(
+      `${label}: raw ${round(r.mbPerS)} MB/s (channel id ${r.id}), Parley ${round(o)} MB/s, ratio ${round(o / r.mbPerS, 2)}×`,
+    );
+  }
+
+  await receiver.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
+  await makeLargeFile(sender, `memory-${receiverName}.bin`, MEMORY_MIB * MiB);
+  const memory = await sampleGrowth(pair.receiverMarker, async () => {
+    await dropTestFiles(sender);
+    await waitDone(
+      receiver,
+      `memory-${receiverName}.bin`,
+      RUN_TIMEOUT_MS * Math.max(1, MEMORY_MIB / TRANSFER_MIB),
+      `${receiverName} receiver, memory run`,
+    );
+  });
+  log(
+    `${receiverName} receiver memory while receiving ${MEMORY_MIB} MiB: renderers ${round(memory.rendererBaseline / MiB)} → peak ${round(memory.rendererPeak / MiB)} MiB (growth ${round((memory.rendererPeak - memory.rendererBaseline) / MiB)} MiB); all processes ${round(memory.allBaseline / MiB)} → ${round(memory.allPeak / MiB)} MiB (growth ${round((memory.allPeak - memory.allBaseline) / MiB)} MiB)`,
+  );
+  log(
+    `${receiverName} receiver: per-pair ratios ${ratios.map((x) => round(x, 2)).join(', ')}; median ratio ${round(median(ratios), 2)}× (Parley median ${round(median(ours))} MB/s, raw median ${round(median(raw))} MB/s)`,
+  );
+  return { ours, raw, ratios, memory };
+}
+
+/** Drop → thumbnail on the receiver, and whether the thumbnail beat the first body frame. */
+async function thumbnailCheck(pair: Pair & { receiver: Page }): Promise<{ ms: number; beforeBody: boolean }> {
+  const { sender: a, receiver: b } = pair;
+  await recordCards(b);
+  await makeFiles(a, [{ kind: 'jpeg', name: 'photo.jpg', width: 4000, height: 3000 }]);
+  const dropAt = Date.now();
+  await dropTestFiles(a);
+  await b.waitForFunction(
+    () => {
+      const img = document.querySelector<HTMLImageElement>('li.parley-file img.parley-file-thumb-img');
+      return img?.complete && img.naturalWidth > 0;
+    },
+    undefined,
+    { timeout: 60_000, polling: 10 },
+  );
+  const ms = Date.now() - dropAt;
+  await waitDone(b, 'photo.jpg', RUN_TIMEOUT_MS, 'thumbnail check');
+  const { thumbAt, firstBodyAt } = await b.evaluate(() => ({
+    thumbAt: (window as unknown as { cardLog: Record<string, { thumbAt?: number }> }).cardLog['photo.jpg']
+      ?.thumbAt,
+    firstBodyAt: (globalThis as { firstBodyAt?: number }).firstBodyAt,
+  }));
+  const beforeBody = thumbAt !== undefined && firstBodyAt !== undefined && thumbAt <= firstBodyAt;
+  log(`drop → thumbnail on the receiver: ${ms} ms; thumbnail before first body frame: ${beforeBody}`);
+  return { ms, beforeBody };
+}
+
+const growthMiB = (m: MemoryGrowth) => round((m.rendererPeak - m.rendererBaseline) / MiB);
+const allGrowthMiB = (m: MemoryGrowth) => round((m.allPeak - m.allBaseline) / MiB);
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build/guest/index.html'))) {
     throw new Error('The guest page is not built: run `npm run build:guest` first.');
   }
+  log(
+    `bench:transfer ${new Date().toISOString()}, load average ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(
+        ' ',
+      )}; ${RUNS} pairs of ${TRANSFER_MIB} MiB, memory with ${MEMORY_MIB} MiB; receivers ${RECEIVERS.join(', ')}`,
+  );
   const server = await startServer();
-  const [ana, bo] = await Promise.all([
-    launchBrowser({ extension: false }),
-    launchBrowser({ extension: false }),
-  ]);
+  const summary: Record<string, unknown> = { bench: 'transfer' };
   try {
-    await bo.context.addInitScript({ content: FIRST_BODY_PROBE });
-    // tsx names functions with a __name helper that pages lack.
-    for (const user of [ana, bo])
-      await user.context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
-    const { a, b } = await joinCall(server.url, ana.context, bo.context);
-    await recordCards(b);
-
-    // 1. Drop → thumbnail on the receiver.
-    await makeFiles(a, [{ kind: 'jpeg', name: 'photo.jpg', width: 4000, height: 3000 }]);
-    const dropAt = Date.now();
-    await dropTestFiles(a);
-    await b.waitForFunction(
-      () => {
-        const img = document.querySelector<HTMLImageElement>('li.parley-file img.parley-file-thumb-img');
-        return img?.complete && img.naturalWidth > 0;
-      },
-      undefined,
-      { timeout: 60_000, polling: 10 },
-    );
-    const dropToThumbnail = Date.now() - dropAt;
-    await waitDone(b, 'photo.jpg');
-    const { thumbAt, firstBodyAt } = await b.evaluate(() => ({
-      thumbAt: (window as unknown as { cardLog: Record<string, { thumbAt?: number }> }).cardLog['photo.jpg']
-        ?.thumbAt,
-      firstBodyAt: (globalThis as { firstBodyAt?: number }).firstBodyAt,
-    }));
-    const thumbnailBeforeBody = thumbAt !== undefined && firstBodyAt !== undefined && thumbAt <= firstBodyAt;
-    log(
-      `drop → thumbnail on the receiver: ${dropToThumbnail} ms; thumbnail before first body frame: ${thumbnailBeforeBody}`,
-    );
-
-    // 2. Raw ceiling, same two profiles, same connection.
-    const raw: number[] = [];
-    for (let run = 0; run < RUNS; run += 1) {
-      raw.push(await rawThroughput(a, b, TRANSFER_MIB * MiB, 9 + run));
-      log(`raw 64 KiB loop, ${TRANSFER_MIB} MiB: ${round(raw.at(-1)!)} MB/s`);
+    if (RECEIVERS.includes('guest')) {
+      const pair = await guestPair(server);
+      try {
+        const thumb = await thumbnailCheck(pair as Pair & { receiver: Page });
+        const result = await measure(pair, 'guest');
+        Object.assign(summary, {
+          ours_mb_per_s: round(median(result.ours)),
+          raw_mb_per_s: round(median(result.raw)),
+          ratio_median: round(median(result.ratios), 2),
+          ratios: result.ratios.map((x) => round(x, 2)),
+          receiver_growth_mib_1gib: growthMiB(result.memory),
+          receiver_growth_all_processes_mib_1gib: allGrowthMiB(result.memory),
+          drop_to_thumbnail_ms: thumb.ms,
+          thumbnail_before_body: thumb.beforeBody,
+        });
+      } finally {
+        await pair.close();
+      }
     }
-
-    // 3. Parley, same size, drop → verified on the receiver.
-    const ours: number[] = [];
-    for (let run = 0; run < RUNS; run += 1) {
-      const name = `bench-${run}.bin`;
-      await makeLargeFile(a, name, TRANSFER_MIB * MiB);
-      const start = Date.now();
-      await dropTestFiles(a);
-      await waitDone(b, name);
-      ours.push((TRANSFER_MIB * MiB) / ((Date.now() - start) / 1000) / 1e6);
-      log(`Parley, ${TRANSFER_MIB} MiB: ${round(ours.at(-1)!)} MB/s`);
+    if (RECEIVERS.includes('extension')) {
+      const pair = await extensionPair(server);
+      try {
+        const result = await measure(pair, 'extension');
+        Object.assign(summary, {
+          extension_mb_per_s: round(median(result.ours)),
+          extension_raw_mb_per_s: round(median(result.raw)),
+          extension_ratio_median: round(median(result.ratios), 2),
+          extension_ratios: result.ratios.map((x) => round(x, 2)),
+          extension_growth_mib_1gib: growthMiB(result.memory),
+          extension_growth_all_processes_mib_1gib: allGrowthMiB(result.memory),
+        });
+      } finally {
+        await pair.close();
+      }
     }
-
-    // 4. Receiver memory while receiving MEMORY_MIB.
-    const pids = rendererPids(bo.userDataDir);
-    await b.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
-    const baseline = await rssBytes(pids);
-    let peak = baseline;
-    await makeLargeFile(a, 'memory.bin', MEMORY_MIB * MiB);
-    await dropTestFiles(a);
-    let finished = false;
-    const done = waitDone(b, 'memory.bin').then(() => {
-      finished = true;
-    });
-    while (!finished) {
-      peak = Math.max(peak, await rssBytes(pids));
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    await done;
-    const growthMiB = (peak - baseline) / MiB;
-    log(
-      `receiver memory while receiving ${MEMORY_MIB} MiB: baseline ${round(baseline / MiB)} MiB, peak ${round(peak / MiB)} MiB, growth ${round(growthMiB)} MiB (RSS of ${pids.length} renderer processes)`,
-    );
-
-    const oursMedian = median(ours);
-    const rawMedian = median(raw);
-    log(
-      `median: Parley ${round(oursMedian)} MB/s, raw ${round(rawMedian)} MB/s, ratio ${round(oursMedian / rawMedian, 2)}×`,
-    );
-    console.log(
-      JSON.stringify({
-        bench: 'transfer',
-        ours_mb_per_s: round(oursMedian),
-        raw_mb_per_s: round(rawMedian),
-        receiver_growth_mib_1gib: round(growthMiB),
-        drop_to_thumbnail_ms: dropToThumbnail,
-        thumbnail_before_body: thumbnailBeforeBody,
-      }),
-    );
   } finally {
-    await ana.close();
-    await bo.close();
     await server.stop();
   }
+  console.log(JSON.stringify(summary));
 }
 
-if (process.argv[1]?.endsWith('transfer.ts')) await main();
+if (process.argv[1]?.endsWith('transfer.ts')) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`bench:transfer failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
