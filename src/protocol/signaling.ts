@@ -127,6 +127,12 @@ export const ERROR_CODES = [
   'too-large',
   'server-shutdown',
   'internal',
+  // Presence and rings (src/protocol/presence.ts):
+  'stale-challenge',
+  'bad-signature',
+  'not-registered',
+  'bad-invite',
+  'unknown-ring',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
