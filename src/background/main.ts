@@ -14,6 +14,7 @@ import {
   parse,
 } from '../messaging/messages.ts';
 import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } from '../messaging/runtime.ts';
+import { startPlatformHosts } from '../platform/background.ts';
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
 import {
   acceptOverlayPort,
@@ -29,7 +30,6 @@ import {
   remount,
   watchdog,
 } from './calls.ts';
-import { registerOffscreenHost } from './offscreen-host.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';
@@ -134,4 +134,4 @@ chrome.alarms.onAlarm.addListener((alarm) => {
 });
 void watchdog();
 
-registerOffscreenHost();
+startPlatformHosts();

@@ -4,11 +4,13 @@
  * every frame with parseServerMessage.
  *
  * - Keepalive: an application `ping` every 20 s. Chrome ≥116 keeps a worker alive while a
- *   WebSocket exchanges a message at least every 30 s.
+ *   WebSocket exchanges a message at least every 30 s; Firefox's event page also needs an
+ *   extension API call (keepBackgroundAlive, src/platform/).
  * - Reconnect with jittered exponential backoff, sending `resume` from the last `joined` so
  *   the server gives us back the same peer id and the other side keeps its call.
  * - Errors that retrying cannot fix (room full, version) stop the reconnecting.
  */
+import { keepBackgroundAlive } from '../platform/background.ts';
 import { signalingSocketUrl } from '../protocol/link.ts';
 import {
   type ClientMessage,
@@ -75,7 +77,10 @@ export class RoomSocket {
         room: this.room,
         ...(this.resume ? { resume: this.resume } : {}),
       });
-      this.#keepalive = setInterval(() => this.#write({ v: PROTOCOL_VERSION, type: 'ping' }), KEEPALIVE_MS);
+      this.#keepalive = setInterval(() => {
+        this.#write({ v: PROTOCOL_VERSION, type: 'ping' });
+        keepBackgroundAlive();
+      }, KEEPALIVE_MS);
     };
     socket.onmessage = (event) => {
       if (typeof event.data !== 'string') return;
