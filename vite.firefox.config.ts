@@ -53,6 +53,7 @@ function firefoxPlatform(): Plugin {
     name: 'parley-firefox-platform',
     enforce: 'pre',
     async resolveId(source, importer, options) {
+      if (!source.includes('platform/')) return null;
       const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
       if (!resolved?.id.startsWith(`${PLATFORM_DIR}/`) || !resolved.id.endsWith('.ts')) return resolved;
       const firefox = resolved.id.replace(/\.ts$/, '.firefox.ts');
