@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { SignalOutSchema } from '../src/protocol/signaling.ts';
-import { decodeClientMessage, isSignalMessage, rawSignalData, relayedSignalFrame } from './client-message.ts';
+import { decodeClientMessage, isSignalMessage, rawSignalData } from './client-message.ts';
+import { relayedSignalFrame } from './frames.ts';
 
 const PEER = 'AAAAAAAAAAAAAAAAAAAAAA';
 const ROOM = 'room_room_room_room_ro';

@@ -121,30 +121,3 @@ export function rawSignalDataEnd(text: string, to: string): number {
   if (text.indexOf('"to"', start) !== -1 || text.indexOf('\\u', start) !== -1) return -1;
   return end;
 }
-
-const RELAY_HEAD = Buffer.from(`{"v":${PROTOCOL_VERSION},"type":"signal","from":"`, 'latin1');
-const RELAY_DATA_KEY = Buffer.from(DATA_KEY, 'latin1');
-
-/**
- * The frame the relay sends for a canonical `signal` frame that decodeClientMessage accepted:
- * `{"v":1,"type":"signal","from":"<from>","data":<the data bytes of the received frame>}`, built
- * by copying bytes (no string re-encoding), or null when the frame is not canonical (see
- * rawSignalData; the caller then re-serialises `data`). `frame` holds the received bytes and
- * `text` their decoded string; `from` is a server-made peer id (ASCII).
- */
-export function relayedSignalFrame(from: string, frame: Buffer, text: string, to: string): Buffer | null {
-  const end = rawSignalDataEnd(text, to);
-  if (end === -1) return null;
-  // Everything before the data and after it is ASCII: character offsets are byte offsets there.
-  const start = rawSignalDataStart(to);
-  const stop = frame.length - (text.length - end);
-  const headLength = RELAY_HEAD.length + from.length + RELAY_DATA_KEY.length;
-  const out = Buffer.allocUnsafe(headLength + (stop - start) + 1);
-  let o = 0;
-  for (let i = 0; i < RELAY_HEAD.length; i++) out[o++] = RELAY_HEAD[i] as number;
-  for (let i = 0; i < from.length; i++) out[o++] = from.charCodeAt(i);
-  for (let i = 0; i < RELAY_DATA_KEY.length; i++) out[o++] = RELAY_DATA_KEY[i] as number;
-  out.set(frame.subarray(start, stop), headLength);
-  out[out.length - 1] = 0x7d; // }
-  return out;
-}

@@ -1,5 +1,6 @@
 /**
- * The WebSocket side of the server: rooms, relay, limits, heartbeat, resume.
+ * The WebSocket side of the server: sockets, limits, heartbeat, parsing; rooms, relay and
+ * resume are a `Rooms` (rooms.ts: in memory, or in Redis across nodes).
  *
  * Per-connection state is one small `Connection` object hung on the socket, and the event
  * handlers are shared functions (no closures per socket), so an idle socket costs little
@@ -7,7 +8,6 @@
  * `signal` check → member lookup → the received data bytes copied behind a new head
  * (relayedSignalFrame) → send → backpressure check.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -16,41 +16,18 @@ import {
   type ErrorCode,
   type JoinMessage,
   type ParkMessage,
-  PROTOCOL_VERSION,
   type SignalOutMessage,
 } from '../src/protocol/signaling.ts';
-import { decodeParsed, isSignalMessage, parseJson, relayedSignalFrame } from './client-message.ts';
+import { decodeParsed, isSignalMessage, parseJson } from './client-message.ts';
 import type { ServerConfig } from './config.ts';
-import { type Logger, roomTag } from './log.ts';
+import { errorFrame, PONG_FRAME } from './frames.ts';
+import type { Logger } from './log.ts';
+import { createMemoryRooms } from './memory-rooms.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
 import { originPolicy } from './origin-policy.ts';
+import type { Member, Outbox, Rooms } from './rooms.ts';
 import { take } from './token-bucket.ts';
 import { iceServersFor } from './turn-credentials.ts';
-
-/** A peer whose socket went away; its id can be reclaimed with its token until the timer fires. */
-interface Away {
-  readonly peerId: string;
-  readonly tokenHash: string;
-  readonly timer: NodeJS.Timeout;
-}
-
-interface Room {
-  readonly id: string;
-  /**
-   * Live members in join order (oldest first). Rooms are small, so an array beats a Map,
-   * and it is replaced, never grown in place, by `concat` and `without`: those allocate the
-   * exact length, where push, spread (`[...a, x]`) and filter leave 17-19 slots (~140 bytes
-   * more per room, seen in heap snapshots).
-   */
-  members: readonly Connection[];
-  away: readonly Away[] | null;
-}
-
-/** A copy of `list` without `item`, allocated at its exact length (see Room.members). */
-function without<T>(list: readonly T[], item: T): readonly T[] {
-  const i = list.indexOf(item);
-  return i === -1 ? list : list.slice(0, i).concat(list.slice(i + 1));
-}
 
 /** One per client address, shared by its connections (one string, one counter). */
 interface IpEntry {
@@ -62,10 +39,9 @@ interface IpEntry {
  * Everything the server keeps for one socket, including its room membership: no separate
  * member object, so an idle joined socket costs one small object beyond `ws` itself.
  */
-class Connection {
-  room: Room | null = null;
+export class Connection implements Member {
+  room: object | null = null;
   peerId = '';
-  /** First 128 bits of sha256(resume token), base64url; the token itself is never stored. */
   tokenHash = '';
   tokens: number;
   refilledAt: number;
@@ -74,7 +50,6 @@ class Connection {
   strikeWindowAt = 0;
   rateErrorAt = 0;
   closing = false;
-  /** The JSON text of this peer's parked message for the next joiner (`park`), if any. */
   parked: string | null = null;
   constructor(
     readonly ws: WebSocket,
@@ -90,37 +65,8 @@ class Connection {
 type TaggedSocket = WebSocket & { parley: Connection };
 
 const STRIKE_WINDOW_MS = 10_000;
-/** Listed in `joined.features`: what clients may use beyond the base protocol. */
-const FEATURES = ['park'];
 const TEXT_FRAME = { binary: false } as const;
 const SLOW_CONSUMER_TERMINATE_MS = 2000;
-
-function hashToken(token: string): string {
-  // toString on a sub-range makes a fresh 22-char string; `.slice` of the 43-char digest
-  // would keep the whole digest string alive behind a sliced string.
-  return createHash('sha256').update(token).digest().toString('base64url', 0, 16);
-}
-
-function sameHash(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function errorFrame(code: ErrorCode, message: string): string {
-  return JSON.stringify({ v: PROTOCOL_VERSION, type: 'error', code, message });
-}
-
-const ERROR_TEXT: Partial<Record<ErrorCode, string>> = {
-  'binary-not-supported': 'Binary frames are not supported; send JSON text.',
-  'not-joined': 'Join a room first.',
-  'already-joined': 'This connection is already in a room; open another connection for another room.',
-  'room-full': 'This call is full.',
-  'unknown-peer': 'No such peer in your room (it may have left).',
-  'rate-limited': 'Too many messages; slow down.',
-  'server-shutdown': 'The server is restarting; reconnect in a moment.',
-  internal: 'Something went wrong on the server; please try again.',
-};
 
 /** Shared (not a closure per socket): a socket error during or after the upgrade just ends it. */
 function destroySocket(this: Duplex): void {
@@ -135,6 +81,9 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   );
 }
 
+/** Makes the room state for a server: in memory unless given another (Redis). */
+export type RoomsFactory = (outbox: Outbox<Connection>) => Rooms<Connection>;
+
 export interface SignalingServer {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Tell every client, close them, and resolve once all are gone (or cut after the grace). */
@@ -143,7 +92,12 @@ export interface SignalingServer {
   roomCount(): number;
 }
 
-export function createSignalingServer(config: ServerConfig, log: Logger, metrics: Metrics): SignalingServer {
+export function createSignalingServer(
+  config: ServerConfig,
+  log: Logger,
+  metrics: Metrics,
+  makeRooms?: RoomsFactory,
+): SignalingServer {
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -151,7 +105,6 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     maxPayload: config.maxPayload,
   });
   const origins = originPolicy(config.allowedOrigins, config.allowNoOrigin);
-  const rooms = new Map<string, Room>();
   const conns = new Set<Connection>();
   const perIp = new Map<string, IpEntry>();
   const limits = { burst: config.rateLimitBurst, perSec: config.rateLimitPerSec };
@@ -171,7 +124,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
   }, config.heartbeatMs);
   heartbeat.unref();
 
-  function send(conn: Connection, frame: string): void {
+  function send(conn: Connection, frame: string | Buffer): void {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     // Always the same options object, strings and bytes alike: ws.send spreads it into a new
@@ -182,16 +135,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     if (ws.bufferedAmount > config.maxBufferedBytes) slowConsumer(conn);
   }
 
-  /** A UTF-8 text frame already encoded as bytes. */
-  function sendText(conn: Connection, bytes: Buffer): void {
-    const ws = conn.ws;
-    if (ws.readyState !== WebSocket.OPEN) return;
-    ws.send(bytes, TEXT_FRAME);
-    if (ws.bufferedAmount > config.maxBufferedBytes) slowConsumer(conn);
-  }
-
   function sendError(conn: Connection, code: ErrorCode, message?: string): void {
-    send(conn, errorFrame(code, message ?? ERROR_TEXT[code] ?? 'Invalid message.'));
+    send(conn, errorFrame(code, message));
   }
 
   function reject(conn: Connection, code: ErrorCode & RejectionReason, message?: string): void {
@@ -209,152 +154,39 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     setTimeout(() => conn.ws.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
   }
 
-  function broadcast(room: Room, except: Connection, frame: string): void {
-    for (const other of room.members) if (other !== except) send(other, frame);
-  }
-
-  function findMember(room: Room, peerId: string): Connection | undefined {
-    for (const m of room.members) if (m.peerId === peerId) return m;
-    return undefined;
-  }
-
-  function joinedFrame(conn: Connection, room: Room, token: string): string {
-    const peers: string[] = [];
-    for (const other of room.members) if (other !== conn) peers.push(other.peerId);
-    return JSON.stringify({
-      v: PROTOCOL_VERSION,
-      type: 'joined',
-      room: room.id,
-      peerId: conn.peerId,
-      resumeToken: token,
-      peers,
-      iceServers: iceServersFor(config, Date.now()),
-      capacity: config.roomCapacity,
-      features: FEATURES,
-    });
-  }
-
-  function peerFrame(type: 'peer-joined' | 'peer-left', peerId: string): string {
-    return `{"v":${PROTOCOL_VERSION},"type":"${type}","peerId":"${peerId}"}`;
-  }
-
-  function dropIfEmpty(room: Room): void {
-    if (room.members.length === 0 && room.away === null) rooms.delete(room.id);
-  }
-
-  function takeAway(room: Room, away: Away): void {
-    clearTimeout(away.timer);
-    const rest = without(room.away ?? [], away);
-    room.away = rest.length === 0 ? null : rest;
-  }
-
-  /** The connection leaves its room; `resumable` keeps its id reclaimable for a while. */
-  function depart(conn: Connection, resumable: boolean): void {
-    const room = conn.room;
-    if (room === null) return;
-    conn.room = null;
-    conn.parked = null;
-    room.members = without(room.members, conn);
-    broadcast(room, conn, peerFrame('peer-left', conn.peerId));
-    if (resumable && config.resumeGraceMs > 0 && !shuttingDown) {
-      const away: Away = {
-        peerId: conn.peerId,
-        tokenHash: conn.tokenHash,
-        timer: setTimeout(() => {
-          takeAway(room, away);
-          dropIfEmpty(room);
-        }, config.resumeGraceMs),
-      };
-      away.timer.unref();
-      room.away = (room.away ?? []).concat(away);
-    } else {
-      dropIfEmpty(room);
-    }
-    log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer left');
-  }
-
-  function admit(conn: Connection, room: Room, peerId: string): string {
-    const token = randomBytes(16).toString('base64url');
-    conn.room = room;
-    conn.peerId = peerId;
-    conn.tokenHash = hashToken(token);
-    return token;
-  }
-
-  function tryResume(conn: Connection, room: Room, msg: JoinMessage): boolean {
-    const resume = msg.resume;
-    if (resume === undefined) return false;
-    const presented = hashToken(resume.token);
-    const old = findMember(room, resume.peerId);
-    if (old !== undefined) {
-      if (!sameHash(old.tokenHash, presented)) return false;
-      // Seamless: the old socket is replaced in place, the others notice nothing.
-      const token = admit(conn, room, old.peerId);
-      room.members = room.members.map((m) => (m === old ? conn : m));
-      old.room = null;
+  const outbox: Outbox<Connection> = {
+    send,
+    reject,
+    refuse(conn, code, message) {
+      if (conn.closing) return;
+      sendError(conn, code, message);
+      conn.closing = true;
+      conn.ws.close(CLOSE_CODES.tryAgainLater, 'try again later');
+    },
+    replaced(old) {
       old.closing = true;
       old.ws.close(CLOSE_CODES.replaced, 'replaced by a newer connection');
+    },
+    resumed() {
       metrics.resumed++;
-      send(conn, joinedFrame(conn, room, token));
-      log.info({ room: roomTag(room.id), seamless: true }, 'peer resumed');
-      return true;
-    }
-    const away = room.away?.find((a) => a.peerId === resume.peerId);
-    if (away === undefined || !sameHash(away.tokenHash, presented)) return false;
-    if (room.members.length >= config.roomCapacity) {
-      reject(conn, 'room-full');
-      return true;
-    }
-    takeAway(room, away);
-    const token = admit(conn, room, away.peerId);
-    room.members = room.members.concat(conn);
-    metrics.resumed++;
-    send(conn, joinedFrame(conn, room, token));
-    broadcast(room, conn, peerFrame('peer-joined', conn.peerId));
-    log.info({ room: roomTag(room.id), seamless: false }, 'peer resumed');
-    return true;
-  }
+    },
+    relayed() {
+      metrics.relayed++;
+    },
+  };
+  const rooms: Rooms<Connection> =
+    makeRooms?.(outbox) ?? createMemoryRooms(config, outbox, () => iceServersFor(config, Date.now()), log);
 
-  function idTaken(room: Room, peerId: string): boolean {
-    return findMember(room, peerId) !== undefined || (room.away?.some((a) => a.peerId === peerId) ?? false);
+  function depart(conn: Connection, resumable: boolean): void {
+    rooms.depart(conn, resumable);
   }
 
   function join(conn: Connection, msg: JoinMessage): void {
-    if (conn.room !== null) {
+    if (conn.room !== null || rooms.joining(conn)) {
       reject(conn, 'already-joined');
       return;
     }
-    let room = rooms.get(msg.room);
-    if (room === undefined) {
-      room = { id: msg.room, members: [], away: null };
-      rooms.set(msg.room, room);
-    }
-    if (tryResume(conn, room, msg)) return;
-    if (room.members.length >= config.roomCapacity) {
-      log.info({ room: roomTag(room.id) }, 'room full');
-      reject(conn, 'room-full', `This call is full (${config.roomCapacity} people).`);
-      return;
-    }
-    let peerId = randomBytes(16).toString('base64url');
-    while (idTaken(room, peerId)) peerId = randomBytes(16).toString('base64url');
-    const token = admit(conn, room, peerId);
-    room.members = room.members.concat(conn);
-    send(conn, joinedFrame(conn, room, token));
-    for (const other of room.members) {
-      if (other === conn) continue;
-      const parked = other.parked;
-      if (parked === null) {
-        send(other, peerFrame('peer-joined', peerId));
-        continue;
-      }
-      // The newcomer gets what was parked for it (the prepared offer) right after `joined`;
-      // the parker learns it went, and to whom.
-      other.parked = null;
-      send(conn, `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${other.peerId}","data":${parked}}`);
-      send(other, `{"v":${PROTOCOL_VERSION},"type":"peer-joined","peerId":"${peerId}","parked":true}`);
-      metrics.relayed++;
-    }
-    log.debug({ room: roomTag(room.id), live: room.members.length }, 'peer joined');
+    rooms.join(conn, msg);
   }
 
   /** Keeps (or, with `data: null`, drops) the sender's message for the next peer to join. */
@@ -363,7 +195,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
       reject(conn, 'not-joined');
       return;
     }
-    conn.parked = msg.data === null || msg.data === undefined ? null : JSON.stringify(msg.data);
+    rooms.park(conn, msg.data === null || msg.data === undefined ? null : JSON.stringify(msg.data));
   }
 
   function overLimit(conn: Connection, now: number): boolean {
@@ -392,25 +224,11 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
 
   /** Forwards a valid `signal` to the named peer of the sender's room, as `from` the sender. */
   function relay(conn: Connection, msg: SignalOutMessage, frame: Buffer, text: string): void {
-    const room = conn.room;
-    if (room === null) {
+    if (conn.room === null) {
       reject(conn, 'not-joined');
       return;
     }
-    const target = findMember(room, msg.to);
-    if (target === undefined || target === conn) {
-      reject(conn, 'unknown-peer');
-      return;
-    }
-    // Canonical frames: the data bytes are copied from the received frame, no re-encoding.
-    const out = relayedSignalFrame(conn.peerId, frame, text, msg.to);
-    if (out !== null) sendText(target, out);
-    else
-      send(
-        target,
-        `{"v":${PROTOCOL_VERSION},"type":"signal","from":"${conn.peerId}","data":${JSON.stringify(msg.data)}}`,
-      );
-    metrics.relayed++;
+    if (!rooms.relay(conn, msg, frame, text)) reject(conn, 'unknown-peer');
   }
 
   function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
@@ -454,7 +272,7 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
           depart(conn, false);
           return;
         case 'ping':
-          send(conn, `{"v":${PROTOCOL_VERSION},"type":"pong"}`);
+          send(conn, PONG_FRAME);
           return;
       }
     } catch (err) {
@@ -551,7 +369,8 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
   async function shutdown(): Promise<void> {
     shuttingDown = true;
     clearInterval(heartbeat);
-    const frame = errorFrame('server-shutdown', ERROR_TEXT['server-shutdown'] ?? '');
+    rooms.drain();
+    const frame = errorFrame('server-shutdown');
     for (const conn of conns) {
       conn.closing = true;
       if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(frame);
@@ -560,14 +379,13 @@ export function createSignalingServer(config: ServerConfig, log: Logger, metrics
     const deadline = Date.now() + config.shutdownGraceMs;
     while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of conns) conn.ws.terminate();
-    for (const room of rooms.values()) for (const away of room.away ?? []) clearTimeout(away.timer);
-    rooms.clear();
+    await rooms.close();
   }
 
   return {
     handleUpgrade,
     shutdown,
     socketCount: () => conns.size,
-    roomCount: () => rooms.size,
+    roomCount: () => rooms.count(),
   };
 }

@@ -126,6 +126,7 @@ export const ERROR_CODES = [
   'rate-limited',
   'too-large',
   'server-shutdown',
+  'unavailable',
   'internal',
   // Presence and rings (src/protocol/presence.ts):
   'stale-challenge',
@@ -176,4 +177,6 @@ export const CLOSE_CODES = {
   rateLimited: 4008,
   slowConsumer: 4009,
   replaced: 4010,
+  /** The server could not serve this now (its room store is unreachable); reconnect later. */
+  tryAgainLater: 1013,
 } as const;
