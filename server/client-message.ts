@@ -9,6 +9,11 @@
  */
 import * as v from 'valibot';
 import {
+  PRESENCE_CLIENT_TYPES,
+  type PresenceClientMessage,
+  PresenceClientMessageSchema,
+} from '../src/protocol/presence.ts';
+import {
   type ClientMessage,
   ClientMessageSchema,
   type ErrorCode,
@@ -17,9 +22,12 @@ import {
   type SignalOutMessage,
 } from '../src/protocol/signaling.ts';
 
-export type Decoded = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCode; message: string };
+export type Decoded =
+  | { ok: true; message: ClientMessage | PresenceClientMessage }
+  /** `fatal`: a malformed presence or ring message; the socket is closed after the error. */
+  | { ok: false; code: ErrorCode; message: string; fatal?: true };
 
-const KNOWN_TYPES = new Set(['join', 'signal', 'park', 'leave', 'ping']);
+const KNOWN_TYPES = new Set(['join', 'signal', 'park', 'leave', 'ping', ...PRESENCE_CLIENT_TYPES]);
 
 /** Exactly SignalOutSchema: own keys v, type, to, data and nothing else; `to` a peer id. */
 export function isSignalMessage(raw: unknown): raw is SignalOutMessage {
@@ -77,11 +85,19 @@ export function decodeParsed(raw: unknown): Decoded {
   if (typeof o.type !== 'string' || !KNOWN_TYPES.has(o.type)) {
     return { ok: false, code: 'bad-message', message: 'Unknown message type.' };
   }
-  const result = v.safeParse(ClientMessageSchema, raw);
+  const presence = PRESENCE_CLIENT_TYPES.has(o.type);
+  const result = presence
+    ? v.safeParse(PresenceClientMessageSchema, raw)
+    : v.safeParse(ClientMessageSchema, raw);
   if (result.success) return { ok: true, message: result.output };
   const issue = result.issues[0];
   const where = issue?.path?.map((p) => String(p.key)).join('.') || 'message';
-  return { ok: false, code: 'bad-message', message: `Invalid "${o.type}" message: check ${where}.` };
+  const message = `Invalid "${o.type}" message: check ${where}.`;
+  // A presence client that sends a malformed presence or ring message is broken or hostile:
+  // it is told why and disconnected (rooms keep their lenient error-and-continue).
+  return presence
+    ? { ok: false, code: 'bad-message', message, fatal: true }
+    : { ok: false, code: 'bad-message', message };
 }
 
 const CANONICAL_PREFIX = `{"v":${PROTOCOL_VERSION},"type":"signal","to":"`;

@@ -25,6 +25,9 @@
  * | `LOG_LEVEL`             | `info`             | pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`. |
  * | `GUEST_DIR`             | `build/guest`      | The built guest page (`npm run build`), served at `/r/:room` and `/guest/*`. |
  * | `SHUTDOWN_GRACE_MS`     | `3000`             | On SIGTERM/SIGINT, how long clients get to close before they are cut. |
+ * | `PUBLIC_ORIGIN`         | (from `Host`)      | This server's origin as clients reach it (`https://parley.example`): presence proofs must name it. Unset: the origin the client connected to (scheme + `Host` header). Set it in production. |
+ * | `RING_BURST`            | `10`               | Rings one key (and, separately, one client IP) may send at once. |
+ * | `RING_PER_MIN`          | `6`                | Ring tokens refilled per minute, per key and per IP. |
  */
 import path from 'node:path';
 
@@ -52,6 +55,9 @@ export interface ServerConfig {
   logLevel: string;
   guestDir: string;
   shutdownGraceMs: number;
+  publicOrigin: string | null;
+  ringBurst: number;
+  ringPerMin: number;
 }
 
 export class ConfigError extends Error {
@@ -130,6 +136,23 @@ function origins(env: Env): string[] {
   return values;
 }
 
+function publicOrigin(env: Env): string | null {
+  const raw = text(env, 'PUBLIC_ORIGIN');
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`PUBLIC_ORIGIN: "${raw}" is not a URL (e.g. https://parley.example).`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== raw.replace(/\/$/, '')) {
+    throw new ConfigError(
+      `PUBLIC_ORIGIN: "${raw}" must be an http(s) origin, no path (e.g. https://parley.example).`,
+    );
+  }
+  return url.origin;
+}
+
 export function loadConfig(env: Env = process.env): ServerConfig {
   const burst = int(env, 'RATE_LIMIT_BURST', 200, 1, 1_000_000_000);
   const tlsCert = text(env, 'TLS_CERT') ?? null;
@@ -170,5 +193,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     logLevel,
     guestDir: path.resolve(text(env, 'GUEST_DIR') ?? 'build/guest'),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 3000, 0, 60_000),
+    publicOrigin: publicOrigin(env),
+    ringBurst: int(env, 'RING_BURST', 10, 1, 1_000_000),
+    ringPerMin: positive(env, 'RING_PER_MIN', 6),
   };
 }

@@ -22,7 +22,15 @@ export type RejectionReason =
   | 'origin'
   | 'per-ip-limit'
   | 'bad-path'
-  | 'shutting-down';
+  | 'shutting-down'
+  // Presence and rings (server/presence.ts):
+  | 'stale-challenge'
+  | 'bad-signature'
+  | 'not-registered'
+  | 'bad-invite'
+  | 'unknown-ring'
+  | 'ring-rate-limited'
+  | 'malformed-presence';
 
 export interface ServerStats {
   sockets(): number;
@@ -34,6 +42,9 @@ export class Metrics {
   relayed = 0;
   received = 0;
   resumed = 0;
+  /** Rings handed to an online mailbox, and rings whose mailbox was offline. */
+  ringsDelivered = 0;
+  ringsOffline = 0;
   readonly rejections = new Map<RejectionReason, number>();
 
   constructor(stats: ServerStats) {
@@ -71,6 +82,12 @@ export class Metrics {
     counted('parley_messages_relayed_total', 'Signal messages delivered to a peer.', () => self.relayed);
     counted('parley_messages_received_total', 'Text messages received from clients.', () => self.received);
     counted('parley_resumes_total', 'Peer ids reclaimed with a resume token.', () => self.resumed);
+    counted(
+      'parley_rings_delivered_total',
+      'Rings delivered to an online mailbox.',
+      () => self.ringsDelivered,
+    );
+    counted('parley_rings_offline_total', 'Rings to a mailbox that was not online.', () => self.ringsOffline);
     const reported = new Map<RejectionReason, number>();
     new Counter({
       name: 'parley_rejections_total',

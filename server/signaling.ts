@@ -25,6 +25,7 @@ import type { Logger } from './log.ts';
 import { createMemoryRooms } from './memory-rooms.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
 import { originPolicy } from './origin-policy.ts';
+import { createPresence, type PresenceSession } from './presence.ts';
 import type { Member, Outbox, Rooms } from './rooms.ts';
 import { take } from './token-bucket.ts';
 import { iceServersFor } from './turn-credentials.ts';
@@ -51,9 +52,13 @@ export class Connection implements Member {
   rateErrorAt = 0;
   closing = false;
   parked: string | null = null;
+  /** Presence and rings (presence.ts); null until the socket asks for a challenge. */
+  presence: PresenceSession<Connection> | null = null;
   constructor(
     readonly ws: WebSocket,
     readonly ipEntry: IpEntry,
+    /** The origin the client reached us at (interned, see presenceOrigin). */
+    readonly origin: string,
     burst: number,
     now: number,
   ) {
@@ -109,6 +114,27 @@ export function createSignalingServer(
   const perIp = new Map<string, IpEntry>();
   const limits = { burst: config.rateLimitBurst, perSec: config.rateLimitPerSec };
   let shuttingDown = false;
+  const presence = createPresence<Connection>(
+    { publicOrigin: config.publicOrigin, ringBurst: config.ringBurst, ringPerMin: config.ringPerMin },
+    {
+      send,
+      sendError: (conn, code, message) => sendError(conn, code, message),
+      ip: (conn) => conn.ipEntry.ip,
+      origin: (conn) => conn.origin,
+    },
+    log,
+    metrics,
+  );
+  /** Origins seen in Host headers, so each socket holds a shared string (bounded: headers are client input). */
+  const seenOrigins = new Map<string, string>();
+  function presenceOrigin(req: IncomingMessage): string {
+    if (config.publicOrigin !== null) return config.publicOrigin;
+    const origin = `${config.tlsCert !== null ? 'https' : 'http'}://${req.headers.host ?? ''}`;
+    const known = seenOrigins.get(origin);
+    if (known !== undefined) return known;
+    if (seenOrigins.size < 64) seenOrigins.set(origin, origin);
+    return origin;
+  }
 
   const heartbeat = setInterval(() => {
     for (const conn of conns) {
@@ -255,6 +281,7 @@ export function createSignalingServer(
       const decoded = decodeParsed(parsed);
       if (!decoded.ok) {
         reject(conn, decoded.code as ErrorCode & RejectionReason, decoded.message);
+        if (decoded.fatal) closeMalformed(conn);
         return;
       }
       const msg = decoded.message;
@@ -274,11 +301,25 @@ export function createSignalingServer(
         case 'ping':
           send(conn, PONG_FRAME);
           return;
+        default:
+          presence.handle(conn, msg, Date.now());
+          return;
       }
     } catch (err) {
       log.error({ err }, 'unexpected error while handling a message');
       sendError(conn, 'internal');
     }
+  }
+
+  /** A malformed presence or ring message: this socket only is closed (1008), after the error. */
+  function closeMalformed(conn: Connection): void {
+    if (conn.closing) return;
+    conn.closing = true;
+    metrics.reject('malformed-presence');
+    depart(conn, false);
+    presence.disconnect(conn);
+    conn.ws.close(CLOSE_CODES.policy, 'malformed presence message');
+    setTimeout(() => conn.ws.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
   }
 
   function onPong(this: WebSocket): void {
@@ -298,6 +339,7 @@ export function createSignalingServer(
     const entry = conn.ipEntry;
     if (--entry.count <= 0) perIp.delete(entry.ip);
     depart(conn, true);
+    presence.disconnect(conn);
   }
 
   function clientIp(req: IncomingMessage): string {
@@ -356,7 +398,7 @@ export function createSignalingServer(
         perIp.set(ip, entry);
       }
       entry.count++;
-      const conn = new Connection(ws, entry, config.rateLimitBurst, Date.now());
+      const conn = new Connection(ws, entry, presenceOrigin(req), config.rateLimitBurst, Date.now());
       (ws as TaggedSocket).parley = conn;
       conns.add(conn);
       ws.on('message', onMessage);
@@ -380,6 +422,7 @@ export function createSignalingServer(
     while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of conns) conn.ws.terminate();
     await rooms.close();
+    presence.close();
   }
 
   return {

@@ -1,0 +1,370 @@
+/**
+ * Presence and rings (src/protocol/presence.ts, docs/protocol.md "Presence and rings").
+ *
+ * A connection becomes a presence only by signing a fresh challenge from this server with its
+ * identity key: `challenge` → nonce (single use, CHALLENGE_TTL_MS) → `register` with an
+ * Ed25519 signature over `parley-presence-v1|<this server's origin>|<nonce>|<key>`. It may
+ * then claim mailboxes, but only those whose id derives from its own key (mailboxIdInput), and
+ * ring, but only with invites that name its own key and carry its signature. Rings are
+ * limited per key and per client IP by token buckets; each ring is tracked until it is
+ * answered, cancelled, its invite expires, or either socket goes.
+ *
+ * The socket side (signaling.ts) owns sockets and parsing and hands each decoded presence
+ * message here; the mailbox → connection map is a PresenceDirectory (presence-directory.ts).
+ */
+import { createHash, createPublicKey, type KeyObject, randomBytes, verify } from 'node:crypto';
+import {
+  CHALLENGE_TTL_MS,
+  INVITE_CLOCK_SKEW_MS,
+  type Invite,
+  inviteText,
+  MAX_INVITE_LIFETIME_MS,
+  mailboxIdInput,
+  type PresenceClientMessage,
+  presenceProofText,
+  type RingAnswerMessage,
+} from '../src/protocol/presence.ts';
+import { type ErrorCode, PROTOCOL_VERSION } from '../src/protocol/signaling.ts';
+import type { Logger } from './log.ts';
+import type { Metrics, RejectionReason } from './metrics.ts';
+import { createMemoryDirectory, type PresenceDirectory } from './presence-directory.ts';
+import { type BucketLimits, type BucketState, take } from './token-bucket.ts';
+
+/** What the presence code needs from the socket side. */
+export interface PresenceHost<C> {
+  send(conn: C, frame: string): void;
+  /** Sends an error frame (counting it is done here, by reason). */
+  sendError(conn: C, code: ErrorCode, message: string): void;
+  /** The client's address (for the per-IP ring limit). */
+  ip(conn: C): string;
+  /** The origin this client reached us at, used when PUBLIC_ORIGIN is not configured. */
+  origin(conn: C): string;
+}
+
+export interface PresenceOptions {
+  /** This server's origin as clients name it in the presence proof; null: from the Host header. */
+  publicOrigin: string | null;
+  /** Ring token buckets, per caller key and per client IP. */
+  ringBurst: number;
+  ringPerMin: number;
+}
+
+/** The presence state of one connection; hung on the connection only once it asks for a challenge. */
+export class PresenceSession<C> {
+  /** The registered public key; '' until a `register` succeeds. */
+  key = '';
+  keyObject: KeyObject | null = null;
+  /** The outstanding challenge ('' when none) and when it was issued. */
+  nonce = '';
+  nonceAt = 0;
+  mailboxes: readonly string[] = [];
+  constructor(readonly conn: C) {}
+}
+
+export interface PresenceCarrier<C> {
+  presence: PresenceSession<C> | null;
+}
+
+interface PendingRing<C> {
+  readonly callId: string;
+  readonly caller: PresenceSession<C>;
+  readonly callee: PresenceSession<C>;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface Presence<C> {
+  handle(conn: C, msg: PresenceClientMessage, now: number): void;
+  /** The connection closed: its mailboxes go offline and its rings end. */
+  disconnect(conn: C): void;
+  close(): void;
+  /** Registered presences and routed mailboxes on this node (metrics, tests). */
+  stats(): { sessions: number; mailboxes: number; pendingRings: number };
+}
+
+/** SubjectPublicKeyInfo DER prefix of an Ed25519 public key (RFC 8410); the raw 32 bytes follow. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function ed25519Key(publicKey: string): KeyObject | null {
+  const raw = Buffer.from(publicKey, 'base64url');
+  if (raw.length !== 32) return null;
+  try {
+    return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  } catch {
+    return null;
+  }
+}
+
+function signedBy(key: KeyObject, text: string, signature: string): boolean {
+  try {
+    return verify(null, Buffer.from(text), key, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+function mailboxId(ownerKey: string, tag: string): string {
+  return createHash('sha256').update(mailboxIdInput(ownerKey, tag)).digest().toString('base64url', 0, 16);
+}
+
+const PRUNE_MS = 60_000;
+
+export function createPresence<C extends PresenceCarrier<C>>(
+  options: PresenceOptions,
+  host: PresenceHost<C>,
+  log: Logger,
+  metrics: Metrics,
+  directory: PresenceDirectory<PresenceSession<C>> = createMemoryDirectory(),
+): Presence<C> {
+  const ringLimits: BucketLimits = { burst: options.ringBurst, perSec: options.ringPerMin / 60 };
+  const ringBucketsByKey = new Map<string, BucketState>();
+  const ringBucketsByIp = new Map<string, BucketState>();
+  const pending = new Map<string, PendingRing<C>>();
+  /** Call ids rung recently (until their invite expired): a replayed ring is refused. */
+  const usedCallIds = new Map<string, number>();
+  let sessions = 0;
+
+  const prune = setInterval(() => {
+    const now = Date.now();
+    for (const map of [ringBucketsByKey, ringBucketsByIp]) {
+      for (const [id, bucket] of map) {
+        // A bucket that has refilled completely is the same as no bucket.
+        if (bucket.tokens + ((now - bucket.refilledAt) * ringLimits.perSec) / 1000 >= ringLimits.burst) {
+          map.delete(id);
+        }
+      }
+    }
+    for (const [callId, until] of usedCallIds) if (until <= now) usedCallIds.delete(callId);
+  }, PRUNE_MS);
+  prune.unref();
+
+  function refuse(
+    conn: C,
+    code: ErrorCode & RejectionReason,
+    message: string,
+    reason: RejectionReason = code,
+  ): void {
+    metrics.reject(reason);
+    host.sendError(conn, code, message);
+  }
+
+  function sessionOf(conn: C): PresenceSession<C> {
+    let session = conn.presence;
+    if (session === null) {
+      session = new PresenceSession(conn);
+      conn.presence = session;
+    }
+    return session;
+  }
+
+  function challenge(conn: C, now: number): void {
+    const session = sessionOf(conn);
+    session.nonce = randomBytes(32).toString('base64url');
+    session.nonceAt = now;
+    host.send(conn, `{"v":${PROTOCOL_VERSION},"type":"challenge","nonce":"${session.nonce}"}`);
+  }
+
+  function registeredFrame(session: PresenceSession<C>, now: number): string {
+    return JSON.stringify({
+      v: PROTOCOL_VERSION,
+      type: 'registered',
+      key: session.key,
+      mailboxes: session.mailboxes,
+      now,
+    });
+  }
+
+  function register(conn: C, key: string, signature: string, now: number): void {
+    const session = conn.presence;
+    if (session === null || session.nonce === '' || now - session.nonceAt > CHALLENGE_TTL_MS) {
+      if (session !== null) session.nonce = '';
+      refuse(
+        conn,
+        'stale-challenge',
+        'That challenge is used up or too old; ask for a new one and sign it at once.',
+      );
+      return;
+    }
+    const nonce = session.nonce;
+    // Single use, whatever the outcome.
+    session.nonce = '';
+    const keyObject = ed25519Key(key);
+    const origin = options.publicOrigin ?? host.origin(conn);
+    if (keyObject === null || !signedBy(keyObject, presenceProofText(origin, nonce, key), signature)) {
+      refuse(
+        conn,
+        'bad-signature',
+        'That signature does not prove this key for this challenge; not registered.',
+      );
+      return;
+    }
+    if (session.key !== '' && session.key !== key) setMailboxes(session, []);
+    if (session.key === '') sessions++;
+    session.key = key;
+    session.keyObject = keyObject;
+    host.send(conn, registeredFrame(session, now));
+    log.debug('presence registered');
+  }
+
+  function setMailboxes(session: PresenceSession<C>, ids: readonly string[]): void {
+    for (const old of session.mailboxes) directory.delete(old, session);
+    session.mailboxes = ids;
+    for (const id of ids) directory.set(id, session);
+  }
+
+  function registered(conn: C): PresenceSession<C> | null {
+    const session = conn.presence;
+    if (session !== null && session.key !== '') return session;
+    refuse(conn, 'not-registered', 'Register your presence first (challenge, then register).');
+    return null;
+  }
+
+  function overRingLimit(conn: C, key: string, now: number): boolean {
+    const ip = host.ip(conn);
+    let byKey = ringBucketsByKey.get(key);
+    if (byKey === undefined) {
+      byKey = { tokens: ringLimits.burst, refilledAt: now };
+      ringBucketsByKey.set(key, byKey);
+    }
+    let byIp = ringBucketsByIp.get(ip);
+    if (byIp === undefined) {
+      byIp = { tokens: ringLimits.burst, refilledAt: now };
+      ringBucketsByIp.set(ip, byIp);
+    }
+    // Both must have a token; take from neither unless both do.
+    const keyOk = take(byKey, ringLimits, now);
+    const ipOk = keyOk && take(byIp, ringLimits, now);
+    if (keyOk && !ipOk) byKey.tokens += 1;
+    return !ipOk;
+  }
+
+  function inviteProblem(session: PresenceSession<C>, invite: Invite, now: number): string | null {
+    if (invite.caller !== session.key || session.keyObject === null) {
+      return 'An invite must name the key this connection registered.';
+    }
+    if (invite.expires <= now || invite.expires > now + MAX_INVITE_LIFETIME_MS + INVITE_CLOCK_SKEW_MS) {
+      return `This invite has expired, or claims to live longer than ${MAX_INVITE_LIFETIME_MS / 1000} s.`;
+    }
+    if (!signedBy(session.keyObject, inviteText(invite), invite.sig))
+      return 'The invite signature is not valid.';
+    if (usedCallIds.has(invite.callId) || pending.has(invite.callId)) return 'This call id was already used.';
+    return null;
+  }
+
+  function ring(conn: C, invite: Invite, now: number): void {
+    const caller = registered(conn);
+    if (caller === null) return;
+    if (overRingLimit(conn, caller.key, now)) {
+      refuse(
+        conn,
+        'rate-limited',
+        'Too many calls in a short time; wait a moment and try again.',
+        'ring-rate-limited',
+      );
+      return;
+    }
+    const problem = inviteProblem(caller, invite, now);
+    if (problem !== null) {
+      refuse(conn, 'bad-invite', problem);
+      return;
+    }
+    usedCallIds.set(invite.callId, invite.expires);
+    const callee = directory.get(invite.mailbox);
+    const status = (s: 'ringing' | 'offline') =>
+      `{"v":${PROTOCOL_VERSION},"type":"ring-status","callId":"${invite.callId}","status":"${s}"}`;
+    if (callee === undefined) {
+      metrics.ringsOffline++;
+      host.send(conn, status('offline'));
+      return;
+    }
+    const timer = setTimeout(() => {
+      // Nobody answered before the invite expired: tell both sides.
+      if (pending.get(invite.callId)?.timer !== timer) return;
+      pending.delete(invite.callId);
+      host.send(caller.conn, answerFrame(invite.callId, 'no-answer'));
+      host.send(callee.conn, answerFrame(invite.callId, 'cancel'));
+    }, invite.expires - now);
+    timer.unref();
+    pending.set(invite.callId, { callId: invite.callId, caller, callee, timer });
+    metrics.ringsDelivered++;
+    host.send(callee.conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'ring', invite }));
+    host.send(conn, status('ringing'));
+  }
+
+  function answerFrame(callId: string, answer: RingAnswerMessage['answer']): string {
+    return `{"v":${PROTOCOL_VERSION},"type":"ring-answer","callId":"${callId}","answer":"${answer}"}`;
+  }
+
+  function answer(conn: C, msg: RingAnswerMessage): void {
+    const session = registered(conn);
+    if (session === null) return;
+    const ring = pending.get(msg.callId);
+    // The callee answers, the caller cancels; nobody else can end someone's ring.
+    const to =
+      ring === undefined
+        ? null
+        : msg.answer === 'cancel'
+          ? ring.caller === session
+            ? ring.callee
+            : null
+          : ring.callee === session
+            ? ring.caller
+            : null;
+    if (ring === undefined || to === null) {
+      refuse(conn, 'unknown-ring', 'No such ring for you (it was answered, cancelled or has expired).');
+      return;
+    }
+    clearTimeout(ring.timer);
+    pending.delete(msg.callId);
+    host.send(to.conn, answerFrame(msg.callId, msg.answer));
+  }
+
+  return {
+    handle(conn, msg, now) {
+      switch (msg.type) {
+        case 'challenge':
+          challenge(conn, now);
+          return;
+        case 'register':
+          register(conn, msg.key, msg.signature, now);
+          return;
+        case 'mailboxes': {
+          const session = registered(conn);
+          if (session === null) return;
+          const ids = [...new Set(msg.tags.map((tag) => mailboxId(session.key, tag)))];
+          setMailboxes(session, ids);
+          host.send(conn, registeredFrame(session, now));
+          return;
+        }
+        case 'ring':
+          ring(conn, msg.invite, now);
+          return;
+        case 'ring-answer':
+          answer(conn, msg);
+          return;
+      }
+    },
+
+    disconnect(conn) {
+      const session = conn.presence;
+      if (session === null) return;
+      conn.presence = null;
+      if (session.key !== '') sessions--;
+      setMailboxes(session, []);
+      for (const ring of pending.values()) {
+        if (ring.caller !== session && ring.callee !== session) continue;
+        clearTimeout(ring.timer);
+        pending.delete(ring.callId);
+        if (ring.caller === session) host.send(ring.callee.conn, answerFrame(ring.callId, 'cancel'));
+        else host.send(ring.caller.conn, answerFrame(ring.callId, 'no-answer'));
+      }
+    },
+
+    close() {
+      clearInterval(prune);
+      for (const ring of pending.values()) clearTimeout(ring.timer);
+      pending.clear();
+    },
+
+    stats: () => ({ sessions, mailboxes: directory.size(), pendingRings: pending.size }),
+  };
+}
