@@ -129,7 +129,15 @@ export function createSignalingServer(
   const seenOrigins = new Map<string, string>();
   function presenceOrigin(req: IncomingMessage): string {
     if (config.publicOrigin !== null) return config.publicOrigin;
-    const origin = `${config.tlsCert !== null ? 'https' : 'http'}://${req.headers.host ?? ''}`;
+    // Behind your own proxy (TRUST_PROXY) TLS usually ends at the proxy: take its word for the scheme.
+    const forwarded = config.trustProxy
+      ? String(req.headers['x-forwarded-proto'] ?? '')
+          .split(',')[0]
+          ?.trim()
+      : '';
+    const scheme =
+      forwarded === 'https' || forwarded === 'http' ? forwarded : config.tlsCert !== null ? 'https' : 'http';
+    const origin = `${scheme}://${req.headers.host ?? ''}`;
     const known = seenOrigins.get(origin);
     if (known !== undefined) return known;
     if (seenOrigins.size < 64) seenOrigins.set(origin, origin);

@@ -6,6 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInvite, InviteChecker } from '../../src/identity/invite.ts';
 import { generateIdentity, type Identity, signText } from '../../src/identity/keys.ts';
 import { derivePairSecret, type Mailbox, mailboxFor, newPairNonce } from '../../src/identity/mailbox.ts';
+import {
+  mailboxesMessage,
+  registerMessage,
+  ringAnswerMessage,
+  ringMessage,
+  serverClock,
+} from '../../src/identity/presence-client.ts';
 import { parsePresenceServerMessage, presenceProofText } from '../../src/protocol/presence.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { newRoom, TestClient } from './ws-client.ts';
@@ -167,26 +174,44 @@ describe('ringing', () => {
   it('delivers a contact’s ring to the mailbox, which accepts it; the caller hears the answer', async () => {
     const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
     const { aInbox, bInbox } = await contacts(alice, bob);
-    const bobClient = await present(bob, [bInbox]);
-    const aliceClient = await present(alice, [aInbox]);
-    const inv = await invite(alice, bInbox.id);
-    aliceClient.send({ v: 1, type: 'ring', invite: inv });
-    const ring = await bobClient.next('ring');
+    // Both sides as the service worker would do it, with the client helpers.
+    const connect = async (me: Identity, inbox: Mailbox) => {
+      const client = await open();
+      client.send({ v: 1, type: 'challenge' });
+      client.send(await registerMessage(me, `${server.url}/`, (await client.next('challenge')).nonce));
+      const registered = await client.next('registered');
+      client.send(mailboxesMessage([inbox]));
+      expect((await client.next('registered')).mailboxes).toEqual([inbox.id]);
+      return { client, now: serverClock(registered.now) };
+    };
+    const bobSide = await connect(bob, bInbox);
+    const aliceSide = await connect(alice, aInbox);
+    const ringOut = await ringMessage(alice, {
+      mailbox: bInbox.id,
+      room: newRoom(),
+      media: 'audio',
+      now: aliceSide.now(),
+    });
+    aliceSide.client.send(ringOut);
+    const ring = await bobSide.client.next('ring');
     // Bob's service worker checks the invite as it would before showing anything.
     const checker = new InviteChecker();
     const check = await checker.check(ring.invite, {
       mailboxFor: (key) => (key === alice.publicKey ? bInbox.id : undefined),
-      now: Date.now(),
+      now: bobSide.now(),
     });
-    expect(check.ok).toBe(true);
-    expect(await aliceClient.next('ring-status')).toMatchObject({ status: 'ringing' });
-    bobClient.send({ v: 1, type: 'ring-answer', callId: inv.callId, answer: 'accept' });
-    expect(await aliceClient.next('ring-answer')).toMatchObject({ callId: inv.callId, answer: 'accept' });
-    for (const m of [...aliceClient.received, ...bobClient.received]) {
+    expect(check).toEqual({ ok: true, invite: ringOut.invite });
+    expect(await aliceSide.client.next('ring-status')).toMatchObject({ status: 'ringing' });
+    bobSide.client.send(ringAnswerMessage(ringOut.invite.callId, 'accept'));
+    expect(await aliceSide.client.next('ring-answer')).toMatchObject({
+      callId: ringOut.invite.callId,
+      answer: 'accept',
+    });
+    for (const m of [...aliceSide.client.received, ...bobSide.client.received]) {
       expect(parsePresenceServerMessage(JSON.stringify(m))).not.toBeNull();
     }
-    aliceClient.close();
-    bobClient.close();
+    aliceSide.client.close();
+    bobSide.client.close();
   });
 
   it('tells the caller decline and busy, the callee a cancel, and nobody else may answer', async () => {
