@@ -9,7 +9,8 @@ import { ConfigError, type ServerConfig } from './config.ts';
 import { createHttpHandler } from './http-routes.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { createSignalingServer } from './signaling.ts';
+import { createSignalingServer, type RoomsFactory } from './signaling.ts';
+import { iceServersFor } from './turn-credentials.ts';
 
 export interface ParleyServer {
   /** Resolves with the port actually bound (PORT=0 picks one). */
@@ -33,7 +34,6 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
     sockets: () => signaling?.socketCount() ?? 0,
     rooms: () => signaling?.roomCount() ?? 0,
   });
-  signaling = createSignalingServer(config, log, metrics);
   const handler = createHttpHandler(config, log, metrics, { ready: () => ready });
   const server =
     config.tlsCert !== null && config.tlsKey !== null
@@ -44,15 +44,27 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
       : http.createServer(handler);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
-  server.on('upgrade', (req, socket, head) => signaling.handleUpgrade(req, socket, head));
+  server.on('upgrade', (req, socket, head) => {
+    if (signaling === null) socket.destroy();
+    else signaling.handleUpgrade(req, socket, head);
+  });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
 
   return {
-    listen() {
-      return new Promise((resolve, reject) => {
+    async listen() {
+      // The Redis client is loaded only when it is used (a single node never pays for it).
+      let makeRooms: RoomsFactory | undefined;
+      const redisUrl = config.redisUrl;
+      if (redisUrl !== null) {
+        const { createRedisRooms } = await import('./redis-rooms.ts');
+        const iceServers = () => iceServersFor(config, Date.now());
+        makeRooms = (outbox) => createRedisRooms({ ...config, redisUrl }, outbox, iceServers, log);
+      }
+      signaling = createSignalingServer(config, log, metrics, makeRooms);
+      return new Promise<number>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
           server.off('error', reject);
@@ -64,7 +76,7 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
     async close() {
       // Keep listening while clients drain, so /readyz can answer 503 to the load balancer.
       ready = false;
-      await signaling.shutdown();
+      await signaling?.shutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

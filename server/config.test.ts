@@ -69,6 +69,11 @@ describe('loadConfig', () => {
       guestDir: '/srv/guest',
     });
     expect(loadConfig({ ALLOWED_ORIGINS: '' }).allowedOrigins).toEqual([]);
+    expect(loadConfig({ REDIS_URL: 'rediss://:pw@r.internal:6380/2', REDIS_PREFIX: 'p1:' })).toMatchObject({
+      redisUrl: 'rediss://:pw@r.internal:6380/2',
+      redisPrefix: 'p1:',
+      redisTimeoutMs: 3000,
+    });
   });
 
   it.each([
@@ -83,6 +88,8 @@ describe('loadConfig', () => {
     [{ ALLOW_NO_ORIGIN: 'maybe' }, /ALLOW_NO_ORIGIN must be 1 or 0/],
     [{ RATE_LIMIT_PER_SEC: '-1' }, /positive/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must look like redis:\/\/host:6379/],
+    [{ REDIS_URL: 'redis://x', REDIS_PREFIX: 'a b' }, /REDIS_PREFIX may hold/],
   ])('refuses %o with a sentence saying what is wrong', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

@@ -28,6 +28,9 @@
  * | `PUBLIC_ORIGIN`         | (from `Host`)      | This server's origin as clients reach it (`https://parley.example`): presence proofs must name it. Unset: the origin the client connected to (scheme + `Host` header). Set it in production. |
  * | `RING_BURST`            | `10`               | Rings one key (and, separately, one client IP) may send at once. |
  * | `RING_PER_MIN`          | `6`                | Ring tokens refilled per minute, per key and per IP. |
+ * | `REDIS_URL`             | (none)             | `redis://[:password@]host:port[/db]` (or `rediss://`): rooms live in Redis and any number of nodes behind a load balancer serve any client. None: rooms in memory (one process). |
+ * | `REDIS_PREFIX`          | `parley:`          | Prefix of every Redis key and channel (several deployments can share one Redis). |
+ * | `REDIS_TIMEOUT_MS`      | `3000`             | A join that Redis has not answered within this gets `unavailable`. |
  */
 import path from 'node:path';
 
@@ -58,6 +61,9 @@ export interface ServerConfig {
   publicOrigin: string | null;
   ringBurst: number;
   ringPerMin: number;
+  redisUrl: string | null;
+  redisPrefix: string;
+  redisTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -165,6 +171,14 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   if (turnSecret !== null && turnUrls.length === 0) {
     throw new ConfigError('TURN_SECRET is set but TURN_URLS is empty: set both or neither.');
   }
+  const redisUrl = text(env, 'REDIS_URL') ?? null;
+  if (redisUrl !== null && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must look like redis://host:6379 (or rediss:// for TLS).');
+  }
+  const redisPrefix = text(env, 'REDIS_PREFIX') ?? 'parley:';
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX may hold letters, digits and : _ . - (at most 64).');
+  }
   const logLevel = (text(env, 'LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
@@ -196,5 +210,8 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     publicOrigin: publicOrigin(env),
     ringBurst: int(env, 'RING_BURST', 10, 1, 1_000_000),
     ringPerMin: positive(env, 'RING_PER_MIN', 6),
+    redisUrl,
+    redisPrefix,
+    redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', 3000, 100, 60_000),
   };
 }

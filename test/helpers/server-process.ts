@@ -67,7 +67,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
     return code as number | null;
   });
 
-  const deadline = Date.now() + 20_000;
+  // Generous: on a loaded 2-core machine a cold `tsx` start has taken over 15 s.
+  const deadline = Date.now() + 45_000;
   let port = fixed;
   for (;;) {
     if (exited) throw new Error(`Signaling server exited during startup:\n${logs.join('\n')}`);

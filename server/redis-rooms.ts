@@ -1,0 +1,512 @@
+/**
+ * Rooms in Redis (with `REDIS_URL`): any node behind a load balancer serves any client.
+ *
+ * The state (members, parked messages, resume token hashes, away peers) lives in one Redis
+ * hash per room and only changes through the Lua scripts in redis-scripts.ts, atomically, so
+ * capacity holds across nodes. Each script publishes its event on the room's channel; every
+ * node with a member in the room is subscribed to it and keeps a mirror of the room (peer id
+ * → its local socket, or null when on another node), so a relay needs no Redis read:
+ * a local target is sent to directly, a remote one gets the frame on the room channel (one
+ * PUBLISH from the sender's node, in order: a node sends all its PUBLISHes on one connection
+ * and Redis delivers a channel's messages in order, so two peers' messages keep their order).
+ *
+ * A node that dies or drains leaves its members in Redis: their clients reconnect to another
+ * node and resume (the scripts treat them as live, so the others see no leave). Nodes beat a
+ * heartbeat; members of a node silent for NODE_DEAD_MS + the resume grace are removed (the
+ * others then get `peer-left`). When Redis goes away, joins get `unavailable` (and a 1013
+ * close, so clients retry), calls already set up go on (media never passes the server), and
+ * when it is back each node re-asserts its members (a restarted Redis may be empty) and
+ * brings its mirrors up to date.
+ */
+import { createClient, type RedisClientType } from '@redis/client';
+import type { IceServer, JoinMessage, SignalOutMessage } from '../src/protocol/signaling.ts';
+import { joinedFrame, peerJoinedFrame, peerLeftFrame, relayFrame, signalFrame } from './frames.ts';
+import { type Logger, roomTag } from './log.ts';
+import type { RoomsConfig } from './memory-rooms.ts';
+import { JOIN_SCRIPT, LEAVE_SCRIPT, PARK_SCRIPT, REAP_SCRIPT, SYNC_SCRIPT } from './redis-scripts.ts';
+import { hashToken, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
+
+export interface RedisRoomsConfig extends RoomsConfig {
+  redisUrl: string;
+  redisPrefix: string;
+  /** A join that Redis has not answered within this gets `unavailable`. */
+  redisTimeoutMs: number;
+}
+
+/** How often a node says it is alive, and after how long without that it counts as dead. */
+const HEARTBEAT_MS = 2000;
+const NODE_DEAD_MS = 10_000;
+/** Room keys live this long past the resume grace; nodes refresh the rooms they hold. */
+const ROOM_TTL_EXTRA_MS = 120_000;
+const REFRESH_EVERY = 15; // heartbeats (30 s)
+const REAP_EVERY = 3; // heartbeats
+
+interface LocalRoom<M> {
+  readonly id: string;
+  readonly key: string;
+  readonly chan: string;
+  /** The last room event applied (scripts number them). */
+  ver: number;
+  /** Every member: its socket when on this node, null when on another. */
+  peers: Map<string, M | null>;
+  /** Members on this node. */
+  local: number;
+  /** Joins of this node in flight for this room; events meanwhile are kept in `log`. */
+  inflight: number;
+  log: Buffer[] | null;
+  sub: Promise<unknown>;
+}
+
+type Reply = string[];
+
+export function createRedisRooms<M extends Member>(
+  config: RedisRoomsConfig,
+  outbox: Outbox<M>,
+  iceServers: () => IceServer[],
+  log: Logger,
+): Rooms<M> {
+  const node = randomId();
+  const prefix = config.redisPrefix;
+  const nodesKey = `${prefix}nodes`;
+  const nodeRoomsKey = `${prefix}node:${node}`;
+  const roomTtl = String(config.resumeGraceMs + ROOM_TTL_EXTRA_MS);
+  const rooms = new Map<string, LocalRoom<M>>();
+  const joining = new Set<M>();
+  let draining = false;
+  let closed = false;
+  let everReady = false;
+  let outage = false;
+
+  const clientOptions = {
+    url: config.redisUrl,
+    // Fail at once while disconnected (a join gets `unavailable` instead of waiting).
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries: number) => Math.min(100 + retries * 100, 1000),
+    },
+  };
+  const cmd = createClient(clientOptions) as RedisClientType;
+  const sub = cmd.duplicate() as RedisClientType;
+  for (const [client, name] of [
+    [cmd, 'commands'],
+    [sub, 'subscriber'],
+  ] as const) {
+    client.on('error', (err: Error) => {
+      if (!outage && !closed) log.warn({ err: err.message, client: name }, 'redis unreachable; reconnecting');
+      if (client === cmd) outage = true;
+    });
+  }
+  cmd.on('ready', () => {
+    if (closed) return;
+    const again = everReady;
+    everReady = true;
+    outage = false;
+    log.info({ node }, again ? 'redis is back' : 'connected to redis');
+    void beat();
+    if (again) void resyncAll();
+  });
+  cmd.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis: first connection failed'));
+  sub.connect().catch(() => {});
+
+  // ---- scripts: EVALSHA, loading on NOSCRIPT (a restarted Redis forgot them) ----
+  const shas = new Map<string, string>();
+  async function run(script: string, keys: string[], args: string[]): Promise<unknown> {
+    let sha = shas.get(script);
+    if (sha !== undefined) {
+      try {
+        return await cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
+      } catch (err) {
+        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      }
+    }
+    sha = String(await cmd.sendCommand(['SCRIPT', 'LOAD', script]));
+    shas.set(script, sha);
+    return cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
+  }
+
+  function timed<T>(p: Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('redis timeout')), config.redisTimeoutMs);
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  // ---- the local mirror of rooms ----
+  function roomFor(id: string): LocalRoom<M> {
+    let lr = rooms.get(id);
+    if (lr === undefined) {
+      const chan = `${prefix}rc:${id}`;
+      const created: LocalRoom<M> = {
+        id,
+        key: `${prefix}room:${id}`,
+        chan,
+        ver: 0,
+        peers: new Map(),
+        local: 0,
+        inflight: 0,
+        log: null,
+        sub: Promise.resolve(),
+      };
+      created.sub = sub.subscribe(chan, onEvent, true);
+      created.sub.catch(() => {});
+      rooms.set(id, created);
+      lr = created;
+    }
+    return lr;
+  }
+
+  function maybeDrop(lr: LocalRoom<M>): void {
+    if (lr.local > 0 || lr.inflight > 0 || rooms.get(lr.id) !== lr) return;
+    rooms.delete(lr.id);
+    sub.unsubscribe(lr.chan).catch(() => {});
+    if (!draining) cmd.sendCommand(['SREM', nodeRoomsKey, lr.id]).catch(() => {});
+  }
+
+  function isLocal(value: M | null | undefined): value is M {
+    return value !== null && value !== undefined;
+  }
+
+  function onEvent(message: Buffer, channel: Buffer): void {
+    const id = channel.toString('latin1', prefix.length + 3);
+    const lr = rooms.get(id);
+    if (lr === undefined) return;
+    lr.log?.push(message);
+    apply(lr, message, null);
+  }
+
+  /**
+   * Applies one room event. With `only` (a member that just joined) it is a replay of an
+   * event that arrived while its join was in flight: only that member hears of it.
+   */
+  function apply(lr: LocalRoom<M>, message: Buffer, only: M | null): void {
+    if (message[0] === 0x53 /* S */) {
+      const to = message.toString('latin1', 2, 24);
+      const target = lr.peers.get(to);
+      if (isLocal(target) && (only === null || target === only)) outbox.send(target, message.subarray(25));
+      return;
+    }
+    const [kind, verText, pid = '', a = '', b = ''] = message.toString().split('|');
+    const ver = Number(verText);
+    if (only !== null) {
+      if (ver <= lr.ver) return;
+    } else if (ver > lr.ver) lr.ver = ver;
+    if (kind === 'J') {
+      if (!lr.peers.has(pid)) lr.peers.set(pid, null);
+      const parkedBy = a === '' ? [] : a.split(',');
+      for (const m of only === null ? lr.peers.values() : [only]) {
+        if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid, parkedBy.includes(m.peerId)));
+      }
+    } else if (kind === 'L') {
+      const cur = lr.peers.get(pid);
+      if (cur === undefined || isLocal(cur)) return;
+      lr.peers.delete(pid);
+      for (const m of only === null ? lr.peers.values() : [only])
+        if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
+    } else if (kind === 'R' && a !== node) {
+      // Resumed on another node: if we still hold its old socket, that one is replaced.
+      const old = lr.peers.get(pid);
+      lr.peers.set(pid, null);
+      if (isLocal(old)) {
+        old.room = null;
+        lr.local--;
+        outbox.replaced(old);
+        maybeDrop(lr);
+      }
+    }
+    void b;
+  }
+
+  // ---- join ----
+  async function join(m: M, msg: JoinMessage): Promise<void> {
+    if (!cmd.isReady) {
+      outbox.refuse(m, 'unavailable');
+      return;
+    }
+    const lr = roomFor(msg.room);
+    lr.inflight++;
+    lr.log ??= [];
+    joining.add(m);
+    let reply: Reply | null = null;
+    const token = randomId();
+    const tokenHash = hashToken(token);
+    const resume = msg.resume;
+    try {
+      await timed(lr.sub);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const pending = run(
+          JOIN_SCRIPT,
+          [lr.key, nodeRoomsKey],
+          [
+            lr.id,
+            node,
+            String(config.roomCapacity),
+            String(Date.now()),
+            randomId(),
+            tokenHash,
+            resume?.peerId ?? '',
+            resume ? hashToken(resume.token) : '',
+            roomTtl,
+            lr.chan,
+          ],
+        ) as Promise<Reply>;
+        try {
+          reply = await timed(pending);
+        } catch (err) {
+          // Too slow: if it still goes through later, take the member out again.
+          pending.then((late) => forget(lr, late, tokenHash)).catch(() => {});
+          throw err;
+        }
+        if (reply[0] !== 'taken') break;
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message, room: roomTag(lr.id) }, 'join failed: redis unavailable');
+      reply = null;
+    }
+    joining.delete(m);
+    const events = lr.log ?? [];
+    lr.inflight--;
+    if (lr.inflight === 0) lr.log = null;
+    if (reply === null) {
+      outbox.refuse(m, 'unavailable');
+    } else if (m.closing) {
+      forget(lr, reply, tokenHash);
+    } else {
+      admit(m, lr, reply, token, tokenHash, events);
+    }
+    maybeDrop(lr);
+  }
+
+  /** A join that went through for a socket that is gone: leave again (resumable). */
+  function forget(lr: LocalRoom<M>, reply: Reply, tokenHash: string): void {
+    const status = reply[0];
+    if (status !== 'joined' && status !== 'resumed' && status !== 'seamless') return;
+    leave(lr, reply[1] ?? '', true, tokenHash);
+  }
+
+  function admit(
+    m: M,
+    lr: LocalRoom<M>,
+    reply: Reply,
+    token: string,
+    tokenHash: string,
+    events: Buffer[],
+  ): void {
+    const status = reply[0];
+    if (status === 'full' || status === 'taken') {
+      log.info({ room: roomTag(lr.id) }, 'room full');
+      outbox.reject(m, 'room-full', `This call is full (${config.roomCapacity} people).`);
+      return;
+    }
+    const peerId = reply[1] ?? '';
+    const ver = Number(reply[2]);
+    const old = lr.peers.get(peerId);
+    if (isLocal(old)) {
+      // Seamless resume on the node that holds the old socket.
+      old.room = null;
+      lr.local--;
+      outbox.replaced(old);
+    }
+    // The room as of the script, plus the local members that joined after it.
+    const peers = new Map<string, M | null>();
+    const order: string[] = [];
+    let i = 3;
+    for (; i + 1 < reply.length && reply[i] !== ''; i += 2) {
+      const pid = reply[i] as string;
+      const cur = lr.peers.get(pid);
+      peers.set(pid, isLocal(cur) ? cur : null);
+      order.push(pid);
+    }
+    for (const [pid, cur] of lr.peers)
+      if (isLocal(cur) && !peers.has(pid) && cur !== old) peers.set(pid, cur);
+    peers.set(peerId, m);
+    const before = lr.ver;
+    lr.ver = ver;
+    lr.peers = peers;
+    lr.local++;
+    m.room = lr;
+    m.peerId = peerId;
+    m.tokenHash = tokenHash;
+    m.parked = null;
+    outbox.send(
+      m,
+      joinedFrame({
+        room: lr.id,
+        peerId,
+        resumeToken: token,
+        peers: order,
+        iceServers: iceServers(),
+        capacity: config.roomCapacity,
+      }),
+    );
+    if (status === 'joined') {
+      for (i++; i + 1 < reply.length; i += 2) {
+        outbox.send(m, signalFrame(reply[i] as string, reply[i + 1] as string));
+        outbox.relayed();
+      }
+    } else {
+      outbox.resumed();
+    }
+    // Events that came while the script ran and are newer than it: the mirror and the
+    // newcomer catch up (the other local members already heard of them).
+    for (const event of events) apply(lr, event, m);
+    lr.ver = Math.max(lr.ver, before);
+    log.debug({ room: roomTag(lr.id), status }, 'peer joined');
+  }
+
+  // ---- leave, park, relay ----
+  function leave(lr: LocalRoom<M>, peerId: string, resumable: boolean, tokenHash: string): void {
+    const keep = resumable && config.resumeGraceMs > 0;
+    run(
+      LEAVE_SCRIPT,
+      [lr.key],
+      [
+        peerId,
+        node,
+        keep ? '1' : '0',
+        tokenHash,
+        String(Date.now() + config.resumeGraceMs),
+        roomTtl,
+        lr.chan,
+      ],
+    ).catch((err: Error) => log.warn({ err: err.message }, 'leave not recorded: redis unavailable'));
+  }
+
+  function depart(m: M, resumable: boolean): void {
+    const lr = m.room as LocalRoom<M> | null;
+    if (lr === null) return;
+    m.room = null;
+    m.parked = null;
+    lr.local--;
+    // Still listed (as elsewhere) until the room's own `L` event, which tells the others here.
+    lr.peers.set(m.peerId, null);
+    // Draining: the member stays in Redis so that its client resumes on another node.
+    if (!draining) leave(lr, m.peerId, resumable, m.tokenHash);
+    log.debug({ room: roomTag(lr.id) }, 'peer left');
+    maybeDrop(lr);
+  }
+
+  function park(m: M, dataJson: string | null): void {
+    const lr = m.room as LocalRoom<M>;
+    run(PARK_SCRIPT, [lr.key], [m.peerId, node, dataJson ?? '']).catch((err: Error) =>
+      log.warn({ err: err.message }, 'park not recorded: redis unavailable'),
+    );
+  }
+
+  function relay(m: M, msg: SignalOutMessage, frame: Buffer, text: string): boolean {
+    const lr = m.room as LocalRoom<M>;
+    const target = lr.peers.get(msg.to);
+    if (target === undefined || target === m) return false;
+    const out = relayFrame(m.peerId, frame, text, msg.to, msg.data);
+    if (target !== null) {
+      outbox.send(target, out);
+    } else {
+      const head = Buffer.from(`S|${msg.to}|`, 'latin1');
+      const body = typeof out === 'string' ? Buffer.from(out) : out;
+      cmd
+        .sendCommand(['PUBLISH', lr.chan, Buffer.concat([head, body])])
+        .catch((err: Error) => log.debug({ err: err.message }, 'relay dropped: redis unavailable'));
+    }
+    outbox.relayed();
+    return true;
+  }
+
+  // ---- heartbeat, reaping, refresh, resync ----
+  let beats = 0;
+  async function beat(): Promise<void> {
+    if (closed || !cmd.isReady) return;
+    beats++;
+    try {
+      const now = Date.now();
+      await cmd.sendCommand(['ZADD', nodesKey, String(now), node]);
+      if (beats % REAP_EVERY === 0) {
+        const deadBefore = now - NODE_DEAD_MS - config.resumeGraceMs;
+        const reaped = Number(await run(REAP_SCRIPT, [nodesKey], [String(deadBefore), prefix]));
+        if (reaped > 0) log.info({ reaped }, 'removed the members of a dead node');
+      }
+      if (beats % REFRESH_EVERY === 0) {
+        for (const lr of rooms.values()) {
+          if (lr.local > 0) await cmd.sendCommand(['PEXPIRE', lr.key, roomTtl]);
+        }
+      }
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+  const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
+  heartbeat.unref();
+
+  /** After an outage: Redis holds exactly our members again, and our mirrors match Redis. */
+  async function resyncAll(): Promise<void> {
+    try {
+      const listed = (await cmd.sendCommand(['SMEMBERS', nodeRoomsKey])) as string[];
+      const ids = new Set([...rooms.keys(), ...listed]);
+      for (const id of ids) {
+        const lr = rooms.get(id);
+        const mine: string[] = [];
+        if (lr !== undefined) {
+          for (const [pid, m] of lr.peers) if (isLocal(m) && m.room === lr) mine.push(pid, m.tokenHash);
+        }
+        await run(
+          SYNC_SCRIPT,
+          [`${prefix}room:${id}`, nodeRoomsKey],
+          [id, node, roomTtl, `${prefix}rc:${id}`, ...mine],
+        );
+        if (lr !== undefined) await refreshMirror(lr);
+      }
+      log.info({ rooms: ids.size }, 'room state re-asserted after the redis outage');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'resync after the redis outage failed');
+    }
+  }
+
+  /** Reads the room and tells local members of joins and leaves they missed. */
+  async function refreshMirror(lr: LocalRoom<M>): Promise<void> {
+    const fields = (await cmd.sendCommand(['HKEYS', lr.key])) as string[];
+    const now = new Set(fields.filter((f) => f.startsWith('m:')).map((f) => f.slice(2)));
+    for (const [pid, cur] of lr.peers) {
+      if (now.has(pid) || isLocal(cur)) continue;
+      lr.peers.delete(pid);
+      for (const m of lr.peers.values()) if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
+    }
+    for (const pid of now) {
+      if (lr.peers.has(pid)) continue;
+      lr.peers.set(pid, null);
+      for (const m of lr.peers.values())
+        if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid));
+    }
+  }
+
+  return {
+    join(m, msg) {
+      void join(m, msg);
+    },
+    joining: (m) => joining.has(m),
+    depart,
+    park,
+    relay,
+    count: () => rooms.size,
+    drain() {
+      draining = true;
+      clearInterval(heartbeat);
+    },
+    async close() {
+      closed = true;
+      clearInterval(heartbeat);
+      const quit = Promise.allSettled([cmd.close(), sub.close()]);
+      const cut = new Promise((r) => setTimeout(r, 1000).unref());
+      await Promise.race([quit, cut]);
+      cmd.destroy();
+      sub.destroy();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * Several real server processes on one real Redis (REDIS_URL): calls across nodes, capacity
+ * under racing joins, a node killed or drained mid-call, a slow Redis, a restarted Redis.
+ */
+import { createClient } from '@redis/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import { type Msg, newRoom, TestClient } from './ws-client.ts';
+
+const CAPACITY = 3;
+let redis: RedisHandle;
+let env: Record<string, string>;
+let n1: ServerHandle;
+let n2: ServerHandle;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  env = {
+    REDIS_URL: redis.url,
+    ROOM_CAPACITY: String(CAPACITY),
+    RESUME_GRACE_MS: '20000',
+    REDIS_TIMEOUT_MS: '1000',
+    SHUTDOWN_GRACE_MS: '1000',
+    // The order test sends a few hundred messages at once.
+    RATE_LIMIT_BURST: '1000',
+  };
+  [n1, n2] = await Promise.all([startServer(env), startServer(env)]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([n1?.stop(), n2?.stop()]);
+  await redis?.stop();
+});
+
+function signal(to: string, data: unknown) {
+  return { v: 1, type: 'signal', to, data };
+}
+
+/** Joins with `resume`, retrying while the node says `unavailable` (as the client does). */
+async function resumeOn(url: string, room: string, peerId: string, token: string) {
+  const client = await TestClient.open(url);
+  client.send({ v: 1, type: 'join', room, resume: { peerId, token } });
+  return { client, joined: await client.next() };
+}
+
+/** Membership news a client got since it last looked (peer-joined / peer-left). */
+async function news(client: TestClient): Promise<Msg[]> {
+  return (await client.drain()).filter((m) => m.type === 'peer-joined' || m.type === 'peer-left');
+}
+
+describe('several nodes on one Redis', () => {
+  it('a call between peers on different nodes: parked offer, both directions in order, leave', async () => {
+    const room = newRoom();
+    const { client: a, joined: ja } = await TestClient.joined(n1.url, room);
+    a.send({ v: 1, type: 'park', data: { type: 'offer', sdp: 'v=0 parked' } });
+    await a.drain();
+    const b = await TestClient.open(n2.url);
+    b.send({ v: 1, type: 'join', room });
+    const jb = await b.next();
+    expect(jb).toMatchObject({ type: 'joined', peers: [ja.peerId], capacity: CAPACITY });
+    // The parked offer comes right after `joined`, from the other node.
+    expect(await b.next()).toEqual({
+      v: 1,
+      type: 'signal',
+      from: ja.peerId,
+      data: { type: 'offer', sdp: 'v=0 parked' },
+    });
+    expect(await a.next('peer-joined')).toEqual({
+      v: 1,
+      type: 'peer-joined',
+      peerId: jb.peerId,
+      parked: true,
+    });
+
+    const N = 300;
+    for (let i = 0; i < N; i++) {
+      a.send(signal(jb.peerId, { n: i, pad: 'ü'.repeat(i % 7) }));
+      b.send(signal(ja.peerId, { n: i }));
+    }
+    const atB: number[] = [];
+    const atA: number[] = [];
+    while (atB.length < N) atB.push((await b.next('signal')).data.n);
+    while (atA.length < N) atA.push((await a.next('signal')).data.n);
+    const inOrder = [...Array(N).keys()];
+    expect(atB).toEqual(inOrder);
+    expect(atA).toEqual(inOrder);
+
+    b.send({ v: 1, type: 'leave' });
+    expect(await a.next('peer-left')).toEqual({ v: 1, type: 'peer-left', peerId: jb.peerId });
+    a.send(signal(jb.peerId, 'gone?'));
+    expect(await a.next('error')).toMatchObject({ code: 'unknown-peer' });
+    for (const c of [a, b]) c.close();
+  });
+
+  it(`holds the room capacity (${CAPACITY}) when joins race on two nodes`, async () => {
+    for (let round = 0; round < 3; round++) {
+      const room = newRoom();
+      const clients = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => TestClient.open(i % 2 === 0 ? n1.url : n2.url)),
+      );
+      for (const c of clients) c.send({ v: 1, type: 'join', room });
+      const replies = await Promise.all(clients.map((c) => c.next()));
+      const joined = replies.filter((r) => r.type === 'joined');
+      expect(joined).toHaveLength(CAPACITY);
+      expect(replies.filter((r) => r.type === 'error' && r.code === 'room-full')).toHaveLength(8 - CAPACITY);
+      // Everyone in agrees on who is in.
+      const ids = new Set(joined.map((j) => j.peerId));
+      expect(ids.size).toBe(CAPACITY);
+      for (const c of clients) c.close();
+    }
+  });
+
+  it('a node killed with SIGKILL mid-setup: the client resumes on another node, the peer sees no leave, the call connects', async () => {
+    const n3 = await startServer(env);
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b, joined: jb } = await TestClient.joined(n1.url, room);
+      await a.next('peer-joined');
+      a.send(signal(jb.peerId, { type: 'offer' }));
+      expect(await b.next('signal')).toMatchObject({ from: ja.peerId, data: { type: 'offer' } });
+
+      await n3.stop('SIGKILL');
+      await a.closed;
+      const { client: a2, joined: again } = await resumeOn(n2.url, room, ja.peerId, ja.resumeToken);
+      expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+      b.send(signal(ja.peerId, { type: 'answer' }));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { type: 'answer' } });
+      a2.send(signal(jb.peerId, { candidate: 'after resume' }));
+      expect(await b.next('signal')).toMatchObject({ from: ja.peerId, data: { candidate: 'after resume' } });
+      expect(await news(b)).toEqual([]);
+      // Still a room of two: one more fits, the one after that does not.
+      const { client: c } = await TestClient.joined(n1.url, room);
+      const d = await TestClient.open(n2.url);
+      d.send({ v: 1, type: 'join', room });
+      expect(await d.next()).toMatchObject({ type: 'error', code: 'room-full' });
+      for (const x of [a2, b, c, d]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+    }
+  });
+
+  it('a node draining on SIGTERM hands its clients off: they resume elsewhere with the same ids, unnoticed', async () => {
+    const n3 = await startServer(env);
+    const room = newRoom();
+    const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+    const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
+    await a.next('peer-joined');
+    const exit = n3.stop('SIGTERM');
+    expect(await a.next('error')).toMatchObject({ code: 'server-shutdown' });
+    expect((await a.closed).code).toBe(1001);
+    expect(await exit).toBe(0);
+    const { client: a2, joined: again } = await resumeOn(n1.url, room, ja.peerId, ja.resumeToken);
+    expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+    b.send(signal(ja.peerId, 'still here'));
+    expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'still here' });
+    expect(await news(b)).toEqual([]);
+    for (const x of [a2, b]) x.close();
+  });
+
+  it('a slow Redis (DEBUG SLEEP) does not block the nodes: livez answers, a join meanwhile is told to retry', async () => {
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    const sleeping = admin.sendCommand(['DEBUG', 'SLEEP', '3']);
+    let slept = false;
+    void sleeping.then(() => {
+      slept = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    for (const n of [n1, n2]) expect((await fetch(`${n.url}/livez`)).status).toBe(200);
+    const c = await TestClient.open(n1.url);
+    c.send({ v: 1, type: 'join', room: newRoom() });
+    expect(await c.next()).toMatchObject({ type: 'error', code: 'unavailable' });
+    expect((await c.closed).code).toBe(1013);
+    expect(slept).toBe(false);
+    await sleeping;
+    await admin.close();
+    const { joined } = await TestClient.joined(n1.url, newRoom());
+    expect(joined.type).toBe('joined');
+  });
+
+  it('Redis restarted mid-call: the call goes on, joins fail clearly while it is down and work again within 5 s', async () => {
+    const room = newRoom();
+    const { client: a, joined: ja } = await TestClient.joined(n1.url, room);
+    const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
+    await a.next('peer-joined');
+
+    await redis.stop();
+    const refused = await TestClient.open(n1.url);
+    refused.send({ v: 1, type: 'join', room: newRoom() });
+    expect(await refused.next()).toMatchObject({ type: 'error', code: 'unavailable' });
+    expect((await refused.closed).code).toBe(1013);
+    // The sockets of the call stay open (media never touched the server anyway).
+    expect(a.ws.readyState).toBe(a.ws.OPEN);
+
+    await redis.start();
+    const back = Date.now();
+    let joinedAgain: Msg | null = null;
+    while (joinedAgain === null && Date.now() - back < 5000) {
+      const c = await TestClient.open(n2.url);
+      c.send({ v: 1, type: 'join', room: newRoom() });
+      const reply = await c.next();
+      c.close();
+      if (reply.type === 'joined') joinedAgain = reply;
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(joinedAgain).not.toBeNull();
+
+    // Both members were re-asserted into the empty Redis: relay across nodes works again and
+    // the room is still full after one more.
+    let got: Msg | null = null;
+    for (let i = 0; i < 20 && got === null; i++) {
+      a.send(signal(jb.peerId, { i }));
+      got = await b.next('signal', 250).catch(() => null);
+    }
+    expect(got).toMatchObject({ from: ja.peerId });
+    const { client: c } = await TestClient.joined(n2.url, room);
+    const d = await TestClient.open(n1.url);
+    d.send({ v: 1, type: 'join', room });
+    expect(await d.next()).toMatchObject({ type: 'error', code: 'room-full' });
+    for (const x of [a, b, c, d]) x.close();
+  });
+});
