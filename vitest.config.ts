@@ -30,6 +30,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // The network lab (test/net/lab.ts): network namespaces, NAT routers, coturn, and
+          // browsers inside them. Needs root; fails with what it needs otherwise.
+          name: 'net',
+          include: ['test/net/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
