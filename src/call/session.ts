@@ -38,6 +38,12 @@ import type { IceServer } from '../protocol/signaling.ts';
 import { createCallChannels, type DataLink } from './data-link.ts';
 import { Emitter } from './emitter.ts';
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
+import {
+  isHostCandidate,
+  MediaWatchdog,
+  type MediaWatchdogOptions,
+  withoutHostCandidates,
+} from './media-watchdog.ts';
 import { PEER_CONNECTION_BASE, PreparedOffer } from './prepared-offer.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import { type Quality, type StatsSample, StatsSampler } from './stats.ts';
@@ -135,6 +141,8 @@ export interface CallSessionOptions {
    * if still needed; at most SETUP_RETRIES times).
    */
   setupRetryMs?: number;
+  /** When media stops on a connection (see MediaWatchdog); for tests. */
+  mediaWatchdog?: MediaWatchdogOptions;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
@@ -219,6 +227,10 @@ interface Peer {
   leftTimer: ReturnType<typeof setTimeout> | undefined;
   sampler: StatsSampler | null;
   stats: StatsSample | null;
+  /** Restarts ICE (then relay-only) when inbound media stops; fed by the sampler. */
+  watchdog: MediaWatchdog | null;
+  /** Switched to relay-only by the watchdog: remote host candidates are ignored. */
+  relayOnly: boolean;
 }
 
 export class CallSession {
@@ -462,7 +474,13 @@ export class CallSession {
         // Some fields cannot change after creation; the old servers still work.
       }
       // Signaling is back: a connection that dropped meanwhile can now restart ICE.
-      if (reconnect && ['disconnected', 'failed'].includes(peer.pc.iceConnectionState)) peer.pc.restartIce();
+      // (Or one whose media stopped while ICE still says connected: its restart offer may
+      // have gone into the socket that just died, as when a laptop changes networks.)
+      if (
+        reconnect &&
+        (['disconnected', 'failed'].includes(peer.pc.iceConnectionState) || peer.watchdog?.stalled)
+      )
+        peer.pc.restartIce();
     }
     // Peers we are connected to but the server no longer lists under their old id may be
     // among the new ids: give their 'peer-id' message a moment before offering anew.
@@ -715,6 +733,7 @@ export class CallSession {
         return;
       case 'candidate':
         if (!signal.candidate || peer.linkLost) return;
+        if (peer.relayOnly && isHostCandidate(signal.candidate.candidate ?? '')) return;
         try {
           await pc.addIceCandidate(signal.candidate);
         } catch (err) {
@@ -765,7 +784,9 @@ export class CallSession {
     peer.ignoreOffer = !this.isPolite(peer) && offerCollision;
     if (peer.ignoreOffer) return;
     peer.settingRemoteAnswerPending = description.type === 'answer';
-    await pc.setRemoteDescription(description);
+    await pc.setRemoteDescription(
+      peer.relayOnly ? { type: description.type, sdp: withoutHostCandidates(description.sdp) } : description,
+    );
     peer.settingRemoteAnswerPending = false;
     peer.remoteFingerprints = fingerprints;
     if (description.type === 'offer') {
@@ -892,7 +913,10 @@ export class CallSession {
       leftTimer: undefined,
       sampler: null,
       stats: null,
+      watchdog: null,
+      relayOnly: false,
     };
+    peer.watchdog = this.watchMedia(peer);
     this.peers.set(id, peer);
 
     pc.onnegotiationneeded = async () => {
@@ -1125,12 +1149,66 @@ export class CallSession {
           return;
         }
         peer.setupRetries++;
-        console.info(`Parley: no connection after ${delay} ms; restarting ICE (${peer.setupRetries})`);
+        // Direct paths had their chance: try again through the TURN relay only, if there is
+        // one (a relay path is what works behind the strictest networks, and a TURN
+        // allocation can die under a pair to an unreachable address; see watchMedia).
+        const relay = this.useRelayOnly(peer);
+        console.info(
+          `Parley: no connection after ${delay} ms; restarting ICE${relay ? ' through the relay only' : ''} (${peer.setupRetries})`,
+        );
         pc.restartIce();
         this.setupNotice(STILL_CONNECTING_NOTICE);
       }
       this.watchSetup(peer);
     }, delay);
+  }
+
+  /**
+   * Media that stopped on a connection that may still say "connected" (see MediaWatchdog):
+   * the person shows as reconnecting, ICE restarts, then restarts through the relay only
+   * (remote host candidates are then ignored: relaying to them is what can kill a TURN
+   * allocation), and the peer is lost if nothing brings media back.
+   */
+  private watchMedia(peer: Peer): MediaWatchdog {
+    return new MediaWatchdog(
+      {
+        restart: (relayOnly) => {
+          if (peer.closed || this.isEnded()) return;
+          // Relay-only at once if the pair that died went through the relay: a plain restart
+          // tends to pick the same kind of pair again.
+          const relay = (relayOnly || peer.stats?.relayed === true) && this.useRelayOnly(peer);
+          console.info(`Parley: no media received; restarting ICE${relay ? ' through the relay only' : ''}`);
+          peer.pc.restartIce();
+        },
+        stalled: (stalled) => {
+          if (peer.closed) return;
+          if (stalled && peer.everConnected) peer.connection = 'reconnecting';
+          else if (!stalled && peer.pc.connectionState === 'connected') peer.connection = 'connected';
+          this.emitPeer(peer);
+          this.recompute();
+        },
+        lost: () => {
+          if (!peer.closed && !this.isEnded()) this.endPeer(peer, 'lost');
+        },
+      },
+      this.options.mediaWatchdog,
+    );
+  }
+
+  /** Relay-only from the next ICE restart on, if a TURN server is configured; true if so. */
+  private useRelayOnly(peer: Peer): boolean {
+    if (peer.relayOnly) return true;
+    const hasTurn = this.iceServers.some((s) =>
+      (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)),
+    );
+    if (!hasTurn) return false;
+    try {
+      peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceTransportPolicy: 'relay' });
+      peer.relayOnly = true;
+    } catch (err) {
+      console.warn('Parley: could not switch to relay-only', err instanceof Error ? err.name : err);
+    }
+    return peer.relayOnly;
   }
 
   /** A notice about a first connection that is slow to come (cleared when one connects). */
@@ -1216,6 +1294,7 @@ export class CallSession {
         peer.sampler = new StatsSampler(peer.pc, (sample) => {
           peer.stats = sample;
           this.emitPeer(peer);
+          peer.watchdog?.observe(sample.totals.packetsReceived, sample.timestamp);
         });
         peer.sampler.start();
       }

@@ -18,6 +18,8 @@ export interface StatsSample {
   /** Level of the remote audio, 0..1 (null when there is no inbound audio). */
   remoteAudioLevel: number | null;
   quality: Quality;
+  /** Whether the selected candidate pair goes through a TURN relay (either end); null until known. */
+  relayed: boolean | null;
   /** Running totals, used to compute the next interval's rates. */
   totals: { bytesReceived: number; bytesSent: number; packetsReceived: number; packetsLost: number };
 }
@@ -33,6 +35,9 @@ export interface RawStat {
   selected?: boolean;
   currentRoundTripTime?: number;
   selectedCandidatePairId?: string;
+  localCandidateId?: string;
+  remoteCandidateId?: string;
+  candidateType?: string;
   bytesReceived?: number;
   bytesSent?: number;
   packetsReceived?: number;
@@ -52,6 +57,15 @@ export function rateQuality(rttMs: number | null, lossPercent: number): Quality 
   if (rtt <= QUALITY_THRESHOLDS.fair.rttMs && lossPercent <= QUALITY_THRESHOLDS.fair.lossPercent)
     return 'fair';
   return 'poor';
+}
+
+/** Whether the pair's local or remote candidate is a TURN relay; null without a pair. */
+function isRelayed(stats: RawStat[], pair: RawStat | undefined): boolean | null {
+  if (!pair) return null;
+  const types = stats
+    .filter((s) => s.id === pair.localCandidateId || s.id === pair.remoteCandidateId)
+    .map((s) => s.candidateType);
+  return types.includes('relay');
 }
 
 function selectedPair(stats: RawStat[]): RawStat | undefined {
@@ -111,6 +125,7 @@ export function summarizeStats(stats: RawStat[], previous: StatsSample | null, n
     outboundKbps: Math.round(outboundKbps),
     remoteAudioLevel,
     quality: rateQuality(rttMs, lossPercent),
+    relayed: isRelayed(stats, pair),
     totals,
   };
 }
