@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       port: 8787,
       host: '0.0.0.0',
-      allowedOrigins: ['chrome-extension://*'],
+      allowedOrigins: ['chrome-extension://*', 'moz-extension://*'],
       allowNoOrigin: true,
       roomCapacity: 2,
       maxPayload: 65536,

@@ -5,7 +5,7 @@
  * |-------------------------|--------------------|---------|
  * | `PORT`                  | `8787`             | TCP port; `0` picks any free port (the `listening` log line says which). |
  * | `HOST`                  | `0.0.0.0`          | Interface to bind; `0.0.0.0` so phones/laptops on the LAN can reach it, `127.0.0.1` for local only. |
- * | `ALLOWED_ORIGINS`       | `chrome-extension://*` | Comma-separated WebSocket `Origin`s allowed besides the server's own guest page. `*` matches one host label run (`chrome-extension://*` = any extension). Pin your extension id in production: `chrome-extension://<id>`. |
+ * | `ALLOWED_ORIGINS`       | `chrome-extension://*,moz-extension://*` | Comma-separated WebSocket `Origin`s allowed besides the server's own guest page. `*` matches one host label run (`chrome-extension://*` = any extension). Pin your Chrome extension id in production: `chrome-extension://<id>` (Firefox gives each install its own random `moz-extension://<uuid>`, so Firefox users need `moz-extension://*`). |
  * | `ALLOW_NO_ORIGIN`       | `1`                | `1` lets clients without an `Origin` header (non-browser tools) connect; browsers always send one. `0` refuses them. |
  * | `ROOM_CAPACITY`         | `2`                | Live peers per room; the next joiner gets `room-full`. |
  * | `MAX_PAYLOAD`           | `65536`            | Largest WebSocket message in bytes; larger frames close the socket with 1009. |
@@ -127,7 +127,7 @@ function urls(env: Env, name: string, schemes: string[]): string[] {
 }
 
 function origins(env: Env): string[] {
-  const raw = env.ALLOWED_ORIGINS === undefined ? 'chrome-extension://*' : env.ALLOWED_ORIGINS;
+  const raw = env.ALLOWED_ORIGINS === undefined ? 'chrome-extension://*,moz-extension://*' : env.ALLOWED_ORIGINS;
   const values = raw
     .split(',')
     .map((s) => s.trim())

@@ -56,11 +56,26 @@ function geckoId(dir: string): string {
 }
 
 export async function launchFirefox(
-  options: { extension?: 'dist-firefox' | 'dist-firefox-e2e' } = {},
+  options: {
+    extension?: 'dist-firefox' | 'dist-firefox-e2e';
+    /** Save downloads into this folder without asking. */
+    downloads?: string;
+  } = {},
 ): Promise<FirefoxUser> {
   const executablePath = firefoxPath();
   let dir: string | undefined;
   const prefs: Record<string, unknown> = { ...FAKE_MEDIA_PREFS };
+  if (options.downloads) {
+    Object.assign(prefs, {
+      'browser.download.folderList': 2,
+      'browser.download.dir': options.downloads,
+      'browser.download.useDownloadDir': true,
+      'browser.download.always_ask_before_handling_new_types': false,
+      'browser.download.start_downloads_in_tmp_dir': false,
+      // The downloads panel would stay open, and action.openPopup() refuses while it is.
+      'browser.download.alwaysOpenPanel': false,
+    });
+  }
   let extensionBase: string | undefined;
   if (options.extension) {
     dir = join(ROOT, options.extension);
@@ -82,10 +97,14 @@ export async function launchFirefox(
       // Lets tests open the extension's pages over BiDi (refused otherwise); tests only.
       args: ['--remote-allow-system-access', '--width=1280', '--height=800'],
       extraPrefsFirefox: prefs,
-      protocolTimeout: 60_000,
+      // A launch takes 2-10 s, far longer on a loaded 2-core machine.
+      timeout: 120_000,
+      protocolTimeout: 120_000,
     });
   } catch (error) {
-    throw new Error(`Firefox (${executablePath}) did not start: ${String(error)}. ${FIREFOX_INSTALL}`);
+    throw new Error(
+      `Firefox (${executablePath}) did not start: ${String(error)}. If it is missing or broken: \`sudo apt-get install firefox-esr\`, or set FIREFOX_PATH.`,
+    );
   }
   if (dir) await browser.installExtension(dir);
   return {
