@@ -127,7 +127,8 @@ function urls(env: Env, name: string, schemes: string[]): string[] {
 }
 
 function origins(env: Env): string[] {
-  const raw = env.ALLOWED_ORIGINS === undefined ? 'chrome-extension://*,moz-extension://*' : env.ALLOWED_ORIGINS;
+  const raw =
+    env.ALLOWED_ORIGINS === undefined ? 'chrome-extension://*,moz-extension://*' : env.ALLOWED_ORIGINS;
   const values = raw
     .split(',')
     .map((s) => s.trim())
