@@ -15,11 +15,13 @@
  *     call's RTCPeerConnection (bench/lib/transfer-raw.ts). Parley: a dropped file of the
  *     same size, timed from the drop to "Received and verified" on the receiver;
  *  3. the receiver's memory growth while receiving 1 GiB: peak minus baseline of the summed
- *     resident memory of the receiving profile's renderer processes (and, printed too, of all
- *     its processes).
+ *     resident memory of all the receiving browser's processes (the browser process holds
+ *     Blob data and the storage service's buffers), and, printed too, of its renderers only.
  * Sizes: TRANSFER_MIB (default 256), MEMORY_MIB (1024), RUNS (3); RECEIVERS=guest,extension;
  * RUN_TIMEOUT_S (300, per TRANSFER_MIB run; the memory run gets it scaled by size): a run that
  * does not finish in time fails the bench with what each side saw.
+ * PROFILE=1: CPU profiles of the sender's and the receiver's main threads (and the offscreen
+ * document) during the first measured Parley run, self time per function.
  * The last line is one JSON object.
  */
 
@@ -31,6 +33,7 @@ import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harne
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
 import { type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
+import { type ProfileTarget, startProfiles } from './lib/transfer-profile.ts';
 import { RECORD_CHANNELS, rawThroughput, type Target } from './lib/transfer-raw.ts';
 
 const MiB = 1024 * 1024;
@@ -38,6 +41,8 @@ const TRANSFER_MIB = Number(process.env.TRANSFER_MIB ?? 256);
 const MEMORY_MIB = Number(process.env.MEMORY_MIB ?? 1024);
 const RUNS = Number(process.env.RUNS ?? 3);
 const RUN_TIMEOUT_MS = Number(process.env.RUN_TIMEOUT_S ?? 300) * 1000;
+/** CPU profiles of the renderers' main threads during the first measured Parley run. */
+const PROFILE = process.env.PROFILE === '1';
 const RECEIVERS = (process.env.RECEIVERS ?? 'guest,extension').split(',').map((r) => r.trim());
 /** Raw channels get ids from here up (the call's own are 0 and 1), each checked unused. */
 const RAW_ID_FROM = 100;
@@ -120,6 +125,8 @@ interface Pair {
   receiver: Target;
   /** Identifies the receiving Chromium's browser process (for its memory). */
   receiverMarker: string;
+  /** Other threads to profile with PROFILE=1 (the offscreen document). */
+  moreProfileTargets?(): Promise<ProfileTarget[]>;
   close(): Promise<void>;
 }
 
@@ -174,7 +181,18 @@ async function extensionPair(server: ServerHandle): Promise<Pair> {
         .and(target.locator(':enabled'))
         .waitFor({ timeout: 30_000 });
     }
-    return { sender: bo, receiver: overlay, receiverMarker: `--remote-debugging-port=${ana.cdpPort}`, close };
+    return {
+      sender: bo,
+      receiver: overlay,
+      receiverMarker: `--remote-debugging-port=${ana.cdpPort}`,
+      async moreProfileTargets() {
+        const offscreen = (await ana.targets()).find((t) => t.url.endsWith('/src/offscreen/offscreen.html'));
+        return offscreen
+          ? [{ name: 'offscreen document', webSocketDebuggerUrl: offscreen.webSocketDebuggerUrl }]
+          : [];
+      },
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
@@ -220,6 +238,14 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
     });
     const name = `bench-${receiverName}-${run}.bin`;
     await makeLargeFile(sender, name, bytes);
+    const profiler =
+      PROFILE && run === 0
+        ? await startProfiles([
+            { name: 'sender page', target: sender },
+            { name: `receiver (${receiverName})`, target: receiver },
+            ...((await pair.moreProfileTargets?.()) ?? []),
+          ])
+        : null;
     const start = Date.now();
     await dropTestFiles(sender);
     await waitDone(receiver, name, RUN_TIMEOUT_MS, label);
@@ -227,6 +253,7 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
     raw.push(r.mbPerS);
     ours.push(o);
     ratios.push(o / r.mbPerS);
+    await profiler?.stopAndPrint();
     log(
       `${label}: raw ${round(r.mbPerS)} MB/s (channel id ${r.id}), Parley ${round(o)} MB/s, ratio ${round(o / r.mbPerS, 2)}×`,
     );
@@ -307,8 +334,8 @@ async function main(): Promise<void> {
           raw_mb_per_s: round(median(result.raw)),
           ratio_median: round(median(result.ratios), 2),
           ratios: result.ratios.map((x) => round(x, 2)),
-          receiver_growth_mib_1gib: growthMiB(result.memory),
-          receiver_growth_all_processes_mib_1gib: allGrowthMiB(result.memory),
+          receiver_growth_mib_1gib: allGrowthMiB(result.memory),
+          receiver_growth_renderers_mib_1gib: growthMiB(result.memory),
           drop_to_thumbnail_ms: thumb.ms,
           thumbnail_before_body: thumb.beforeBody,
         });
@@ -325,8 +352,8 @@ async function main(): Promise<void> {
           extension_raw_mb_per_s: round(median(result.raw)),
           extension_ratio_median: round(median(result.ratios), 2),
           extension_ratios: result.ratios.map((x) => round(x, 2)),
-          extension_growth_mib_1gib: growthMiB(result.memory),
-          extension_growth_all_processes_mib_1gib: allGrowthMiB(result.memory),
+          extension_growth_mib_1gib: allGrowthMiB(result.memory),
+          extension_growth_renderers_mib_1gib: growthMiB(result.memory),
         });
       } finally {
         await pair.close();
