@@ -1,7 +1,7 @@
 /**
- * The service worker: display name and settings, the call registry, one signaling socket per
- * call and one runtime port per overlay. Every message is validated on receipt and its sender
- * checked (our own extension, and the page it must come from).
+ * The service worker: display name and settings, the call registry, and the live calls (one
+ * signaling socket and one overlay port each, see ./live-call.ts). Every message is validated
+ * on receipt and its sender checked (our own extension, and the page it must come from).
  */
 
 import { linkMedia } from '../messaging/call-link.ts';
@@ -16,20 +16,9 @@ import {
 import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } from '../messaging/runtime.ts';
 import { startPlatformHosts } from '../platform/background.ts';
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
-import {
-  acceptOverlayPort,
-  bringCallToTab,
-  callLink,
-  endCallsInTab,
-  findCallForTab,
-  hangUp,
-  openCall,
-  PERMISSION_PAGE,
-  pageLeft,
-  permissionResult,
-  remount,
-  watchdog,
-} from './calls.ts';
+import { callLink, endCallsInTab, findCallForTab, hangUp, watchdog } from './calls.ts';
+import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
+import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';

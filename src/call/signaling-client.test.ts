@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fakeConnect } from '../../test/helpers/fake-websocket.ts';
+import type { ServerMessage } from '../protocol/signaling.ts';
+import { SignalingClient, type SignalingPart } from './signaling-client.ts';
+
+const PEER = 'PPPPPPPPPPPPPPPPPPPPPP';
+
+/** A part that records what the client tells it and claims the message types it is given. */
+function recordingPart(claims: ServerMessage['type'][] = []) {
+  const log: string[] = [];
+  const part: SignalingPart = {
+    opened: () => log.push('opened'),
+    received: (m) => {
+      log.push(`received ${m.type}`);
+      return claims.includes(m.type);
+    },
+    closed: (code) => log.push(`closed ${code}`),
+  };
+  return { part, log };
+}
+
+describe('SignalingClient: one socket for every part', () => {
+  let fake: ReturnType<typeof fakeConnect>;
+  let client: SignalingClient;
+  let random: () => number;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    fake = fakeConnect();
+    random = () => 0.999999;
+    client = new SignalingClient({
+      server: 'https://signal.example:8443',
+      connect: fake.connect,
+      backoff: { random: () => random() },
+    });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('opens wss://host/ws when a part attaches and tells it once the socket is open', () => {
+    const { part, log } = recordingPart();
+    client.attach(part);
+    expect(fake.sockets.map((s) => s.url)).toEqual(['wss://signal.example:8443/ws']);
+    expect(log).toEqual([]);
+    fake.sockets[0]?.open();
+    expect(log).toEqual(['opened']);
+    // A second part on the same open socket is told at once; no second socket.
+    const second = recordingPart();
+    client.attach(second.part);
+    expect(second.log).toEqual(['opened']);
+    expect(fake.sockets).toHaveLength(1);
+  });
+
+  it('offers each valid message to the parts in turn until one takes it; drops malformed frames and pongs', () => {
+    const rooms = recordingPart(['signal']);
+    const presence = recordingPart(['peer-left']);
+    client.attach(rooms.part);
+    client.attach(presence.part);
+    const socket = fake.sockets[0]!;
+    socket.open();
+    socket.receive('{not json');
+    socket.receive({ v: 1, type: 'signal', from: 'short', data: 1 });
+    socket.receive({ v: 1, type: 'pong' });
+    socket.receive({ v: 1, type: 'signal', from: PEER, data: 1 });
+    socket.receive({ v: 1, type: 'peer-left', peerId: PEER });
+    expect(rooms.log).toEqual(['opened', 'received signal', 'received peer-left']);
+    expect(presence.log).toEqual(['opened', 'received peer-left']);
+  });
+
+  it('sends a keepalive ping every 20 s while open, and none once closed', () => {
+    client.attach(recordingPart().part);
+    const socket = fake.sockets[0]!;
+    socket.open();
+    vi.advanceTimersByTime(60_000);
+    expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
+    socket.drop();
+    vi.advanceTimersByTime(60_000);
+    expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
+  });
+
+  it('reopens a lost socket after a jittered, growing delay, and starts over after resetBackoff', () => {
+    const { part, log } = recordingPart();
+    client.attach(part);
+    // Worst-case jitter: the full step, 500 ms then 1000 ms.
+    fake.sockets[0]?.drop();
+    expect(log).toEqual(['closed 1006']);
+    vi.advanceTimersByTime(499);
+    expect(fake.sockets).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(fake.sockets).toHaveLength(2);
+    fake.sockets[1]?.drop(1001);
+    vi.advanceTimersByTime(999);
+    expect(fake.sockets).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(fake.sockets).toHaveLength(3);
+    // Best-case jitter: half the step (2000 ms → 1000 ms).
+    random = () => 0;
+    fake.sockets[2]?.drop();
+    vi.advanceTimersByTime(999);
+    expect(fake.sockets).toHaveLength(3);
+    vi.advanceTimersByTime(1);
+    expect(fake.sockets).toHaveLength(4);
+    // The part got what it came for: the next loss waits the shortest delay again.
+    fake.sockets[3]?.open();
+    client.resetBackoff();
+    fake.sockets[3]?.drop();
+    vi.advanceTimersByTime(250);
+    expect(fake.sockets).toHaveLength(5);
+    fake.sockets[4]?.open();
+    expect(log.filter((l) => l === 'opened')).toHaveLength(2);
+  });
+
+  it('retries a socket the runtime refused to create', () => {
+    let refuse = true;
+    const c = new SignalingClient({
+      server: 'http://127.0.0.1:8787',
+      connect: (url) => {
+        if (refuse) throw new SyntaxError('blocked');
+        return fake.connect(url);
+      },
+      backoff: { random: () => 0 },
+    });
+    const { part, log } = recordingPart();
+    c.attach(part);
+    expect(log).toEqual(['closed 1006']);
+    refuse = false;
+    vi.advanceTimersByTime(250);
+    fake.sockets[0]?.open();
+    expect(log).toEqual(['closed 1006', 'opened']);
+  });
+
+  it('closes the socket when the last part detaches, and cancels a pending retry', () => {
+    const a = recordingPart();
+    const b = recordingPart();
+    client.attach(a.part);
+    client.attach(b.part);
+    fake.sockets[0]?.open();
+    client.detach(a.part);
+    expect(fake.sockets[0]?.closedWith).toBeNull();
+    client.detach(b.part);
+    expect(fake.sockets[0]?.closedWith).toBe(1000);
+    expect(client.send({ v: 1, type: 'ping' })).toBe(false);
+
+    client.attach(a.part);
+    fake.sockets[1]?.drop();
+    client.detach(a.part);
+    vi.advanceTimersByTime(60_000);
+    expect(fake.sockets).toHaveLength(2);
+  });
+
+  it('preconnects without a part and lets that socket go quietly if it closes', () => {
+    client.preconnect();
+    client.preconnect();
+    expect(fake.sockets).toHaveLength(1);
+    fake.sockets[0]?.open();
+    expect(fake.sockets[0]?.sent).toEqual([]);
+    fake.sockets[0]?.drop();
+    vi.advanceTimersByTime(60_000);
+    expect(fake.sockets).toHaveLength(1);
+    const { part, log } = recordingPart();
+    client.attach(part);
+    fake.sockets[1]?.open();
+    expect(log).toEqual(['opened']);
+  });
+});
