@@ -17,7 +17,7 @@
 import { CLOSE_CODES, PROTOCOL_VERSION, type ServerMessage } from '../protocol/signaling.ts';
 import { Emitter } from './emitter.ts';
 import type { JoinedInfo, Signaling, SignalingEvents, SignalingStatus } from './signaling.ts';
-import type { SignalingClient, SignalingPart } from './signaling-client.ts';
+import type { IncomingMessage, SignalingClient, SignalingPart } from './signaling-client.ts';
 
 /** Reclaims our peer id after a reconnect (from the last `joined`). */
 export interface ResumeTicket {
@@ -144,7 +144,7 @@ export class RoomSignaling implements Signaling, SignalingPart {
     if (this.#state.kind === 'joining') this.#sendJoin(this.#state.room);
   }
 
-  received(message: ServerMessage): boolean {
+  received(message: IncomingMessage): boolean {
     switch (message.type) {
       case 'joined':
         this.#onJoined(message);
@@ -163,7 +163,8 @@ export class RoomSignaling implements Signaling, SignalingPart {
       case 'error':
         this.#onError(message.code, message.message);
         return true;
-      case 'pong':
+      default:
+        // Presence and rings are other parts' business.
         return false;
     }
   }

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeConnect } from '../../test/helpers/fake-websocket.ts';
-import type { ServerMessage } from '../protocol/signaling.ts';
+import type { IncomingMessage } from './signaling-client.ts';
 import { SignalingClient, type SignalingPart } from './signaling-client.ts';
 
 const PEER = 'PPPPPPPPPPPPPPPPPPPPPP';
 
 /** A part that records what the client tells it and claims the message types it is given. */
-function recordingPart(claims: ServerMessage['type'][] = []) {
+function recordingPart(claims: IncomingMessage['type'][] = []) {
   const log: string[] = [];
   const part: SignalingPart = {
     opened: () => log.push('opened'),

@@ -15,6 +15,11 @@
  */
 import { signalingSocketUrl } from '../protocol/link.ts';
 import {
+  type PresenceClientMessage,
+  type PresenceServerMessage,
+  parsePresenceServerMessage,
+} from '../protocol/presence.ts';
+import {
   type ClientMessage,
   PROTOCOL_VERSION,
   parseServerMessage,
@@ -33,12 +38,17 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
+/** Anything the server may send on the socket: room messages and presence/ring messages. */
+export type IncomingMessage = ServerMessage | PresenceServerMessage;
+/** Anything a part may send. */
+export type OutgoingMessage = ClientMessage | PresenceClientMessage;
+
 /** One user of the connection: a room membership, later presence. */
 export interface SignalingPart {
   /** The socket is open, the first time or again after a reconnect: say what this part needs. */
   opened(): void;
   /** A valid server message (never `pong`); true if it was this part's. */
-  received(message: ServerMessage): boolean;
+  received(message: IncomingMessage): boolean;
   /**
    * The socket closed (`code` as the WebSocket reports it; 1006 when it never opened). It is
    * reopened after a backoff unless every part has detached by then.
@@ -129,7 +139,7 @@ export class SignalingClient {
   }
 
   /** Write one message if the socket is open; false if it is not (nothing is queued here). */
-  send(message: ClientMessage): boolean {
+  send(message: OutgoingMessage): boolean {
     if (this.#state.kind !== 'open' || this.#state.socket.readyState !== OPEN) return false;
     this.#state.socket.send(JSON.stringify(message));
     return true;
@@ -165,7 +175,8 @@ export class SignalingClient {
     };
     socket.onmessage = (ev) => {
       if (typeof ev.data !== 'string') return;
-      const message = parseServerMessage(ev.data);
+      const message: IncomingMessage | null =
+        parseServerMessage(ev.data) ?? parsePresenceServerMessage(ev.data);
       // Malformed frames are dropped: the server is a trust boundary.
       if (!message || message.type === 'pong') return;
       for (const part of [...this.#parts]) if (part.received(message)) return;
