@@ -13,6 +13,7 @@ import type { RoomSignaling } from '../call/room-signaling.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import type { BgToOverlay } from '../messaging/messages.ts';
 import type { Port } from '../messaging/runtime.ts';
+import { keepBackgroundAlive } from '../platform/background.ts';
 import type { PeerSignal } from '../protocol/peer-signal.ts';
 import { type CallRecord, updateCall } from './call-registry.ts';
 
@@ -178,7 +179,11 @@ export class LiveCall {
   /** Be in the call's room (after a worker restart, from the watchdog, on join). */
   ensureRoom(call: CallRecord): void {
     if (this.state.kind === 'ended' || (this.#room && !this.#room.isLeft)) return;
-    const room = new WebSocketSignaling({ server: call.server, resume: call.resume });
+    const room = new WebSocketSignaling({
+      server: call.server,
+      resume: call.resume,
+      onKeepalive: keepBackgroundAlive,
+    });
     this.#room = room;
     room.on('joined', () => {
       const ticket = room.resumeTicket;

@@ -68,15 +68,23 @@ describe('SignalingClient: one socket for every part', () => {
     expect(presence.log).toEqual(['opened', 'received peer-left']);
   });
 
-  it('sends a keepalive ping every 20 s while open, and none once closed', () => {
-    client.attach(recordingPart().part);
+  it('sends a keepalive ping every 20 s while open (and tells the host each time), and none once closed', () => {
+    let kept = 0;
+    const c = new SignalingClient({
+      server: 'http://127.0.0.1:8787',
+      connect: fake.connect,
+      onKeepalive: () => kept++,
+    });
+    c.attach(recordingPart().part);
     const socket = fake.sockets[0]!;
     socket.open();
     vi.advanceTimersByTime(60_000);
     expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
+    expect(kept).toBe(3);
     socket.drop();
     vi.advanceTimersByTime(60_000);
     expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
+    expect(kept).toBe(3);
   });
 
   it('reopens a lost socket after a jittered, growing delay, and starts over after resetBackoff', () => {

@@ -63,6 +63,11 @@ export interface SignalingClientOptions {
   connect: (url: string) => WebSocketLike;
   /** Interval of the application-level keepalive, default 20 s. */
   keepaliveMs?: number;
+  /**
+   * Called with every keepalive (the service worker passes src/platform's keepBackgroundAlive:
+   * Firefox's event page needs an extension API call as well as the socket traffic).
+   */
+  onKeepalive?: () => void;
   /** Reconnect delays, default 0.5 s doubling up to 10 s, jittered (./backoff.ts). */
   backoff?: BackoffOptions;
 }
@@ -85,6 +90,7 @@ export class SignalingClient {
   readonly url: string;
   readonly #connect: (url: string) => WebSocketLike;
   readonly #keepaliveMs: number;
+  readonly #onKeepalive: () => void;
   readonly #backoff: Backoff;
   readonly #parts = new Set<SignalingPart>();
   #state: ConnectionState = { kind: 'idle' };
@@ -93,6 +99,7 @@ export class SignalingClient {
     this.url = signalingSocketUrl(options.server);
     this.#connect = options.connect;
     this.#keepaliveMs = options.keepaliveMs ?? KEEPALIVE_MS;
+    this.#onKeepalive = options.onKeepalive ?? (() => {});
     this.#backoff = new Backoff(options.backoff);
   }
 
@@ -166,10 +173,10 @@ export class SignalingClient {
     this.#state = { kind: 'connecting', socket };
     socket.onopen = () => {
       if (this.#state.kind !== 'connecting' || this.#state.socket !== socket) return;
-      const keepalive = setInterval(
-        () => this.send({ v: PROTOCOL_VERSION, type: 'ping' }),
-        this.#keepaliveMs,
-      );
+      const keepalive = setInterval(() => {
+        this.send({ v: PROTOCOL_VERSION, type: 'ping' });
+        this.#onKeepalive();
+      }, this.#keepaliveMs);
       this.#state = { kind: 'open', socket, keepalive };
       for (const part of [...this.#parts]) part.opened();
     };

@@ -12,12 +12,15 @@ export interface WebSocketSignalingOptions {
   /** Server origin, e.g. `https://parley.example` (see src/protocol/link.ts). */
   server: string;
   /** A ticket kept from an earlier `joined`, to rejoin as the same peer. */
-  resume?: ResumeTicket;
+  resume?: ResumeTicket | undefined;
+  /** Called with every keepalive (see SignalingClientOptions.onKeepalive). */
+  onKeepalive?: () => void;
 }
 
 export class WebSocketSignaling extends RoomSignaling {
   constructor(options: WebSocketSignalingOptions) {
     const connect = (url: string) => new WebSocket(url) as unknown as WebSocketLike;
-    super(new SignalingClient({ server: options.server, connect }), { resume: options.resume });
+    const client = new SignalingClient({ server: options.server, connect, onKeepalive: options.onKeepalive });
+    super(client, { resume: options.resume });
   }
 }

@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RoomSignaling } from '../../src/call/room-signaling.ts';
-import { SignalingClient, type WebSocketLike } from '../../src/call/signaling-client.ts';
 import type { JoinedInfo } from '../../src/call/signaling.ts';
+import { SignalingClient, type WebSocketLike } from '../../src/call/signaling-client.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { newRoom, TestClient } from './ws-client.ts';
 
