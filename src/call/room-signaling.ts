@@ -16,6 +16,7 @@
  */
 import { CLOSE_CODES, PROTOCOL_VERSION, type ServerMessage } from '../protocol/signaling.ts';
 import { Emitter } from './emitter.ts';
+import { PRESENCE_ERRORS } from './presence-registration.ts';
 import type { JoinedInfo, Signaling, SignalingEvents, SignalingStatus } from './signaling.ts';
 import type { IncomingMessage, SignalingClient, SignalingPart } from './signaling-client.ts';
 
@@ -161,6 +162,10 @@ export class RoomSignaling implements Signaling, SignalingPart {
         this.#events.emit('signal', message.from, message.data);
         return true;
       case 'error':
+        // Presence errors are the presence part's; a room that is not joining or joined has
+        // nothing to do with any error.
+        if (PRESENCE_ERRORS.has(message.code) || this.#state.kind === 'idle' || this.#state.kind === 'left')
+          return false;
         this.#onError(message.code, message.message);
         return true;
       default:
