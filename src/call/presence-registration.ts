@@ -6,8 +6,10 @@
  *
  * It signs through the injected `sign` (the service worker's non-extractable key in
  * IndexedDB, src/identity/), so it holds no key and touches no DOM or chrome API. It checks
- * nothing a ring says: the callee's InviteChecker (src/identity/invite.ts) does that.
+ * nothing a ring says: the callee's InviteChecker (src/identity/invite.ts) does that. The
+ * signed origin is src/identity/presence-client.ts's `presenceOrigin`, as the server expects.
  */
+import { presenceOrigin } from '../identity/presence-client.ts';
 import {
   type Invite,
   presenceProofText,
@@ -85,7 +87,7 @@ export class PresenceRegistration implements SignalingPart {
   constructor(client: SignalingClient, options: PresenceOptions) {
     this.#client = client;
     this.#identity = options.identity;
-    this.#origin = new URL(options.server).origin;
+    this.#origin = presenceOrigin(options.server);
     this.#tags = [...(options.mailboxTags ?? [])];
   }
 
