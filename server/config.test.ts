@@ -93,4 +93,16 @@ describe('loadConfig', () => {
   ])('refuses %o with a sentence saying what is wrong', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });
+
+  it('reads the presence settings and refuses a PUBLIC_ORIGIN that is not an origin', () => {
+    expect(loadConfig({})).toMatchObject({ publicOrigin: null, ringBurst: 10, ringPerMin: 6 });
+    expect(
+      loadConfig({ PUBLIC_ORIGIN: 'https://parley.example/', RING_BURST: '3', RING_PER_MIN: '0.5' }),
+    ).toMatchObject({ publicOrigin: 'https://parley.example', ringBurst: 3, ringPerMin: 0.5 });
+    expect(() => loadConfig({ PUBLIC_ORIGIN: 'https://parley.example/path' })).toThrow(
+      'must be an http(s) origin',
+    );
+    expect(() => loadConfig({ PUBLIC_ORIGIN: 'parley.example' })).toThrow('is not a URL');
+    expect(() => loadConfig({ PUBLIC_ORIGIN: 'ftp://parley.example' })).toThrow('must be an http(s) origin');
+  });
 });
