@@ -53,7 +53,6 @@ export interface PresenceOptions {
 export class PresenceSession<C> {
   /** The registered public key; '' until a `register` succeeds. */
   key = '';
-  keyObject: KeyObject | null = null;
   /** The outstanding challenge ('' when none) and when it was issued. */
   nonce = '';
   nonceAt = 0;
@@ -199,8 +198,8 @@ export function createPresence<C extends PresenceCarrier<C>>(
     }
     if (session.key !== '' && session.key !== key) setMailboxes(session, []);
     if (session.key === '') sessions++;
+    // Only the key text is kept (a KeyObject per socket costs ~0.3 KB); a ring imports it again.
     session.key = key;
-    session.keyObject = keyObject;
     host.send(conn, registeredFrame(session, now));
     log.debug('presence registered');
   }
@@ -238,13 +237,14 @@ export function createPresence<C extends PresenceCarrier<C>>(
   }
 
   function inviteProblem(session: PresenceSession<C>, invite: Invite, now: number): string | null {
-    if (invite.caller !== session.key || session.keyObject === null) {
+    if (invite.caller !== session.key) {
       return 'An invite must name the key this connection registered.';
     }
     if (invite.expires <= now || invite.expires > now + MAX_INVITE_LIFETIME_MS + INVITE_CLOCK_SKEW_MS) {
       return `This invite has expired, or claims to live longer than ${MAX_INVITE_LIFETIME_MS / 1000} s.`;
     }
-    if (!signedBy(session.keyObject, inviteText(invite), invite.sig))
+    const key = ed25519Key(session.key);
+    if (key === null || !signedBy(key, inviteText(invite), invite.sig))
       return 'The invite signature is not valid.';
     if (usedCallIds.has(invite.callId) || pending.has(invite.callId)) return 'This call id was already used.';
     return null;
@@ -330,7 +330,8 @@ export function createPresence<C extends PresenceCarrier<C>>(
         case 'mailboxes': {
           const session = registered(conn);
           if (session === null) return;
-          const ids = [...new Set(msg.tags.map((tag) => mailboxId(session.key, tag)))];
+          // slice(): exactly this many slots (a spread leaves spare ones), as this array stays.
+          const ids = [...new Set(msg.tags.map((tag) => mailboxId(session.key, tag)))].slice();
           setMailboxes(session, ids);
           host.send(conn, registeredFrame(session, now));
           return;
