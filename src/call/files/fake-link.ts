@@ -23,8 +23,6 @@ class FakeChannel extends EventTarget {
     if (this.readyState !== 'open') throw new Error('InvalidStateError');
     const size = typeof data === 'string' ? data.length : data.byteLength;
     if (this.bufferedAmount + size > 16 * 1024 * 1024) throw new Error('send queue is full');
-    // Like RTCDataChannel.send, keep a copy: the caller may reuse or free its buffer.
-    if (typeof data !== 'string') data = data.slice(0);
     if (typeof data !== 'string') this.sentFrames.push(data);
     this.bufferedAmount += size;
     this.maxBuffered = Math.max(this.maxBuffered, this.bufferedAmount);

@@ -22,7 +22,6 @@ import type { SinkFactory } from './file-sink.ts';
 import { formatSize } from './format-size.ts';
 import { decodeFrame, encodeBodyFrame } from './frame.ts';
 import { IncrementalHasher } from './incremental-hasher.ts';
-import { releaseBuffer } from './release-buffer.ts';
 import { safeFileName } from './safe-name.ts';
 import type { Thumbnail } from './thumbnail-fit.ts';
 import { isFinished, type Transfer, type TransferState } from './transfer.ts';
@@ -260,12 +259,8 @@ export class FileExchange {
       while (channel.readyState === 'open' && channel.bufferedAmount < this.settings.highWater) {
         const sender = this.scheduler.next((s) => s.canSend(this.settings.maxInFlight));
         if (!sender) break;
-        const { offset, bytes, lastOfSlice } = sender.take();
-        const frame = encodeBodyFrame(sender.index, offset, bytes);
-        if (lastOfSlice) releaseBuffer(bytes.buffer);
-        channel.send(frame);
-        // send() copied it: free the quarter MiB now rather than at the next collection.
-        releaseBuffer(frame);
+        const { offset, bytes } = sender.take();
+        channel.send(encodeBodyFrame(sender.index, offset, bytes));
         sender.transfer.times.firstBody ??= now();
         if (sender.allSent) this.finishSending(sender);
       }

@@ -45,20 +45,16 @@ export class FileSender {
     return this.bodyOpen && !this.stopped && this.slices.length > 0 && this.sent - this.acked < maxInFlight;
   }
 
-  /**
-   * The next chunk (a view into a read slice) and its offset. Call only when canSend.
-   * `lastOfSlice`: nothing else reads that slice's buffer once this chunk is copied out.
-   */
-  take(): { offset: number; bytes: Uint8Array; lastOfSlice: boolean } {
+  /** The next chunk (a view into a read slice) and its offset. Call only when canSend. */
+  take(): { offset: number; bytes: Uint8Array } {
     const head = this.slices[0]!;
     const bytes = head.subarray(0, this.chunkBytes);
-    const lastOfSlice = bytes.byteLength === head.byteLength;
-    if (lastOfSlice) this.slices.shift();
+    if (bytes.byteLength === head.byteLength) this.slices.shift();
     else this.slices[0] = head.subarray(this.chunkBytes);
     const offset = this.sent;
     this.sent += bytes.byteLength;
     this.readAhead();
-    return { offset, bytes, lastOfSlice };
+    return { offset, bytes };
   }
 
   /** Start the next read if fewer than SLICES_AHEAD slices are waiting. */

@@ -10,7 +10,6 @@ import {
   type WriterToOverlay,
 } from '../../offscreen/writer-protocol.ts';
 import type { FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
-import { releaseBuffer } from './release-buffer.ts';
 
 const BATCH_BYTES = 2 * 1024 * 1024;
 
@@ -95,8 +94,6 @@ export class OffscreenSinkFactory implements SinkFactory {
     const flush = () => {
       if (batched === 0) return;
       post({ op: 'write', key: id, blob: new Blob(batch as Uint8Array<ArrayBuffer>[]) });
-      // The Blob holds a copy: the frames' memory goes back now, not at the next collection.
-      for (const bytes of batch) releaseBuffer(bytes.buffer);
       batch = [];
       batched = 0;
     };

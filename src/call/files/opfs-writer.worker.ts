@@ -5,7 +5,6 @@
  * Messages are handled strictly in order, so a write never overtakes its open.
  */
 import type { WriterReply, WriterRequest } from './opfs-writer-protocol.ts';
-import { releaseBuffer } from './release-buffer.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -41,14 +40,13 @@ async function handle(request: WriterRequest): Promise<void> {
     }
     case 'write': {
       const file = open.get(request.key);
-      if (!file) return releaseBuffer(request.buffer); // discarded meanwhile
+      if (!file) return; // discarded meanwhile
       const bytes = new Uint8Array(request.buffer, request.byteOffset, request.byteLength);
       let done = 0;
       while (done < bytes.byteLength) {
         done += file.handle.write(bytes.subarray(done), { at: file.written + done });
       }
       file.written += bytes.byteLength;
-      releaseBuffer(request.buffer); // written: its memory goes back now, not at the next GC
       reply({ op: 'written', key: request.key, total: file.written });
       return;
     }
