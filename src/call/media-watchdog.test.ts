@@ -64,6 +64,12 @@ describe('MediaWatchdog', () => {
     expect(calls).toEqual([]);
   });
 
+  test('media that arrived before the first sample and then stopped is a stall too', () => {
+    const { calls, feed } = watched();
+    feed(0, [12, 12, 12]);
+    expect(calls).toEqual(['stalled', 'restart']);
+  });
+
   test('media that stops: "Reconnecting…" and an ICE restart after 2 s; back: flowing', () => {
     const { calls, feed } = watched();
     feed(0, [0, 50, 100, 100, 100]);

@@ -71,7 +71,9 @@ export class MediaWatchdog {
     const before = this.packets;
     this.packets = packetsReceived;
     if (before < 0 || packetsReceived < before) {
-      // The first sample, or counters that started over: a new baseline, not media.
+      // The first sample (media that arrived before it counts: a pair can die within a
+      // second of connecting), or counters that started over: a new baseline.
+      if (before < 0 && packetsReceived > 0) this.flowed = true;
       this.lastGrowthAt = now;
       return;
     }
