@@ -211,7 +211,8 @@ describe('several nodes on one Redis', () => {
     // Both members were re-asserted into the empty Redis: relay across nodes works again and
     // the room is still full after one more.
     let got: Msg | null = null;
-    for (let i = 0; i < 20 && got === null; i++) {
+    // The subscriber connection resubscribes on its own after reconnecting; give it 10 s.
+    for (let i = 0; i < 40 && got === null; i++) {
       a.send(signal(jb.peerId, { i }));
       got = await b.next('signal', 250).catch(() => null);
     }
