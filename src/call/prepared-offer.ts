@@ -1,7 +1,7 @@
 /**
  * A peer connection and its offer, made before we know whom it is for.
  *
- * The peer already in a room offers to whoever joins (see session.ts). Making that offer
+ * The peer already in a room offers to whoever joins (see session.ts and next-peer-offer.ts). Making that offer
  * (RTCPeerConnection, transceivers, data channels, setLocalDescription, ICE gathering) takes
  * a few dozen milliseconds; a waiting peer has nothing better to do, so it makes it while it
  * waits and the session adopts it when `peer-joined` arrives: the offer leaves at once.

@@ -3,164 +3,31 @@
  * (real WebRTC is exercised in test/e2e/guest-call.test.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CallSession, type CallStatus, candidateKey } from './session.ts';
-import type { JoinedInfo, Signaling, SignalingEvents } from './signaling.ts';
+import { FakePeerConnection, FakeSignaling, FP, sdpWith } from '../../test/helpers/fake-webrtc.ts';
+import { type DescriptionAuth, LinkSecretAuth } from './description-auth.ts';
+import { CallSession, type CallStatus } from './session.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
 
 const ROOM = 'RRRRRRRRRRRRRRRRRRRRRR';
 const ME = 'MMMMMMMMMMMMMMMMMMMMMM';
 const ANA = 'AAAAAAAAAAAAAAAAAAAAAA';
 const SECRET = 'the-link-secret-the-link-secret';
-const FP =
-  'a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89';
 const FP_EVIL =
   'a=fingerprint:sha-256 66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66:66';
 /** The same person's next connection (a re-mounted overlay makes a new certificate). */
 const FP_NEXT =
   'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0';
-const sdpWith = (fp: string) => `v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n${fp}\r\na=mid:0\r\n`;
 
-class FakeSignaling implements Signaling {
-  handlers: { [K in keyof SignalingEvents]?: Array<SignalingEvents[K]> } = {};
-  sent: Array<{ to: string; data: unknown }> = [];
-  left = false;
-  constructor(private readonly info: JoinedInfo) {}
-  async join(): Promise<JoinedInfo> {
-    queueMicrotask(() => this.fire('joined', this.info));
-    return this.info;
-  }
-  send(to: string, data: unknown): void {
-    this.sent.push({ to, data });
-  }
-  /** What the session parked with the "server", in order (null: taken back). */
-  parkedLog: unknown[] = [];
-  park(data: unknown): void {
-    this.parkedLog.push(data);
-  }
-  on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void {
-    if (!this.handlers[event]) this.handlers[event] = [];
-    const list = this.handlers[event] as Array<SignalingEvents[K]>;
-    list.push(handler);
-    return () => list.splice(list.indexOf(handler), 1);
-  }
-  leave(): void {
-    this.left = true;
-  }
-  fire<K extends keyof SignalingEvents>(event: K, ...args: Parameters<SignalingEvents[K]>): void {
-    for (const h of [...(this.handlers[event] ?? [])]) (h as (...a: unknown[]) => void)(...args);
-  }
-}
-
-class FakeChannel extends EventTarget {
-  readyState = 'connecting';
-  bufferedAmount = 0;
-  bufferedAmountLowThreshold = 0;
-  binaryType = 'blob';
-  sent: string[] = [];
-  constructor(readonly label: string) {
-    super();
-  }
-  send(data: string) {
-    this.sent.push(data);
-  }
-  close() {
-    this.readyState = 'closed';
-  }
-  openNow() {
-    this.readyState = 'open';
-    this.dispatchEvent(new Event('open'));
-  }
-  closeNow() {
-    this.readyState = 'closed';
-    this.dispatchEvent(new Event('close'));
-  }
-  message(data: unknown) {
-    const ev = new Event('message') as Event & { data: unknown };
-    ev.data = data;
-    this.dispatchEvent(ev);
-  }
-}
-
-class FakePeerConnection {
-  static all: FakePeerConnection[] = [];
-  signalingState: RTCSignalingState = 'stable';
-  connectionState: RTCPeerConnectionState = 'new';
-  iceConnectionState: RTCIceConnectionState = 'new';
-  localDescription: { type: string; sdp: string } | null = null;
-  remoteDescriptions: Array<{ type: string; sdp: string }> = [];
-  channels: FakeChannel[] = [];
-  closed = false;
-  restarts = 0;
-  sctp = { maxMessageSize: 262144 };
-  onnegotiationneeded: (() => void) | null = null;
-  onicecandidate: ((ev: { candidate: unknown }) => void) | null = null;
-  transceivers: Array<{ kind: string; sender: { track: unknown; replaceTrack(t: unknown): Promise<void> } }> =
-    [];
-  offers: Array<RTCOfferOptions | undefined> = [];
-  ontrack: (() => void) | null = null;
-  onconnectionstatechange: (() => void) | null = null;
-  oniceconnectionstatechange: (() => void) | null = null;
-  constructor(readonly config: RTCConfiguration) {
-    FakePeerConnection.all.push(this);
-  }
-  get remoteDescription() {
-    return this.remoteDescriptions.at(-1) ?? null;
-  }
-  async setRemoteDescription(d: { type: string; sdp: string }) {
-    this.remoteDescriptions.push(d);
-    this.signalingState = d.type === 'offer' ? 'have-remote-offer' : 'stable';
-  }
-  async createOffer(options?: RTCOfferOptions) {
-    this.offers.push(options);
-    return { type: 'offer', sdp: `${sdpWith(FP)}a=ice-ufrag:${options?.iceRestart ? 'new' : 'old'}\r\n` };
-  }
-  addTransceiver(kind: string) {
-    const sender = {
-      track: null as unknown,
-      async replaceTrack(t: unknown) {
-        sender.track = t;
-      },
-    };
-    const t = { kind, sender };
-    this.transceivers.push(t);
-    return t;
-  }
-  async setLocalDescription(given?: { type: string; sdp: string }) {
-    const type = this.signalingState === 'have-remote-offer' ? 'answer' : 'offer';
-    this.localDescription = given ?? { type, sdp: `${sdpWith(FP)}a=ice-ufrag:old\r\n` };
-    this.signalingState = type === 'answer' ? 'stable' : 'have-local-offer';
-  }
-  candidates: unknown[] = [];
-  async addIceCandidate(candidate: unknown) {
-    this.candidates.push(candidate);
-  }
-  addTrack() {
-    return { replaceTrack: async () => {} };
-  }
-  getTransceivers() {
-    return [];
-  }
-  getConfiguration() {
-    return this.config;
-  }
-  setConfiguration() {}
-  restartIce() {
-    this.restarts++;
-  }
-  createDataChannel(label: string) {
-    const c = new FakeChannel(label);
-    this.channels.push(c);
-    return c;
-  }
-  async getStats() {
-    return new Map();
-  }
-  close() {
-    this.closed = true;
-  }
-  setConnection(state: RTCPeerConnectionState) {
-    this.connectionState = state;
-    this.onconnectionstatechange?.();
+/** The link secret's MAC, telling the test when the first signature (the prepared offer's) is made. */
+class WatchedAuth extends LinkSecretAuth {
+  #signed: () => void = () => {};
+  readonly firstSigned = new Promise<void>((resolve) => {
+    this.#signed = resolve;
+  });
+  override async sign(senderId: string, sdp: string): Promise<string> {
+    const auth = await super.sign(senderId, sdp);
+    this.#signed();
+    return auth;
   }
 }
 
@@ -192,7 +59,9 @@ function setup(
     ...(extra.rejoin ? { rejoin: true } : {}),
     ...(extra.canPark ? { canPark: true } : {}),
   });
+  const auth = new WatchedAuth(SECRET);
   const session = new CallSession({
+    auth,
     // Most tests are about what follows the first offer; when we join second, let the
     // "nobody offered" fallback make it at once rather than wait.
     offerWaitMs: extra.offerWaitMs ?? 0,
@@ -209,7 +78,7 @@ function setup(
   });
   const statuses: CallStatus[] = [];
   session.on('status', (s) => statuses.push(s));
-  return { signaling, session, statuses };
+  return { signaling, session, statuses, auth };
 }
 
 async function signedOffer(fp = FP, secret = SECRET, from = ANA) {
@@ -267,8 +136,10 @@ afterEach(() => {
 
 describe('CallSession', () => {
   it('waits alone with an offer ready, sends it signed the moment someone joins, and connects on the answer', async () => {
-    const { signaling, session, statuses } = setup();
+    const { signaling, session, statuses, auth } = setup();
     await session.start();
+    // (The first key derivation of a loaded machine can take longer than a settle.)
+    await auth.firstSigned;
     await settle();
     expect(session.status.state).toBe('waiting');
     // The offer is made while waiting: one connection, with our microphone's sender and both channels.
@@ -445,19 +316,6 @@ describe('CallSession', () => {
     expect(signaling.sent[1]?.data).toMatchObject({
       candidate: { candidate: expect.stringContaining(late) },
     });
-  });
-
-  it('candidateKey: the same candidate from a description line and from RTCIceCandidate', () => {
-    expect(
-      candidateKey('a=candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 network-id 1'),
-    ).toBe(
-      candidateKey(
-        'candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 ufrag Ab12 network-id 1',
-      ),
-    );
-    expect(candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host')).not.toBe(
-      candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36376 typ host'),
-    );
   });
 
   it('as the newcomer, answers the offer of the peer already there, attaching its media to that offer', async () => {
@@ -928,5 +786,63 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     pc.onnegotiationneeded?.();
     await vi.waitFor(() => expect(descriptions(signaling.sent)[0]?.to).toBe(ANA));
     expect(descriptions(signaling.sent)[0]?.data.description?.type).toBe('offer');
+  });
+});
+
+describe('CallSession: description authentication is pluggable', () => {
+  /** A stand-in for identity-signed calls: each sender has a token of its own. */
+  const tokenOf = (id: string) => id.slice(0, 1).repeat(43);
+  const byToken: DescriptionAuth = {
+    ready: Promise.resolve(),
+    sign: async (senderId) => tokenOf(senderId),
+    verify: async (senderId, _sdp, auth) => auth === tokenOf(senderId),
+  };
+
+  async function joinedWith(auth: DescriptionAuth) {
+    FakePeerConnection.all = [];
+    const signaling = new FakeSignaling({
+      room: ROOM,
+      peerId: ME,
+      peers: [ANA],
+      iceServers: [],
+      capacity: 2,
+    });
+    const session = new CallSession({
+      auth,
+      offerWaitMs: 60_000,
+      signaling,
+      room: ROOM,
+      secret: SECRET,
+      media: 'audio',
+      localName: 'Me',
+      localStream: micStream,
+      listenPageHide: false,
+      createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
+    });
+    await session.start();
+    await settle();
+    return { signaling, session };
+  }
+
+  it('signs and verifies with the implementation it is given', async () => {
+    const { signaling, session } = await joinedWith(byToken);
+    const sdp = sdpWith(FP);
+    signaling.fire('signal', ANA, {
+      kind: 'description',
+      description: { type: 'offer', sdp },
+      auth: tokenOf(ANA),
+    });
+    await vi.waitFor(() => expect(descriptions(signaling.sent)).toHaveLength(1));
+    const answer = signaling.sent[0]?.data as { description: { type: string }; auth: string };
+    expect(answer.description.type).toBe('answer');
+    expect(answer.auth).toBe(tokenOf(ME));
+    expect(session.status.state).toBe('connecting');
+  });
+
+  it('refuses what that implementation refuses, even a valid link-secret MAC', async () => {
+    const { signaling, session } = await joinedWith(byToken);
+    signaling.fire('signal', ANA, await signedOffer());
+    await vi.waitFor(() => expect(session.status.reason).toBe('unverified'));
+    expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
   });
 });

@@ -1,0 +1,120 @@
+/**
+ * One connection's negotiation, candidates, link and close, on a fake RTCPeerConnection
+ * (test/helpers/fake-webrtc.ts). The call-level decisions are in session.test.ts.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { FakePeerConnection, FP, sdpWith } from '../../test/helpers/fake-webrtc.ts';
+import type { PeerSignal } from '../protocol/peer-signal.ts';
+import { LinkSecretAuth } from './description-auth.ts';
+import { LocalTracks } from './local-tracks.ts';
+import { type ConnectionHooks, candidateKey, PeerConnection } from './peer-connection.ts';
+import { fingerprintLines } from './verify.ts';
+
+const SECRET = 'the-link-secret-the-link-secret';
+const ME = 'MMMMMMMMMMMMMMMMMMMMMM';
+
+function connection(options: { polite?: boolean; tracks?: LocalTracks } = {}) {
+  const fake = new FakePeerConnection({});
+  const sent: PeerSignal[] = [];
+  const events: string[] = [];
+  const auth = new LinkSecretAuth(SECRET);
+  const hooks: ConnectionHooks = {
+    auth,
+    send: (signal) => sent.push(signal),
+    selfId: () => ME,
+    polite: () => options.polite ?? false,
+    track: () => events.push('track'),
+    stateChanged: () => events.push(`state:${fake.connectionState}`),
+    linkOpened: () => events.push('link'),
+    linkClosed: () => events.push('link-closed'),
+    control: (data) => events.push(`control:${String(data)}`),
+  };
+  const tracks = options.tracks ?? new LocalTracks('audio');
+  const conn = new PeerConnection(fake as unknown as RTCPeerConnection, hooks, tracks);
+  return { fake, conn, sent, events, auth };
+}
+
+const offer = { type: 'offer' as const, sdp: sdpWith(FP) };
+const fingerprints = fingerprintLines(offer.sdp).join('\n');
+const hostCandidate = {
+  candidate: 'candidate:1 1 udp 1 10.0.0.2 5000 typ host',
+  sdpMid: '0',
+  sdpMLineIndex: 0,
+};
+
+describe('PeerConnection', () => {
+  it('keeps remote candidates that come before the remote description, and applies them after it', async () => {
+    const { fake, conn, sent, auth } = connection();
+    await conn.addCandidate(hostCandidate);
+    expect(fake.candidates).toEqual([]);
+    await conn.accept(offer, fingerprints);
+    expect(fake.candidates).toEqual([hostCandidate]);
+    // The offer got a signed answer, with our tracks and channels on the connection.
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    const answer = sent[0] as Extract<PeerSignal, { kind: 'description' }>;
+    expect(answer.description.type).toBe('answer');
+    expect(await auth.verify(ME, answer.description.sdp, answer.auth)).toBe(true);
+    expect(conn.phase).toBe('opening');
+    expect(fake.channels.map((c) => c.label)).toEqual(['control', 'files']);
+    expect(conn.remoteFingerprints).toBe(fingerprints);
+  });
+
+  it('as the impolite side ignores an offer that collides with its own', async () => {
+    const { fake, conn } = connection({ polite: false });
+    conn.attach();
+    fake.onnegotiationneeded?.();
+    await vi.waitFor(() => expect(fake.signalingState).toBe('have-local-offer'));
+    await conn.accept(offer, fingerprints);
+    expect(fake.remoteDescriptions).toEqual([]);
+  });
+
+  it('opens the link once both data channels are open, with a frame size the connection allows', () => {
+    const { fake, conn, events } = connection();
+    conn.attach();
+    expect(conn.dataLink('key', () => 'Ana')).toBeNull();
+    fake.channels[0]?.openNow();
+    expect(events).toEqual([]);
+    fake.sctp.maxMessageSize = 65_536;
+    fake.channels[1]?.openNow();
+    expect(events).toEqual(['link']);
+    expect(conn.phase).toBe('open');
+    expect(conn.dataLink('key', () => 'Ana')).toMatchObject({ peerId: 'key', maxMessageSize: 65_536 });
+    fake.channels[0]?.message('{"t":"hello","name":"Ana"}');
+    fake.channels[1]?.closeNow();
+    expect(events).toEqual(['link', 'control:{"t":"hello","name":"Ana"}', 'link-closed']);
+  });
+
+  it('closed here: no more events, no more signals, and our tracks no longer go to it', async () => {
+    const tracks = new LocalTracks('audio');
+    const { fake, conn, sent, events } = connection({ tracks });
+    const other = connection({ tracks });
+    conn.attach();
+    other.conn.attach();
+    conn.close();
+    conn.close();
+    expect(fake.closed).toBe(true);
+    expect(conn.phase).toBe('closed');
+    fake.channels[0]?.closeNow();
+    await conn.addCandidate(hostCandidate);
+    expect(events).toEqual([]);
+    expect(sent).toEqual([]);
+    const mic = { kind: 'audio', enabled: true, stop() {} } as unknown as MediaStreamTrack;
+    tracks.use({ getTracks: () => [mic], getAudioTracks: () => [mic], getVideoTracks: () => [] } as never);
+    await Promise.resolve();
+    expect(other.fake.transceivers[0]?.sender.track).toBe(mic);
+    expect(fake.transceivers[0]?.sender.track).toBeNull();
+  });
+
+  it('candidateKey: the same candidate from a description line and from RTCIceCandidate', () => {
+    expect(
+      candidateKey('a=candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 network-id 1'),
+    ).toBe(
+      candidateKey(
+        'candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 ufrag Ab12 network-id 1',
+      ),
+    );
+    expect(candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host')).not.toBe(
+      candidateKey('candidate:1 1 udp 2122260223 192.0.2.2 36376 typ host'),
+    );
+  });
+});

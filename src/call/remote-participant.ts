@@ -1,0 +1,514 @@
+/**
+ * One remote person in the call: a stable key (what the UI and the panels know them by), their
+ * current signaling id (it changes if their server-side session was lost), their name and
+ * mute state, their tracks by source, and the connection that carries them now
+ * (src/call/peer-connection.ts).
+ *
+ * The same person may come back on a new connection: the extension re-mounts its overlay when
+ * a page deletes it, and the new page, with the same signaling id, offers again with new DTLS
+ * fingerprints. A verified offer whose fingerprints differ from the ones we connected to
+ * replaces the connection, but only if it is not working ('connected', not closed): a
+ * replayed old offer cannot break a live call. One that comes while the connection still
+ * looks alive (the close of our data channels can be lost on the network; then only ICE
+ * notices, seconds later) is kept aside and taken if the connection fails soon after. The
+ * person keeps their tile; the panels get `linkClosed` and then a new `link`.
+ *
+ * The person's lifecycle is one state (`ParticipantState`); the connection's is its phase.
+ */
+import { cleanDisplayName, parsePeerCallMessage } from '../protocol/peer-call.ts';
+import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
+import type { DataLink } from './data-link.ts';
+import type { DescriptionAuth } from './description-auth.ts';
+import type { LocalTracks } from './local-tracks.ts';
+import { MediaWatchdog, type MediaWatchdogOptions } from './media-watchdog.ts';
+import { PeerConnection } from './peer-connection.ts';
+import type { StatsSample } from './stats.ts';
+import { fingerprintLines } from './verify.ts';
+import { SetupWatchdog } from './watchdog.ts';
+
+export type PeerEndReason = 'remote-hangup' | 'lost' | 'left';
+
+/** Where a remote track comes from. Screen sharing will be the third. */
+export type TrackSource = 'microphone' | 'camera';
+
+export type ParticipantState =
+  /** No connection to them has connected yet. */
+  | { kind: 'arriving' }
+  /** Connected at least once. `signaling`: whether the server still lists their id. */
+  | { kind: 'in-call'; signaling: 'present' | 'gone' }
+  /**
+   * Their connection's data channels closed without a bye: it is over for good (closed here
+   * too), and we wait the grace period for the same person's new connection.
+   */
+  | { kind: 'lost'; signaling: 'present' | 'gone' }
+  | { kind: 'gone'; reason: PeerEndReason };
+
+/** What the UI shows about one remote person. */
+export interface RemotePeer {
+  readonly peerId: string;
+  /** From their 'hello'; 'Guest' until then. */
+  readonly name: string;
+  /** Their microphone and camera together, as a tile plays them; null until a track arrives. */
+  readonly stream: MediaStream | null;
+  /** The same tracks by source. */
+  readonly tracks: Readonly<Partial<Record<TrackSource, MediaStreamTrack>>>;
+  readonly micOn: boolean;
+  readonly cameraOn: boolean;
+  readonly connection: 'connecting' | 'connected' | 'reconnecting';
+  readonly stats: StatsSample | null;
+}
+
+/** What a participant needs from the call it is in. */
+export interface ParticipantHost {
+  readonly auth: DescriptionAuth;
+  readonly tracks: LocalTracks;
+  /** How long a connection may stay down (or a replacement take) before the person is lost. */
+  readonly graceMs: number;
+  readonly setupRetryMs: number;
+  /** When media stops on a connection (see MediaWatchdog); for tests. */
+  readonly mediaWatchdog: MediaWatchdogOptions | undefined;
+  /** A TURN server is configured (relay-only is possible). */
+  hasTurn(): boolean;
+  selfId(): string;
+  localName(): string;
+  callEnded(): boolean;
+  /** A fresh RTCPeerConnection (for a replacement connection). */
+  newPeerConnection(): RTCPeerConnection;
+  send(to: string, signal: PeerSignal): void;
+  /** Their view changed; `status`: so may the call's state. */
+  changed(participant: RemoteParticipant, status: boolean): void;
+  linkOpened(link: DataLink): void;
+  linkClosed(key: string, reason: 'hangup' | 'lost' | 'left'): void;
+  /** They are gone for good (already closed). */
+  ended(participant: RemoteParticipant, reason: PeerEndReason, wasInCall: boolean, hadLink: boolean): void;
+  /** A connection connected for the first time. */
+  firstConnected(): void;
+  /** A description that does not verify came before any connection worked. */
+  unverified(): void;
+  /** They told us (over DTLS) their new signaling id. */
+  rekey(participant: RemoteParticipant, newId: string): void;
+  /** A sentence about a slow first connection (see SetupWatchdog). */
+  setupNotice(message: string): void;
+}
+
+export class RemoteParticipant {
+  readonly key: string;
+  name = 'Guest';
+  micOn = true;
+  cameraOn: boolean;
+  #state: ParticipantState = { kind: 'arriving' };
+  #connection!: PeerConnection;
+  #watchdog: SetupWatchdog | null = null;
+  /** Restarts ICE (then relay-only) when inbound media stops; fed by the stats sampler. */
+  #media!: MediaWatchdog;
+  #stream: MediaStream | null = null;
+  #tracks: Partial<Record<TrackSource, MediaStreamTrack>> = {};
+  #stats: StatsSample | null = null;
+  /** A verified offer for a new connection that came while this one still looked alive. */
+  #replacement: { signal: DescriptionSignal; at: number } | null = null;
+  /** Serializes incoming signals (verification is async, order matters). */
+  #incoming: Promise<void> = Promise.resolve();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #leftTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly host: ParticipantHost,
+    /** Their current signaling id. */
+    public id: string,
+    pc: RTCPeerConnection,
+  ) {
+    this.key = id;
+    this.cameraOn = host.tracks.kind === 'video';
+    this.#connect(pc, false);
+  }
+
+  get state(): ParticipantState {
+    return this.#state;
+  }
+
+  get connection(): PeerConnection {
+    return this.#connection;
+  }
+
+  /** Connected to us at least once (whatever the connection now). */
+  get inCall(): boolean {
+    return this.#state.kind === 'in-call' || this.#state.kind === 'lost';
+  }
+
+  get gone(): boolean {
+    return this.#state.kind === 'gone';
+  }
+
+  /** Their signaling id is no longer in the room (they may come back under a new one). */
+  get signalingGone(): boolean {
+    return (
+      (this.#state.kind === 'in-call' || this.#state.kind === 'lost') && this.#state.signaling === 'gone'
+    );
+  }
+
+  get view(): RemotePeer {
+    return {
+      peerId: this.key,
+      name: this.name,
+      stream: this.#stream,
+      tracks: { ...this.#tracks },
+      micOn: this.micOn,
+      cameraOn: this.cameraOn,
+      connection: this.#connectionView(),
+      stats: this.#stats,
+    };
+  }
+
+  /** Media stopped on the connection although it may say "connected" (see MediaWatchdog). */
+  get mediaStalled(): boolean {
+    return this.#media.stalled;
+  }
+
+  #connectionView(): RemotePeer['connection'] {
+    if (this.#state.kind === 'arriving') return this.#connection.working ? 'connected' : 'connecting';
+    return this.#state.kind === 'in-call' && this.#connection.working && !this.#media.stalled
+      ? 'connected'
+      : 'reconnecting';
+  }
+
+  /** A signal from them, in order with the others. */
+  receive(signal: PeerSignal): void {
+    this.#enqueue(() => this.#handle(signal));
+  }
+
+  #enqueue(task: () => Promise<void> | void): void {
+    this.#incoming = this.#incoming
+      .then(() => (this.gone || this.host.callEnded() ? undefined : task()))
+      .catch((err: unknown) => {
+        if (!this.gone)
+          console.warn('Parley: could not apply a signal', err instanceof Error ? err.name : err);
+      });
+  }
+
+  async #handle(signal: PeerSignal): Promise<void> {
+    switch (signal.kind) {
+      case 'bye':
+        this.end('remote-hangup');
+        return;
+      case 'candidate':
+        if (!signal.candidate || this.#state.kind === 'lost') return;
+        await this.#connection.addCandidate(signal.candidate);
+        return;
+      case 'description':
+        await this.#description(signal);
+        return;
+    }
+  }
+
+  async #description(signal: DescriptionSignal): Promise<void> {
+    const { description } = signal;
+    const verified = await this.host.auth.verify(this.id, description.sdp, signal.auth);
+    if (!verified) {
+      if (this.inCall) {
+        // We hold a verified connection to this person: whoever sent this cannot touch it.
+        console.warn('Parley: refused a description that does not verify');
+        return;
+      }
+      this.host.unverified();
+      return;
+    }
+    if (this.gone || this.host.callEnded()) return;
+    const fingerprints = fingerprintLines(description.sdp).join('\n');
+    let connection = this.#connection;
+    if (
+      description.type === 'offer' &&
+      connection.remoteFingerprints !== null &&
+      fingerprints !== connection.remoteFingerprints
+    ) {
+      // The same person on a new connection (their page was re-mounted, or reloaded).
+      if (connection.working) {
+        this.#replacement = { signal, at: performance.now() };
+        return;
+      }
+      connection = this.#replace();
+    } else if (this.#state.kind === 'lost') {
+      return; // For the connection that is over.
+    }
+    await connection.accept(description, fingerprints);
+  }
+
+  /** Make the offer ourselves, with a fresh connection's own negotiation. */
+  offer(): void {
+    this.#connection.attach();
+  }
+
+  #connect(pc: RTCPeerConnection, replacing: boolean): PeerConnection {
+    const connection: PeerConnection = new PeerConnection(
+      pc,
+      {
+        auth: this.host.auth,
+        send: (signal) => this.host.send(this.id, signal),
+        selfId: () => this.host.selfId(),
+        polite: () => this.polite(),
+        track: (track) => this.#onTrack(track),
+        stateChanged: () => this.#onConnectionState(),
+        linkOpened: () => this.#onLinkOpen(),
+        linkClosed: () => this.#onLinkClosed(),
+        control: (data) => this.#onControl(data),
+      },
+      this.host.tracks,
+    );
+    this.#connection = connection;
+    this.#media = this.#watchMedia(connection);
+    this.#watchdog?.stop();
+    this.#watchdog = null;
+    if (replacing) {
+      // A replacement must connect within the grace period, or the person is lost.
+      this.#startGrace();
+    } else {
+      this.#watchdog = new SetupWatchdog(
+        {
+          pc,
+          done: () => connection.closed || this.inCall || this.host.callEnded(),
+          polite: () => this.polite(),
+          notice: (message) => this.host.setupNotice(message),
+          relayOnly: () => connection.useRelayOnly(this.host.hasTurn()),
+        },
+        this.host.setupRetryMs,
+      );
+      this.#watchdog.start();
+    }
+    return connection;
+  }
+
+  /**
+   * Media that stopped on a connection that may still say "connected": the person shows as
+   * reconnecting, ICE restarts, then restarts through the relay only, and the person is lost
+   * if nothing brings media back.
+   */
+  #watchMedia(connection: PeerConnection): MediaWatchdog {
+    return new MediaWatchdog(
+      {
+        restart: (relayOnly) => {
+          if (connection.closed || this.host.callEnded()) return;
+          // Relay-only at once if the pair that died went through the relay: a plain restart
+          // tends to pick the same kind of pair again.
+          const relay =
+            (relayOnly || this.#stats?.relayed === true) && connection.useRelayOnly(this.host.hasTurn());
+          console.info(`Parley: no media received; restarting ICE${relay ? ' through the relay only' : ''}`);
+          connection.restartIce();
+        },
+        stalled: () => {
+          if (connection === this.#connection && !this.gone) this.host.changed(this, true);
+        },
+        lost: () => {
+          if (connection === this.#connection && !this.host.callEnded()) this.end('lost');
+        },
+      },
+      this.host.mediaWatchdog,
+    );
+  }
+
+  /** Lower signaling id is polite: both sides agree without talking about it. */
+  polite(): boolean {
+    return this.host.selfId() < this.id;
+  }
+
+  /**
+   * Close this connection and start a new one to the same person (the UI keeps the tile; the
+   * panels see the link close and, once the new one opens, a new link). Signals queued after
+   * the offer that caused it are for the new one.
+   */
+  #replace(): PeerConnection {
+    const old = this.#connection;
+    const hadLink = old.phase === 'open';
+    old.close();
+    if (hadLink) this.host.linkClosed(this.key, 'lost');
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    clearTimeout(this.#leftTimer);
+    this.#leftTimer = undefined;
+    this.#stream = null;
+    this.#tracks = {};
+    this.#stats = null;
+    if (this.inCall) this.#state = { kind: 'in-call', signaling: 'present' };
+    const fresh = this.#connect(this.host.newPeerConnection(), true);
+    this.host.changed(this, true);
+    return fresh;
+  }
+
+  #onTrack(track: MediaStreamTrack): void {
+    const source: TrackSource = track.kind === 'audio' ? 'microphone' : 'camera';
+    this.#tracks[source] = track;
+    if (!this.#stream) this.#stream = new MediaStream();
+    if (!this.#stream.getTracks().includes(track)) this.#stream.addTrack(track);
+    track.onunmute = () => this.#emit();
+    track.onmute = () => this.#emit();
+    this.#emit();
+  }
+
+  #onConnectionState(): void {
+    const connection = this.#connection;
+    const state = connection.pc.connectionState;
+    if (state === 'connected') {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+      this.#watchdog?.stop();
+      if (this.#state.kind === 'arriving') {
+        this.#state = { kind: 'in-call', signaling: 'present' };
+        clearTimeout(this.#leftTimer);
+        this.#leftTimer = undefined;
+        this.host.firstConnected();
+      }
+      const media = this.#media;
+      connection.sampleStats((sample) => {
+        this.#stats = sample;
+        this.#emit();
+        media.observe(sample.totals.packetsReceived, sample.timestamp);
+      });
+    } else if (state === 'disconnected' || state === 'failed') {
+      if (state === 'failed') connection.restartIce();
+      this.#startGrace();
+      this.#takeReplacement();
+    }
+    this.host.changed(this, true);
+  }
+
+  #onLinkOpen(): void {
+    const connection = this.#connection;
+    connection.sendControl({ t: 'hello', name: cleanDisplayName(this.host.localName()) });
+    connection.sendControl({ t: 'media', audio: this.host.tracks.micOn, video: this.host.tracks.cameraOn });
+    const link = connection.dataLink(this.key, () => this.name);
+    if (link) this.host.linkOpened(link);
+  }
+
+  /**
+   * The data channels closed without a bye: the other side closed its connection (its page
+   * went away: a tab closing, or the extension's overlay being re-mounted). Nothing on this
+   * connection can come back (ICE may even say 'connected' for seconds more), so close it
+   * here too, show the person as reconnecting, and wait for their new connection (or a bye
+   * from their service worker) for the grace period.
+   */
+  #onLinkClosed(): void {
+    const state = this.#state;
+    if (state.kind !== 'arriving' && state.kind !== 'in-call') return; // gone, or lost already
+    if (this.host.callEnded()) return;
+    if (state.kind === 'arriving') {
+      this.end('lost');
+      return;
+    }
+    const connection = this.#connection;
+    const hadLink = connection.phase === 'open';
+    this.#state = { kind: 'lost', signaling: state.signaling };
+    connection.close();
+    if (hadLink) this.host.linkClosed(this.key, 'lost');
+    this.#stream = null;
+    this.#tracks = {};
+    this.#stats = null;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    this.#startGrace();
+    this.host.changed(this, true);
+    this.#takeReplacement();
+  }
+
+  /** The connection stopped working: a recent offer for its successor can now take over. */
+  #takeReplacement(): void {
+    const replacement = this.#replacement;
+    this.#replacement = null;
+    if (!replacement || performance.now() - replacement.at > this.host.graceMs) return;
+    const connection = this.#connection;
+    this.#enqueue(() => {
+      if (this.#connection === connection) return this.#description(replacement.signal);
+    });
+  }
+
+  #onControl(data: unknown): void {
+    const parsed = parsePeerCallMessage(data);
+    if (parsed.kind === 'other') return;
+    if (parsed.kind === 'invalid') {
+      if (typeof data === 'string') console.warn('Parley: ignored a malformed control message from the peer');
+      return;
+    }
+    const message = parsed.message;
+    switch (message.t) {
+      case 'hello':
+        this.name = cleanDisplayName(message.name);
+        this.#emit();
+        return;
+      case 'media':
+        this.micOn = message.audio;
+        this.cameraOn = message.video;
+        this.#emit();
+        return;
+      case 'bye':
+        this.end('remote-hangup');
+        return;
+      case 'peer-id':
+        this.host.rekey(this, message.peerId);
+        return;
+    }
+  }
+
+  /** End this person as lost unless their connection is working within the grace period. */
+  #startGrace(): void {
+    if (this.#graceTimer) return;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      if (!this.#connection.working) this.end('lost');
+    }, this.host.graceMs);
+  }
+
+  /** The server no longer lists their id. Not leaving the call (their worker may restart). */
+  signalingLeft(): void {
+    if (this.gone) return;
+    if (this.#state.kind === 'in-call' || this.#state.kind === 'lost') {
+      this.#state = { ...this.#state, signaling: 'gone' };
+      return;
+    }
+    // One that never connected gets a grace period to come back.
+    if (!this.#leftTimer) {
+      this.#leftTimer = setTimeout(() => {
+        if (!this.inCall) this.end('left');
+      }, this.host.graceMs);
+    }
+  }
+
+  /** Their id is back in the room (their signaling resumed, or they told us their new one). */
+  signalingBack(): void {
+    clearTimeout(this.#leftTimer);
+    this.#leftTimer = undefined;
+    if (this.#state.kind === 'in-call' || this.#state.kind === 'lost')
+      this.#state = { ...this.#state, signaling: 'present' };
+  }
+
+  /** Mark their signaling id as gone without ending anything (we got a new id ourselves). */
+  signalingStale(): void {
+    if (this.#state.kind === 'in-call' || this.#state.kind === 'lost')
+      this.#state = { ...this.#state, signaling: 'gone' };
+  }
+
+  /** They are gone: close, and tell the call. */
+  end(reason: PeerEndReason): void {
+    if (this.gone) return;
+    const wasInCall = this.inCall || reason === 'remote-hangup';
+    const hadLink = this.close();
+    this.#state = { kind: 'gone', reason };
+    this.host.ended(this, reason, wasInCall, hadLink);
+  }
+
+  /** Close everything of theirs (`flushFirst`: let a queued bye leave). True if the link was open. */
+  close(flushFirst = false): boolean {
+    const hadLink = this.#connection.phase === 'open';
+    if (!this.gone) this.#state = { kind: 'gone', reason: 'left' };
+    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#leftTimer);
+    this.#watchdog?.stop();
+    this.#connection.close(flushFirst);
+    return hadLink;
+  }
+
+  /** Tell them over the data channel (dropped if it is not open). */
+  sendControl(message: Parameters<PeerConnection['sendControl']>[0]): void {
+    this.#connection.sendControl(message);
+  }
+
+  #emit(): void {
+    if (!this.gone) this.host.changed(this, false);
+  }
+}
