@@ -846,3 +846,63 @@ describe('CallSession: description authentication is pluggable', () => {
     expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
   });
 });
+
+describe('CallSession: more than two people', () => {
+  const BEA = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+  it('a newcomer to a room of two answers each person on a connection of its own, and sees both', async () => {
+    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000 });
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, await signedOffer(FP, SECRET, ANA));
+    signaling.fire('signal', BEA, await signedOffer(FP_NEXT, SECRET, BEA));
+    await vi.waitFor(() => expect(descriptions(signaling.sent)).toHaveLength(2));
+    expect(descriptions(signaling.sent).map((d) => [d.to, d.data.description?.type])).toEqual([
+      [ANA, 'answer'],
+      [BEA, 'answer'],
+    ]);
+    expect(FakePeerConnection.all).toHaveLength(2);
+    const [pcAna, pcBea] = FakePeerConnection.all;
+    expect(pcAna?.remoteDescriptions.map((d) => d.sdp)).toEqual([sdpWith(FP)]);
+    expect(pcBea?.remoteDescriptions.map((d) => d.sdp)).toEqual([sdpWith(FP_NEXT)]);
+    pcAna?.setConnection('connected');
+    pcBea?.setConnection('connected');
+    expect(session.remotePeers.map((p) => [p.peerId, p.connection])).toEqual([
+      [ANA, 'connected'],
+      [BEA, 'connected'],
+    ]);
+  });
+
+  it('one person leaving a call of three leaves the call on with the other', async () => {
+    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000 });
+    const removed: string[] = [];
+    session.on('peerRemoved', (id) => removed.push(id));
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, await signedOffer(FP, SECRET, ANA));
+    signaling.fire('signal', BEA, await signedOffer(FP_NEXT, SECRET, BEA));
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    for (const pc of FakePeerConnection.all) pc.setConnection('connected');
+    signaling.fire('signal', ANA, { kind: 'bye' });
+    await vi.waitFor(() => expect(removed).toEqual([ANA]));
+    expect(session.status.state).toBe('connected');
+    expect(session.remotePeers.map((p) => p.peerId)).toEqual([BEA]);
+    expect(FakePeerConnection.all[1]?.closed).toBe(false);
+  });
+
+  it('someone already in the call offers to each newcomer, the first with the prepared offer', async () => {
+    const { signaling, session, auth } = setup();
+    await session.start();
+    await auth.firstSigned;
+    await settle();
+    signaling.fire('peerJoined', ANA);
+    expect(descriptions(signaling.sent).map((d) => d.to)).toEqual([ANA]);
+    FakePeerConnection.all[0]?.setConnection('connected');
+    signaling.fire('peerJoined', BEA);
+    // No prepared offer now (we were not alone): a connection of its own, offering when it must.
+    expect(FakePeerConnection.all).toHaveLength(2);
+    FakePeerConnection.all[1]?.onnegotiationneeded?.();
+    await vi.waitFor(() => expect(descriptions(signaling.sent).map((d) => d.to)).toEqual([ANA, BEA]));
+    expect(session.remotePeers.map((p) => p.peerId)).toEqual([ANA, BEA]);
+  });
+});
