@@ -189,8 +189,9 @@ describe('CallSession', () => {
   }
 
   it('parks its signed offer, candidates gathered, with a server that keeps one; handed over, it is not sent again', async () => {
-    const { signaling, session } = setup([], { canPark: true });
+    const { signaling, session, auth } = setup([], { canPark: true });
     await session.start();
+    await auth.firstSigned;
     await settle();
     const pc = FakePeerConnection.all[0];
     // Not before its candidates are gathered...
@@ -232,8 +233,9 @@ describe('CallSession', () => {
   });
 
   it('parks anyway when gathering is slow; handed over, it sends the candidates gathered since', async () => {
-    const { signaling, session } = setup([], { canPark: true });
+    const { signaling, session, auth } = setup([], { canPark: true });
     await session.start();
+    await auth.firstSigned;
     await settle();
     expect(signaling.parkedLog).toEqual([]);
     // Gathering never completes (an unreachable STUN server, say): parked after 1.5 s anyway.
@@ -248,8 +250,9 @@ describe('CallSession', () => {
   });
 
   it('takes its parked offer back and sends it itself when the server did not hand it over', async () => {
-    const { signaling, session } = setup([], { canPark: true });
+    const { signaling, session, auth } = setup([], { canPark: true });
     await session.start();
+    await auth.firstSigned;
     await settle();
     gather(FakePeerConnection.all[0], null);
     await settle();
