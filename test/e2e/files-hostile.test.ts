@@ -20,6 +20,18 @@ beforeAll(async () => {
     launchBrowser({ extension: false }),
     launchBrowser({ extension: false }),
   ]);
+  // Mallory's page keeps every data channel it creates, as any script in her page could.
+  await mallory.context.addInitScript({
+    content: `(() => {
+      const create = RTCPeerConnection.prototype.createDataChannel;
+      window.malloryChannels = [];
+      RTCPeerConnection.prototype.createDataChannel = function (label, init) {
+        const channel = create.call(this, label, init);
+        window.malloryChannels.push(channel);
+        return channel;
+      };
+    })();`,
+  });
 });
 
 afterAll(async () => {
@@ -39,9 +51,14 @@ test('a peer speaking the file protocol badly cannot crash the receiver or write
   try {
     // Mallory reaches into her own page and uses the call's real channels directly.
     await a.evaluate(async () => {
-      type Peer = { control: RTCDataChannel; files: RTCDataChannel };
-      const call = (window as unknown as { parleyCall: { peers: Map<string, Peer> } }).parleyCall;
-      const { control, files } = [...call.peers.values()][0]!;
+      const channels = (window as unknown as { malloryChannels: RTCDataChannel[] }).malloryChannels;
+      const open = (label: string) => {
+        const channel = channels.filter((c) => c.label === label && c.readyState === 'open').pop();
+        if (!channel) throw new Error(`no open ${label} channel in the call`);
+        return channel;
+      };
+      const control = open('control');
+      const files = open('files');
       const send = (message: unknown) => control.send(JSON.stringify(message));
       const frame = (type: number, index: number, offset: number, body: Uint8Array) => {
         const buffer = new ArrayBuffer(13 + body.length);
