@@ -57,6 +57,8 @@ export class PresenceSession<C> {
   nonce = '';
   nonceAt = 0;
   mailboxes: readonly string[] = [];
+  /** Contacts' mailboxes this connection watches (told when they come and go). */
+  watching: readonly string[] = [];
   constructor(readonly conn: C) {}
 }
 
@@ -118,6 +120,8 @@ export function createPresence<C extends PresenceCarrier<C>>(
   const ringBucketsByKey = new Map<string, BucketState>();
   const ringBucketsByIp = new Map<string, BucketState>();
   const pending = new Map<string, PendingRing<C>>();
+  /** Watched mailbox → the sessions watching it (only while someone watches). */
+  const watchers = new Map<string, Set<PresenceSession<C>>>();
   /** Call ids rung recently (until their invite expired): a replayed ring is refused. */
   const usedCallIds = new Map<string, number>();
   let sessions = 0;
@@ -196,7 +200,10 @@ export function createPresence<C extends PresenceCarrier<C>>(
       );
       return;
     }
-    if (session.key !== '' && session.key !== key) setMailboxes(session, []);
+    if (session.key !== '' && session.key !== key) {
+      setMailboxes(session, []);
+      setWatching(session, []);
+    }
     if (session.key === '') sessions++;
     // Only the key text is kept (a KeyObject per socket costs ~0.3 KB); a ring imports it again.
     session.key = key;
@@ -205,9 +212,43 @@ export function createPresence<C extends PresenceCarrier<C>>(
   }
 
   function setMailboxes(session: PresenceSession<C>, ids: readonly string[]): void {
-    for (const old of session.mailboxes) directory.delete(old, session);
+    const kept = new Set(ids);
+    for (const old of session.mailboxes) {
+      if (kept.has(old)) continue;
+      directory.delete(old, session);
+      if (directory.get(old) === undefined) tellWatchers(old, false);
+    }
+    const before = new Set(session.mailboxes);
     session.mailboxes = ids;
-    for (const id of ids) directory.set(id, session);
+    for (const id of ids) {
+      const wasOnline = directory.get(id) !== undefined;
+      directory.set(id, session);
+      if (!wasOnline && !before.has(id)) tellWatchers(id, true);
+    }
+  }
+
+  function tellWatchers(mailbox: string, online: boolean): void {
+    const watching = watchers.get(mailbox);
+    if (watching === undefined) return;
+    const frame = `{"v":${PROTOCOL_VERSION},"type":"presence","mailbox":"${mailbox}","online":${online}}`;
+    for (const watcher of watching) host.send(watcher.conn, frame);
+  }
+
+  function setWatching(session: PresenceSession<C>, ids: readonly string[]): void {
+    for (const old of session.watching) {
+      const set = watchers.get(old);
+      set?.delete(session);
+      if (set?.size === 0) watchers.delete(old);
+    }
+    session.watching = ids;
+    for (const id of ids) {
+      let set = watchers.get(id);
+      if (set === undefined) {
+        set = new Set();
+        watchers.set(id, set);
+      }
+      set.add(session);
+    }
   }
 
   function registered(conn: C): PresenceSession<C> | null {
@@ -339,6 +380,15 @@ export function createPresence<C extends PresenceCarrier<C>>(
         case 'ring':
           ring(conn, msg.invite, now);
           return;
+        case 'watch': {
+          const session = registered(conn);
+          if (session === null) return;
+          const ids = [...new Set(msg.mailboxes)].slice();
+          setWatching(session, ids);
+          const online = ids.filter((id) => directory.get(id) !== undefined);
+          host.send(conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'watching', online }));
+          return;
+        }
         case 'ring-answer':
           answer(conn, msg);
           return;
@@ -351,6 +401,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       conn.presence = null;
       if (session.key !== '') sessions--;
       setMailboxes(session, []);
+      setWatching(session, []);
       for (const ring of pending.values()) {
         if (ring.caller !== session && ring.callee !== session) continue;
         clearTimeout(ring.timer);
@@ -364,6 +415,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       clearInterval(prune);
       for (const ring of pending.values()) clearTimeout(ring.timer);
       pending.clear();
+      watchers.clear();
     },
 
     stats: () => ({ sessions, mailboxes: directory.size(), pendingRings: pending.size }),

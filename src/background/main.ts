@@ -17,8 +17,11 @@ import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } f
 import { startPlatformHosts } from '../platform/background.ts';
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
 import { callLink, endCallsInTab, findCallForTab, hangUp, watchdog } from './calls.ts';
+import { contactAction, contactViews } from './contact-actions.ts';
+import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
 import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
+import { presence } from './presence.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';
@@ -29,12 +32,21 @@ type PopupHandlers = {
 
 const popupHandlers = {
   async 'get-state'(message) {
-    const { name, server } = await loadSettings();
+    const { name, server, available } = await loadSettings();
     const call = message.tabId === undefined ? undefined : await findCallForTab(message.tabId);
+    const contacts = await contactViews();
+    const fingerprint = await identityView().then(
+      (view) => view.fingerprint,
+      () => null,
+    );
     return {
       name,
       server,
       call: call ? { link: callLink(call), media: call.media, host: call.host } : null,
+      fingerprint,
+      available: available ?? contacts.length > 0,
+      presence: presence.status,
+      contacts,
     };
   },
   async 'start-call'(message) {
@@ -72,8 +84,15 @@ const popupHandlers = {
       return { ok: false, error: 'The server address must start with http:// or https://.' };
     }
     await saveSettings({ server });
+    await presence.ensure();
     return { ok: true, server };
   },
+  async 'set-available'(message) {
+    await saveSettings({ available: message.available });
+    await presence.ensure();
+    return { ok: true };
+  },
+  'contact-action': (message) => contactAction(message.key, message.action, message.name),
 } satisfies PopupHandlers;
 
 function fromPage(sender: MessageSender, path: string): boolean {
@@ -119,8 +138,16 @@ chrome.tabs.onRemoved.addListener((tabId) => void endCallsInTab(tabId));
 // Ask for a 30 s alarm (Chrome's minimum): revives sockets of live calls after a restart.
 chrome.alarms.create(WATCHDOG_ALARM, { periodInMinutes: 0.5 });
 chrome.alarms.onAlarm.addListener((alarm) => {
-  if (alarm.name === WATCHDOG_ALARM) void watchdog();
+  if (alarm.name !== WATCHDOG_ALARM) return;
+  void watchdog();
+  void presence.ensure();
 });
 void watchdog();
+
+// The presence socket (./presence.ts): at every worker start (which also makes the identity
+// on first run), when the profile starts, and when the network comes back.
+chrome.runtime.onStartup.addListener(() => void presence.ensure());
+addEventListener('online', () => void presence.ensure());
+void presence.ensure();
 
 startPlatformHosts();

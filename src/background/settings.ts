@@ -7,6 +7,11 @@ const KEY = 'settings';
 export interface Settings {
   name: string;
   server: string;
+  /**
+   * **Available for calls**: hold the presence socket. Null until the person sets the switch:
+   * then it is on once there is a contact (background/presence.ts).
+   */
+  available: boolean | null;
 }
 
 export async function loadSettings(): Promise<Settings> {
@@ -18,7 +23,8 @@ export async function loadSettings(): Promise<Settings> {
     // A value that no longer parses falls back to the default rather than breaking the popup.
   }
   const name = typeof stored?.name === 'string' ? stored.name.slice(0, 40) : '';
-  return { name, server };
+  const available = typeof stored?.available === 'boolean' ? stored.available : null;
+  return { name, server, available };
 }
 
 export async function saveSettings(patch: Partial<Settings>): Promise<Settings> {

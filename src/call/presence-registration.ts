@@ -33,6 +33,8 @@ export interface PresenceOptions {
   identity: PresenceIdentity;
   /** Mailbox tags to hold (src/identity/mailbox.ts), one per contact. */
   mailboxTags?: string[];
+  /** Contacts' mailboxes (where we ring them) whose presence we want to know. */
+  watch?: string[];
 }
 
 export interface Registered {
@@ -51,6 +53,8 @@ export interface PresenceEvents {
   /** Our ring reached an online mailbox (`ringing`) or nobody holds it (`offline`). */
   ringStatus: (callId: string, status: 'ringing' | 'offline') => void;
   ringAnswer: (callId: string, answer: RingAnswer) => void;
+  /** Which watched mailboxes are online: the full set, after every `watch` and every change. */
+  online: (mailboxes: ReadonlySet<string>) => void;
   /** A presence error from the server (`stale-challenge`, `bad-signature`, `bad-invite`…). */
   error: (code: string, message: string) => void;
 }
@@ -80,6 +84,8 @@ export class PresenceRegistration implements SignalingPart {
   readonly #identity: PresenceIdentity;
   readonly #origin: string;
   #tags: string[];
+  #watch: string[];
+  readonly #online = new Set<string>();
   #state: PresenceState = { kind: 'stopped' };
   /** Bumped on every open and close: a signature made for an older socket is thrown away. */
   #socketEpoch = 0;
@@ -89,6 +95,12 @@ export class PresenceRegistration implements SignalingPart {
     this.#identity = options.identity;
     this.#origin = presenceOrigin(options.server);
     this.#tags = [...(options.mailboxTags ?? [])];
+    this.#watch = [...(options.watch ?? [])];
+  }
+
+  /** Watched mailboxes online now (empty while not registered). */
+  get online(): ReadonlySet<string> {
+    return this.#online;
   }
 
   get registered(): Registered | null {
@@ -118,6 +130,12 @@ export class PresenceRegistration implements SignalingPart {
   setMailboxTags(tags: string[]): void {
     this.#tags = [...tags];
     if (this.#state.kind === 'registered') this.#sendMailboxes();
+  }
+
+  /** The full set of contacts' mailboxes to watch (replaces the previous set). */
+  setWatch(mailboxes: string[]): void {
+    this.#watch = [...mailboxes];
+    if (this.#state.kind === 'registered') this.#sendWatch();
   }
 
   /** Ring a contact's mailbox with an invite we signed; false if not registered right now. */
@@ -152,6 +170,7 @@ export class PresenceRegistration implements SignalingPart {
         this.#state = { kind: 'registered', registered };
         if (first) {
           this.#client.resetBackoff();
+          this.#sendWatch();
           // Registering answers with no mailboxes; list ours (the answer is another `registered`).
           if (this.#tags.length > 0) {
             this.#sendMailboxes();
@@ -163,6 +182,16 @@ export class PresenceRegistration implements SignalingPart {
       }
       case 'ring':
         this.#events.emit('ring', message.invite);
+        return true;
+      case 'watching':
+        this.#online.clear();
+        for (const id of message.online) this.#online.add(id);
+        this.#events.emit('online', this.#online);
+        return true;
+      case 'presence':
+        if (message.online) this.#online.add(message.mailbox);
+        else this.#online.delete(message.mailbox);
+        this.#events.emit('online', this.#online);
         return true;
       case 'ring-status':
         this.#events.emit('ringStatus', message.callId, message.status);
@@ -190,6 +219,10 @@ export class PresenceRegistration implements SignalingPart {
     if (this.#state.kind === 'stopped') return;
     this.#socketEpoch++;
     this.#state = { kind: 'waiting' };
+    if (this.#online.size > 0) {
+      this.#online.clear();
+      this.#events.emit('online', this.#online);
+    }
   }
 
   // ---------- internals ----------
@@ -218,6 +251,11 @@ export class PresenceRegistration implements SignalingPart {
     // The socket changed while we signed: the next open asks for a new challenge.
     if (epoch !== this.#socketEpoch || this.#state.kind !== 'registering') return;
     this.#client.send({ v: PROTOCOL_VERSION, type: 'register', key, signature });
+  }
+
+  #sendWatch(): void {
+    // An empty list is sent too: it clears what an earlier `watch` on this socket set.
+    this.#client.send({ v: PROTOCOL_VERSION, type: 'watch', mailboxes: this.#watch });
   }
 
   #sendMailboxes(): void {

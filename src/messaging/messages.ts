@@ -11,12 +11,14 @@
  */
 import * as v from 'valibot';
 import { MAX_CHAT_TEXT } from '../protocol/peer-chat.ts';
+import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { PEER_ID_PATTERN } from '../protocol/signaling.ts';
 
 const TabId = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Token = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{22,64}$/));
 const PeerId = v.pipe(v.string(), v.regex(PEER_ID_PATTERN));
 const Media = v.picklist(['video', 'audio']);
+const PublicKey = v.pipe(v.string(), v.regex(PUBLIC_KEY_PATTERN));
 export type CallMedia = v.InferOutput<typeof Media>;
 
 /** Display names: what a person types, trimmed and bounded. */
@@ -33,6 +35,15 @@ export const PopupToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('bring-call'), tabId: TabId }),
   v.strictObject({ type: v.literal('save-name'), name: DisplayNameSchema }),
   v.strictObject({ type: v.literal('save-settings'), server: v.pipe(v.string(), v.maxLength(2048)) }),
+  /** The **Available for calls** switch. */
+  v.strictObject({ type: v.literal('set-available'), available: v.boolean() }),
+  /** **Rename**, **Remove**, **Block** / **Unblock** on a contact. */
+  v.strictObject({
+    type: v.literal('contact-action'),
+    key: PublicKey,
+    action: v.picklist(['rename', 'remove', 'block', 'unblock']),
+    name: v.optional(v.pipe(DisplayNameSchema, v.minLength(1))),
+  }),
 ]);
 export type PopupToBg = v.InferOutput<typeof PopupToBgSchema>;
 
@@ -44,10 +55,28 @@ export interface ActiveCallView {
   host: 'overlay' | 'window';
 }
 
+/** A contact as the popup lists it (never the pair secret). */
+export interface ContactView {
+  key: string;
+  name: string;
+  /** Four groups of five digits. */
+  fingerprint: string;
+  verified: boolean;
+  blocked: boolean;
+  /** Their presence socket holds our ring mailbox right now. */
+  online: boolean;
+}
+
 export interface PopupState {
   name: string;
   server: string;
   call: ActiveCallView | null;
+  /** Your identity: the public key's readable fingerprint (null if WebCrypto failed). */
+  fingerprint: string | null;
+  /** The **Available for calls** switch as it is (the default applied). */
+  available: boolean;
+  presence: 'off' | 'connecting' | 'online';
+  contacts: ContactView[];
 }
 
 /** Answer to start/join: the link to copy, or a sentence saying what went wrong. */
@@ -66,6 +95,8 @@ export interface PopupReplies {
   'bring-call': SimpleResult;
   'save-name': SimpleResult;
   'save-settings': SimpleResult & { server?: string };
+  'set-available': SimpleResult;
+  'contact-action': SimpleResult;
 }
 
 /** Why a call runs in its own window instead of the overlay: one sentence for the person. */

@@ -1,12 +1,15 @@
 /**
  * The toolbar popup: start a video or audio call, join by pasting a link, your name, the
- * signaling server; while a call runs in this tab, Copy link and Hang up instead.
+ * signaling server; while a call runs in this tab, Copy link and Hang up instead. Below:
+ * **Your identity** (name, key fingerprint, the **Available for calls** switch) and the
+ * **Contacts** list (./contacts-list.ts). The state is asked again every second while open.
  * The popup has the user's click, so it is the one place that can write the clipboard
  * reliably right after starting a call.
  */
 import type { PopupState, StartResult } from '../messaging/messages.ts';
 import { askBackground } from '../messaging/runtime.ts';
 import { parseShareLink } from '../protocol/link.ts';
+import { renderContacts } from './contacts-list.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const idle = $('idle');
@@ -16,9 +19,17 @@ const status = $('status');
 const nameInput = $<HTMLInputElement>('name');
 const serverInput = $<HTMLInputElement>('server');
 const linkInput = $<HTMLInputElement>('join-link');
+const availableInput = $<HTMLInputElement>('available');
+
+const PRESENCE_TEXT = {
+  off: 'Contacts cannot call you now.',
+  connecting: 'Connecting to the server…',
+  online: 'Your contacts can call you.',
+} as const;
 
 let tabId: number | undefined;
 let currentLink = '';
+let filled = false;
 
 function say(text: string, isError = false): void {
   status.textContent = text;
@@ -26,8 +37,12 @@ function say(text: string, isError = false): void {
 }
 
 function render(state: PopupState): void {
-  if (document.activeElement !== nameInput) nameInput.value = state.name;
-  if (document.activeElement !== serverInput) serverInput.value = state.server;
+  // Name and server change only here: fill them once, so a refresh never overwrites typing.
+  if (!filled) {
+    filled = true;
+    nameInput.value = state.name;
+    serverInput.value = state.server;
+  }
   idle.hidden = state.call !== null;
   active.hidden = state.call === null;
   currentLink = state.call?.link ?? '';
@@ -39,6 +54,11 @@ function render(state: PopupState): void {
         : `${kind} is running in this tab.`;
   }
   $('bring-call').hidden = state.call?.host !== 'window';
+  $('fingerprint').textContent = state.fingerprint ?? 'unavailable in this browser';
+  availableInput.checked = state.available;
+  $('presence-text').textContent = state.available ? PRESENCE_TEXT[state.presence] : PRESENCE_TEXT.off;
+  $('no-contacts').hidden = state.contacts.length > 0;
+  renderContacts($('contacts'), state.contacts, { say, refresh });
 }
 
 async function refresh(): Promise<void> {
@@ -140,10 +160,18 @@ $('settings-form').addEventListener('submit', async (event) => {
   }
 });
 
+availableInput.addEventListener('change', async () => {
+  const result = await askBackground({ type: 'set-available', available: availableInput.checked });
+  if (!result.ok) say(result.error, true);
+  await refresh();
+});
+
 async function init(): Promise<void> {
   const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
   tabId = tab?.id;
   await refresh();
+  // Presence and contacts change while the popup is open (someone comes online, a ring).
+  setInterval(() => void refresh().catch(() => {}), 1000);
 }
 
 void init();

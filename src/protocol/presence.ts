@@ -129,6 +129,18 @@ export const MailboxesSchema = v.strictObject({
 /** Ring the mailbox named in the invite; `invite.caller` must be the registered key. */
 export const RingOutSchema = v.strictObject({ v: Version, type: v.literal('ring'), invite: InviteSchema });
 
+/**
+ * Watch contacts' mailboxes (our *outboxes*: where we would ring them): the server answers
+ * `watching` with those that are online now and sends `presence` when one comes or goes.
+ * Replaces the previous set; at most MAX_MAILBOXES. Only the two contacts can compute a
+ * mailbox id, so a stranger cannot watch anyone.
+ */
+export const WatchSchema = v.strictObject({
+  v: Version,
+  type: v.literal('watch'),
+  mailboxes: v.pipe(v.array(MailboxId), v.maxLength(MAX_MAILBOXES)),
+});
+
 export const RingAnswerSchema = v.strictObject({
   v: Version,
   type: v.literal('ring-answer'),
@@ -142,12 +154,14 @@ export const PresenceClientMessageSchema = v.variant('type', [
   MailboxesSchema,
   RingOutSchema,
   RingAnswerSchema,
+  WatchSchema,
 ]);
 export type PresenceClientMessage = v.InferOutput<typeof PresenceClientMessageSchema>;
 export type RegisterMessage = v.InferOutput<typeof RegisterSchema>;
 export type MailboxesMessage = v.InferOutput<typeof MailboxesSchema>;
 export type RingOutMessage = v.InferOutput<typeof RingOutSchema>;
 export type RingAnswerMessage = v.InferOutput<typeof RingAnswerSchema>;
+export type WatchMessage = v.InferOutput<typeof WatchSchema>;
 
 export const PRESENCE_CLIENT_TYPES: ReadonlySet<string> = new Set([
   'challenge',
@@ -155,6 +169,7 @@ export const PRESENCE_CLIENT_TYPES: ReadonlySet<string> = new Set([
   'mailboxes',
   'ring',
   'ring-answer',
+  'watch',
 ]);
 
 // ---------- server → client ----------
@@ -189,8 +204,25 @@ export const RingStatusSchema = v.strictObject({
   status: v.picklist(['ringing', 'offline']),
 });
 
+/** Answer to `watch`: which of the watched mailboxes are online now. */
+export const WatchingSchema = v.strictObject({
+  v: Version,
+  type: v.literal('watching'),
+  online: v.pipe(v.array(MailboxId), v.maxLength(MAX_MAILBOXES)),
+});
+
+/** A watched mailbox came online or went offline. */
+export const PresenceChangeSchema = v.strictObject({
+  v: Version,
+  type: v.literal('presence'),
+  mailbox: MailboxId,
+  online: v.boolean(),
+});
+
 export const PresenceServerMessageSchema = v.variant('type', [
   ChallengeSchema,
+  WatchingSchema,
+  PresenceChangeSchema,
   RegisteredSchema,
   RingInSchema,
   RingStatusSchema,

@@ -146,6 +146,7 @@ const FIND = `(role, name) => {
     button: 'button, [role=button], input[type=button], input[type=submit], summary',
     textbox: 'input:not([type]), input[type=text], input[type=url], input[type=search], textarea, [role=textbox]',
     status: '[role=status]',
+    switch: 'input[role=switch]',
   };
   const visible = (el) => !el.closest('[hidden]') && el.getClientRects().length > 0;
   return [...document.querySelectorAll(selectors[role])].find((el) => visible(el) && accName(el) === name) ?? null;
@@ -254,6 +255,31 @@ export class PopupDriver {
     await this.evaluate(`(${FIND})('textbox', ${JSON.stringify(label)}).select()`);
     await this.send('Input.insertText', { text });
     await this.evaluate(`(${FIND})('textbox', ${JSON.stringify(label)}).blur()`);
+  }
+
+  /** Is the switch (or checkbox) named `name` on? */
+  async isChecked(name: string, role = 'switch'): Promise<boolean> {
+    return this.evaluate<boolean>(`!!(${FIND})(${JSON.stringify(role)}, ${JSON.stringify(name)})?.checked`);
+  }
+
+  /** The visible text of the popup (for outcomes a person reads). */
+  text(): Promise<string> {
+    return this.evaluate<string>('document.body.innerText');
+  }
+
+  async waitForText(pattern: RegExp, timeout = 15_000): Promise<string> {
+    let last = '';
+    await waitFor(
+      `popup text ${pattern}`,
+      async () => {
+        last = await this.text();
+        return pattern.test(last) ? true : undefined;
+      },
+      timeout,
+    ).catch(() => {
+      throw new Error(`The popup never showed ${pattern}; it said "${last}"`);
+    });
+    return last;
   }
 
   async isVisible(name: string, role = 'button'): Promise<boolean> {

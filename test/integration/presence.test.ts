@@ -170,6 +170,37 @@ describe('registering presence', () => {
   });
 });
 
+describe('watching contacts', () => {
+  it('tells a watcher which contact mailboxes are online, and when they come and go', async () => {
+    const ana = await generateIdentity();
+    const bo = await generateIdentity();
+    const { aInbox, bInbox } = await contacts(ana, bo);
+    const anaClient = await present(ana, [aInbox]);
+    // Ana watches where she would ring Bo (his inbox for her): offline for now.
+    anaClient.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    expect(await anaClient.next('watching')).toMatchObject({ online: [] });
+    const boClient = await present(bo, [bInbox]);
+    expect(await anaClient.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
+    // Bo watches Ana, who is online already.
+    boClient.send({ v: 1, type: 'watch', mailboxes: [aInbox.id] });
+    expect(await boClient.next('watching')).toMatchObject({ online: [aInbox.id] });
+    // Bo goes offline by emptying his mailboxes, then comes back, then his socket goes.
+    boClient.send({ v: 1, type: 'mailboxes', tags: [] });
+    expect(await anaClient.next('presence')).toMatchObject({ mailbox: bInbox.id, online: false });
+    boClient.send({ v: 1, type: 'mailboxes', tags: [bInbox.tag] });
+    expect(await anaClient.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
+    boClient.close();
+    expect(await anaClient.next('presence')).toMatchObject({ mailbox: bInbox.id, online: false });
+    // Watching needs a registered key.
+    const stranger = await open();
+    stranger.send({ v: 1, type: 'watch', mailboxes: [aInbox.id] });
+    expect(await stranger.next('error')).toMatchObject({ code: 'not-registered' });
+    for (const m of anaClient.received) expect(parsePresenceServerMessage(JSON.stringify(m))).not.toBeNull();
+    anaClient.close();
+    stranger.close();
+  });
+});
+
 describe('ringing', () => {
   it('delivers a contact’s ring to the mailbox, which accepts it; the caller hears the answer', async () => {
     const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
