@@ -1,11 +1,15 @@
 /**
  * The extension's file writer: a top-level extension document (so it has the origin private
  * file system, which the overlay iframe does not) that writes received files for overlays.
- * Each overlay connects one port; its files live in parley-incoming/<port session>/ and are
- * deleted when the port goes away (call ended, tab closed). At startup everything left from
- * an earlier run is deleted: this document is the only writer.
+ * Each overlay connects one port; its files are written and hashed by the same OPFS writer
+ * worker as the guest page's (src/call/files/opfs-sink.ts), one per port, in
+ * parley-incoming/<session>/, and are deleted when the port goes away (call ended, tab
+ * closed). At startup everything left from an earlier run is deleted: this document is the
+ * only writer.
  */
 import * as v from 'valibot';
+import type { FileSink } from '../call/files/file-sink.ts';
+import { INCOMING_DIR, OpfsSinkFactory } from '../call/files/opfs-sink.ts';
 import {
   type OverlayToWriter,
   OverlayToWriterSchema,
@@ -13,67 +17,63 @@ import {
   type WriterToOverlay,
 } from './writer-protocol.ts';
 
-const INCOMING = 'parley-incoming';
-
-async function incomingDir(): Promise<FileSystemDirectoryHandle> {
-  const root = await navigator.storage.getDirectory();
-  return root.getDirectoryHandle(INCOMING, { create: true });
-}
-
 const startup = (async () => {
   const root = await navigator.storage.getDirectory();
-  await root.removeEntry(INCOMING, { recursive: true }).catch(() => {});
+  await root.removeEntry(INCOMING_DIR, { recursive: true }).catch(() => {});
 })();
 
-interface OpenFile {
-  handle: FileSystemFileHandle;
-  writable: FileSystemWritableFileStream;
-  written: number;
-}
-
 function serve(port: chrome.runtime.Port): void {
-  const session = crypto.randomUUID();
-  const open = new Map<string, OpenFile>();
+  const sinks = new OpfsSinkFactory(undefined, 0);
+  const open = new Map<string, FileSink>();
   let queue: Promise<void> = startup;
   let gone = false;
-  const dir = startup.then(async () => (await incomingDir()).getDirectoryHandle(session, { create: true }));
   const reply = (message: WriterToOverlay) => {
     if (!gone) port.postMessage(message);
+  };
+  const fail = (key: string, message: string) => {
+    const sink = open.get(key);
+    open.delete(key);
+    void sink?.discard();
+    reply({ op: 'error', key, message });
   };
 
   async function handle(message: OverlayToWriter): Promise<void> {
     switch (message.op) {
       case 'estimate': {
-        const { quota, usage } = await navigator.storage.estimate();
-        reply({ op: 'estimate', free: quota === undefined ? null : quota - (usage ?? 0) });
+        reply({ op: 'estimate', free: (await sinks.freeBytes()) ?? null });
         return;
       }
       case 'open': {
-        const handle = await (await dir).getFileHandle(message.key, { create: true });
-        open.set(message.key, { handle, writable: await handle.createWritable(), written: 0 });
+        const { key } = message;
+        const sink = await sinks.create(key, key, '', {
+          onWritten: (total) => reply({ op: 'written', key, total }),
+          onError: (sentence) => fail(key, sentence),
+        });
+        open.set(key, sink);
         return;
       }
       case 'write': {
-        const file = open.get(message.key);
-        if (!file) return;
-        await file.writable.write(message.blob);
-        file.written += message.blob.size;
-        reply({ op: 'written', key: message.key, total: file.written });
+        // Posted to the worker without waiting: writes stay in order there.
+        const sink = open.get(message.key);
+        for (const chunk of message.chunks) sink?.write(chunk);
+        return;
+      }
+      case 'digest': {
+        const sink = open.get(message.key);
+        if (sink?.digest) reply({ op: 'digest', key: message.key, sha256: await sink.digest() });
         return;
       }
       case 'close': {
-        const file = open.get(message.key);
-        if (!file) return;
-        await file.writable.close();
+        const sink = open.get(message.key);
+        if (!sink) return;
         open.delete(message.key);
-        reply({ op: 'closed', key: message.key, file: await file.handle.getFile() });
+        reply({ op: 'closed', key: message.key, file: await sink.close() });
         return;
       }
       case 'discard': {
-        const file = open.get(message.key);
+        const sink = open.get(message.key);
         open.delete(message.key);
-        await file?.writable.abort().catch(() => {});
-        await (await dir).removeEntry(message.key).catch(() => {});
+        await sink?.discard();
         reply({ op: 'discarded', key: message.key });
         return;
       }
@@ -85,12 +85,8 @@ function serve(port: chrome.runtime.Port): void {
     if (!parsed.success) return;
     const message = parsed.output;
     queue = queue.then(() =>
-      handle(message).catch((error: unknown) => {
-        if (!('key' in message)) return;
-        const file = open.get(message.key);
-        open.delete(message.key);
-        void file?.writable.abort().catch(() => {});
-        reply({ op: 'error', key: message.key, name: error instanceof DOMException ? error.name : 'Error' });
+      handle(message).catch(() => {
+        if ('key' in message) fail(message.key, 'The browser could not write the file to disk.');
       }),
     );
   });
@@ -98,9 +94,9 @@ function serve(port: chrome.runtime.Port): void {
   port.onDisconnect.addListener(() => {
     gone = true;
     queue = queue.then(async () => {
-      for (const file of open.values()) await file.writable.abort().catch(() => {});
+      for (const sink of open.values()) await sink.discard();
       open.clear();
-      await (await incomingDir()).removeEntry(session, { recursive: true }).catch(() => {});
+      await sinks.dispose();
     });
   });
 }

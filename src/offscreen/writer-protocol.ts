@@ -1,8 +1,10 @@
 /**
- * The overlay iframe has no storage (see DESIGN.md), so in the extension received files are
- * written by the offscreen document. The overlay talks to it over a runtime port named
- * WRITER_PORT_NAME; with `"message_serialization": "structured_clone"` the port carries Blobs
- * and Files, so chunks travel as Blobs of a few MiB and finished files come back disk-backed.
+ * The overlay iframe has no storage, so in the extension received files are written by the
+ * offscreen document. The overlay talks to it over a runtime port named WRITER_PORT_NAME;
+ * with `"message_serialization": "structured_clone"` the port carries typed arrays and Files:
+ * chunks travel as byte arrays (a few MiB per message, copied through the browser process and
+ * freed there once delivered; Blobs would stay in the browser process until both documents
+ * collect their garbage), and finished files come back disk-backed.
  */
 import * as v from 'valibot';
 
@@ -15,7 +17,8 @@ const Key = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{8,64}$/));
 
 export const OverlayToWriterSchema = v.variant('op', [
   v.object({ op: v.literal('open'), key: Key }),
-  v.object({ op: v.literal('write'), key: Key, blob: v.instance(Blob) }),
+  v.object({ op: v.literal('write'), key: Key, chunks: v.array(v.instance(Uint8Array)) }),
+  v.object({ op: v.literal('digest'), key: Key }),
   v.object({ op: v.literal('close'), key: Key }),
   v.object({ op: v.literal('discard'), key: Key }),
   v.object({ op: v.literal('estimate') }),
@@ -24,7 +27,9 @@ export type OverlayToWriter = v.InferOutput<typeof OverlayToWriterSchema>;
 
 export type WriterToOverlay =
   | { op: 'written'; key: string; total: number }
+  | { op: 'digest'; key: string; sha256: string }
   | { op: 'closed'; key: string; file: File }
   | { op: 'discarded'; key: string }
-  | { op: 'error'; key: string; name: string }
+  /** `message`: the sentence the person sees. */
+  | { op: 'error'; key: string; message: string }
   | { op: 'estimate'; free: number | null };

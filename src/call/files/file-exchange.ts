@@ -16,6 +16,7 @@ import {
   parseFileMessage,
 } from '../../protocol/peer-files.ts';
 import type { DataLink } from '../data-link.ts';
+import { hashFile } from './file-hash.ts';
 import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
 import { FileSender } from './file-sender.ts';
 import type { SinkFactory } from './file-sink.ts';
@@ -52,6 +53,8 @@ export interface ExchangeOptions {
   maxInFlight?: number;
   /** Receiver acknowledges after this many newly written bytes. */
   ackStep?: number;
+  /** SHA-256 of a file we send (default: in a worker, src/call/files/file-hash.ts). */
+  hashFile?: (file: Blob) => Promise<string>;
   /** Thumbnails must decode as images before we show them (createImageBitmap in browsers). */
   checkImage?: (blob: Blob) => Promise<boolean>;
 }
@@ -188,15 +191,15 @@ export class FileExchange {
 
   private async startSending(transfer: Transfer, file: File): Promise<void> {
     const index = this.nextIndex++;
-    const hasher = await IncrementalHasher.create();
-    if (isFinished(transfer)) return;
     const chunkBytes = Math.max(1024, this.link.maxMessageSize - 13);
+    const sha256 = (this.options.hashFile ?? hashFile)(file);
+    sha256.catch(() => {}); // a failed read is reported when the hash is needed
     const sender = new FileSender(
       transfer,
       index,
       file,
       chunkBytes,
-      hasher,
+      sha256,
       () => this.pump(),
       () =>
         this.failOutgoing(
@@ -278,7 +281,17 @@ export class FileExchange {
   private finishSending(sender: FileSender): void {
     sender.doneSent = true;
     this.scheduler.remove(sender);
-    this.sendControl({ t: 'file-done', id: sender.transfer.id, sha256: sender.digest() });
+    sender.sha256.then(
+      (sha256) => {
+        if (!sender.stopped) this.sendControl({ t: 'file-done', id: sender.transfer.id, sha256 });
+      },
+      () =>
+        this.failOutgoing(
+          sender,
+          'read-failed',
+          'The file could not be read any more (was it moved or changed?).',
+        ),
+    );
   }
 
   private failOutgoing(sender: FileSender, code: FileErrorCode, sentence: string): void {
@@ -322,11 +335,11 @@ export class FileExchange {
         this.failIncoming(receiver, 'no-space', sentence);
         return;
       }
-      const hasher = await IncrementalHasher.create();
       const sink = await this.options.sinks.create(transfer.id, transfer.name, transfer.mime, {
         onWritten: (total) => this.onWritten(receiver, total),
         onError: (sentence) => this.failIncoming(receiver, 'write-failed', sentence),
       });
+      const hasher = sink.digest ? null : await IncrementalHasher.create();
       if (isFinished(transfer)) {
         await sink.discard();
         return;
@@ -394,7 +407,14 @@ export class FileExchange {
     receiver.finishing = true;
     transfer.state = 'verifying';
     this.events.onUpdate(transfer);
-    const sha256 = receiver.digest();
+    let sha256: string;
+    try {
+      sha256 = await receiver.digest();
+    } catch {
+      this.failIncoming(receiver, 'write-failed', 'The browser could not finish saving the file.');
+      return;
+    }
+    if (isFinished(transfer)) return;
     const ok = sha256 === receiver.announcedSha;
     this.forgetReceiver(receiver);
     this.sendControl({ t: 'file-result', id: transfer.id, ok, sha256 });

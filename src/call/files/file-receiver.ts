@@ -39,8 +39,8 @@ export class FileReceiver {
     if (offset + body.byteLength > this.transfer.size) return 'too-long';
     if (this.received + body.byteLength - this.written > MAX_UNWRITTEN_BYTES) return 'flooding';
     this.received += body.byteLength;
-    if (this.sink && this.hasher) {
-      this.hasher.update(body);
+    if (this.sink) {
+      this.hasher?.update(body);
       this.sink.write(body);
     } else {
       this.waiting.push(body);
@@ -48,20 +48,24 @@ export class FileReceiver {
     return 'ok';
   }
 
-  /** Storage and hasher are ready: pass on what arrived meanwhile, then stream directly. */
-  attach(sink: FileSink, hasher: IncrementalHasher): void {
+  /**
+   * Storage (and our hasher, unless the sink hashes) is ready: pass on what arrived meanwhile,
+   * then stream directly.
+   */
+  attach(sink: FileSink, hasher: IncrementalHasher | null): void {
     this.sink = sink;
     this.hasher = hasher;
     for (const body of this.waiting) {
-      hasher.update(body);
+      hasher?.update(body);
       sink.write(body);
     }
     this.waiting = [];
   }
 
-  /** Valid once complete and attached. */
-  digest(): string {
-    return this.hasher!.digestHex();
+  /** The SHA-256 of what was received. Valid once complete, attached and all written. */
+  digest(): Promise<string> {
+    if (this.sink?.digest) return this.sink.digest();
+    return Promise.resolve(this.hasher!.digestHex());
   }
 
   drop(): void {

@@ -1,8 +1,8 @@
 /**
- * One outgoing file: reads ahead from the File in bounded slices (never the whole file),
- * hashes as it reads, and hands out chunks to the exchange's send loop.
+ * One outgoing file: reads ahead from the File in bounded slices (never the whole file) and
+ * hands out chunks to the exchange's send loop. Its SHA-256 is computed beside it, off this
+ * thread (`sha256`, from src/call/files/file-hash.ts).
  */
-import type { IncrementalHasher } from './incremental-hasher.ts';
 import type { Transfer } from './transfer.ts';
 
 /** Chunks per read slice: a slice is a whole number of chunks so no frame straddles two. */
@@ -28,7 +28,8 @@ export class FileSender {
     readonly index: number,
     private readonly file: Blob,
     private readonly chunkBytes: number,
-    private readonly hasher: IncrementalHasher,
+    /** The whole file's SHA-256, computed on its own read of the file. */
+    readonly sha256: Promise<string>,
     private readonly onReadable: () => void,
     private readonly onReadError: () => void,
   ) {}
@@ -71,9 +72,7 @@ export class FileSender {
           this.reading = false;
           if (this.stopped) return;
           if (buffer.byteLength !== end - this.readOffset) throw new Error('short read');
-          const bytes = new Uint8Array(buffer);
-          this.hasher.update(bytes);
-          this.slices.push(bytes);
+          this.slices.push(new Uint8Array(buffer));
           this.readOffset = end;
           this.readAhead();
           this.onReadable();
@@ -86,11 +85,6 @@ export class FileSender {
       .catch(() => {
         if (!this.stopped) this.onReadError();
       });
-  }
-
-  /** Valid once every byte was read. */
-  digest(): string {
-    return this.hasher.digestHex();
   }
 
   stop(): void {

@@ -9,6 +9,12 @@ export interface FileSink {
   write(bytes: Uint8Array): void;
   /** Every byte has arrived: write out anything batched (acknowledgements wait for it). */
   flush?(): void;
+  /**
+   * Sinks that hash what they write, off the page's main thread (the OPFS writer worker):
+   * the SHA-256 of every byte written, asked once all of them were. Without it the receiver
+   * hashes on its own thread.
+   */
+  digest?(): Promise<string>;
   /** All bytes written and flushed; resolves to the disk-backed file. */
   close(): Promise<File>;
   /** Delete whatever was written (cancelled, interrupted, corrupted). Never throws. */

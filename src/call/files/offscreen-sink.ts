@@ -1,7 +1,8 @@
 /**
  * Incoming files in the extension overlay, whose iframe has no storage: chunks are batched
- * into Blobs of BATCH_BYTES and sent over a runtime port to the offscreen document, which
- * writes them to its origin private file system and acknowledges what it wrote.
+ * (BATCH_BYTES per message, as byte arrays) and sent over a runtime port to the offscreen
+ * document, whose writer worker hashes them, writes them to its origin private file system
+ * and acknowledges what it wrote.
  */
 import {
   ENSURE_WRITER,
@@ -15,6 +16,7 @@ const BATCH_BYTES = 2 * 1024 * 1024;
 
 interface Entry {
   callbacks: SinkCallbacks;
+  digested?: (sha256: string) => void;
   closed?: (file: File) => void;
   discarded?: () => void;
   failed?: (error: Error) => void;
@@ -59,6 +61,9 @@ export class OffscreenSinkFactory implements SinkFactory {
       case 'written':
         entry.callbacks.onWritten(reply.total);
         return;
+      case 'digest':
+        entry.digested?.(reply.sha256);
+        return;
       case 'closed':
         this.entries.delete(reply.key);
         entry.closed?.(reply.file);
@@ -69,13 +74,9 @@ export class OffscreenSinkFactory implements SinkFactory {
         return;
       case 'error': {
         this.entries.delete(reply.key);
-        const sentence =
-          reply.name === 'QuotaExceededError'
-            ? 'The disk is full: the file could not be saved.'
-            : 'The browser could not write the file to disk.';
-        entry.failed?.(new Error(sentence));
+        entry.failed?.(new Error(reply.message));
         entry.discarded?.();
-        entry.callbacks.onError(sentence);
+        entry.callbacks.onError(reply.message);
         return;
       }
     }
@@ -93,7 +94,7 @@ export class OffscreenSinkFactory implements SinkFactory {
     let finished = false;
     const flush = () => {
       if (batched === 0) return;
-      post({ op: 'write', key: id, blob: new Blob(batch as Uint8Array<ArrayBuffer>[]) });
+      post({ op: 'write', key: id, chunks: batch as Uint8Array<ArrayBuffer>[] });
       batch = [];
       batched = 0;
     };
@@ -105,6 +106,14 @@ export class OffscreenSinkFactory implements SinkFactory {
         if (batched >= BATCH_BYTES) flush();
       },
       flush,
+      digest() {
+        flush();
+        return new Promise<string>((resolve, reject) => {
+          entry.digested = resolve;
+          entry.failed = reject;
+          post({ op: 'digest', key: id });
+        });
+      },
       close() {
         finished = true;
         flush();

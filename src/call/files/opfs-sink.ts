@@ -18,18 +18,18 @@ function writeErrorSentence(name: string): string {
     : 'The browser could not write the file to disk.';
 }
 
+interface Entry {
+  callbacks: SinkCallbacks;
+  digested?: (sha256: string) => void;
+  closed?: (file: File) => void;
+  discarded?: () => void;
+  failed?: (e: Error) => void;
+}
+
 export class OpfsSinkFactory implements SinkFactory {
   private workerInstance: Worker | null;
   private readonly session = crypto.randomUUID();
-  private readonly pending = new Map<
-    string,
-    {
-      callbacks: SinkCallbacks;
-      closed?: (file: File) => void;
-      discarded?: () => void;
-      failed?: (e: Error) => void;
-    }
-  >();
+  private readonly pending = new Map<string, Entry>();
   private readyPromise: Promise<void> | null = null;
   private readonly startTimer: ReturnType<typeof setTimeout>;
 
@@ -85,6 +85,9 @@ export class OpfsSinkFactory implements SinkFactory {
       case 'written':
         entry.callbacks.onWritten(reply.total);
         return;
+      case 'digest':
+        entry.digested?.(reply.sha256);
+        return;
       case 'closed':
         this.pending.delete(reply.key);
         entry.closed?.(reply.file);
@@ -109,12 +112,7 @@ export class OpfsSinkFactory implements SinkFactory {
   async create(id: string, _name: string, mime: string, callbacks: SinkCallbacks): Promise<FileSink> {
     await this.ready;
     const key = id;
-    const entry: {
-      callbacks: SinkCallbacks;
-      closed?: (file: File) => void;
-      discarded?: () => void;
-      failed?: (e: Error) => void;
-    } = { callbacks };
+    const entry: Entry = { callbacks };
     this.pending.set(key, entry);
     this.post({ op: 'open', key, dir: this.dir });
     let finished = false;
@@ -133,6 +131,12 @@ export class OpfsSinkFactory implements SinkFactory {
           [bytes.buffer as ArrayBuffer],
         );
       },
+      digest: () =>
+        new Promise<string>((resolve, reject) => {
+          entry.digested = resolve;
+          entry.failed = reject;
+          this.post({ op: 'digest', key });
+        }),
       close: () => {
         finished = true;
         return new Promise<File>((resolve, reject) => {

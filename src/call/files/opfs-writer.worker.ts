@@ -1,9 +1,12 @@
 /// <reference lib="webworker" />
 /**
  * Dedicated worker that writes incoming files to the origin private file system with
- * synchronous access handles (only allowed in workers, and the fastest way to write there).
+ * synchronous access handles (only allowed in workers, and the fastest way to write there),
+ * and hashes them as it writes (SHA-256 is the receiver's biggest CPU cost: here it stays off
+ * the page's main thread, which handles the data channel).
  * Messages are handled strictly in order, so a write never overtakes its open.
  */
+import { IncrementalHasher } from './incremental-hasher.ts';
 import type { WriterReply, WriterRequest } from './opfs-writer-protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -13,6 +16,7 @@ interface OpenFile {
   written: number;
   dir: FileSystemDirectoryHandle;
   name: string;
+  hasher: IncrementalHasher;
 }
 
 const open = new Map<string, OpenFile>();
@@ -35,7 +39,8 @@ async function handle(request: WriterRequest): Promise<void> {
       const fileHandle = await dir.getFileHandle(request.key, { create: true });
       const access = await fileHandle.createSyncAccessHandle();
       access.truncate(0);
-      open.set(request.key, { handle: access, written: 0, dir, name: request.key });
+      const hasher = await IncrementalHasher.create();
+      open.set(request.key, { handle: access, written: 0, dir, name: request.key, hasher });
       return;
     }
     case 'write': {
@@ -47,7 +52,14 @@ async function handle(request: WriterRequest): Promise<void> {
         done += file.handle.write(bytes.subarray(done), { at: file.written + done });
       }
       file.written += bytes.byteLength;
+      file.hasher.update(bytes);
       reply({ op: 'written', key: request.key, total: file.written });
+      return;
+    }
+    case 'digest': {
+      const file = open.get(request.key);
+      if (!file) return;
+      reply({ op: 'digest', key: request.key, sha256: file.hasher.digestHex() });
       return;
     }
     case 'close': {
