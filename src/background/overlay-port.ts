@@ -14,6 +14,7 @@ import {
 import { isOwnExtension, type Port, tellContent } from '../messaging/runtime.ts';
 import { type CallRecord, findCall, getCall, updateCall } from './call-registry.ts';
 import { endCall } from './calls.ts';
+import { answerIdentityRequest } from './identity-requests.ts';
 import { liveCalls } from './live-call.ts';
 import { OVERLAY_PAGE, openCallWindow, PERMISSION_PAGE, pageUrl, WINDOW_PAGE } from './placement.ts';
 
@@ -165,6 +166,10 @@ const overlayHandlers = {
     if (call.tabId !== null) await tellContent(call.tabId, { parley: 'remove' });
     await updateCall(callId, (c) => ({ ...c, joinRequested: false, resume: undefined }));
     await openCallWindow(callId, message.reason);
+  },
+  async identity(callId: string, message: Extract<OverlayMessage, { type: 'identity' }>) {
+    const reply = await answerIdentityRequest(message.request).catch(() => null);
+    liveCalls.get(callId)?.post({ type: 'identity-reply', id: message.id, reply });
   },
 } satisfies Record<string, (callId: string, message: never) => Promise<unknown>>;
 

@@ -17,6 +17,11 @@ export interface DataLink {
   readonly maxMessageSize: number;
   /** The remote person's display name (from their 'hello'), or 'Guest'. */
   remoteName(): string;
+  /**
+   * The connection's current descriptions (their DTLS fingerprints bind identity keys to this
+   * call, src/identity/binding.ts); '' where there is none.
+   */
+  descriptions?(): { local: string; remote: string };
 }
 
 export const CONTROL_CHANNEL_ID = 0;

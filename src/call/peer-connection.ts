@@ -312,6 +312,10 @@ export class PeerConnection {
       files: this.#files,
       maxMessageSize: Math.min(typeof sctpMax === 'number' && sctpMax > 0 ? sctpMax : 65_536, MAX_FRAME),
       remoteName,
+      descriptions: () => ({
+        local: this.pc.localDescription?.sdp ?? '',
+        remote: this.pc.remoteDescription?.sdp ?? '',
+      }),
     };
   }
 

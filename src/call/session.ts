@@ -156,6 +156,11 @@ export class CallSession {
     return this.current;
   }
 
+  /** Our id in the signaling room, once joined (binds identity keys to this call). */
+  get signalingId(): string | null {
+    return this.selfId;
+  }
+
   get media(): CallMedia {
     return this.options.media;
   }

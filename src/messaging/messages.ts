@@ -11,7 +11,7 @@
  */
 import * as v from 'valibot';
 import { MAX_CHAT_TEXT } from '../protocol/peer-chat.ts';
-import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
+import { NONCE_PATTERN, PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { PEER_ID_PATTERN } from '../protocol/signaling.ts';
 
 const TabId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -128,6 +128,39 @@ export const CHAT_LOG_MAX = 200;
 
 // ---------- overlay → background (Port) ----------
 
+const RequestId = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
+const Sdp = v.pipe(v.string(), v.maxLength(32_768));
+const Nonce32 = v.pipe(v.string(), v.regex(NONCE_PATTERN));
+
+/** What the overlay asks of the profile's identity (Save contact, Verify). */
+export const IdentityRequestSchema = v.variant('kind', [
+  /** Our public key. Reply: `{ key }`. */
+  v.strictObject({ kind: v.literal('self') }),
+  /** Sign our side of a contact binding. Reply: `{ key, sig, nonce }` (our pair-secret half). */
+  v.strictObject({
+    kind: v.literal('sign-contact'),
+    binding: v.strictObject({
+      callId: v.pipe(v.string(), v.maxLength(64)),
+      signerPeerId: PeerId,
+      signerSdp: Sdp,
+      otherSdp: Sdp,
+    }),
+  }),
+  /** Both agreed: save. Reply: `{ ok }`. */
+  v.strictObject({
+    kind: v.literal('save-contact'),
+    key: PublicKey,
+    name: v.pipe(v.string(), v.maxLength(200)),
+    ownNonce: Nonce32,
+    theirNonce: Nonce32,
+  }),
+  /** Is this key a contact? Reply: `{ contact: { name, verified } | null }`. */
+  v.strictObject({ kind: v.literal('lookup'), key: PublicKey }),
+  /** The SAS matched (or did not). Reply: `{ ok }`. */
+  v.strictObject({ kind: v.literal('verified'), key: PublicKey, match: v.boolean() }),
+]);
+export type IdentityRequest = v.InferOutput<typeof IdentityRequestSchema>;
+
 export const OVERLAY_PORT_NAME = 'parley-overlay';
 
 export const OverlayToBgSchema = v.variant('type', [
@@ -160,6 +193,8 @@ export const OverlayToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('need-permission') }),
   /** The page's Permissions-Policy blocks the camera here: move the call to its own window. */
   v.strictObject({ type: v.literal('move-to-window'), reason: v.picklist(['policy']) }),
+  /** Ask the worker's identity (answered with `identity-reply` and the same id). */
+  v.strictObject({ type: v.literal('identity'), id: RequestId, request: IdentityRequestSchema }),
 ]);
 export type OverlayToBg = v.InferOutput<typeof OverlayToBgSchema>;
 
@@ -221,6 +256,8 @@ export const BgToOverlaySchema = v.variant('type', [
    */
   v.strictObject({ type: v.literal('detach') }),
   v.strictObject({ type: v.literal('permission'), granted: v.boolean() }),
+  /** The answer to an `identity` request (the overlay checks its shape per request). */
+  v.strictObject({ type: v.literal('identity-reply'), id: RequestId, reply: v.unknown() }),
 ]);
 export type BgToOverlay = v.InferOutput<typeof BgToOverlaySchema>;
 

@@ -15,6 +15,7 @@ import type { Signaling } from '../call/signaling.ts';
 import { describeQuality } from '../call/stats.ts';
 import { formatShareLink, type ShareLink } from '../protocol/link.ts';
 import { type ChatEntry, type ChatPanel, mountChatPanel } from './chat-panel.ts';
+import { type ContactIdentity, mountContactPanel } from './contact-panel.ts';
 import { type FilesPanel, mountFilesPanel } from './files-panel.ts';
 import type { PanelContext } from './panel-context.ts';
 import { button, el, setAttr, setHidden, setText } from './ui/dom.ts';
@@ -58,6 +59,8 @@ export interface CallAppOptions {
   connectedAt?: number;
   /** The chat so far, from an earlier page of the same call. */
   chatHistory?: readonly ChatEntry[];
+  /** The extension's identity, for **Save contact** (none on the guest page). */
+  contacts?: ContactIdentity;
 }
 
 export interface CallApp {
@@ -275,7 +278,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   mediaError.hidden = true;
 
   const main = el('div', { class: 'parley-main' }, stage, side);
-  app.append(topbar, main, controls, mediaError, endScreen);
+  const contactHost = el('section', { class: 'parley-contact', 'aria-label': 'Contact' });
+  app.append(topbar, contactHost, main, controls, mediaError, endScreen);
   root.append(app);
 
   // ---------- panels ----------
@@ -305,6 +309,17 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       return () => closedHandlers.delete(handler);
     },
   };
+  try {
+    cleanups.push(
+      mountContactPanel(contactHost, baseContext, {
+        callId: options.link.room,
+        selfId: () => session.signalingId,
+        identity: options.contacts ?? null,
+      }),
+    );
+  } catch (err) {
+    console.error('Parley: the contact panel failed to start', err);
+  }
   let chat: ChatPanel | null = null;
   let files: FilesPanel | null = null;
   try {

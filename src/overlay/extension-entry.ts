@@ -6,19 +6,23 @@
  * one sentence, no camera, no join.
  */
 
+import * as v from 'valibot';
 import { formatCallLink } from '../messaging/call-link.ts';
 import {
   BgToOverlaySchema,
   type CallInfo,
   CHAT_LOG_MAX,
   type ChatEntry,
+  type IdentityRequest,
   OVERLAY_PORT_NAME,
   parse,
   WINDOW_REASONS,
   type WindowReason,
 } from '../messaging/messages.ts';
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
+import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { type CallApp, mountCallApp } from './app.ts';
+import type { ContactIdentity } from './contact-panel.ts';
 import { type OverlayControl, PortSignaling } from './port-signaling.ts';
 
 export const INERT_TEXT = 'This Parley panel was not opened by you.';
@@ -112,6 +116,46 @@ async function copyText(text: string): Promise<boolean> {
   }
 }
 
+/** The identity the contact panel uses: requests to the service worker over the call's port. */
+function portIdentity(
+  signaling: PortSignaling,
+  replies: Map<number, (reply: unknown) => void>,
+): ContactIdentity {
+  let nextId = 1;
+  const ask = <T>(request: IdentityRequest, shape: v.GenericSchema<unknown, T>): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      // The worker may restart meanwhile and lose the request: give up after a while.
+      const timer = setTimeout(() => {
+        replies.delete(id);
+        reject(new Error('No answer from Parley.'));
+      }, 10_000);
+      replies.set(id, (reply) => {
+        clearTimeout(timer);
+        const parsed = v.safeParse(shape, reply);
+        if (parsed.success) resolve(parsed.output);
+        else reject(new Error('Parley could not do that.'));
+      });
+      signaling.post({ type: 'identity', id, request });
+    });
+  const Key = v.pipe(v.string(), v.regex(PUBLIC_KEY_PATTERN));
+  const Ok = v.object({ ok: v.boolean() });
+  return {
+    selfKey: async () => (await ask({ kind: 'self' }, v.object({ key: Key }))).key,
+    sign: (binding) =>
+      ask({ kind: 'sign-contact', binding }, v.object({ key: Key, sig: v.string(), nonce: v.string() })),
+    save: async (contact) => (await ask({ kind: 'save-contact', ...contact }, Ok)).ok,
+    lookup: async (key) =>
+      (
+        await ask(
+          { kind: 'lookup', key },
+          v.object({ contact: v.nullable(v.object({ name: v.string(), verified: v.boolean() })) }),
+        )
+      ).contact,
+    verified: async (key, match) => (await ask({ kind: 'verified', key, match }, Ok)).ok,
+  };
+}
+
 export async function runExtensionCall(host: Host, root: HTMLElement): Promise<void> {
   const params = new URLSearchParams(location.hash.slice(1));
   const cap = params.get('cap') ?? '';
@@ -124,7 +168,13 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   const { call } = claimed;
 
   let controlHandler: (message: OverlayControl) => void = () => {};
-  const signaling = new PortSignaling(claimed.port, call, (message) => controlHandler(message));
+  const identityReplies = new Map<number, (reply: unknown) => void>();
+  const signaling = new PortSignaling(claimed.port, call, (message) => {
+    if (message.type !== 'identity-reply') return controlHandler(message);
+    identityReplies.get(message.id)?.(message.reply);
+    identityReplies.delete(message.id);
+  });
+  const contacts = portIdentity(signaling, identityReplies);
 
   if (host === 'window' && why && why in WINDOW_REASONS) {
     sentence(root, WINDOW_REASONS[why as WindowReason]).classList.add('parley-why');
@@ -204,6 +254,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     ...(localStream ? { localStream } : {}),
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
     ...(call.chat ? { chatHistory: call.chat } : {}),
+    contacts,
     hooks: {
       onChatEntry(entry) {
         // Batched: a peer flooding the chat must not turn into a storage write per line.

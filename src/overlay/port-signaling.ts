@@ -19,7 +19,10 @@ import {
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
 
 /** Messages for the overlay itself rather than the call engine. */
-export type OverlayControl = Extract<BgToOverlay, { type: 'hang-up' | 'detach' | 'permission' | 'denied' }>;
+export type OverlayControl = Extract<
+  BgToOverlay,
+  { type: 'hang-up' | 'detach' | 'permission' | 'denied' | 'identity-reply' }
+>;
 
 const RECONNECT_DELAYS_MS = [50, 200, 500, 1000, 2000];
 const MAX_QUEUED = 200;
@@ -181,6 +184,7 @@ export class PortSignaling implements Signaling {
       case 'hang-up':
       case 'detach':
       case 'permission':
+      case 'identity-reply':
         this.onControl(message);
         return;
       case 'call':
