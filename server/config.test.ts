@@ -9,7 +9,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       allowedOrigins: ['chrome-extension://*', 'moz-extension://*'],
       allowNoOrigin: true,
-      roomCapacity: 2,
+      roomCapacity: 6,
       maxPayload: 65536,
       heartbeatMs: 25_000,
       resumeGraceMs: 60_000,

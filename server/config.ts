@@ -7,7 +7,7 @@
  * | `HOST`                  | `0.0.0.0`          | Interface to bind; `0.0.0.0` so phones/laptops on the LAN can reach it, `127.0.0.1` for local only. |
  * | `ALLOWED_ORIGINS`       | `chrome-extension://*,moz-extension://*` | Comma-separated WebSocket `Origin`s allowed besides the server's own guest page. `*` matches one host label run (`chrome-extension://*` = any extension). Pin your Chrome extension id in production: `chrome-extension://<id>` (Firefox gives each install its own random `moz-extension://<uuid>`, so Firefox users need `moz-extension://*`). |
  * | `ALLOW_NO_ORIGIN`       | `1`                | `1` lets clients without an `Origin` header (non-browser tools) connect; browsers always send one. `0` refuses them. |
- * | `ROOM_CAPACITY`         | `2`                | Live peers per room; the next joiner gets `room-full`. |
+ * | `ROOM_CAPACITY`         | `6`                | Live peers per room; the next joiner gets `room-full`. |
  * | `MAX_PAYLOAD`           | `65536`            | Largest WebSocket message in bytes; larger frames close the socket with 1009. |
  * | `RATE_LIMIT_BURST`      | `200`              | Token-bucket size per connection (messages): a call setup (2 SDPs + ~100 ICE candidates) fits. |
  * | `RATE_LIMIT_PER_SEC`    | `20`               | Token refill per second per connection. |
@@ -189,7 +189,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     host: text(env, 'HOST') ?? '0.0.0.0',
     allowedOrigins: origins(env),
     allowNoOrigin: bool(env, 'ALLOW_NO_ORIGIN', true),
-    roomCapacity: int(env, 'ROOM_CAPACITY', 2, 1, 1000),
+    roomCapacity: int(env, 'ROOM_CAPACITY', 6, 1, 1000),
     maxPayload: int(env, 'MAX_PAYLOAD', 65536, 1024, 16 * 1024 * 1024),
     rateLimitBurst: burst,
     rateLimitPerSec: positive(env, 'RATE_LIMIT_PER_SEC', 20),

@@ -1,5 +1,7 @@
 /**
- * The offer for the next person to join, while we wait alone.
+ * The offer for the next person to join, while we wait alone or while we are in a call that
+ * has room for more: in a group call everyone already there offers to the newcomer, each
+ * with a prepared offer (the server hands each parked one over right after `joined`).
  *
  * Made with this join's ICE servers and signed with our current id (a PreparedOffer,
  * src/call/prepared-offer.ts), it goes out the moment `peer-joined` arrives. With a server
@@ -54,8 +56,8 @@ export interface NextPeerOfferOptions {
   park?: (data: unknown) => void;
   /** Our signaling id now (null before the first `joined`). */
   selfId(): string | null;
-  /** We are alone in the room (an offer may be parked only then). */
-  waiting(): boolean;
+  /** An offer for the next person may be made and parked now (alone, or in a call with room). */
+  open(): boolean;
   config(): RTCConfiguration;
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
 }
@@ -73,7 +75,7 @@ export class NextPeerOffer {
   prepare(): void {
     const selfId = this.options.selfId();
     const canMake = typeof RTCPeerConnection !== 'undefined' || this.options.createPeerConnection;
-    if (!this.options.waiting() || !selfId || !canMake) return;
+    if (!this.options.open() || !selfId || !canMake) return;
     if (this.#prepared?.offer.usable && this.#prepared.selfId === selfId) return;
     this.drop();
     const offer = new PreparedOffer(
@@ -112,7 +114,7 @@ export class NextPeerOffer {
   park(): void {
     const entry = this.#prepared;
     const { park } = this.options;
-    if (!entry || !park || !this.canPark || !this.options.waiting()) return;
+    if (!entry || !park || !this.canPark || !this.options.open()) return;
     if (
       entry.signed === null ||
       entry.selfId !== this.options.selfId() ||

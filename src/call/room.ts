@@ -13,8 +13,8 @@ export class Room {
   readonly #expected = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
-    /** How many remote people we accept at most. */
-    readonly capacity: number,
+    /** How many remote people we accept at most (the server's room capacity less us, once known). */
+    public capacity: number,
   ) {}
 
   get size(): number {

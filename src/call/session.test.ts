@@ -47,6 +47,8 @@ function setup(
     rejoin?: boolean;
     setupRetryMs?: number;
     canPark?: boolean;
+    capacity?: number;
+    groupOfferDelayMs?: number;
   } = {},
 ) {
   FakePeerConnection.all = [];
@@ -55,7 +57,7 @@ function setup(
     peerId: ME,
     peers,
     iceServers: extra.iceServers ?? [{ urls: 'stun:127.0.0.1:3478' }],
-    capacity: 2,
+    capacity: extra.capacity ?? 2,
     ...(extra.rejoin ? { rejoin: true } : {}),
     ...(extra.canPark ? { canPark: true } : {}),
   });
@@ -66,6 +68,7 @@ function setup(
     // "nobody offered" fallback make it at once rather than wait.
     offerWaitMs: extra.offerWaitMs ?? 0,
     ...(extra.setupRetryMs ? { setupRetryMs: extra.setupRetryMs } : {}),
+    ...(extra.groupOfferDelayMs !== undefined ? { groupOfferDelayMs: extra.groupOfferDelayMs } : {}),
     signaling,
     room: ROOM,
     secret: SECRET,
@@ -854,7 +857,7 @@ describe('CallSession: more than two people', () => {
   const BEA = 'BBBBBBBBBBBBBBBBBBBBBB';
 
   it('a newcomer to a room of two answers each person on a connection of its own, and sees both', async () => {
-    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000 });
+    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000, capacity: 6 });
     await session.start();
     await settle();
     signaling.fire('signal', ANA, await signedOffer(FP, SECRET, ANA));
@@ -877,7 +880,7 @@ describe('CallSession: more than two people', () => {
   });
 
   it('one person leaving a call of three leaves the call on with the other', async () => {
-    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000 });
+    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000, capacity: 6 });
     const removed: string[] = [];
     session.on('peerRemoved', (id) => removed.push(id));
     await session.start();
@@ -894,7 +897,7 @@ describe('CallSession: more than two people', () => {
   });
 
   it('someone already in the call offers to each newcomer, the first with the prepared offer', async () => {
-    const { signaling, session, auth } = setup();
+    const { signaling, session, auth } = setup([], { capacity: 6, groupOfferDelayMs: 60_000 });
     await session.start();
     await auth.firstSigned;
     await settle();
@@ -902,10 +905,110 @@ describe('CallSession: more than two people', () => {
     expect(descriptions(signaling.sent).map((d) => d.to)).toEqual([ANA]);
     FakePeerConnection.all[0]?.setConnection('connected');
     signaling.fire('peerJoined', BEA);
-    // No prepared offer now (we were not alone): a connection of its own, offering when it must.
+    // No prepared offer yet (it is made a while after someone arrived): a connection of its
+    // own, offering when it must.
     expect(FakePeerConnection.all).toHaveLength(2);
     FakePeerConnection.all[1]?.onnegotiationneeded?.();
     await vi.waitFor(() => expect(descriptions(signaling.sent).map((d) => d.to)).toEqual([ANA, BEA]));
     expect(session.remotePeers.map((p) => p.peerId)).toEqual([ANA, BEA]);
+  });
+
+  it('in a call with room for more, prepares and parks the next offer a moment after someone arrived; the next newcomer gets it', async () => {
+    const { signaling, session, auth } = setup([], { capacity: 6, groupOfferDelayMs: 200, canPark: true });
+    await session.start();
+    await auth.firstSigned;
+    FakePeerConnection.all[0]?.onicecandidate?.({ candidate: null });
+    await vi.waitFor(() => expect(signaling.parkedLog.filter((d) => d !== null)).toHaveLength(1));
+    signaling.fire('peerJoined', ANA, true);
+    FakePeerConnection.all[0]?.setConnection('connected');
+    // A second prepared connection, signed and parked for whoever comes after Ana.
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    await settle();
+    FakePeerConnection.all[1]?.onicecandidate?.({ candidate: null });
+    await vi.waitFor(() => expect(signaling.parkedLog.filter((d) => d !== null)).toHaveLength(2));
+    const parked = signaling.parkedLog.at(-1) as { description: { sdp: string } };
+    expect(parked.description.sdp).toBe(FakePeerConnection.all[1]?.localDescription?.sdp);
+    signaling.fire('peerJoined', BEA, true);
+    // Handed over by the server: adopted for Bea, not sent again, no third connection.
+    await settle();
+    expect(FakePeerConnection.all).toHaveLength(2);
+    expect(descriptions(signaling.sent)).toEqual([]);
+    expect(session.remotePeers.map((p) => p.peerId)).toEqual([ANA, BEA]);
+    session.dispose();
+  });
+
+  it('in a full room, prepares nothing for a next person', async () => {
+    const { signaling, session } = setup([ANA, BEA], {
+      capacity: 3,
+      groupOfferDelayMs: 10,
+      offerWaitMs: 60_000,
+    });
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, await signedOffer(FP, SECRET, ANA));
+    signaling.fire('signal', BEA, await signedOffer(FP_NEXT, SECRET, BEA));
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    for (const pc of FakePeerConnection.all) pc.setConnection('connected');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(FakePeerConnection.all).toHaveLength(2);
+    expect(signaling.parkedLog).toEqual([]);
+    session.dispose();
+  });
+
+  it('pairwise glare, two people joining at once: one connection per pair, the impolite side keeps its offer, the polite one answers', async () => {
+    // We (MMM…) are in a call; Bea (BBB…, polite towards us) and Zed (ZZZ…, towards whom we
+    // are polite) join at the same moment. We offer to each; each, not seeing our offer in
+    // time, offers too. The offers cross.
+    const ZED = 'ZZZZZZZZZZZZZZZZZZZZZZ';
+    const { signaling, session } = setup([], { capacity: 6, groupOfferDelayMs: 60_000 });
+    await session.start();
+    await settle();
+    signaling.fire('peerJoined', BEA);
+    signaling.fire('peerJoined', ZED);
+    await settle();
+    const pcs = [...FakePeerConnection.all];
+    expect(pcs).toHaveLength(2);
+    for (const pc of pcs) {
+      if (pc.signalingState === 'stable') pc.onnegotiationneeded?.();
+    }
+    await vi.waitFor(() =>
+      expect(
+        descriptions(signaling.sent)
+          .map((d) => d.to)
+          .sort(),
+      ).toEqual([BEA, ZED]),
+    );
+    const pcOf = (id: string) => session.remotePeers.findIndex((p) => p.peerId === id);
+    const pcBea = FakePeerConnection.all[pcOf(BEA)]!;
+    const pcZed = FakePeerConnection.all[pcOf(ZED)]!;
+    expect(pcBea.signalingState).toBe('have-local-offer');
+    expect(pcZed.signalingState).toBe('have-local-offer');
+    signaling.fire('signal', BEA, await signedOffer(FP_NEXT, SECRET, BEA));
+    signaling.fire('signal', ZED, await signedOffer(FP_NEXT, SECRET, ZED));
+    // Zed's offer wins over ours (we are polite towards Zed): answered on the same connection.
+    await vi.waitFor(() =>
+      expect(descriptions(signaling.sent).map((d) => [d.to, d.data.description?.type])).toContainEqual([
+        ZED,
+        'answer',
+      ]),
+    );
+    // Bea's is ignored (she is polite towards us and answers ours): nothing sent to her but our offer.
+    expect(
+      descriptions(signaling.sent)
+        .filter((d) => d.to === BEA)
+        .map((d) => d.data.description?.type),
+    ).toEqual(['offer']);
+    expect(pcBea.remoteDescriptions).toEqual([]);
+    signaling.fire('signal', BEA, await signedAnswer(FP_NEXT, BEA));
+    await vi.waitFor(() => expect(pcBea.remoteDescriptions.map((d) => d.type)).toEqual(['answer']));
+    pcBea.setConnection('connected');
+    pcZed.setConnection('connected');
+    // One connection per person, both up, nobody dropped.
+    expect(FakePeerConnection.all).toHaveLength(2);
+    expect(session.remotePeers.map((p) => [p.peerId, p.connection]).sort()).toEqual([
+      [BEA, 'connected'],
+      [ZED, 'connected'],
+    ]);
+    session.dispose();
   });
 });

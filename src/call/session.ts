@@ -104,11 +104,16 @@ export interface CallSessionOptions {
   setupRetryMs?: number;
   /** When media stops on a connection (see MediaWatchdog); for tests. */
   mediaWatchdog?: MediaWatchdogOptions;
+  /** In a call with room for more, how long after someone arrived the next offer is made. */
+  groupOfferDelayMs?: number;
   /** For tests: make the peer connection. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
   listenPageHide?: boolean;
 }
+
+/** How long after someone arrived a call with room for more prepares the next person's offer. */
+export const GROUP_OFFER_DELAY_MS = 1000;
 
 function isPromise<T>(value: unknown): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
@@ -130,6 +135,9 @@ export class CallSession {
   private connectedAt: number | null = null;
   private started = false;
   private setupNoticeShown = false;
+  /** In a call with room for more, the next person's offer is made a little after it settled. */
+  private groupOfferTimer: ReturnType<typeof setTimeout> | undefined;
+  private groupOfferDue = false;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
 
   constructor(private readonly options: CallSessionOptions) {
@@ -143,7 +151,7 @@ export class CallSession {
       auth: this.auth,
       ...(options.signaling.park ? { park: (data) => options.signaling.park?.(data) } : {}),
       selfId: () => this.selfId,
-      waiting: () => this.current.state === 'waiting',
+      open: () => this.nextOfferOpen(),
       config: () => ({ iceServers: this.rtcIceServers() }),
       ...(options.createPeerConnection ? { createPeerConnection: options.createPeerConnection } : {}),
     });
@@ -308,6 +316,8 @@ export class CallSession {
     const reconnect = previous !== null;
     this.selfId = info.peerId;
     this.iceServers = info.iceServers;
+    // The server says how many it takes; we are one of them.
+    if (info.capacity >= 2) this.room.capacity = Math.min(this.options.maxPeers ?? 8, info.capacity - 1);
     this.next.canPark = info.canPark === true;
     this.next.forgetParked();
     this.events.emit('notice', null);
@@ -376,7 +386,8 @@ export class CallSession {
       return;
     }
     // We were here first: we offer, with the offer made while we waited if there is one (or
-    // the server already gave it to them: it was parked).
+    // the server already gave it to them: it was parked). Everyone already in the call does
+    // the same: the newcomer gets one offer from each of us.
     this.addParticipant(id, true, this.next.take(parked));
   }
 
@@ -389,7 +400,11 @@ export class CallSession {
   private onSignalingError(code: string, message: string): void {
     switch (code) {
       case 'room-full':
-        this.end('room-full', 'This call is full. Ask for a new link.');
+        // The server's sentence says how many it takes ("This call is full (6 people).").
+        this.end(
+          'room-full',
+          /^This call is full/.test(message) ? message : 'This call is full. Ask for a new link.',
+        );
         return;
       case 'unsupported-version':
         this.end('error', 'This call link needs a newer version of Parley. Reload the page and try again.');
@@ -458,6 +473,8 @@ export class CallSession {
     const pc = adopted?.pc ?? this.next.takeSpare() ?? this.newPeerConnection();
     const participant = new RemoteParticipant(this.host, id, pc);
     this.room.add(participant);
+    // Their setup goes first; the offer for whoever comes after them is made a little later.
+    this.scheduleGroupOffer(true);
     if (prepared && adopted) participant.connection.offerPrepared(prepared, adopted.candidates);
     else if (initiator) participant.offer();
     this.emitPeer(participant);
@@ -565,6 +582,7 @@ export class CallSession {
       }
     }
     this.room.clear();
+    clearTimeout(this.groupOfferTimer);
     this.next.drop();
     this.tracks.stop();
     for (const off of this.unsubscribe.splice(0)) off();
@@ -579,6 +597,42 @@ export class CallSession {
     if (state !== this.current.state) this.setStatus({ state });
     // Alone again (someone left before connecting): be ready for the next one.
     if (state === 'waiting') this.next.prepare();
+    else if (state === 'connected') this.scheduleGroupOffer();
+  }
+
+  /**
+   * The offer for the next person may be made: alone, or in a working call with room for one
+   * more, once the last arrival had a moment (the first connection's setup is not slowed by
+   * making another one at the same time).
+   */
+  private nextOfferOpen(): boolean {
+    const state = this.current.state;
+    if (state === 'waiting') return true;
+    return state === 'connected' && this.groupOfferDue && !this.room.isFull;
+  }
+
+  /**
+   * `restart`: someone just arrived (their setup goes first). Otherwise, once due, make the
+   * offer now if there is none, and park it.
+   */
+  private scheduleGroupOffer(restart = false): void {
+    if (restart) {
+      this.groupOfferDue = false;
+      clearTimeout(this.groupOfferTimer);
+      this.groupOfferTimer = undefined;
+    }
+    if (this.room.isFull || this.current.state !== 'connected') return;
+    if (this.groupOfferDue) {
+      this.next.prepare();
+      this.next.park();
+      return;
+    }
+    if (this.groupOfferTimer !== undefined) return;
+    this.groupOfferTimer = setTimeout(() => {
+      this.groupOfferTimer = undefined;
+      this.groupOfferDue = true;
+      this.scheduleGroupOffer();
+    }, this.options.groupOfferDelayMs ?? GROUP_OFFER_DELAY_MS);
   }
 
   private setStatus(status: CallStatus): void {

@@ -52,7 +52,7 @@ let alice: BrowserUser;
 let bob: BrowserUser;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ ROOM_CAPACITY: '2' });
   [alice, bob] = await Promise.all([
     launchBrowser({ extension: false }),
     launchBrowser({ extension: false }),

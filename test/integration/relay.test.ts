@@ -4,7 +4,7 @@ import { newRoom, PEER_A, TestClient } from './ws-client.ts';
 
 let server: ServerHandle;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startServer({ ROOM_CAPACITY: '2' });
 });
 afterAll(async () => {
   await server.stop();
