@@ -392,6 +392,11 @@ export class RemoteParticipant {
       this.end('lost');
       return;
     }
+    if (state.signaling === 'gone') {
+      // Their page closed and the server already said they left: nobody is coming back.
+      this.end('left');
+      return;
+    }
     const connection = this.#connection;
     const hadLink = connection.phase === 'open';
     this.#state = { kind: 'lost', signaling: state.signaling };
@@ -457,7 +462,13 @@ export class RemoteParticipant {
   /** The server no longer lists their id. Not leaving the call (their worker may restart). */
   signalingLeft(): void {
     if (this.gone) return;
-    if (this.#state.kind === 'in-call' || this.#state.kind === 'lost') {
+    if (this.#state.kind === 'lost') {
+      // Their connection closed without a bye and now their signaling left too: their page
+      // (tab) is gone, not re-mounted (an overlay that comes back keeps the worker's socket).
+      this.end('left');
+      return;
+    }
+    if (this.#state.kind === 'in-call') {
       this.#state = { ...this.#state, signaling: 'gone' };
       return;
     }

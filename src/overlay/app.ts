@@ -10,7 +10,7 @@ import './app.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import type { DataLink } from '../call/data-link.ts';
 import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
-import { CallSession, type CallStatus, type RemotePeer } from '../call/session.ts';
+import { CallSession, type CallStatus } from '../call/session.ts';
 import type { Signaling } from '../call/signaling.ts';
 import { describeQuality } from '../call/stats.ts';
 import { formatShareLink, type ShareLink } from '../protocol/link.ts';
@@ -18,8 +18,10 @@ import { type ChatEntry, type ChatPanel, mountChatPanel } from './chat-panel.ts'
 import { type ContactIdentity, mountContactPanel } from './contact-panel.ts';
 import { type FilesPanel, mountFilesPanel } from './files-panel.ts';
 import type { PanelContext } from './panel-context.ts';
+import { mountPeoplePanel } from './people-panel.ts';
+import { mountTiles } from './tiles.ts';
 import { button, el, setAttr, setHidden, setText } from './ui/dom.ts';
-import { formatDuration, initial, possessive } from './ui/format.ts';
+import { formatDuration, initial } from './ui/format.ts';
 
 export interface CallAppHooks {
   /** Put text on the clipboard (the extension may need its own way); default: Clipboard API. */
@@ -77,15 +79,6 @@ const END_TITLES: Record<NonNullable<CallStatus['reason']>, string> = {
   error: 'The call could not continue',
 };
 
-interface Tile {
-  root: HTMLElement;
-  media: HTMLVideoElement | HTMLAudioElement;
-  avatar: HTMLElement;
-  name: HTMLElement;
-  indicators: HTMLElement;
-  stream: MediaStream | null;
-}
-
 async function defaultCopy(text: string): Promise<boolean> {
   try {
     await navigator.clipboard.writeText(text);
@@ -108,6 +101,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   const cleanups: Array<() => void> = [];
   let minimized = false;
   let chatOpen = false;
+  let peopleOpen = false;
   let unread = 0;
   let endedReported = false;
   let notice: string | null = null;
@@ -122,8 +116,16 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     'data-state': 'starting',
   });
 
-  const tiles = el('div', { class: 'parley-tiles' });
-  const tileMap = new Map<string, Tile>();
+  // The small overlay (not the call window, not the guest page on a phone-sized screen too).
+  const compactQuery =
+    typeof matchMedia === 'function' ? matchMedia('(max-width: 639px), (max-height: 420px)') : null;
+  const tiles = mountTiles({
+    media,
+    compact: () => compactQuery?.matches ?? false,
+    soundBlocked: () => {
+      soundBtn.hidden = false;
+    },
+  });
 
   const statusText = el('p', { class: 'parley-status-text' });
   const linkText = el('span', { class: 'parley-link-text', translate: 'no' }, url);
@@ -178,20 +180,25 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     { class: 'parley-title' },
     media === 'video' ? 'Parley video call' : 'Parley audio call',
   );
-  const topbar = el('div', { class: 'parley-topbar' }, title, timer, quality, minimizeBtn);
+  const topbar = el(
+    'div',
+    { class: 'parley-topbar' },
+    title,
+    timer,
+    quality,
+    tiles.layoutToggle,
+    minimizeBtn,
+  );
 
   const noticeBox = el('p', { class: 'parley-notice', role: 'alert' });
   noticeBox.hidden = true;
   const soundBtn = button('Turn sound on', 'parley-btn parley-btn-primary parley-sound', () => {
-    for (const t of tileMap.values()) {
-      t.media.muted = false;
-      void t.media.play().catch(() => {});
-    }
+    tiles.unmuteAll();
     soundBtn.hidden = true;
   });
   soundBtn.hidden = true;
 
-  const stage = el('div', { class: 'parley-stage' }, tiles, statusPanel, local, noticeBox, soundBtn);
+  const stage = el('div', { class: 'parley-stage' }, tiles.element, statusPanel, local, noticeBox, soundBtn);
 
   /** Full accessible name always; a shorter visible word where space is tight (CSS). */
   function label(btn: HTMLButtonElement, full: string, short: string): void {
@@ -225,6 +232,11 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   });
   chatBtn.append(badge);
   chatBtn.setAttribute('aria-pressed', 'false');
+  const peopleBtn = button('People', 'parley-btn parley-ctl parley-people-toggle', () => {
+    peopleOpen = !peopleOpen;
+    render();
+  });
+  peopleBtn.setAttribute('aria-pressed', 'false');
   const copyBtn = button('Copy link', 'parley-btn parley-ctl parley-copy', () => void copyLink());
   label(copyBtn, 'Copy link', 'Link');
   const hangUpBtn = button('Hang up', 'parley-btn parley-ctl parley-hangup', () => session.hangUp());
@@ -235,6 +247,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     muteBtn,
     cameraBtn,
     chatBtn,
+    peopleBtn,
     copyBtn,
     hangUpBtn,
     copied,
@@ -243,7 +256,10 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   const filesHost = el('section', { class: 'parley-files', 'aria-label': 'Files' });
   const chatHost = el('section', { class: 'parley-chat', 'aria-label': 'Chat' });
   chatHost.hidden = true;
-  const side = el('div', { class: 'parley-side' }, filesHost, chatHost);
+  const peopleHost = el('section', { class: 'parley-people', 'aria-label': 'People' });
+  peopleHost.hidden = true;
+  const people = mountPeoplePanel(peopleHost, media);
+  const side = el('div', { class: 'parley-side' }, filesHost, peopleHost, chatHost);
 
   const endTitle = el('h2', { class: 'parley-end-title' });
   const endMessage = el('p', { class: 'parley-end-message' });
@@ -413,64 +429,6 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     render();
   }
 
-  function tileFor(peer: RemotePeer): Tile {
-    let tile = tileMap.get(peer.peerId);
-    if (tile) return tile;
-    const mediaEl =
-      media === 'video'
-        ? el('video', { class: 'parley-remote-video', playsinline: true, autoplay: true })
-        : el('audio', { class: 'parley-remote-audio', autoplay: true });
-    const avatar = el('div', { class: 'parley-avatar', 'aria-hidden': 'true' });
-    const name = el('span', { class: 'parley-tile-name' });
-    const indicators = el('p', { class: 'parley-indicators', 'aria-live': 'polite' });
-    const tileRoot = el(
-      'div',
-      { class: 'parley-tile', 'data-peer': peer.peerId },
-      mediaEl,
-      avatar,
-      name,
-      indicators,
-    );
-    tile = { root: tileRoot, media: mediaEl, avatar, name, indicators, stream: null };
-    tileMap.set(peer.peerId, tile);
-    tiles.append(tileRoot);
-    return tile;
-  }
-
-  function updateTile(peer: RemotePeer): void {
-    const tile = tileFor(peer);
-    if (peer.stream && tile.stream !== peer.stream) {
-      tile.stream = peer.stream;
-      tile.media.srcObject = peer.stream;
-      tile.media.play().catch((err: unknown) => {
-        // Only a refused autoplay matters (an interrupted play() is retried by the next one).
-        if ((err as { name?: string })?.name !== 'NotAllowedError') return;
-        // Autoplay with sound refused (no user gesture yet): play muted, offer sound.
-        tile.media.muted = true;
-        void tile.media.play().catch(() => {});
-        soundBtn.hidden = false;
-      });
-    }
-    setText(tile.name, peer.name);
-    setText(tile.avatar, initial(peer.name));
-    const hasVideo =
-      media === 'video' && peer.cameraOn && !!peer.stream?.getVideoTracks().some((t) => !t.muted);
-    tile.root.dataset.video = hasVideo ? 'on' : 'off';
-    const lines: string[] = [];
-    if (!peer.micOn) lines.push(`${peer.name} is muted`);
-    if (media === 'video' && !peer.cameraOn) lines.push(`${possessive(peer.name)} camera is off`);
-    if (peer.connection === 'reconnecting') lines.push(`Reconnecting to ${peer.name}…`);
-    tile.indicators.replaceChildren(...lines.map((line) => el('span', {}, line)));
-  }
-
-  function removeTile(peerId: string): void {
-    const tile = tileMap.get(peerId);
-    if (!tile) return;
-    tile.media.srcObject = null;
-    tile.root.remove();
-    tileMap.delete(peerId);
-  }
-
   // ---------- rendering ----------
   function render(): void {
     const status = session.status;
@@ -533,6 +491,21 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     label(chatBtn, unread === 0 ? 'Chat' : `Chat, ${unread} unread`, 'Chat');
     app.classList.toggle('chat-open', chatOpen);
 
+    // People (N): everyone, you included.
+    const remote = session.remotePeers;
+    label(peopleBtn, `People (${remote.length + 1})`, `People (${remote.length + 1})`);
+    setAttr(peopleBtn, 'aria-pressed', peopleOpen ? 'true' : 'false');
+    setAttr(peopleBtn, 'aria-expanded', peopleOpen ? 'true' : 'false');
+    setHidden(peopleHost, !peopleOpen);
+    app.classList.toggle('people-open', peopleOpen);
+    if (peopleOpen) {
+      people.update(
+        { name: options.localName, micOn: session.micOn, cameraOn: session.cameraOn },
+        remote,
+        tiles.activeSpeaker,
+      );
+    }
+
     setText(minimizeBtn, minimized ? 'Restore' : 'Minimize');
 
     // Quality.
@@ -558,7 +531,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
         endScreen.hidden = false;
         closeBtn.focus({ preventScroll: true });
       }
-      for (const tile of tileMap.values()) tile.media.srcObject = null;
+      tiles.clear();
       localVideo.srcObject = null;
       soundBtn.hidden = true;
       if (!endedReported) {
@@ -590,11 +563,11 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   cleanups.push(
     session.on('status', () => render()),
     session.on('peer', (peer) => {
-      updateTile(peer);
+      tiles.update(peer);
       render();
     }),
     session.on('peerRemoved', (peerId) => {
-      removeTile(peerId);
+      tiles.remove(peerId);
       render();
     }),
     session.on('local', () => render()),
@@ -609,6 +582,10 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       chatOpen = false;
       render();
       chatBtn.focus();
+    } else if (ev.key === 'Escape' && peopleOpen) {
+      peopleOpen = false;
+      render();
+      peopleBtn.focus();
     }
   };
   app.addEventListener('keydown', onKey);

@@ -1,0 +1,238 @@
+/**
+ * Group calls on the guest page: several people on one link, each in a context of its own
+ * in one Chromium (real server with its default capacity, fake camera and microphone scaled
+ * down to 160×120 at 10 fps so that five people fit on 2 cores). Everyone sees everyone's
+ * video playing (frames counted with requestVideoFrameCallback) with their names; a fifth
+ * person joins mid-call; one closes the tab and the others go on without them; chat and a
+ * dropped file reach everyone; a seventh person is told the call is full.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { WebSocket } from 'ws';
+import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
+import { CHROME_FLAGS, chromePath, collectConsoleErrors, screenshot } from './harness.ts';
+
+/** Small media for everyone: the fake devices scaled down, few frames. */
+const TINY_MEDIA = () => {
+  const md = navigator.mediaDevices;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
+    const c = { ...(constraints ?? {}) };
+    if (c.video) {
+      c.video = {
+        ...(typeof c.video === 'object' ? c.video : {}),
+        width: { exact: 160 },
+        height: { exact: 120 },
+        frameRate: { max: 10 },
+      };
+    }
+    return original(c);
+  };
+};
+
+let server: ServerHandle;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const t0 = Date.now();
+const log = (what: string) => console.log(`[group] ${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
+
+beforeAll(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: chromePath(),
+    headless: true,
+    args: ['--headless=new', ...CHROME_FLAGS],
+    ignoreDefaultArgs: ['--mute-audio'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+});
+
+interface Person {
+  name: string;
+  page: Page;
+  errors: string[];
+}
+
+async function join(url: string, name: string): Promise<Person> {
+  const context = await browser.newContext({
+    viewport: { width: 960, height: 640 },
+    permissions: ['camera', 'microphone'],
+    acceptDownloads: true,
+  });
+  contexts.push(context);
+  await context.addInitScript(TINY_MEDIA);
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  // tsx names functions with a __name helper that pages lack (makeFiles runs in the page).
+  await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  const errors = collectConsoleErrors(page);
+  await page.goto(url);
+  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  await page.getByRole('button', { name: 'Join call' }).click();
+  return { name, page, errors };
+}
+
+/**
+ * Waits until exactly `count` remote camera videos each presented a few new frames (counted
+ * with requestVideoFrameCallback from when each video was first seen).
+ */
+async function seesVideos(page: Page, count: number, timeout = 60_000): Promise<void> {
+  await page.waitForFunction(
+    (n) => {
+      type Counted = HTMLVideoElement & { __frames?: number };
+      const videos = [
+        ...document.querySelectorAll<Counted>('.parley-tile[data-source="camera"] video.parley-remote-video'),
+      ];
+      for (const v of videos) {
+        if (v.__frames !== undefined) continue;
+        v.__frames = 0;
+        const tick = () => {
+          v.__frames = (v.__frames ?? 0) + 1;
+          v.requestVideoFrameCallback(tick);
+        };
+        v.requestVideoFrameCallback(tick);
+      }
+      return videos.length === n && videos.every((v) => (v.__frames ?? 0) >= 3);
+    },
+    count,
+    { timeout, polling: 250 },
+  );
+}
+
+const tileNames = (page: Page) =>
+  page
+    .locator('.parley-tile[data-source="camera"] .parley-tile-name')
+    .allTextContents()
+    .then((names) => names.sort());
+
+const othersOf = (people: Person[], me: Person) =>
+  people
+    .filter((p) => p !== me)
+    .map((p) => p.name)
+    .sort();
+
+const endScreens = (page: Page) =>
+  page.getByRole('heading', { name: /Call ended|Connection lost|could not continue/ }).count();
+
+describe('a group call on one link', () => {
+  test('four see each other, a fifth joins, one leaves; chat and a file reach everyone', {
+    timeout: 240_000,
+  }, async () => {
+    const url = formatShareLink(newShareLink(server.url));
+    const people: Person[] = [];
+    for (const name of ['Ana', 'Bruno', 'Chen', 'Dana']) {
+      people.push(await join(url, name));
+      // One at a time, as people do; the next may come before the last one is connected.
+      await people[0]!.page.getByRole('button', { name: `People (${people.length})` }).waitFor();
+    }
+    try {
+      log('joined 4');
+      await Promise.all(people.map((p) => seesVideos(p.page, 3).then(() => log(`${p.name} sees 3`))));
+      for (const p of people) expect(await tileNames(p.page)).toEqual(othersOf(people, p));
+      // Everyone is listed, you first.
+      await people[1]!.page.getByRole('button', { name: 'People (4)' }).click();
+      const list = people[1]!.page.getByRole('list', { name: 'People in the call' });
+      expect(await list.getByRole('listitem').allTextContents()).toHaveLength(4);
+      expect(await list.getByRole('listitem').first().textContent()).toContain('Bruno (you)');
+
+      // Chat reaches all three others.
+      const [ana, ...rest] = people as [Person, ...Person[]];
+      for (const p of people) await p.page.getByRole('button', { name: 'Chat' }).click();
+      await ana.page.getByRole('textbox', { name: 'Message' }).fill('Hello everyone');
+      await ana.page.getByRole('button', { name: 'Send', exact: true }).click();
+      for (const p of rest) {
+        await p.page
+          .getByRole('list', { name: 'Messages' })
+          .getByRole('listitem')
+          .filter({ hasText: 'Hello everyone' })
+          .waitFor({ timeout: 15_000 });
+      }
+      for (const p of people) await p.page.getByRole('button', { name: /^Chat/ }).click();
+
+      // One dropped file goes to each of the three, byte-exact.
+      const originals = await makeFiles(ana.page, [{ kind: 'random', name: 'notes.bin', size: 300_000 }]);
+      await dropTestFiles(ana.page);
+      for (const p of rest) {
+        await expect
+          .poll(() => card(p.page, 'notes.bin').getAttribute('data-state'), { timeout: 60_000 })
+          .toBe('done');
+        const [download] = await Promise.all([
+          p.page.waitForEvent('download'),
+          card(p.page, 'notes.bin').getByRole('button', { name: 'Save' }).click(),
+        ]);
+        expect(await sha256OfDownload(download)).toBe(originals['notes.bin']!.sha256);
+      }
+
+      // A fifth person joins mid-call: everyone sees four.
+      people.push(await join(url, 'Emil'));
+      await Promise.all(people.map((p) => seesVideos(p.page, 4)));
+      for (const p of people) expect(await tileNames(p.page)).toEqual(othersOf(people, p));
+
+      // Dana closes her tab: within 10 s the others see three, and their call goes on.
+      const dana = people.splice(3, 1)[0]!;
+      await dana.page.close();
+      for (const p of people) {
+        await expect
+          .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
+          .toBe(3);
+      }
+      await Promise.all(people.map((p) => seesVideos(p.page, 3)));
+      for (const p of people) {
+        expect(await tileNames(p.page)).toEqual(othersOf(people, p));
+        expect(await endScreens(p.page)).toBe(0);
+      }
+
+      // Hang up leaves the call for the one who hangs up only.
+      await people[3]!.page.getByRole('button', { name: 'Hang up' }).click();
+      await people[3]!.page.getByRole('heading', { name: 'Call ended' }).waitFor();
+      const stay = people.slice(0, 3);
+      for (const p of stay) {
+        await expect
+          .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
+          .toBe(2);
+        expect(await endScreens(p.page)).toBe(0);
+      }
+      for (const p of [...people, dana]) expect(p.errors).toEqual([]);
+    } catch (err) {
+      for (const p of people)
+        if (!p.page.isClosed()) await screenshot(p.page, `group-${p.name}`).catch(() => {});
+      throw err;
+    }
+  });
+
+  test('a seventh person is told the call is full (6 people)', async () => {
+    const link = newShareLink(server.url);
+    // Six seats taken by plain signaling clients (no media needed to hold a place).
+    const seats: WebSocket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws`);
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      const joined = new Promise<void>((resolve) => {
+        ws.on('message', (data) => {
+          if (JSON.parse(String(data)).type === 'joined') resolve();
+        });
+      });
+      ws.send(JSON.stringify({ v: 1, type: 'join', room: link.room }));
+      await joined;
+      seats.push(ws);
+    }
+    try {
+      const seventh = await join(formatShareLink(link), 'Gus');
+      await seventh.page.getByRole('heading', { name: 'This call is full' }).waitFor({ timeout: 20_000 });
+      await seventh.page.getByText('This call is full (6 people).').waitFor();
+    } finally {
+      for (const ws of seats) ws.close();
+      for (const context of contexts.splice(0)) await context.close().catch(() => {});
+    }
+  });
+});
