@@ -15,7 +15,7 @@ function watched(options = {}) {
   const feed = (from: number, counts: number[]) => {
     for (const [i, n] of counts.entries()) dog.observe(n, (from + i) * 1000);
   };
-  return { calls, feed };
+  return { calls, feed, dog };
 }
 
 describe('relay-only filtering', () => {
@@ -101,5 +101,14 @@ describe('MediaWatchdog', () => {
     ); // steady for 40 s
     feed(45, [2200, 2200, 2200]);
     expect(calls).toEqual(['stalled', 'restart', 'flowing', 'stalled', 'restart']);
+  });
+  test('a restart from the other side gets its time before we start one of our own', () => {
+    const { calls, feed, dog } = watched();
+    feed(0, [0, 50, 100, 100]); // stalled at 3 s...
+    dog.remoteRestart(); // ...and the other side restarted ICE
+    feed(4, [100, 100, 100, 100, 100]); // 4..8 s: within its 5 s
+    expect(calls).toEqual(['stalled']);
+    feed(9, [100]); // it did not bring media back: ours
+    expect(calls).toEqual(['stalled', 'restart']);
   });
 });

@@ -50,6 +50,7 @@ export class MediaWatchdog {
   private lastRestartAt = Number.NEGATIVE_INFINITY;
   private relay = false;
   private gaveUp = false;
+  private peerRestarted = false;
 
   constructor(
     private readonly target: MediaWatchdogTarget,
@@ -65,9 +66,21 @@ export class MediaWatchdog {
     return this.isStalled;
   }
 
+  /**
+   * The other side restarted ICE (its watchdog saw the stall too): that restart gets its
+   * `settleMs` before we start one of our own, which would only start the checks over.
+   */
+  remoteRestart(): void {
+    this.peerRestarted = true;
+  }
+
   /** One stats sample: inbound RTP packets received so far on this connection, at `now` (ms). */
   observe(packetsReceived: number, now: number): void {
     if (this.gaveUp) return;
+    if (this.peerRestarted) {
+      this.peerRestarted = false;
+      this.lastRestartAt = now;
+    }
     const before = this.packets;
     this.packets = packetsReceived;
     if (before < 0 || packetsReceived < before) {

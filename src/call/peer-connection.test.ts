@@ -13,8 +13,8 @@ import { fingerprintLines } from './verify.ts';
 const SECRET = 'the-link-secret-the-link-secret';
 const ME = 'MMMMMMMMMMMMMMMMMMMMMM';
 
-function connection(options: { polite?: boolean; tracks?: LocalTracks } = {}) {
-  const fake = new FakePeerConnection({});
+function connection(options: { polite?: boolean; tracks?: LocalTracks; config?: RTCConfiguration } = {}) {
+  const fake = new FakePeerConnection(options.config ?? {});
   const sent: PeerSignal[] = [];
   const events: string[] = [];
   const auth = new LinkSecretAuth(SECRET);
@@ -27,6 +27,7 @@ function connection(options: { polite?: boolean; tracks?: LocalTracks } = {}) {
     stateChanged: () => events.push(`state:${fake.connectionState}`),
     linkOpened: () => events.push('link'),
     linkClosed: () => events.push('link-closed'),
+    remoteRestart: () => events.push('remote-restart'),
     control: (data) => events.push(`control:${String(data)}`),
   };
   const tracks = options.tracks ?? new LocalTracks('audio');
@@ -103,6 +104,29 @@ describe('PeerConnection', () => {
     await Promise.resolve();
     expect(other.fake.transceivers[0]?.sender.track).toBe(mic);
     expect(fake.transceivers[0]?.sender.track).toBeNull();
+  });
+
+  it('with a TURN server, uses their private host candidates only from our own subnet', async () => {
+    const { fake, conn } = connection({ config: { iceServers: [{ urls: 'turn:198.51.100.20:3478' }] } });
+    await conn.accept(offer, fingerprints);
+    const mine = 'candidate:9 1 udp 2122260223 10.0.0.7 4000 typ host generation 0';
+    await conn.addCandidate(hostCandidate); // 10.0.0.2: held until we know our own
+    expect(fake.candidates).toEqual([]);
+    fake.onicecandidate?.({ candidate: { candidate: mine, toJSON: () => ({ candidate: mine }) } });
+    expect(fake.candidates).toEqual([hostCandidate]);
+    fake.onicecandidate?.({ candidate: null });
+    const elsewhere = { ...hostCandidate, candidate: 'candidate:2 1 udp 1 10.2.0.2 5000 typ host' };
+    await conn.addCandidate(elsewhere);
+    expect(fake.candidates).toEqual([hostCandidate]);
+  });
+
+  it('tells when the other side restarts ICE (an offer with new credentials)', async () => {
+    const { conn, events } = connection({ polite: true });
+    await conn.accept({ type: 'offer', sdp: `${offer.sdp}a=ice-ufrag:one\r\n` }, fingerprints);
+    await conn.accept({ type: 'offer', sdp: `${offer.sdp}a=ice-ufrag:one\r\n` }, fingerprints);
+    expect(events).toEqual([]);
+    await conn.accept({ type: 'offer', sdp: `${offer.sdp}a=ice-ufrag:two\r\n` }, fingerprints);
+    expect(events).toEqual(['remote-restart']);
   });
 
   it('candidateKey: the same candidate from a description line and from RTCIceCandidate', () => {

@@ -22,6 +22,7 @@ import { type LocalTracks, type MediaSenders, senderFor } from './local-tracks.t
 import { isHostCandidate, withoutHostCandidates } from './media-watchdog.ts';
 import { type PreparedTake, signedOffer } from './next-peer-offer.ts';
 import type { PreparedOffer } from './prepared-offer.ts';
+import { RemoteHostGate } from './remote-hosts.ts';
 import { type StatsSample, StatsSampler } from './stats.ts';
 
 const MAX_FRAME = 262_144;
@@ -44,6 +45,18 @@ export function candidatesIn(sdp: string): Set<string> {
   return keys;
 }
 
+/** The first `a=ice-ufrag` of a description (null without one). */
+export function iceUfrag(sdp: string): string | null {
+  return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1] ?? null;
+}
+
+/** Whether a configuration has a TURN server (`turn:` or `turns:`). */
+export function hasTurnServer(config: RTCConfiguration): boolean {
+  return (config.iceServers ?? []).some((s) =>
+    (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)),
+  );
+}
+
 /** What the connection needs from the person it belongs to, and tells them. */
 export interface ConnectionHooks {
   readonly auth: DescriptionAuth;
@@ -60,6 +73,8 @@ export interface ConnectionHooks {
   linkOpened(): void;
   /** A data channel closed, not by our `close`. */
   linkClosed(): void;
+  /** They restarted ICE (an offer with new ICE credentials). */
+  remoteRestart(): void;
   control(data: unknown): void;
 }
 
@@ -81,6 +96,8 @@ export class PeerConnection {
   #sampler: StatsSampler | null = null;
   /** Switched to relay-only (see useRelayOnly): remote host candidates are ignored. */
   #relayOnly = false;
+  /** Their private host candidates off our subnets are not used with a TURN server (remote-hosts.ts). */
+  readonly #remoteHosts: RemoteHostGate;
 
   constructor(
     readonly pc: RTCPeerConnection,
@@ -100,8 +117,15 @@ export class PeerConnection {
         this.#makingOffer = false;
       }
     };
+    this.#remoteHosts = new RemoteHostGate(() => hasTurnServer(pc.getConfiguration()));
+    // A prepared connection gathered before we watched it: its candidates are in its description.
+    for (const line of (pc.localDescription?.sdp ?? '').split('\r\n'))
+      if (line.startsWith('a=candidate:')) this.#remoteHosts.local(line.slice(2));
+    if (pc.iceGatheringState === 'complete') this.#remoteHosts.gathered();
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate && !this.closed) this.sendCandidate(candidate);
+      if (this.closed) return;
+      this.#addReleased(this.#remoteHosts.local(candidate ? candidate.candidate : null));
+      if (candidate) this.sendCandidate(candidate);
     };
     pc.ontrack = ({ track }) => {
       if (!this.closed) hooks.track(track);
@@ -163,9 +187,13 @@ export class PeerConnection {
     this.#ignoreOffer = !this.hooks.polite() && offerCollision;
     if (this.#ignoreOffer) return;
     this.#settingRemoteAnswerPending = description.type === 'answer';
-    await pc.setRemoteDescription(
-      this.#relayOnly ? { type: description.type, sdp: withoutHostCandidates(description.sdp) } : description,
-    );
+    const before = pc.remoteDescription ? iceUfrag(pc.remoteDescription.sdp) : null;
+    if (description.type === 'offer' && before !== null && iceUfrag(description.sdp) !== before)
+      this.hooks.remoteRestart();
+    const sdp = this.#relayOnly
+      ? withoutHostCandidates(description.sdp)
+      : this.#remoteHosts.filterDescription(description.sdp);
+    await pc.setRemoteDescription({ type: description.type, sdp });
     this.#settingRemoteAnswerPending = false;
     this.remoteFingerprints = fingerprints;
     if (description.type === 'offer') {
@@ -179,6 +207,7 @@ export class PeerConnection {
   async addCandidate(candidate: RTCIceCandidateInit): Promise<void> {
     if (this.closed) return;
     if (this.#relayOnly && isHostCandidate(candidate.candidate ?? '')) return;
+    if (this.#remoteHosts.remote(candidate) !== 'add') return;
     if (!this.pc.remoteDescription) {
       this.#pendingCandidates.push(candidate);
       return;
@@ -188,6 +217,15 @@ export class PeerConnection {
     } catch (err) {
       // Candidates for an offer we ignored in a collision are expected to fail.
       if (!this.#ignoreOffer) throw err;
+    }
+  }
+
+  /** Their host candidates held until one of ours turned out to be on the same subnet. */
+  #addReleased(candidates: RTCIceCandidateInit[]): void {
+    for (const candidate of candidates) {
+      if (this.#relayOnly) return;
+      if (!this.pc.remoteDescription) this.#pendingCandidates.push(candidate);
+      else void this.pc.addIceCandidate(candidate).catch(() => {});
     }
   }
 

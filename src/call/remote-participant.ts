@@ -104,6 +104,11 @@ export class RemoteParticipant {
   #stream: MediaStream | null = null;
   #tracks: Partial<Record<TrackSource, MediaStreamTrack>> = {};
   #stats: StatsSample | null = null;
+  /**
+   * Whether the last pair that carried media went through a TURN relay (the stats after it
+   * died may have no selected pair at all).
+   */
+  #relayedPath = false;
   /** A verified offer for a new connection that came while this one still looked alive. */
   #replacement: { signal: DescriptionSignal; at: number } | null = null;
   /** Serializes incoming signals (verification is async, order matters). */
@@ -249,6 +254,9 @@ export class RemoteParticipant {
         stateChanged: () => this.#onConnectionState(),
         linkOpened: () => this.#onLinkOpen(),
         linkClosed: () => this.#onLinkClosed(),
+        remoteRestart: () => {
+          if (this.#connection === connection) this.#media.remoteRestart();
+        },
         control: (data) => this.#onControl(data),
       },
       this.host.tracks,
@@ -288,8 +296,7 @@ export class RemoteParticipant {
           if (connection.closed || this.host.callEnded()) return;
           // Relay-only at once if the pair that died went through the relay: a plain restart
           // tends to pick the same kind of pair again.
-          const relay =
-            (relayOnly || this.#stats?.relayed === true) && connection.useRelayOnly(this.host.hasTurn());
+          const relay = (relayOnly || this.#relayedPath) && connection.useRelayOnly(this.host.hasTurn());
           console.info(`Parley: no media received; restarting ICE${relay ? ' through the relay only' : ''}`);
           connection.restartIce();
         },
@@ -326,6 +333,7 @@ export class RemoteParticipant {
     this.#stream = null;
     this.#tracks = {};
     this.#stats = null;
+    this.#relayedPath = false;
     if (this.inCall) this.#state = { kind: 'in-call', signaling: 'present' };
     const fresh = this.#connect(this.host.newPeerConnection(), true);
     this.host.changed(this, true);
@@ -357,6 +365,9 @@ export class RemoteParticipant {
       }
       const media = this.#media;
       connection.sampleStats((sample) => {
+        const before = this.#stats?.totals.packetsReceived ?? 0;
+        if (sample.relayed !== null && sample.totals.packetsReceived > before)
+          this.#relayedPath = sample.relayed;
         this.#stats = sample;
         this.#emit();
         media.observe(sample.totals.packetsReceived, sample.timestamp);

@@ -150,6 +150,30 @@ const RECORD_CONNECTIONS = () => {
   } as typeof RTCPeerConnection;
 };
 
+/**
+ * From now on, remembers whether the page ever said it is reconnecting (the media watchdog
+ * shows "Reconnecting to …" when media stops, before it restarts ICE).
+ */
+async function watchReconnecting(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __reconnecting: boolean };
+    w.__reconnecting = false;
+    const check = () => {
+      if (/Reconnecting/.test(document.body.textContent ?? '')) w.__reconnecting = true;
+    };
+    new MutationObserver(check).observe(document.body, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+    });
+    check();
+  });
+}
+
+function saidReconnecting(page: Page): Promise<boolean> {
+  return page.evaluate(() => (window as unknown as { __reconnecting: boolean }).__reconnecting);
+}
+
 async function hangUp(...pages: Page[]): Promise<void> {
   for (const page of pages) await page.close().catch(() => {});
 }
@@ -165,15 +189,19 @@ test('two guests behind symmetric NATs keep video flowing for 20 s (STUN and TUR
   console.info(
     `symmetric NATs: steady video on both sides ${Date.now() - startedAt} ms after the second join`,
   );
+  await Promise.all([watchReconnecting(a), watchReconnecting(b)]);
   await new Promise((r) => setTimeout(r, 20_000));
   const [seenA, seenB] = await Promise.all([watch(a, 20_000), watch(b, 20_000)]);
   console.info(`symmetric NATs, 20 s: Ana ${JSON.stringify(seenA)}, Bruno ${JSON.stringify(seenB)}`);
-  // No freeze on either side: a dead path costs the 2 s the watchdog waits plus an ICE restart,
-  // 3 s and more; shorter gaps (up to 1.8 s seen on both sides at once) are a starved CPU.
-  expect(seenA.longestGapMs).toBeLessThan(3000);
-  expect(seenB.longestGapMs).toBeLessThan(3000);
+  // The path stayed up: media never stopped long enough for the watchdog to say
+  // "Reconnecting…" (2 s without a packet), and no freeze on either side: a dead path costs
+  // those 2 s plus an ICE restart, 3 s and more; shorter gaps (up to 2.2 s seen, load average
+  // 35 on 2 cores) are a starved CPU.
+  expect(await saidReconnecting(a)).toBe(false);
+  expect(await saidReconnecting(b)).toBe(false);
+  expect(seenA.longestGapMs).toBeLessThan(4000);
+  expect(seenB.longestGapMs).toBeLessThan(4000);
   await a.getByRole('img', { name: /^Connection (good|fair)/ }).waitFor();
-  expect(await a.getByText('Reconnecting').count()).toBe(0);
   await hangUp(a, b);
   await bob.close();
 });
