@@ -10,6 +10,7 @@
  * - A guest whose router blocks all UDP (only TCP 443 out) connects through TURN over TLS on
  *   port 443.
  */
+import { loadavg } from 'node:os';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
@@ -56,8 +57,17 @@ const COUNT_FRAMES = () => {
   }, 100);
 };
 
+/** The engine's console lines per page (`Parley: …`), told when a wait fails. */
+const consoleLines = new WeakMap<Page, string[]>();
+
 async function join(browser: LabBrowser, link: string, name: string): Promise<Page> {
   const page = await browser.context.newPage();
+  const lines: string[] = [];
+  consoleLines.set(page, lines);
+  const openedAt = Date.now();
+  page.on('console', (m) => {
+    if (m.text().startsWith('Parley')) lines.push(`${name} +${Date.now() - openedAt} ms: ${m.text()}`);
+  });
   await page.goto(link);
   expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
   await page.evaluate(COUNT_FRAMES);
@@ -83,6 +93,20 @@ function frames(page: Page): Promise<{ times: number[]; now: number }> {
  * 500 ms apart. Returns that moment (the page's clock).
  */
 async function videoFlowing(page: Page, timeoutMs: number): Promise<number> {
+  try {
+    return await steadyFrames(page, timeoutMs);
+  } catch (err) {
+    // Say what the page saw: frames (none? a trickle?) and what the engine did.
+    const seen = await watch(page, 10_000).catch(() => null);
+    const lines = consoleLines.get(page) ?? [];
+    throw new Error(
+      `no steady video within ${timeoutMs} ms (last 10 s: ${JSON.stringify(seen)}; ` +
+        `load average ${loadavg()[0]?.toFixed(1)})\n${lines.join('\n')}\n${err instanceof Error ? err.message : err}`,
+    );
+  }
+}
+
+async function steadyFrames(page: Page, timeoutMs: number): Promise<number> {
   const handle = await page.waitForFunction(
     () => {
       const times = (window as unknown as { __frames: number[] }).__frames;
