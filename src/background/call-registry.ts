@@ -35,7 +35,15 @@ export interface CallRecord {
    * storage like the rest of the record: memory only, trusted contexts only, gone with the call.
    */
   chat?: ChatEntry[];
+  /**
+   * A call between contacts that began as a ring (./rings.ts): which ring, with whom, and
+   * which way. `peerName` is what the overlay says while ringing ("Calling Ana…").
+   */
+  ring?: { callId: string; contactKey: string; peerName: string; direction: 'out' | 'in' };
 }
+
+/** `pageTabId` of a call that no page started (an answered ring, in its own window). */
+export const NO_PAGE_TAB = -1;
 
 const KEY = 'calls';
 let queue: Promise<unknown> = Promise.resolve();

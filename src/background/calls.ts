@@ -7,8 +7,9 @@
  */
 import { formatCallLink } from '../messaging/call-link.ts';
 import { tellContent } from '../messaging/runtime.ts';
-import { type CallRecord, findCall, listCalls, removeCall } from './call-registry.ts';
+import { type CallRecord, findCall, listCalls, NO_PAGE_TAB, removeCall } from './call-registry.ts';
 import { liveCalls } from './live-call.ts';
+import { cancelRingOf } from './rings.ts';
 
 /** How long a call waits for its overlay to (re-)attach before the watchdog ends it. */
 const PORTLESS_GRACE_MS = 20_000;
@@ -19,14 +20,22 @@ export function callLink(call: CallRecord): string {
   return formatCallLink({ server: call.server, room: call.room, secret: call.secret }, call.media);
 }
 
-export function findCallForTab(tabId: number): Promise<CallRecord | undefined> {
-  return findCall((c) => c.pageTabId === tabId || c.tabId === tabId);
+/**
+ * The call the popup shows on this tab: one started or shown there, else an answered ring in
+ * its own window (no page started it; the popup offers to move it onto this page).
+ */
+export async function findCallForTab(tabId: number): Promise<CallRecord | undefined> {
+  return (
+    (await findCall((c) => c.pageTabId === tabId || c.tabId === tabId)) ??
+    (await findCall((c) => c.pageTabId === NO_PAGE_TAB && c.host === 'window'))
+  );
 }
 
 export async function endCall(callId: string): Promise<void> {
   liveCalls.end(callId);
   const call = await removeCall(callId);
   if (!call) return;
+  cancelRingOf(call);
   if (call.host === 'overlay' && call.tabId !== null) await tellContent(call.tabId, { parley: 'remove' });
   if (call.host === 'window' && call.windowId !== undefined) {
     await chrome.windows.remove(call.windowId).catch(() => undefined);

@@ -22,6 +22,7 @@ import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
 import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
 import { presence } from './presence.ts';
+import { answerRing, missedCalls, ringContact, ringViews, startRings, sweepRings } from './rings.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';
@@ -47,6 +48,8 @@ const popupHandlers = {
       available: available ?? contacts.length > 0,
       presence: presence.status,
       contacts,
+      rings: await ringViews(),
+      missed: await missedCalls(),
     };
   },
   async 'start-call'(message) {
@@ -93,6 +96,8 @@ const popupHandlers = {
     return { ok: true };
   },
   'contact-action': (message) => contactAction(message.key, message.action, message.name),
+  'ring-contact': (message) => ringContact(message.tabId, message.key, message.media),
+  'answer-ring': (message) => answerRing(message.callId, message.answer),
 } satisfies PopupHandlers;
 
 function fromPage(sender: MessageSender, path: string): boolean {
@@ -141,11 +146,13 @@ chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name !== WATCHDOG_ALARM) return;
   void watchdog();
   void presence.ensure();
+  void sweepRings();
 });
 void watchdog();
 
 // The presence socket (./presence.ts): at every worker start (which also makes the identity
 // on first run), when the profile starts, and when the network comes back.
+startRings();
 chrome.runtime.onStartup.addListener(() => void presence.ensure());
 addEventListener('online', () => void presence.ensure());
 void presence.ensure();

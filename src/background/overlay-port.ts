@@ -43,6 +43,7 @@ function infoOf(call: CallRecord): CallInfo {
     name: call.name,
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
     ...(call.chat?.length ? { chat: call.chat } : {}),
+    ...(call.ring?.direction === 'out' ? { calling: call.ring.peerName } : {}),
   };
 }
 

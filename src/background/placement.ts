@@ -35,7 +35,12 @@ function mountIn(tabId: number, cap: string): Promise<unknown> {
   });
 }
 
-export async function openCall(tabId: number, link: ShareLink, media: CallMedia): Promise<StartResult> {
+export async function openCall(
+  tabId: number,
+  link: ShareLink,
+  media: CallMedia,
+  ring?: CallRecord['ring'],
+): Promise<StartResult> {
   if (await findCallForTab(tabId)) {
     return { ok: false, error: 'A call is already running in this tab. Hang up first.' };
   }
@@ -55,6 +60,7 @@ export async function openCall(tabId: number, link: ShareLink, media: CallMedia)
     sessionKey: randomBase64Url(32),
     joinRequested: false,
     createdAt: Date.now(),
+    ...(ring ? { ring } : {}),
   };
   await putCall(call);
   try {

@@ -164,6 +164,11 @@ export class CallSession {
     return this.current;
   }
 
+  /** End the call as the other side did, with a sentence (a ring declined or unanswered). */
+  endWith(message: string): void {
+    this.end('remote-hangup', message);
+  }
+
   /** Our id in the signaling room, once joined (binds identity keys to this call). */
   get signalingId(): string | null {
     return this.selfId;

@@ -11,7 +11,7 @@
  */
 import * as v from 'valibot';
 import { MAX_CHAT_TEXT } from '../protocol/peer-chat.ts';
-import { NONCE_PATTERN, PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
+import { CALL_ID_PATTERN, NONCE_PATTERN, PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { PEER_ID_PATTERN } from '../protocol/signaling.ts';
 
 const TabId = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -37,6 +37,14 @@ export const PopupToBgSchema = v.variant('type', [
   v.strictObject({ type: v.literal('save-settings'), server: v.pipe(v.string(), v.maxLength(2048)) }),
   /** The **Available for calls** switch. */
   v.strictObject({ type: v.literal('set-available'), available: v.boolean() }),
+  /** **Call Ana** / **Audio call Ana**: ring a contact from this tab. */
+  v.strictObject({ type: v.literal('ring-contact'), tabId: TabId, key: PublicKey, media: Media }),
+  /** The ring card's **Accept** / **Decline**. */
+  v.strictObject({
+    type: v.literal('answer-ring'),
+    callId: v.pipe(v.string(), v.regex(CALL_ID_PATTERN)),
+    answer: v.picklist(['accept', 'decline']),
+  }),
   /** **Rename**, **Remove**, **Block** / **Unblock** on a contact. */
   v.strictObject({
     type: v.literal('contact-action'),
@@ -77,6 +85,23 @@ export interface PopupState {
   available: boolean;
   presence: 'off' | 'connecting' | 'online';
   contacts: ContactView[];
+  /** Contacts calling now (the ring cards). */
+  rings: RingView[];
+  /** The newest missed calls first. */
+  missed: MissedView[];
+}
+
+export interface RingView {
+  callId: string;
+  name: string;
+  media: CallMedia;
+}
+
+export interface MissedView {
+  name: string;
+  media: CallMedia;
+  /** Milliseconds since the epoch. */
+  at: number;
 }
 
 /** Answer to start/join: the link to copy, or a sentence saying what went wrong. */
@@ -96,6 +121,8 @@ export interface PopupReplies {
   'save-name': SimpleResult;
   'save-settings': SimpleResult & { server?: string };
   'set-available': SimpleResult;
+  'ring-contact': StartResult;
+  'answer-ring': SimpleResult;
   'contact-action': SimpleResult;
 }
 
@@ -104,6 +131,8 @@ export const WINDOW_REASONS = {
   restricted: 'Parley cannot run on this page, so the call opened in its own window.',
   policy: 'This site blocks the camera in embedded frames, so the call opened in its own window.',
   navigated: 'You left the page the call was on, so the call moved to its own window.',
+  answered:
+    'You answered a call. To move it onto a page, open Parley there and choose Move the call to this page.',
 } as const;
 export type WindowReason = keyof typeof WINDOW_REASONS;
 
@@ -218,6 +247,8 @@ export const CallInfoSchema = v.strictObject({
   connectedAt: v.optional(v.number()),
   /** The chat so far (an earlier overlay of this call). */
   chat: v.optional(v.pipe(v.array(ChatEntrySchema), v.maxLength(CHAT_LOG_MAX))),
+  /** We are ringing this contact: "Calling Ana…" instead of the share link. */
+  calling: v.optional(v.string()),
 });
 export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
 
@@ -256,6 +287,8 @@ export const BgToOverlaySchema = v.variant('type', [
    */
   v.strictObject({ type: v.literal('detach') }),
   v.strictObject({ type: v.literal('permission'), granted: v.boolean() }),
+  /** Our ring ended unanswered (declined, busy, no answer, offline): say it and end. */
+  v.strictObject({ type: v.literal('ring-ended'), message: v.pipe(v.string(), v.maxLength(300)) }),
   /** The answer to an `identity` request (the overlay checks its shape per request). */
   v.strictObject({ type: v.literal('identity-reply'), id: RequestId, reply: v.unknown() }),
 ]);

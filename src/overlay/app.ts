@@ -61,6 +61,8 @@ export interface CallAppOptions {
   connectedAt?: number;
   /** The chat so far, from an earlier page of the same call. */
   chatHistory?: readonly ChatEntry[];
+  /** Ringing this contact: "Calling Ana…" while waiting, instead of the share link. */
+  calling?: string;
   /** The extension's identity, for **Save contact** (none on the guest page). */
   contacts?: ContactIdentity;
 }
@@ -446,7 +448,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     // Status line over the stage.
     let line = '';
     if (state === 'starting') line = statusText.textContent ?? '';
-    else if (state === 'waiting') line = 'Waiting for someone to join';
+    else if (state === 'waiting')
+      line = options.calling ? `Calling ${options.calling}…` : 'Waiting for someone to join';
     else if (state === 'connecting') line = 'Connecting…';
     else if (state === 'reconnecting') line = 'Connection interrupted. Reconnecting…';
     setText(statusText, line);
@@ -454,7 +457,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       statusPanel,
       state === 'connected' || state === 'ended' || state === 'media-error' || line === '',
     );
-    setHidden(share, state !== 'waiting');
+    setHidden(share, state !== 'waiting' || options.calling !== undefined);
     // One visible "Copy link" at a time: the big one next to the link while waiting.
     setHidden(copyBtn, state === 'waiting');
 

@@ -20,6 +20,7 @@ import {
   type WindowReason,
 } from '../messaging/messages.ts';
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
+import { cleanDisplayName } from '../protocol/peer-call.ts';
 import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { type CallApp, mountCallApp } from './app.ts';
 import type { ContactIdentity } from './contact-panel.ts';
@@ -254,6 +255,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     ...(localStream ? { localStream } : {}),
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
     ...(call.chat ? { chatHistory: call.chat } : {}),
+    ...(call.calling === undefined ? {} : { calling: cleanDisplayName(call.calling, 'your contact') }),
     contacts,
     hooks: {
       onChatEntry(entry) {
@@ -280,6 +282,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   const session = app.session;
   controlHandler = (message) => {
     if (message.type === 'hang-up') session.hangUp();
+    if (message.type === 'ring-ended') session.endWith(message.message);
     if (message.type === 'detach') {
       // Another page takes the call over (the worker closes this one next): no bye, no end.
       unloading = true;

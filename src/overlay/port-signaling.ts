@@ -21,7 +21,7 @@ import { connectToBackground, type Port } from '../messaging/runtime.ts';
 /** Messages for the overlay itself rather than the call engine. */
 export type OverlayControl = Extract<
   BgToOverlay,
-  { type: 'hang-up' | 'detach' | 'permission' | 'denied' | 'identity-reply' }
+  { type: 'hang-up' | 'detach' | 'permission' | 'denied' | 'identity-reply' | 'ring-ended' }
 >;
 
 const RECONNECT_DELAYS_MS = [50, 200, 500, 1000, 2000];
@@ -185,6 +185,7 @@ export class PortSignaling implements Signaling {
       case 'detach':
       case 'permission':
       case 'identity-reply':
+      case 'ring-ended':
         this.onControl(message);
         return;
       case 'call':

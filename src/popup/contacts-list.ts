@@ -9,6 +9,8 @@ import { askBackground } from '../messaging/runtime.ts';
 export interface ListHost {
   say(text: string, isError?: boolean): void;
   refresh(): Promise<void>;
+  /** **Call Ana** / **Audio call Ana**: ring from the tab the popup is on. */
+  ring(contact: ContactView, media: 'video' | 'audio'): void;
 }
 
 let shown = '';
@@ -90,6 +92,14 @@ export function renderContacts(list: HTMLElement, contacts: ContactView[], host:
       who.append(span(`state${contact.online && !contact.blocked ? ' online' : ''}`, state));
       const key = span('hint', `Key ${contact.fingerprint}`);
       key.setAttribute('translate', 'no');
+      const calls = document.createElement('div');
+      calls.className = 'row';
+      if (!contact.blocked) {
+        calls.append(
+          button('Call', `Call ${contact.name}`, () => host.ring(contact, 'video'), 'primary'),
+          button('Audio call', `Audio call ${contact.name}`, () => host.ring(contact, 'audio')),
+        );
+      }
       const actions = document.createElement('div');
       actions.className = 'row';
       actions.append(
@@ -111,7 +121,7 @@ export function renderContacts(list: HTMLElement, contacts: ContactView[], host:
               () => void act(host, contact, 'block', `${contact.name} can no longer call you.`),
             ),
       );
-      item.append(who, key, actions);
+      item.append(who, key, calls, actions);
       return item;
     }),
   );

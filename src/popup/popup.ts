@@ -6,10 +6,11 @@
  * The popup has the user's click, so it is the one place that can write the clipboard
  * reliably right after starting a call.
  */
-import type { PopupState, StartResult } from '../messaging/messages.ts';
+import type { ContactView, PopupState, StartResult } from '../messaging/messages.ts';
 import { askBackground } from '../messaging/runtime.ts';
 import { parseShareLink } from '../protocol/link.ts';
 import { renderContacts } from './contacts-list.ts';
+import { renderMissed, renderRings } from './rings-view.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const idle = $('idle');
@@ -58,7 +59,25 @@ function render(state: PopupState): void {
   availableInput.checked = state.available;
   $('presence-text').textContent = state.available ? PRESENCE_TEXT[state.presence] : PRESENCE_TEXT.off;
   $('no-contacts').hidden = state.contacts.length > 0;
-  renderContacts($('contacts'), state.contacts, { say, refresh });
+  renderContacts($('contacts'), state.contacts, { say, refresh, ring });
+  renderRings($('rings'), state.rings, answer);
+  renderMissed($('missed-section'), $('missed'), state.missed);
+}
+
+function ring(contact: ContactView, media: 'video' | 'audio'): void {
+  void withTab(async (id) => {
+    say(`Calling ${contact.name}…`);
+    const result = await askBackground({ type: 'ring-contact', tabId: id, key: contact.key, media });
+    if (!result.ok) say(result.error, true);
+    await refresh();
+  });
+}
+
+async function answer(callId: string, choice: 'accept' | 'decline'): Promise<void> {
+  const result = await askBackground({ type: 'answer-ring', callId, answer: choice });
+  if (result.ok) say(choice === 'accept' ? 'The call opened in its own window.' : 'Call declined.');
+  else say(result.error, true);
+  await refresh();
 }
 
 async function refresh(): Promise<void> {

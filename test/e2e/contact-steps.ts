@@ -81,3 +81,45 @@ export async function contactLine(user: ExtensionUser, page: Page, name: string)
     await popup.close();
   }
 }
+
+/** Waits until the <video> matched by `selector` has presented `count` new frames. */
+export async function framesPresented(
+  target: Pick<Page, 'evaluate'>,
+  selector: string,
+  count = 10,
+  timeout = 20_000,
+): Promise<number> {
+  return target.evaluate(
+    ({ sel, want, ms }) =>
+      new Promise<number>((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error(`fewer than ${want} frames in ${ms} ms`)), ms);
+        let frames = 0;
+        const watch = () => {
+          const v = document.querySelector(sel) as HTMLVideoElement | null;
+          if (!v) {
+            setTimeout(watch, 100);
+            return;
+          }
+          const tick = () => {
+            frames++;
+            if (frames >= want) {
+              clearTimeout(deadline);
+              resolve(frames);
+            } else v.requestVideoFrameCallback(tick);
+          };
+          v.requestVideoFrameCallback(tick);
+        };
+        watch();
+      }),
+    { sel: selector, want: count, ms: timeout },
+  );
+}
+
+/** How many ring notifications the extension shows now (asked in its service worker). */
+export async function ringNotifications(user: ExtensionUser): Promise<number> {
+  const worker = await user.serviceWorker();
+  return worker.evaluate(
+    async () =>
+      Object.keys(await chrome.notifications.getAll()).filter((id) => id.startsWith('parley-ring:')).length,
+  );
+}

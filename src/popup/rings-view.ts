@@ -1,0 +1,59 @@
+/**
+ * The popup's ring cards ("Ana is calling", **Accept**, **Decline**) and missed calls. Names
+ * come from the contact list (first set by the peer): rendered as text only.
+ */
+import type { MissedView, RingView } from '../messaging/messages.ts';
+
+let shownRings = '';
+let shownMissed = '';
+
+export function renderRings(
+  section: HTMLElement,
+  rings: RingView[],
+  answer: (callId: string, choice: 'accept' | 'decline') => Promise<void>,
+): void {
+  const signature = JSON.stringify(rings);
+  if (signature === shownRings) return;
+  shownRings = signature;
+  section.hidden = rings.length === 0;
+  section.replaceChildren(
+    ...rings.map((ring) => {
+      const card = document.createElement('div');
+      card.className = 'ring-card';
+      card.setAttribute('role', 'group');
+      card.setAttribute('aria-label', `${ring.name} is calling`);
+      const text = document.createElement('p');
+      text.textContent = `${ring.name} is calling${ring.media === 'audio' ? ' (audio)' : ''}`;
+      const row = document.createElement('div');
+      row.className = 'row';
+      const accept = document.createElement('button');
+      accept.type = 'button';
+      accept.className = 'primary';
+      accept.textContent = 'Accept';
+      accept.addEventListener('click', () => void answer(ring.callId, 'accept'));
+      const decline = document.createElement('button');
+      decline.type = 'button';
+      decline.className = 'danger';
+      decline.textContent = 'Decline';
+      decline.addEventListener('click', () => void answer(ring.callId, 'decline'));
+      row.append(accept, decline);
+      card.append(text, row);
+      return card;
+    }),
+  );
+}
+
+export function renderMissed(section: HTMLElement, list: HTMLElement, missed: MissedView[]): void {
+  const signature = JSON.stringify(missed);
+  if (signature === shownMissed) return;
+  shownMissed = signature;
+  section.hidden = missed.length === 0;
+  list.replaceChildren(
+    ...missed.map((call) => {
+      const item = document.createElement('li');
+      const when = new Date(call.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      item.textContent = `${call.name}, ${call.media === 'audio' ? 'audio' : 'video'} call at ${when}`;
+      return item;
+    }),
+  );
+}
