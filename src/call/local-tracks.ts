@@ -6,6 +6,7 @@
  * the camera started gets the tracks when they come.
  */
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
+import { applyVideoCap, videoCap } from './uplink-budget.ts';
 
 /** One connection's senders for our media. */
 export interface MediaSenders {
@@ -72,8 +73,10 @@ export class LocalTracks {
   attach(senders: MediaSenders): () => void {
     this.#senders.add(senders);
     this.#fill(senders);
+    this.rebalance();
     return () => {
       this.#senders.delete(senders);
+      this.rebalance();
     };
   }
 
@@ -99,6 +102,7 @@ export class LocalTracks {
     await Promise.all(
       [...this.#senders].map((s) => s.video?.replaceTrack(track).catch(() => {}) ?? Promise.resolve()),
     );
+    this.rebalance();
     return true;
   }
 
@@ -112,7 +116,25 @@ export class LocalTracks {
   #fill(senders: MediaSenders): void {
     const media = this.#media;
     void senders.audio?.replaceTrack(media?.audioTrack ?? null).catch(() => {});
-    void senders.video?.replaceTrack(media?.cameraEnabled ? media.videoTrack : null).catch(() => {});
+    const video = senders.video;
+    if (video) {
+      void video
+        .replaceTrack(media?.cameraEnabled ? media.videoTrack : null)
+        .then(() => this.rebalance(), () => {});
+    }
+  }
+
+  /**
+   * Every video sender within its share of the uplink for the number of connections now
+   * (src/call/uplink-budget.ts). Called when connections come and go, when the camera
+   * changes, and when a connection connects (a sender gets its encodings on negotiation).
+   */
+  rebalance(): void {
+    if (this.kind !== 'video' || this.#stopped) return;
+    const cap = videoCap(this.#senders.size + 1);
+    for (const { video } of this.#senders) {
+      if (video?.track) void applyVideoCap(video, cap).catch(() => {});
+    }
   }
 }
 

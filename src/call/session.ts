@@ -600,6 +600,7 @@ export class CallSession {
     if (this.current.state === 'ended') return;
     const state = this.room.state();
     if (state !== this.current.state) this.setStatus({ state });
+    this.tracks.rebalance();
     // Alone again (someone left before connecting): be ready for the next one.
     if (state === 'waiting') this.next.prepare();
     else if (state === 'connected') this.scheduleGroupOffer();

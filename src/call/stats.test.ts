@@ -53,6 +53,15 @@ describe('connection quality from getStats', () => {
     expect(describeQuality(first)).toBe('Connection good, 40 ms');
   });
 
+  it('says when our video to them is held back for lack of bandwidth', () => {
+    const base = report({ rtt: 0.04, received: 1000, lost: 0, bytesIn: 0, bytesOut: 0 });
+    expect(summarizeStats(base, null, 0).bandwidthLimited).toBe(false);
+    const limited = base.map((s) => (s.id === 'OV' ? { ...s, qualityLimitationReason: 'bandwidth' } : s));
+    expect(summarizeStats(limited, null, 0).bandwidthLimited).toBe(true);
+    const cpu = base.map((s) => (s.id === 'OV' ? { ...s, qualityLimitationReason: 'cpu' } : s));
+    expect(summarizeStats(cpu, null, 0).bandwidthLimited).toBe(false);
+  });
+
   it('computes loss and bitrates over the interval, not since the start', () => {
     const a = summarizeStats(
       report({ rtt: 0.05, received: 10_000, lost: 0, bytesIn: 0, bytesOut: 0 }),

@@ -18,6 +18,8 @@ export interface StatsSample {
   /** Level of the remote audio, 0..1 (null when there is no inbound audio). */
   remoteAudioLevel: number | null;
   quality: Quality;
+  /** Our video to them is held back for lack of bandwidth (the encoder says so). */
+  bandwidthLimited: boolean;
   /** Whether the selected candidate pair goes through a TURN relay (either end); null until known. */
   relayed: boolean | null;
   /** Running totals, used to compute the next interval's rates. */
@@ -43,6 +45,7 @@ export interface RawStat {
   packetsReceived?: number;
   packetsLost?: number;
   audioLevel?: number;
+  qualityLimitationReason?: string;
 }
 
 export const QUALITY_THRESHOLDS = {
@@ -89,6 +92,7 @@ export function summarizeStats(stats: RawStat[], previous: StatsSample | null, n
     typeof pair?.currentRoundTripTime === 'number' ? Math.round(pair.currentRoundTripTime * 1000) : null;
   const totals = { bytesReceived: 0, bytesSent: 0, packetsReceived: 0, packetsLost: 0 };
   let remoteAudioLevel: number | null = null;
+  let bandwidthLimited = false;
   for (const s of stats) {
     if (s.type === 'inbound-rtp') {
       totals.bytesReceived += s.bytesReceived ?? 0;
@@ -99,6 +103,7 @@ export function summarizeStats(stats: RawStat[], previous: StatsSample | null, n
       }
     } else if (s.type === 'outbound-rtp') {
       totals.bytesSent += s.bytesSent ?? 0;
+      if (s.kind === 'video' && s.qualityLimitationReason === 'bandwidth') bandwidthLimited = true;
     }
   }
   let lossPercent = 0;
@@ -124,6 +129,7 @@ export function summarizeStats(stats: RawStat[], previous: StatsSample | null, n
     inboundKbps: Math.round(inboundKbps),
     outboundKbps: Math.round(outboundKbps),
     remoteAudioLevel,
+    bandwidthLimited,
     quality: rateQuality(rttMs, lossPercent),
     relayed: isRelayed(stats, pair),
     totals,

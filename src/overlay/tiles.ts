@@ -228,10 +228,11 @@ export function mountTiles(options: TilesOptions): Tiles {
       tile.indicators.replaceChildren(...lines.map((line) => el('span', {}, line)));
       const stats = peer.connection === 'connected' ? peer.stats : null;
       tile.quality.dataset.quality = stats?.quality ?? 'unknown';
+      tile.quality.dataset.limited = stats?.bandwidthLimited ? 'bandwidth' : 'no';
       setAttr(
         tile.quality,
         'aria-label',
-        `${peer.name}: ${stats ? describeQuality(stats) : peer.connection === 'reconnecting' ? 'reconnecting' : 'connecting'}`,
+        `${peer.name}: ${stats ? describeQuality(stats) : peer.connection === 'reconnecting' ? 'reconnecting' : 'connecting'}${stats?.bandwidthLimited ? ', short of bandwidth' : ''}`,
       );
     }
     levels.set(peer.peerId, peer.connection === 'connected' ? (peer.stats?.remoteAudioLevel ?? null) : null);

@@ -142,6 +142,7 @@ describe('a group call on one link', () => {
       expect(await list.getByRole('listitem').allTextContents()).toHaveLength(4);
       expect(await list.getByRole('listitem').first().textContent()).toContain('Bruno (you)');
 
+      log('people list');
       // Chat reaches all three others.
       const [ana, ...rest] = people as [Person, ...Person[]];
       for (const p of people) await p.page.getByRole('button', { name: 'Chat' }).click();
@@ -154,8 +155,8 @@ describe('a group call on one link', () => {
           .filter({ hasText: 'Hello everyone' })
           .waitFor({ timeout: 15_000 });
       }
-      for (const p of people) await p.page.getByRole('button', { name: /^Chat/ }).click();
 
+      log('chat');
       // One dropped file goes to each of the three, byte-exact.
       const originals = await makeFiles(ana.page, [{ kind: 'random', name: 'notes.bin', size: 300_000 }]);
       await dropTestFiles(ana.page);
@@ -170,14 +171,17 @@ describe('a group call on one link', () => {
         expect(await sha256OfDownload(download)).toBe(originals['notes.bin']!.sha256);
       }
 
+      log('files');
       // A fifth person joins mid-call: everyone sees four.
       people.push(await join(url, 'Emil'));
-      await Promise.all(people.map((p) => seesVideos(p.page, 4)));
+      await Promise.all(people.map((p) => seesVideos(p.page, 4).then(() => log(`${p.name} sees 4`))));
       for (const p of people) expect(await tileNames(p.page)).toEqual(othersOf(people, p));
 
+      log('five');
       // Dana closes her tab: within 10 s the others see three, and their call goes on.
       const dana = people.splice(3, 1)[0]!;
-      await dana.page.close();
+      // As a person closing the tab: the page's beforeunload and pagehide run.
+      await dana.page.close({ runBeforeUnload: true });
       for (const p of people) {
         await expect
           .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
@@ -189,6 +193,7 @@ describe('a group call on one link', () => {
         expect(await endScreens(p.page)).toBe(0);
       }
 
+      log('dana left');
       // Hang up leaves the call for the one who hangs up only.
       await people[3]!.page.getByRole('button', { name: 'Hang up' }).click();
       await people[3]!.page.getByRole('heading', { name: 'Call ended' }).waitFor();
