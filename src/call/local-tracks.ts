@@ -118,9 +118,10 @@ export class LocalTracks {
     void senders.audio?.replaceTrack(media?.audioTrack ?? null).catch(() => {});
     const video = senders.video;
     if (video) {
-      void video
-        .replaceTrack(media?.cameraEnabled ? media.videoTrack : null)
-        .then(() => this.rebalance(), () => {});
+      void video.replaceTrack(media?.cameraEnabled ? media.videoTrack : null).then(
+        () => this.rebalance(),
+        () => {},
+      );
     }
   }
 
