@@ -24,12 +24,19 @@
  * The last line of output is one JSON object (see the issue) so runs can be compared.
  * Usage: npm run bench:signal [-- --quick]  (quick: fewer sockets and shorter steps, for a smoke run)
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import {
+  cpuSeconds,
+  Generator,
+  machineTicks,
+  median,
+  type Step,
+  settledRss,
+  sleep,
+  startNodeServer,
+} from './lib/bench-process.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const QUICK = process.argv.includes('--quick');
 const IDLE_STEPS = QUICK ? [500, 1500] : [5000, 15000];
 const PAIRS = QUICK ? 50 : 500;
@@ -40,12 +47,6 @@ const RATE_STEP = QUICK ? 20_000 : 5000;
 const ATTEMPTS = 3;
 /** Offered rates at which every server's CPU per message is compared. */
 const EQUAL_RATES = QUICK ? [2000] : [10_000, 20_000];
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 type Kind = 'ours' | 'peerjs' | 'bare';
 
@@ -67,100 +68,8 @@ const SERVERS: Record<Kind, { label: string; args: string[]; env: Record<string,
   bare: { label: 'bare ws relay', args: ['bench/lib/signal-bare-relay.ts'], env: {} },
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** RSS after two full GCs (SIGUSR2, see bench/lib/gc-on-signal.ts), so garbage does not count. */
-async function settledRss(child: ChildProcess): Promise<number> {
-  for (let i = 0; i < 2; i++) {
-    child.kill('SIGUSR2');
-    await sleep(700);
-  }
-  return rssBytes(child.pid!);
-}
-
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for ${pid}`);
-  return Number(kb) * 1024;
-}
-
-/**
- * Starts a server. `ulimit -n` is raised as far as this machine allows (root without
- * CAP_SYS_RESOURCE cannot pass the hard limit; 20 000 here is enough for 15 000 sockets).
- */
-async function startServer(kind: Kind): Promise<{ child: ChildProcess; port: number }> {
-  const spec = SERVERS[kind];
-  const child = spawn(
-    'sh',
-    [
-      '-c',
-      'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
-      process.execPath,
-      '--expose-gc',
-      '--import',
-      'tsx',
-      '--import',
-      './bench/lib/gc-on-signal.ts',
-      ...spec.args,
-    ],
-    { cwd: ROOT, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      for (const line of out.split('\n')) {
-        const m = /"port":(\d+)/.exec(line);
-        if (m) resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}: ${out}`)));
-  });
-  child.stdout?.resume();
-  return { child, port };
-}
-
-class Generator {
-  private seq = 0;
-  private waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  readonly child: ChildProcess;
-  private readonly ready: Promise<void>;
-  constructor() {
-    this.child = fork(fileURLToPath(new URL('./lib/signal-load.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
-      cwd: ROOT,
-    });
-    // Commands sent before the child's listener exists would be lost: wait for its hello.
-    this.ready = new Promise<void>((resolve) => {
-      this.child.once('message', () => resolve());
-    });
-    this.child.on('message', (raw) => {
-      const msg = raw as { seq: number; result?: unknown; error?: string };
-      const w = this.waiting.get(msg.seq);
-      this.waiting.delete(msg.seq);
-      if (msg.error !== undefined) w?.reject(new Error(msg.error));
-      else w?.resolve(msg.result);
-    });
-  }
-  async call<T>(command: Record<string, unknown>): Promise<T> {
-    await this.ready;
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.send({ ...command, seq });
-    });
-  }
-}
-
-interface Step {
-  rate: number;
-  sent: number;
-  received: number;
-  p50: number;
-  p99: number;
-  max: number;
-  genLimited: boolean;
+function startServer(kind: Kind): Promise<{ child: ChildProcess; port: number }> {
+  return startNodeServer(`${kind} server`, SERVERS[kind].args, SERVERS[kind].env);
 }
 
 interface Result {
@@ -174,12 +83,6 @@ interface Result {
   genLimited: boolean;
   /** Median server CPU per message at each of EQUAL_RATES. */
   cpuAtEqual?: Record<number, number>;
-}
-
-/** user + system CPU seconds of a process so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const passes = (s: Step) => s.received === s.sent && s.p99 < P99_LIMIT_MS;
@@ -248,13 +151,6 @@ function nextRate(c: Contender): number | null {
   if (c.bisects >= 3) return null;
   const mid = Math.round((c.lo + c.hi) / 2 / 100) * 100;
   return mid > c.lo && mid < c.hi ? mid : null;
-}
-
-/** CPU time of the whole machine so far (all CPUs, in USER_HZ ticks), busy and total. */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
 }
 
 /**

@@ -5,10 +5,12 @@
  * hash per room and only changes through the Lua scripts in redis-scripts.ts, atomically, so
  * capacity holds across nodes. Each script publishes its event on the room's channel; every
  * node with a member in the room is subscribed to it and keeps a mirror of the room (peer id
- * → its local socket, or null when on another node), so a relay needs no Redis read:
- * a local target is sent to directly, a remote one gets the frame on the room channel (one
- * PUBLISH from the sender's node, in order: a node sends all its PUBLISHes on one connection
- * and Redis delivers a channel's messages in order, so two peers' messages keep their order).
+ * → its local socket, or the id of the node it is on), so a relay needs no Redis read: a
+ * local target is sent to directly; frames for peers on other nodes are batched per target
+ * node for one turn of the event loop and go out as one PUBLISH on that node's own channel
+ * (so only the receiving node reads them, and Redis's and the client library's cost is paid
+ * once per batch, not per message). Order holds: a node sends all its PUBLISHes on one
+ * connection, batches keep their order, and Redis delivers a channel's messages in order.
  *
  * A node that dies or drains leaves its members in Redis: their clients reconnect to another
  * node and resume (the scripts treat them as live, so the others see no leave). Nodes beat a
@@ -47,8 +49,8 @@ interface LocalRoom<M> {
   readonly chan: string;
   /** The last room event applied (scripts number them). */
   ver: number;
-  /** Every member: its socket when on this node, null when on another. */
-  peers: Map<string, M | null>;
+  /** Every member: its socket when on this node, else the id of the node it is on. */
+  peers: Map<string, M | string>;
   /** Members on this node. */
   local: number;
   /** Joins of this node in flight for this room; events meanwhile are kept in `log`. */
@@ -69,6 +71,7 @@ export function createRedisRooms<M extends Member>(
   const prefix = config.redisPrefix;
   const nodesKey = `${prefix}nodes`;
   const nodeRoomsKey = `${prefix}node:${node}`;
+  const nodeChan = (id: string) => `${prefix}nc:${id}`;
   const roomTtl = String(config.resumeGraceMs + ROOM_TTL_EXTRA_MS);
   const rooms = new Map<string, LocalRoom<M>>();
   const joining = new Set<M>();
@@ -108,6 +111,8 @@ export function createRedisRooms<M extends Member>(
   });
   cmd.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis: first connection failed'));
   sub.connect().catch(() => {});
+  // Signals for members on this node (the client resubscribes after a reconnect).
+  sub.subscribe(nodeChan(node), onSignals, true).catch(() => {});
 
   // ---- scripts: EVALSHA, loading on NOSCRIPT (a restarted Redis forgot them) ----
   const shas = new Map<string, string>();
@@ -172,8 +177,8 @@ export function createRedisRooms<M extends Member>(
     if (!draining) cmd.sendCommand(['SREM', nodeRoomsKey, lr.id]).catch(() => {});
   }
 
-  function isLocal(value: M | null | undefined): value is M {
-    return value !== null && value !== undefined;
+  function isLocal(value: M | string | undefined): value is M {
+    return typeof value === 'object';
   }
 
   function onEvent(message: Buffer, channel: Buffer): void {
@@ -185,11 +190,66 @@ export function createRedisRooms<M extends Member>(
   }
 
   /**
+   * A batch of signals for members on this node (see queueSignal for the layout). A signal
+   * for a peer not (yet) here while one of our joins to its room is in flight is kept with the
+   * room's events, so the newcomer gets it once its join is admitted.
+   */
+  function onSignals(batch: Buffer): void {
+    let o = 0;
+    while (o + 27 <= batch.length) {
+      const to = batch.toString('latin1', o, o + 22);
+      const roomLength = batch[o + 22]!;
+      const room = batch.toString('latin1', o + 23, o + 23 + roomLength);
+      const start = o + 27 + roomLength;
+      const end = start + batch.readUInt32BE(o + 23 + roomLength);
+      o = end;
+      const lr = rooms.get(room);
+      if (lr === undefined) continue;
+      const target = lr.peers.get(to);
+      if (isLocal(target)) outbox.send(target, batch.subarray(start, end));
+      else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|`, 'latin1'), batch.subarray(start, end)]));
+    }
+  }
+
+  /** Outgoing signals per target node, sent as one PUBLISH each at the end of this turn. */
+  const outgoing = new Map<string, Buffer[]>();
+  let flushScheduled = false;
+
+  /** Record layout: peer id (22 bytes), room id length (1), room id, frame length (4, BE), frame. */
+  function queueSignal(toNode: string, room: string, to: string, frame: Buffer): void {
+    const head = Buffer.allocUnsafe(27 + room.length);
+    head.write(to, 0, 'latin1');
+    head[22] = room.length;
+    head.write(room, 23, 'latin1');
+    head.writeUInt32BE(frame.length, 23 + room.length);
+    let parts = outgoing.get(toNode);
+    if (parts === undefined) {
+      parts = [];
+      outgoing.set(toNode, parts);
+    }
+    parts.push(head, frame);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushSignals);
+    }
+  }
+
+  function flushSignals(): void {
+    flushScheduled = false;
+    for (const [toNode, parts] of outgoing) {
+      cmd
+        .sendCommand(['PUBLISH', nodeChan(toNode), Buffer.concat(parts)])
+        .catch((err: Error) => log.debug({ err: err.message }, 'relay dropped: redis unavailable'));
+    }
+    outgoing.clear();
+  }
+
+  /**
    * Applies one room event. With `only` (a member that just joined) it is a replay of an
    * event that arrived while its join was in flight: only that member hears of it.
    */
   function apply(lr: LocalRoom<M>, message: Buffer, only: M | null): void {
-    if (message[0] === 0x53 /* S */) {
+    if (message[0] === 0x53 /* S: a signal kept while a join was in flight (onSignals) */) {
       const to = message.toString('latin1', 2, 24);
       const target = lr.peers.get(to);
       if (isLocal(target) && (only === null || target === only)) outbox.send(target, message.subarray(25));
@@ -201,7 +261,7 @@ export function createRedisRooms<M extends Member>(
       if (ver <= lr.ver) return;
     } else if (ver > lr.ver) lr.ver = ver;
     if (kind === 'J') {
-      if (!lr.peers.has(pid)) lr.peers.set(pid, null);
+      if (!isLocal(lr.peers.get(pid))) lr.peers.set(pid, b);
       const parkedBy = a === '' ? [] : a.split(',');
       for (const m of only === null ? lr.peers.values() : [only]) {
         if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid, parkedBy.includes(m.peerId)));
@@ -215,7 +275,7 @@ export function createRedisRooms<M extends Member>(
     } else if (kind === 'R' && a !== node) {
       // Resumed on another node: if we still hold its old socket, that one is replaced.
       const old = lr.peers.get(pid);
-      lr.peers.set(pid, null);
+      lr.peers.set(pid, a);
       if (isLocal(old)) {
         old.room = null;
         lr.local--;
@@ -223,7 +283,6 @@ export function createRedisRooms<M extends Member>(
         maybeDrop(lr);
       }
     }
-    void b;
   }
 
   // ---- join ----
@@ -317,13 +376,13 @@ export function createRedisRooms<M extends Member>(
       outbox.replaced(old);
     }
     // The room as of the script, plus the local members that joined after it.
-    const peers = new Map<string, M | null>();
+    const peers = new Map<string, M | string>();
     const order: string[] = [];
     let i = 3;
     for (; i + 1 < reply.length && reply[i] !== ''; i += 2) {
       const pid = reply[i] as string;
       const cur = lr.peers.get(pid);
-      peers.set(pid, isLocal(cur) ? cur : null);
+      peers.set(pid, isLocal(cur) ? cur : (reply[i + 1] as string));
       order.push(pid);
     }
     for (const [pid, cur] of lr.peers)
@@ -388,7 +447,7 @@ export function createRedisRooms<M extends Member>(
     m.parked = null;
     lr.local--;
     // Still listed (as elsewhere) until the room's own `L` event, which tells the others here.
-    lr.peers.set(m.peerId, null);
+    lr.peers.set(m.peerId, node);
     // Draining: the member stays in Redis so that its client resumes on another node.
     if (!draining) leave(lr, m.peerId, resumable, m.tokenHash);
     log.debug({ room: roomTag(lr.id) }, 'peer left');
@@ -407,15 +466,9 @@ export function createRedisRooms<M extends Member>(
     const target = lr.peers.get(msg.to);
     if (target === undefined || target === m) return false;
     const out = relayFrame(m.peerId, frame, text, msg.to, msg.data);
-    if (target !== null) {
-      outbox.send(target, out);
-    } else {
-      const head = Buffer.from(`S|${msg.to}|`, 'latin1');
-      const body = typeof out === 'string' ? Buffer.from(out) : out;
-      cmd
-        .sendCommand(['PUBLISH', lr.chan, Buffer.concat([head, body])])
-        .catch((err: Error) => log.debug({ err: err.message }, 'relay dropped: redis unavailable'));
-    }
+    if (isLocal(target)) outbox.send(target, out);
+    else if (cmd.isReady)
+      queueSignal(target, lr.id, msg.to, typeof out === 'string' ? Buffer.from(out) : out);
     outbox.relayed();
     return true;
   }
@@ -471,16 +524,25 @@ export function createRedisRooms<M extends Member>(
 
   /** Reads the room and tells local members of joins and leaves they missed. */
   async function refreshMirror(lr: LocalRoom<M>): Promise<void> {
-    const fields = (await cmd.sendCommand(['HKEYS', lr.key])) as string[];
-    const now = new Set(fields.filter((f) => f.startsWith('m:')).map((f) => f.slice(2)));
+    // node-redis answers HGETALL with an object (field → value), even over RESP2.
+    const all = (await cmd.sendCommand(['HGETALL', lr.key])) as Record<string, string> | string[];
+    const entries = Array.isArray(all)
+      ? all.flatMap((f, i) => (i % 2 === 0 ? [[f, all[i + 1] ?? ''] as const] : []))
+      : Object.entries(all);
+    const now = new Map<string, string>();
+    for (const [f, v] of entries) if (f.startsWith('m:')) now.set(f.slice(2), v.split('|')[0] ?? '');
     for (const [pid, cur] of lr.peers) {
       if (now.has(pid) || isLocal(cur)) continue;
       lr.peers.delete(pid);
       for (const m of lr.peers.values()) if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
     }
-    for (const pid of now) {
-      if (lr.peers.has(pid)) continue;
-      lr.peers.set(pid, null);
+    for (const [pid, at] of now) {
+      const cur = lr.peers.get(pid);
+      if (cur !== undefined) {
+        if (!isLocal(cur)) lr.peers.set(pid, at);
+        continue;
+      }
+      lr.peers.set(pid, at);
       for (const m of lr.peers.values())
         if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid));
     }

@@ -1,7 +1,9 @@
 /**
- * The load generator for `bench:signal`, run as a child process (one per server under test)
- * and driven over IPC by bench/signal.ts. The same code drives all three servers; only the
- * URL and the message shapes differ (`ADAPTERS`).
+ * The load generator for `bench:signal` and `bench:scale`, run as a child process (one per
+ * server or set of nodes under test) and driven over IPC (bench-process.ts `Generator`). The
+ * same code drives all three servers of bench:signal; only the URL and the message shapes
+ * differ (`ADAPTERS`). Given several ports (bench:scale's two nodes), the two peers of each
+ * room connect to different nodes.
  *
  * It speaks WebSocket over raw TCP sockets with precomputed frames (masked with a zero key,
  * which RFC 6455 allows) and counts replies by parsing only frame headers, so it costs far
@@ -236,7 +238,12 @@ function open(port: number, kind: Kind, room: string): Promise<Conn> {
   });
 }
 
-async function openMany(port: number, kind: Kind, count: number, into: Conn[]): Promise<void> {
+/**
+ * Opens `count` more sockets into `into`, two per room. With several ports (several server
+ * nodes), socket i goes to ports[i % ports.length]: the two peers of a room are on different
+ * nodes when there are two.
+ */
+async function openMany(ports: readonly number[], kind: Kind, count: number, into: Conn[]): Promise<void> {
   const concurrency = 200;
   let next = into.length;
   const target = into.length + count;
@@ -250,7 +257,7 @@ async function openMany(port: number, kind: Kind, count: number, into: Conn[]): 
         room = randomBytes(16).toString('base64url');
         rooms.set(pair, room);
       } else rooms.delete(pair);
-      into[i] = await open(port, kind, room);
+      into[i] = await open(ports[i % ports.length]!, kind, room);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -278,14 +285,14 @@ function closeAll(conns: Conn[]): Promise<void> {
 
 // ---------- state and commands ----------
 let kind: Kind = 'ours';
-let port = 0;
+let ports: number[] = [];
 const idle: Conn[] = [];
 const pairs: Conn[] = [];
 /** pairs[2i] and pairs[2i+1] talk to each other; `route[k]` is the receiver of pairs[k]. */
 let route: Conn[] = [];
 
 async function setupPairs(n: number): Promise<void> {
-  await openMany(port, kind, n * 2, pairs);
+  await openMany(ports, kind, n * 2, pairs);
   if (kind === 'ours') {
     // Whoever of a pair joined first hears of the other by peer-joined: wait until every
     // socket has seen its partner, so no setup frame is counted as a relayed message.
@@ -359,7 +366,7 @@ async function step(rate: number, durationMs: number): Promise<StepResult> {
 }
 
 type Command =
-  | { cmd: 'init'; kind: Kind; port: number }
+  | { cmd: 'init'; kind: Kind; port?: number; ports?: number[] }
   | { cmd: 'idle'; total: number }
   | { cmd: 'closeIdle' }
   | { cmd: 'pairs'; n: number }
@@ -373,11 +380,11 @@ process.on('message', (raw) => {
   switch (command.cmd) {
     case 'init':
       kind = command.kind;
-      port = command.port;
+      ports = command.ports ?? [command.port ?? 0];
       reply({ ok: true });
       return;
     case 'idle':
-      openMany(port, kind, command.total - idle.length, idle)
+      openMany(ports, kind, command.total - idle.length, idle)
         .then(() => reply({ sockets: idle.length, closed: idle.filter((c) => c.closed).length }))
         .catch(fail);
       return;

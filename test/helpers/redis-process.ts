@@ -13,6 +13,8 @@ export interface RedisHandle {
   stop(): Promise<void>;
   /** Starts it again on the same port (empty). */
   start(): Promise<void>;
+  /** The running redis-server's process id (benchmarks read its CPU time), or null. */
+  pid(): number | null;
 }
 
 function redisBinary(): string {
@@ -81,5 +83,11 @@ export async function startRedis(): Promise<RedisHandle> {
   }
 
   await start();
-  return { url: `redis://127.0.0.1:${port}`, port, stop, start };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    start,
+    pid: () => (child as ChildProcess | null)?.pid ?? null,
+  };
 }

@@ -1,0 +1,347 @@
+/**
+ * `npm run bench:scale`: what running on Redis costs, measured against one node without Redis
+ * in the same run. Three setups, each driven by its own load generator process
+ * (bench/lib/signal-load.ts, the one bench:signal uses) with our full server (server/main.ts):
+ *
+ *   one       one node, rooms in memory (the default, the baseline);
+ *   one+redis one node with REDIS_URL (relay between peers on the same node: no Redis on the path);
+ *   two       two nodes with REDIS_URL, the two peers of every pair on different nodes, so every
+ *             message crosses nodes (sender's node → PUBLISH → Redis → receiver's node).
+ *
+ * One real redis-server, started here, serves both Redis setups (each with its own key prefix).
+ *
+ *  1. Idle memory with Redis: N joined sockets (two per room) on the one+redis node and on the
+ *     baseline node: the node's RSS after full GCs over its RSS before, per socket, and Redis's
+ *     `used_memory` over its value before, per socket.
+ *  2. Cross-node latency: 500 pairs at a low rate (every setup far from its limit); the setups
+ *     take turns, three times; median p50 and p99 of each, and p50(two) − p50(one).
+ *  3. Cost at equal load: the same pairs at fixed rates, the setups take turns three times;
+ *     median CPU (user + system, /proc) of the node processes per relayed message, and of
+ *     Redis per message.
+ *  4. Relay rate: as bench:signal, a step passes when every message arrives and p99 < 50 ms;
+ *     climb by RATE_STEP until a rate fails (three attempts, on later turns), bisect three times.
+ *
+ * On a 2-core machine the two-node setup runs two nodes, Redis and the generator on two cores,
+ * where the baseline runs one node and the generator: its maximum rate says how much of two
+ * cores the whole cluster needs per message, not what two machines would do. The CPU per
+ * message (phase 3) is the figure that carries over to a real deployment.
+ *
+ * Last line: one JSON object (see the issue). Usage: npm run bench:scale [-- --quick]
+ */
+import type { ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { createClient } from '@redis/client';
+import { type RedisHandle, startRedis } from '../test/helpers/redis-process.ts';
+import {
+  cpuSeconds,
+  Generator,
+  machineTicks,
+  median,
+  type Step,
+  settledRss,
+  sleep,
+  startNodeServer,
+} from './lib/bench-process.ts';
+
+const QUICK = process.argv.includes('--quick');
+const IDLE_SOCKETS = QUICK ? 1000 : 10_000;
+const PAIRS = QUICK ? 50 : 500;
+const STEP_MS = QUICK ? 1000 : 2500;
+const P99_LIMIT_MS = 50;
+const RATE_STEP = QUICK ? 10_000 : 5000;
+const ATTEMPTS = 3;
+const LOW_RATE = QUICK ? 500 : 2000;
+const EQUAL_RATES = QUICK ? [2000] : [5000, 10_000];
+const TURNS = 3;
+
+type Kind = 'one' | 'oneRedis' | 'two';
+const KINDS: readonly Kind[] = ['one', 'oneRedis', 'two'];
+const LABEL: Record<Kind, string> = {
+  one: 'one node',
+  oneRedis: 'one node + Redis',
+  two: 'two nodes + Redis',
+};
+
+/** As bench:signal: all load comes from one address; the token bucket still runs. */
+const NODE_ENV = {
+  MAX_CONNECTIONS_PER_IP: '1000000',
+  RATE_LIMIT_PER_SEC: '1000',
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'info',
+};
+
+interface Setup {
+  kind: Kind;
+  nodes: ChildProcess[];
+  gen: Generator;
+  kbPerSocket: number;
+  redisBytesPerSocket: number;
+  best: (Step & { cpuUsPerMsg: number }) | null;
+  lo: number;
+  hi: number | null;
+  bisects: number;
+  done: boolean;
+  trying: number | null;
+  attempts: number;
+}
+
+const children = new Set<ChildProcess>();
+let redis: RedisHandle | null = null;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    void redis?.stop();
+    process.exit(130);
+  });
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const out = (s: string) => process.stdout.write(`${s}\n`);
+
+out(
+  `bench:scale — ${PAIRS} pairs, ~500-byte messages both ways, pass = all delivered and p99 < ${P99_LIMIT_MS} ms; ` +
+    `each setup has its own load-generator process.\n` +
+    `Nodes run with full validation and limits; raised for load from one address: ` +
+    `MAX_CONNECTIONS_PER_IP=${NODE_ENV.MAX_CONNECTIONS_PER_IP}, RATE_LIMIT_PER_SEC=${NODE_ENV.RATE_LIMIT_PER_SEC}.`,
+);
+out(`load average before: ${load()} (other work on this machine skews the figures)`);
+
+redis = await startRedis();
+const redisPid = redis.pid()!;
+const admin = createClient({ url: redis.url });
+admin.on('error', () => {});
+await admin.connect();
+async function redisUsedMemory(): Promise<number> {
+  const info = String(await admin.sendCommand(['INFO', 'memory']));
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+}
+
+async function startNodes(kind: Kind): Promise<{ nodes: ChildProcess[]; ports: number[] }> {
+  const env: Record<string, string> =
+    kind === 'one' ? NODE_ENV : { ...NODE_ENV, REDIS_URL: redis!.url, REDIS_PREFIX: `bench-${kind}:` };
+  const started = await Promise.all(
+    Array.from({ length: kind === 'two' ? 2 : 1 }, (_, i) =>
+      startNodeServer(`${LABEL[kind]} (node ${i + 1})`, ['server/main.ts'], env),
+    ),
+  );
+  for (const s of started) children.add(s.child);
+  return { nodes: started.map((s) => s.child), ports: started.map((s) => s.port) };
+}
+
+const nodesCpu = (s: Setup) => s.nodes.reduce((sum, n) => sum + cpuSeconds(n.pid!), 0);
+
+async function prepare(kind: Kind): Promise<Setup> {
+  const { nodes, ports } = await startNodes(kind);
+  const gen = new Generator();
+  children.add(gen.child);
+  await gen.call({ cmd: 'init', kind: 'ours', ports });
+  const setup: Setup = {
+    kind,
+    nodes,
+    gen,
+    kbPerSocket: Number.NaN,
+    redisBytesPerSocket: Number.NaN,
+    best: null,
+    lo: 0,
+    hi: null,
+    bisects: 0,
+    done: false,
+    trying: null,
+    attempts: 0,
+  };
+  // Warm-up: the first connections load and compile code; that is not per-socket memory.
+  await gen.call({ cmd: 'idle', total: 300 });
+  await gen.call({ cmd: 'closeIdle' });
+  await sleep(1500);
+  if (kind !== 'two') {
+    const node = nodes[0]!;
+    const base = await settledRss(node);
+    const redisBase = await redisUsedMemory();
+    await gen.call({ cmd: 'idle', total: IDLE_SOCKETS });
+    await sleep(1500);
+    setup.kbPerSocket = ((await settledRss(node)) - base) / IDLE_SOCKETS / 1024;
+    setup.redisBytesPerSocket = ((await redisUsedMemory()) - redisBase) / IDLE_SOCKETS;
+    out(
+      `  ${LABEL[kind]}: ${IDLE_SOCKETS} idle joined sockets, node +${setup.kbPerSocket.toFixed(2)} KB each` +
+        (kind === 'oneRedis' ? `, Redis +${setup.redisBytesPerSocket.toFixed(0)} bytes each` : ''),
+    );
+    await gen.call({ cmd: 'closeIdle' });
+    await sleep(1500);
+  }
+  await gen.call({ cmd: 'pairs', n: PAIRS });
+  await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
+  return setup;
+}
+
+interface Measured {
+  step: Step;
+  nodeUs: number;
+  redisUs: number;
+  genUs: number;
+  otherCores: number;
+}
+
+/** One step for one setup, with the CPU of its nodes, of Redis, of its generator and of the rest. */
+async function measure(s: Setup, rate: number): Promise<Measured> {
+  const n0 = nodesCpu(s);
+  const r0 = cpuSeconds(redisPid);
+  const g0 = cpuSeconds(s.gen.child.pid!);
+  const m0 = machineTicks();
+  const t0 = performance.now();
+  const step = await s.gen.call<Step>({ cmd: 'step', rate, durationMs: STEP_MS });
+  const wall = (performance.now() - t0) / 1000;
+  const node = nodesCpu(s) - n0;
+  const red = cpuSeconds(redisPid) - r0;
+  const gen = cpuSeconds(s.gen.child.pid!) - g0;
+  const m1 = machineTicks();
+  const per = (sec: number) => (sec * 1e6) / Math.max(1, step.received);
+  const otherCores = Math.max(0, ((m1.busy - m0.busy) / 100 - node - red - gen) / wall);
+  await sleep(300);
+  return { step, nodeUs: per(node), redisUs: per(red), genUs: per(gen), otherCores };
+}
+
+const passes = (s: Step) => s.received === s.sent && s.p99 < P99_LIMIT_MS;
+
+function nextRate(c: Setup): number | null {
+  if (c.trying !== null) return c.trying;
+  if (c.hi === null) return c.lo + RATE_STEP <= 200_000 ? c.lo + RATE_STEP : null;
+  if (c.bisects >= 3) return null;
+  const mid = Math.round((c.lo + c.hi) / 2 / 100) * 100;
+  return mid > c.lo && mid < c.hi ? mid : null;
+}
+
+async function tryRate(c: Setup, rate: number): Promise<void> {
+  if (c.trying !== rate) {
+    c.trying = rate;
+    c.attempts = 0;
+  }
+  c.attempts++;
+  const m = await measure(c, rate);
+  const s = m.step;
+  const ok = passes(s);
+  const last = !ok && c.attempts >= ATTEMPTS;
+  out(
+    `  ${LABEL[c.kind].padEnd(18)} ${String(rate).padStart(6)} msgs/s: delivered ${s.received}/${s.sent}, ` +
+      `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, nodes ${m.nodeUs.toFixed(1)} µs/msg, ` +
+      `Redis ${m.redisUs.toFixed(1)} µs/msg, other ${m.otherCores.toFixed(2)} cores` +
+      `${s.genLimited ? ' (generator limited)' : ''} ${ok ? 'ok' : last ? 'FAIL' : `FAIL (attempt ${c.attempts} of ${ATTEMPTS})`}`,
+  );
+  if (ok) {
+    c.lo = rate;
+    c.best = { ...s, cpuUsPerMsg: m.nodeUs };
+    if (c.hi !== null) c.bisects++;
+    c.trying = null;
+    return;
+  }
+  if (!last) return;
+  if (c.hi !== null) c.bisects++;
+  c.hi = rate;
+  c.trying = null;
+}
+
+out('\nIdle memory (joined sockets, two per room)');
+const setups: Setup[] = [];
+for (const kind of KINDS) setups.push(await prepare(kind));
+const byKind = (k: Kind) => setups.find((s) => s.kind === k)!;
+
+out(`\nLatency at ${LOW_RATE} msgs/s (setups take turns; median of ${TURNS})`);
+const low: Record<Kind, Measured[]> = { one: [], oneRedis: [], two: [] };
+for (let turn = 0; turn < TURNS; turn++) {
+  for (let i = 0; i < setups.length; i++) {
+    const s = setups[(i + turn) % setups.length]!;
+    low[s.kind].push(await measure(s, LOW_RATE));
+  }
+}
+const p50 = (k: Kind) => median(low[k].map((m) => m.step.p50));
+const p99 = (k: Kind) => median(low[k].map((m) => m.step.p99));
+for (const k of KINDS) {
+  out(
+    `  ${LABEL[k].padEnd(18)} p50 ${p50(k).toFixed(2)} ms (${low[k].map((m) => m.step.p50.toFixed(2)).join(', ')}), ` +
+      `p99 ${p99(k).toFixed(2)} ms, delivered ${low[k].map((m) => `${m.step.received}/${m.step.sent}`).join(', ')}`,
+  );
+}
+
+out(`\nCPU per message at equal rates (setups take turns; median of ${TURNS})`);
+const equal: Record<Kind, Record<number, Measured[]>> = { one: {}, oneRedis: {}, two: {} };
+for (const rate of EQUAL_RATES) {
+  for (let turn = 0; turn < TURNS; turn++) {
+    for (let i = 0; i < setups.length; i++) {
+      const s = setups[(i + turn) % setups.length]!;
+      const list = equal[s.kind][rate] ?? [];
+      equal[s.kind][rate] = list;
+      list.push(await measure(s, rate));
+    }
+  }
+  for (const k of KINDS) {
+    const ms = equal[k][rate]!;
+    out(
+      `  ${LABEL[k].padEnd(18)} ${String(rate).padStart(6)} msgs/s: nodes ${median(ms.map((m) => m.nodeUs)).toFixed(1)} µs/msg ` +
+        `(${ms.map((m) => m.nodeUs.toFixed(1)).join(', ')}), Redis ${median(ms.map((m) => m.redisUs)).toFixed(1)} µs/msg, ` +
+        `generator ${median(ms.map((m) => m.genUs)).toFixed(1)} µs/msg, p99 ${median(ms.map((m) => m.step.p99)).toFixed(2)} ms, ` +
+        `other ${median(ms.map((m) => m.otherCores)).toFixed(2)} cores`,
+    );
+  }
+}
+const nodeUs = (k: Kind, rate: number) => median(equal[k][rate]!.map((m) => m.nodeUs));
+const redisUs = (k: Kind, rate: number) => median(equal[k][rate]!.map((m) => m.redisUs));
+
+out('\nRelay rate (setups take turns)');
+for (let round = 0; ; round++) {
+  const active = setups.filter((c) => !c.done);
+  if (active.length === 0) break;
+  for (let i = 0; i < active.length; i++) {
+    const c = active[(i + round) % active.length]!;
+    const rate = nextRate(c);
+    if (rate === null) c.done = true;
+    else await tryRate(c, rate);
+  }
+}
+
+for (const s of setups) {
+  await Promise.race([s.gen.call({ cmd: 'exit' }).catch(() => {}), sleep(5000)]);
+  s.gen.child.kill();
+  for (const n of s.nodes) n.kill('SIGKILL');
+}
+await admin.close();
+await redis.stop();
+
+const one = byKind('one');
+const oneRedis = byKind('oneRedis');
+const two = byKind('two');
+const rate = (s: Setup) => s.best?.rate ?? 0;
+const top = EQUAL_RATES[EQUAL_RATES.length - 1]!;
+out(`\nsetup               max msgs/s (p99<50ms)  nodes µs/msg @${top}  Redis µs/msg  p50 @${LOW_RATE}`);
+for (const s of setups) {
+  out(
+    `${LABEL[s.kind].padEnd(20)}${String(rate(s)).padStart(21)}${nodeUs(s.kind, top).toFixed(1).padStart(18)}` +
+      `${redisUs(s.kind, top).toFixed(1).padStart(14)}${p50(s.kind).toFixed(2).padStart(12)} ms`,
+  );
+}
+const crossP50 = p50('two') - p50('one');
+out(`load average after: ${load()}`);
+out(
+  `\nratios against one node without Redis, this run:\n` +
+    `  one node + Redis throughput ${(rate(oneRedis) / rate(one)).toFixed(2)}× (goal ≥ 0.7)\n` +
+    `  two nodes' CPU per message ${EQUAL_RATES.map((r) => `${(nodeUs('two', r) / nodeUs('one', r)).toFixed(2)}× @${r}`).join(', ')} ` +
+    `(goal ≤ 1.5; with Redis's own CPU ${EQUAL_RATES.map((r) => `${((nodeUs('two', r) + redisUs('two', r)) / nodeUs('one', r)).toFixed(2)}×`).join(', ')})\n` +
+    `  two nodes throughput ${(rate(two) / rate(one)).toFixed(2)}× (two nodes, Redis and the generator share 2 cores)\n` +
+    `  cross-node relay adds ${crossP50.toFixed(2)} ms at p50 (goal ≤ 2)\n` +
+    `  memory per idle socket with Redis: node ${oneRedis.kbPerSocket.toFixed(2)} KB (${(oneRedis.kbPerSocket / one.kbPerSocket).toFixed(2)}× ` +
+    `without Redis, ${one.kbPerSocket.toFixed(2)} KB) + Redis ${oneRedis.redisBytesPerSocket.toFixed(0)} bytes`,
+);
+const round2 = (n: number) => Math.round(n * 100) / 100;
+out(
+  JSON.stringify({
+    bench: 'scale',
+    one_node_msgs_per_s: rate(one),
+    one_node_redis_msgs_per_s: rate(oneRedis),
+    two_nodes_msgs_per_s: rate(two),
+    cross_node_p50_ms: round2(crossP50),
+    kb_per_socket_redis: round2(oneRedis.kbPerSocket),
+  }),
+);
+process.exit(0);
