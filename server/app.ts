@@ -9,7 +9,7 @@ import { ConfigError, type ServerConfig } from './config.ts';
 import { createHttpHandler } from './http-routes.ts';
 import type { Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { createSignalingServer, type RoomsFactory } from './signaling.ts';
+import { createSignalingServer, type DirectoryFactory, type RoomsFactory } from './signaling.ts';
 import { iceServersFor } from './turn-credentials.ts';
 
 export interface ParleyServer {
@@ -57,13 +57,16 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
     async listen() {
       // The Redis client is loaded only when it is used (a single node never pays for it).
       let makeRooms: RoomsFactory | undefined;
+      let makeDirectory: DirectoryFactory | undefined;
       const redisUrl = config.redisUrl;
       if (redisUrl !== null) {
         const { createRedisRooms } = await import('./redis-rooms.ts');
+        const { createRedisDirectory } = await import('./redis-presence.ts');
         const iceServers = () => iceServersFor(config, Date.now());
         makeRooms = (outbox) => createRedisRooms({ ...config, redisUrl }, outbox, iceServers, log);
+        makeDirectory = () => createRedisDirectory({ ...config, redisUrl }, log);
       }
-      signaling = createSignalingServer(config, log, metrics, makeRooms);
+      signaling = createSignalingServer(config, log, metrics, makeRooms, makeDirectory);
       return new Promise<number>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {

@@ -14,3 +14,27 @@ describe('memory presence directory', () => {
     expect(directory.size()).toBe(0);
   });
 });
+
+describe('memory ring limits and call ids', () => {
+  it('takes a ring token from the key and the address together, or from neither', async () => {
+    const directory = createMemoryDirectory<string>({ ringBurst: 2, ringPerMin: 1 });
+    expect(await directory.takeRingToken('k1', 'ip1', 0)).toBe(true);
+    expect(await directory.takeRingToken('k2', 'ip1', 0)).toBe(true);
+    // The address is spent: k3 is refused and keeps its own token for another address.
+    expect(await directory.takeRingToken('k3', 'ip1', 0)).toBe(false);
+    expect(await directory.takeRingToken('k3', 'ip2', 0)).toBe(true);
+    expect(await directory.takeRingToken('k3', 'ip3', 0)).toBe(true);
+    expect(await directory.takeRingToken('k3', 'ip4', 0)).toBe(false);
+    // One token a minute comes back.
+    expect(await directory.takeRingToken('k3', 'ip4', 60_000)).toBe(true);
+    await directory.close();
+  });
+
+  it('refuses a call id until its invite has expired', async () => {
+    const directory = createMemoryDirectory<string>();
+    expect(await directory.claimCallId('c1', 1000, 0)).toBe(true);
+    expect(await directory.claimCallId('c1', 1000, 500)).toBe(false);
+    expect(await directory.claimCallId('c1', 3000, 1000)).toBe(true);
+    await directory.close();
+  });
+});

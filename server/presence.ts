@@ -22,13 +22,18 @@ import {
   mailboxIdInput,
   type PresenceClientMessage,
   presenceProofText,
+  type RingAnswer,
   type RingAnswerMessage,
 } from '../src/protocol/presence.ts';
 import { type ErrorCode, PROTOCOL_VERSION } from '../src/protocol/signaling.ts';
 import type { Logger } from './log.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
-import { createMemoryDirectory, type PresenceDirectory } from './presence-directory.ts';
-import { type BucketLimits, type BucketState, take } from './token-bucket.ts';
+import {
+  createMemoryDirectory,
+  type PresenceDirectory,
+  type RemoteSession,
+  type RingEvent,
+} from './presence-directory.ts';
 
 /** What the presence code needs from the socket side. */
 export interface PresenceHost<C> {
@@ -66,10 +71,13 @@ export interface PresenceCarrier<C> {
   presence: PresenceSession<C> | null;
 }
 
+/** One side of a ring: a session on this node, or one on another node (with Redis). */
+type Party<C> = PresenceSession<C> | RemoteSession;
+
 interface PendingRing<C> {
   readonly callId: string;
-  readonly caller: PresenceSession<C>;
-  readonly callee: PresenceSession<C>;
+  readonly caller: Party<C>;
+  readonly callee: Party<C>;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -107,38 +115,20 @@ function mailboxId(ownerKey: string, tag: string): string {
   return createHash('sha256').update(mailboxIdInput(ownerKey, tag)).digest().toString('base64url', 0, 16);
 }
 
-const PRUNE_MS = 60_000;
-
 export function createPresence<C extends PresenceCarrier<C>>(
   options: PresenceOptions,
   host: PresenceHost<C>,
   log: Logger,
   metrics: Metrics,
-  directory: PresenceDirectory<PresenceSession<C>> = createMemoryDirectory(),
+  directory: PresenceDirectory<PresenceSession<C>> = createMemoryDirectory(options),
 ): Presence<C> {
-  const ringLimits: BucketLimits = { burst: options.ringBurst, perSec: options.ringPerMin / 60 };
-  const ringBucketsByKey = new Map<string, BucketState>();
-  const ringBucketsByIp = new Map<string, BucketState>();
   const pending = new Map<string, PendingRing<C>>();
   /** Watched mailbox → the sessions watching it (only while someone watches). */
   const watchers = new Map<string, Set<PresenceSession<C>>>();
-  /** Call ids rung recently (until their invite expired): a replayed ring is refused. */
-  const usedCallIds = new Map<string, number>();
   let sessions = 0;
-
-  const prune = setInterval(() => {
-    const now = Date.now();
-    for (const map of [ringBucketsByKey, ringBucketsByIp]) {
-      for (const [id, bucket] of map) {
-        // A bucket that has refilled completely is the same as no bucket.
-        if (bucket.tokens + ((now - bucket.refilledAt) * ringLimits.perSec) / 1000 >= ringLimits.burst) {
-          map.delete(id);
-        }
-      }
-    }
-    for (const [callId, until] of usedCallIds) if (until <= now) usedCallIds.delete(callId);
-  }, PRUNE_MS);
-  prune.unref();
+  /** Rings of one session are handled one after another (they wait on the directory). */
+  const ringQueues = new Map<PresenceSession<C>, Promise<void>>();
+  directory.onEvent(fromNode);
 
   function refuse(
     conn: C,
@@ -258,25 +248,6 @@ export function createPresence<C extends PresenceCarrier<C>>(
     return null;
   }
 
-  function overRingLimit(conn: C, key: string, now: number): boolean {
-    const ip = host.ip(conn);
-    let byKey = ringBucketsByKey.get(key);
-    if (byKey === undefined) {
-      byKey = { tokens: ringLimits.burst, refilledAt: now };
-      ringBucketsByKey.set(key, byKey);
-    }
-    let byIp = ringBucketsByIp.get(ip);
-    if (byIp === undefined) {
-      byIp = { tokens: ringLimits.burst, refilledAt: now };
-      ringBucketsByIp.set(ip, byIp);
-    }
-    // Both must have a token; take from neither unless both do.
-    const keyOk = take(byKey, ringLimits, now);
-    const ipOk = keyOk && take(byIp, ringLimits, now);
-    if (keyOk && !ipOk) byKey.tokens += 1;
-    return !ipOk;
-  }
-
   function inviteProblem(session: PresenceSession<C>, invite: Invite, now: number): string | null {
     if (invite.caller !== session.key) {
       return 'An invite must name the key this connection registered.';
@@ -287,14 +258,53 @@ export function createPresence<C extends PresenceCarrier<C>>(
     const key = ed25519Key(session.key);
     if (key === null || !signedBy(key, inviteText(invite), invite.sig))
       return 'The invite signature is not valid.';
-    if (usedCallIds.has(invite.callId) || pending.has(invite.callId)) return 'This call id was already used.';
+    if (pending.has(invite.callId)) return 'This call id was already used.';
     return null;
   }
 
-  function ring(conn: C, invite: Invite, now: number): void {
+  /** Runs `ring` after the session's earlier rings (each waits on the directory). */
+  function queueRing(conn: C, invite: Invite, now: number): void {
+    const session = conn.presence;
+    const before = session === null ? undefined : ringQueues.get(session);
+    const run = (before ?? Promise.resolve())
+      .then(() => ring(conn, invite, now))
+      .catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'ring failed: presence store unavailable');
+        host.sendError(conn, 'unavailable', 'Cannot reach the presence store right now; try again.');
+      });
+    if (session === null) return;
+    ringQueues.set(session, run);
+    void run.finally(() => {
+      if (ringQueues.get(session) === run) ringQueues.delete(session);
+    });
+  }
+
+  const isLocal = (party: Party<C>): party is PresenceSession<C> => party instanceof PresenceSession;
+
+  /** Tells one side of a ring how it ended (through its node when it is elsewhere). */
+  function tell(to: Party<C>, callId: string, answer: RingAnswer, from: PresenceSession<C>): void {
+    if (isLocal(to)) host.send(to.conn, answerFrame(callId, answer));
+    else directory.send(to, { type: 'answer', to: to.id, from: directory.address(from), callId, answer });
+  }
+
+  /** Tracks a ring until it is answered, cancelled, or its invite expires (then both are told). */
+  function track(callId: string, caller: Party<C>, callee: Party<C>, ms: number): void {
+    const timer = setTimeout(() => {
+      const ring = pending.get(callId);
+      if (ring?.timer !== timer) return;
+      pending.delete(callId);
+      // Only the side(s) on this node are told: another node's side has its own timer.
+      if (isLocal(caller)) host.send(caller.conn, answerFrame(callId, 'no-answer'));
+      if (isLocal(callee)) host.send(callee.conn, answerFrame(callId, 'cancel'));
+    }, ms);
+    timer.unref();
+    pending.set(callId, { callId, caller, callee, timer });
+  }
+
+  async function ring(conn: C, invite: Invite, now: number): Promise<void> {
     const caller = registered(conn);
     if (caller === null) return;
-    if (overRingLimit(conn, caller.key, now)) {
+    if (!(await directory.takeRingToken(caller.key, host.ip(conn), now))) {
       refuse(
         conn,
         'rate-limited',
@@ -308,8 +318,13 @@ export function createPresence<C extends PresenceCarrier<C>>(
       refuse(conn, 'bad-invite', problem);
       return;
     }
-    usedCallIds.set(invite.callId, invite.expires);
-    const callee = directory.get(invite.mailbox);
+    if (!(await directory.claimCallId(invite.callId, invite.expires, now))) {
+      refuse(conn, 'bad-invite', 'This call id was already used.');
+      return;
+    }
+    const callee = await directory.lookup(invite.mailbox);
+    // The caller's socket may have gone (or re-registered) while the directory answered.
+    if (conn.presence !== caller || pending.has(invite.callId)) return;
     const status = (s: 'ringing' | 'offline') =>
       `{"v":${PROTOCOL_VERSION},"type":"ring-status","callId":"${invite.callId}","status":"${s}"}`;
     if (callee === undefined) {
@@ -317,18 +332,44 @@ export function createPresence<C extends PresenceCarrier<C>>(
       host.send(conn, status('offline'));
       return;
     }
-    const timer = setTimeout(() => {
-      // Nobody answered before the invite expired: tell both sides.
-      if (pending.get(invite.callId)?.timer !== timer) return;
-      pending.delete(invite.callId);
-      host.send(caller.conn, answerFrame(invite.callId, 'no-answer'));
-      host.send(callee.conn, answerFrame(invite.callId, 'cancel'));
-    }, invite.expires - now);
-    timer.unref();
-    pending.set(invite.callId, { callId: invite.callId, caller, callee, timer });
+    track(invite.callId, caller, callee, invite.expires - Date.now());
     metrics.ringsDelivered++;
-    host.send(callee.conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'ring', invite }));
+    if (isLocal(callee))
+      host.send(callee.conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'ring', invite }));
+    else directory.send(callee, { type: 'ring', to: callee.id, from: directory.address(caller), invite });
     host.send(conn, status('ringing'));
+  }
+
+  /** A ring event from another node for a session here (or for one that is gone). */
+  function fromNode(session: PresenceSession<C> | undefined, event: RingEvent): void {
+    const from: RemoteSession = { node: event.from.node, id: event.from.id };
+    if (event.type === 'ring') {
+      const { invite } = event;
+      if (session === undefined || session.conn.presence !== session) {
+        // Gone meanwhile: the caller hears no-answer (the directory names this node as sender).
+        const me = { node: '', id: event.to };
+        directory.send(from, {
+          type: 'answer',
+          to: from.id,
+          from: me,
+          callId: invite.callId,
+          answer: 'no-answer',
+        });
+        return;
+      }
+      if (pending.has(invite.callId)) return;
+      track(invite.callId, from, session, invite.expires - Date.now());
+      host.send(session.conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'ring', invite }));
+      return;
+    }
+    const ring = pending.get(event.callId);
+    if (ring === undefined || session === undefined) return;
+    // Only the other side of this very ring can end it.
+    const other = ring.caller === session ? ring.callee : ring.callee === session ? ring.caller : null;
+    if (other === null || isLocal(other) || other.node !== from.node || other.id !== from.id) return;
+    clearTimeout(ring.timer);
+    pending.delete(event.callId);
+    host.send(session.conn, answerFrame(event.callId, event.answer));
   }
 
   function answerFrame(callId: string, answer: RingAnswerMessage['answer']): string {
@@ -356,7 +397,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
     }
     clearTimeout(ring.timer);
     pending.delete(msg.callId);
-    host.send(to.conn, answerFrame(msg.callId, msg.answer));
+    tell(to, msg.callId, msg.answer, session);
   }
 
   return {
@@ -378,7 +419,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
           return;
         }
         case 'ring':
-          ring(conn, msg.invite, now);
+          queueRing(conn, msg.invite, now);
           return;
         case 'watch': {
           const session = registered(conn);
@@ -406,13 +447,13 @@ export function createPresence<C extends PresenceCarrier<C>>(
         if (ring.caller !== session && ring.callee !== session) continue;
         clearTimeout(ring.timer);
         pending.delete(ring.callId);
-        if (ring.caller === session) host.send(ring.callee.conn, answerFrame(ring.callId, 'cancel'));
-        else host.send(ring.caller.conn, answerFrame(ring.callId, 'no-answer'));
+        if (ring.caller === session) tell(ring.callee, ring.callId, 'cancel', session);
+        else tell(ring.caller, ring.callId, 'no-answer', session);
       }
+      directory.forget(session);
     },
 
     close() {
-      clearInterval(prune);
       for (const ring of pending.values()) clearTimeout(ring.timer);
       pending.clear();
       watchers.clear();

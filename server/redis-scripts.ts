@@ -14,7 +14,8 @@
  *   J|ver|peerId|parkedBy,…|node   joined (parkedBy: members whose parked message it took)
  *   L|ver|peerId                   left
  *   R|ver|peerId|node              resumed on `node` with its old socket still counted live
- *   S|to|<frame>                   a signal frame for peer `to` (published by nodes, not here)
+ * (Signals between nodes go on the receiving node's channel `<prefix>nc:<node>`, batched; see
+ * redis-rooms.ts.)
  * Keys are built inside the scripts, so this is for a single Redis (with replicas or
  * Sentinel), not Redis Cluster.
  */

@@ -26,6 +26,7 @@ import { createMemoryRooms } from './memory-rooms.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
 import { originPolicy } from './origin-policy.ts';
 import { createPresence, type PresenceSession } from './presence.ts';
+import { createMemoryDirectory, type PresenceDirectory } from './presence-directory.ts';
 import type { Member, Outbox, Rooms } from './rooms.ts';
 import { take } from './token-bucket.ts';
 import { iceServersFor } from './turn-credentials.ts';
@@ -89,6 +90,9 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
 /** Makes the room state for a server: in memory unless given another (Redis). */
 export type RoomsFactory = (outbox: Outbox<Connection>) => Rooms<Connection>;
 
+/** Makes the presence directory: in memory unless given another (Redis). */
+export type DirectoryFactory = () => PresenceDirectory<PresenceSession<Connection>>;
+
 export interface SignalingServer {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Tell every client, close them, and resolve once all are gone (or cut after the grace). */
@@ -102,6 +106,7 @@ export function createSignalingServer(
   log: Logger,
   metrics: Metrics,
   makeRooms?: RoomsFactory,
+  makeDirectory?: DirectoryFactory,
 ): SignalingServer {
   const wss = new WebSocketServer({
     noServer: true,
@@ -114,6 +119,7 @@ export function createSignalingServer(
   const perIp = new Map<string, IpEntry>();
   const limits = { burst: config.rateLimitBurst, perSec: config.rateLimitPerSec };
   let shuttingDown = false;
+  const directory = makeDirectory?.() ?? createMemoryDirectory<PresenceSession<Connection>>(config);
   const presence = createPresence<Connection>(
     { publicOrigin: config.publicOrigin, ringBurst: config.ringBurst, ringPerMin: config.ringPerMin },
     {
@@ -124,6 +130,7 @@ export function createSignalingServer(
     },
     log,
     metrics,
+    directory,
   );
   /** Origins seen in Host headers, so each socket holds a shared string (bounded: headers are client input). */
   const seenOrigins = new Map<string, string>();
@@ -431,6 +438,7 @@ export function createSignalingServer(
     for (const conn of conns) conn.ws.terminate();
     await rooms.close();
     presence.close();
+    await directory.close();
   }
 
   return {
