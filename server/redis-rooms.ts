@@ -42,6 +42,8 @@ const NODE_DEAD_MS = 10_000;
 const ROOM_TTL_EXTRA_MS = 120_000;
 const REFRESH_EVERY = 15; // heartbeats (30 s)
 const REAP_EVERY = 3; // heartbeats
+/** After Redis came back: how long other nodes get to re-assert their members. */
+const RESYNC_SETTLE_MS = 5000;
 
 interface LocalRoom<M> {
   readonly id: string;
@@ -272,6 +274,14 @@ export function createRedisRooms<M extends Member>(
       lr.peers.delete(pid);
       for (const m of only === null ? lr.peers.values() : [only])
         if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
+    } else if (kind === 'A') {
+      // Re-asserted by its node after Redis came back empty: known again; news only if missed.
+      const cur = lr.peers.get(pid);
+      if (isLocal(cur)) return;
+      lr.peers.set(pid, b);
+      if (cur !== undefined) return;
+      for (const m of only === null ? lr.peers.values() : [only])
+        if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid));
     } else if (kind === 'R' && a !== node) {
       // Resumed on another node: if we still hold its old socket, that one is replaced.
       const old = lr.peers.get(pid);
@@ -522,8 +532,12 @@ export function createRedisRooms<M extends Member>(
     }
   }
 
-  /** Reads the room and tells local members of joins and leaves they missed. */
-  async function refreshMirror(lr: LocalRoom<M>): Promise<void> {
+  /**
+   * Reads the room and tells local members of joins and leaves they missed. A remote member
+   * missing from Redis is dropped only on the second look (`settled`), RESYNC_SETTLE_MS later:
+   * after a restart its own node may not have re-asserted it yet (it does so with an `A` event).
+   */
+  async function refreshMirror(lr: LocalRoom<M>, settled = false): Promise<void> {
     // node-redis answers HGETALL with an object (field → value), even over RESP2.
     const all = (await cmd.sendCommand(['HGETALL', lr.key])) as Record<string, string> | string[];
     const entries = Array.isArray(all)
@@ -531,8 +545,13 @@ export function createRedisRooms<M extends Member>(
       : Object.entries(all);
     const now = new Map<string, string>();
     for (const [f, v] of entries) if (f.startsWith('m:')) now.set(f.slice(2), v.split('|')[0] ?? '');
+    if (!settled) {
+      setTimeout(() => {
+        if (!closed && rooms.get(lr.id) === lr) refreshMirror(lr, true).catch(() => {});
+      }, RESYNC_SETTLE_MS).unref();
+    }
     for (const [pid, cur] of lr.peers) {
-      if (now.has(pid) || isLocal(cur)) continue;
+      if (now.has(pid) || isLocal(cur) || !settled) continue;
       lr.peers.delete(pid);
       for (const m of lr.peers.values()) if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
     }

@@ -14,6 +14,7 @@
  *   J|ver|peerId|parkedBy,…|node   joined (parkedBy: members whose parked message it took)
  *   L|ver|peerId                   left
  *   R|ver|peerId|node              resumed on `node` with its old socket still counted live
+ *   A|ver|peerId||node             re-asserted by its node after Redis came back (SYNC_SCRIPT)
  * (Signals between nodes go on the receiving node's channel `<prefix>nc:<node>`, batched; see
  * redis-rooms.ts.)
  * Keys are built inside the scripts, so this is for a single Redis (with replicas or
@@ -176,6 +177,8 @@ for pid, th in pairs(want) do
   if not have[pid] then
     local seq = redis.call('HINCRBY', room, 'seq', 1)
     redis.call('HSET', room, 'm:' .. pid, node .. '|' .. th .. '|' .. seq)
+    local ver = redis.call('HINCRBY', room, 'ver', 1)
+    redis.call('PUBLISH', chan, 'A|' .. ver .. '|' .. pid .. '||' .. node)
   end
 end
 if n > 0 then
