@@ -39,7 +39,14 @@ export interface CallRecord {
    * A call between contacts that began as a ring (./rings.ts): which ring, with whom, and
    * which way. `peerName` is what the overlay says while ringing ("Calling Ana…").
    */
-  ring?: { callId: string; contactKey: string; peerName: string; direction: 'out' | 'in' };
+  ring?: {
+    callId: string;
+    contactKey: string;
+    peerName: string;
+    direction: 'out' | 'in';
+    /** Our ring ended unanswered: the sentence the overlay shows ("Bo declined the call."). */
+    ended?: string;
+  };
 }
 
 /** `pageTabId` of a call that no page started (an answered ring, in its own window). */

@@ -44,6 +44,7 @@ function infoOf(call: CallRecord): CallInfo {
     ...(call.connectedAt === undefined ? {} : { connectedAt: call.connectedAt }),
     ...(call.chat?.length ? { chat: call.chat } : {}),
     ...(call.ring?.direction === 'out' ? { calling: call.ring.peerName } : {}),
+    ...(call.ring?.ended === undefined ? {} : { ringEnded: call.ring.ended }),
   };
 }
 

@@ -24,7 +24,7 @@ import type { CallMedia, MissedView, RingView, SimpleResult, StartResult } from 
 import { randomBase64Url } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import type { Invite, RingAnswer } from '../protocol/presence.ts';
-import { type CallRecord, findCall, listCalls, NO_PAGE_TAB, putCall } from './call-registry.ts';
+import { type CallRecord, findCall, listCalls, NO_PAGE_TAB, putCall, updateCall } from './call-registry.ts';
 import { getContact, listContacts, pairSecretOf } from './contacts.ts';
 import { profileIdentity } from './identity.ts';
 import { liveCalls } from './live-call.ts';
@@ -137,7 +137,11 @@ async function callForRing(callId: string, direction: 'out' | 'in'): Promise<Cal
 
 async function tellCaller(ringCallId: string, message: string): Promise<void> {
   const call = await callForRing(ringCallId, 'out');
-  if (call) liveCalls.of(call.callId).post({ type: 'ring-ended', message });
+  if (!call?.ring) return;
+  // Kept in the record too: an overlay that has not claimed the call yet learns it then.
+  const ring = { ...call.ring, ended: message };
+  await updateCall(call.callId, (c) => ({ ...c, ring }));
+  liveCalls.of(call.callId).post({ type: 'ring-ended', message });
 }
 
 const ANSWER_TEXT: Partial<Record<RingAnswer, (name: string) => string>> = {

@@ -249,6 +249,8 @@ export const CallInfoSchema = v.strictObject({
   chat: v.optional(v.pipe(v.array(ChatEntrySchema), v.maxLength(CHAT_LOG_MAX))),
   /** We are ringing this contact: "Calling Ana…" instead of the share link. */
   calling: v.optional(v.string()),
+  /** That ring already ended unanswered: show why and end. */
+  ringEnded: v.optional(v.pipe(v.string(), v.maxLength(300))),
 });
 export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
 

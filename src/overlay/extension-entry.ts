@@ -280,6 +280,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     },
   });
   const session = app.session;
+  if (call.ringEnded !== undefined) session.endWith(call.ringEnded);
   controlHandler = (message) => {
     if (message.type === 'hang-up') session.hangUp();
     if (message.type === 'ring-ended') session.endWith(message.message);

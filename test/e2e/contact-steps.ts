@@ -123,3 +123,22 @@ export async function ringNotifications(user: ExtensionUser): Promise<number> {
       Object.keys(await chrome.notifications.getAll()).filter((id) => id.startsWith('parley-ring:')).length,
   );
 }
+
+/** Stop the extension's service worker the way Chrome does when it idles it out. */
+export async function stopServiceWorker(user: ExtensionUser, page: Page): Promise<void> {
+  const cdp = await user.context.newCDPSession(page);
+  const versions = new Map<string, { scriptURL: string; runningStatus: string }>();
+  cdp.on('ServiceWorker.workerVersionUpdated', ({ versions: updated }) => {
+    for (const v of updated)
+      versions.set(v.versionId, { scriptURL: v.scriptURL, runningStatus: v.runningStatus });
+  });
+  await cdp.send('ServiceWorker.enable');
+  const ours = () =>
+    [...versions.entries()].find(([, v]) =>
+      v.scriptURL.startsWith(`chrome-extension://${user.extensionId}/`),
+    );
+  await expect.poll(() => ours()?.[1].runningStatus).toBe('running');
+  await cdp.send('ServiceWorker.stopWorker', { versionId: ours()![0] });
+  await expect.poll(() => ours()?.[1].runningStatus, { timeout: 10_000 }).toBe('stopped');
+  await cdp.detach().catch(() => {});
+}

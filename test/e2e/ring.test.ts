@@ -8,7 +8,11 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createInvite } from '../../src/identity/invite.ts';
+import { generateIdentity, signText } from '../../src/identity/keys.ts';
+import { presenceProofText } from '../../src/protocol/presence.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import { newRoom, TestClient } from '../integration/ws-client.ts';
 import {
   contactLine,
   framesPresented,
@@ -17,6 +21,7 @@ import {
   REMOTE_VIDEO,
   ringNotifications,
   saveEachOther,
+  stopServiceWorker,
 } from './contact-steps.ts';
 import { ORDINARY_PAGE, type PageServer, startPageServer } from './harness.ts';
 import { type ExtensionUser, launchExtensionUser, overlayFrame, overlayMounted } from './popup-driver.ts';
@@ -50,8 +55,9 @@ async function anaCallsBo(media: 'Call Bo' | 'Audio call Bo' = 'Call Bo') {
   const popup = await ana.openPopup(anaPage);
   await popup.click(media);
   await popup.waitForStatus(/Calling Bo…/);
-  await popup.close();
+  // The popup asks the worker after the click: close it only once the overlay is there.
   const overlay = await overlayFrame(anaPage, ana.extensionId);
+  await popup.close();
   await overlay.getByText('Calling Bo…').waitFor({ timeout: 15_000 });
   return overlay;
 }
@@ -115,5 +121,73 @@ describe('ringing a contact', () => {
     expect(await popup.isVisible('Accept')).toBe(false);
     await popup.close();
     await expect.poll(() => overlayMounted(anaPage), { timeout: 15_000 }).toBe(false);
+  });
+
+  it("shows nothing for a ring from a stranger who learnt Bo's mailbox (a key Bo never saved)", async () => {
+    // The strongest stranger: Bo's inbox id for Ana, read out of Ana's own storage.
+    const anaWorker = await ana.serviceWorker();
+    const boInbox = await anaWorker.evaluate(async () => {
+      const { contacts } = await chrome.storage.local.get('contacts');
+      return (Object.values(contacts as Record<string, { outbox: string }>)[0] as { outbox: string }).outbox;
+    });
+    const mallory = await generateIdentity();
+    const client = await TestClient.open(server.url);
+    client.send({ v: 1, type: 'challenge' });
+    const nonce = (await client.next('challenge')).nonce as string;
+    client.send({
+      v: 1,
+      type: 'register',
+      key: mallory.publicKey,
+      signature: await signText(mallory, presenceProofText(server.url, nonce, mallory.publicKey)),
+    });
+    await client.next('registered');
+    const invite = await createInvite(mallory, {
+      mailbox: boInbox,
+      room: newRoom(),
+      media: 'video',
+      now: Date.now(),
+    });
+    client.send({ v: 1, type: 'ring', invite });
+    // The server delivers it (Bo's inbox is online): only Bo's own check stands in the way.
+    expect(await client.next('ring-status')).toMatchObject({ status: 'ringing' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await ringNotifications(bo)).toBe(0);
+    const popup = await bo.openPopup(boPage);
+    expect(await popup.text()).not.toMatch(/is calling/);
+    await popup.close();
+    client.close();
+  });
+
+  it('rings Bo although his service worker was stopped just before: he is available again within 35 s', async () => {
+    await stopServiceWorker(bo, boPage);
+    // Ana sees Bo go, then come back (the watchdog alarm restarts his worker and its socket).
+    await expect.poll(() => contactLine(ana, anaPage, 'Bo'), { timeout: 15_000 }).toMatch(/Not available/);
+    const stoppedAt = Date.now();
+    await expect
+      .poll(() => contactLine(ana, anaPage, 'Bo'), { timeout: 40_000, interval: 500 })
+      .toMatch(/\bAvailable/);
+    expect(Date.now() - stoppedAt).toBeLessThan(35_000);
+    const anaOverlay = await anaCallsBo();
+    await expect.poll(() => ringNotifications(bo), { timeout: 15_000 }).toBe(1);
+    const popup = await bo.openPopup(boPage);
+    await popup.click('Decline');
+    await popup.close();
+    await anaOverlay.getByText('Bo declined the call.').waitFor({ timeout: 15_000 });
+    await expect.poll(() => overlayMounted(anaPage), { timeout: 15_000 }).toBe(false);
+  });
+
+  it('cannot ring Bo once he removed Ana: nothing shows on his side, Ana hears he is not available', async () => {
+    const popup = await bo.openPopup(boPage);
+    await popup.click('Remove Ana');
+    await popup.waitForStatus(/Ana was removed/);
+    await popup.waitForText(/No contacts yet/);
+    await popup.close();
+    await expect.poll(() => contactLine(ana, anaPage, 'Bo'), { timeout: 15_000 }).toMatch(/Not available/);
+    const anaPopup = await ana.openPopup(anaPage);
+    await anaPopup.click('Call Bo');
+    const overlay = await overlayFrame(anaPage, ana.extensionId);
+    await anaPopup.close();
+    await overlay.getByText('Bo is not available right now.').waitFor({ timeout: 15_000 });
+    expect(await ringNotifications(bo)).toBe(0);
   });
 });
