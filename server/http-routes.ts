@@ -53,7 +53,8 @@ export function guestHeaders(host: string | undefined): Record<string, string> {
     'Referrer-Policy': 'no-referrer',
     'X-Content-Type-Options': 'nosniff',
     'X-Frame-Options': 'DENY',
-    'Permissions-Policy': 'camera=(self), microphone=(self), display-capture=(self), geolocation=()',
+    'Permissions-Policy':
+      'camera=(self), microphone=(self), display-capture=(self), fullscreen=(self), geolocation=()',
     // No Cross-Origin-Opener-Policy on purpose: it forced a new browsing-context group (a
     // process swap) on every open of a share link, ~50 ms before the page could start, and it
     // guards nothing here: whoever holds a window reference to the call page opened it with the

@@ -1,21 +1,25 @@
 /**
- * Our microphone and camera as every connection sends them. Each connection registers its
+ * Our microphone, camera and screen share as every connection sends them. Each connection registers its
  * two senders (audio, video) once; a new device stream, the camera going off or on again,
  * reaches all of them with `RTCRtpSender.replaceTrack` (no renegotiation, whatever the number
  * of people). Senders exist whether or not the devices are ready: a connection made before
  * the camera started gets the tracks when they come.
  */
 import { acquireLocalMedia, type CallMedia, LocalMedia } from './media.ts';
+import { cameraCapWhileSharing, type ScreenCapture, type ScreenSenders } from './screen-share.ts';
 import { applyVideoCap, videoCap } from './uplink-budget.ts';
 
 /** One connection's senders for our media. */
 export interface MediaSenders {
   audio: RTCRtpSender | null;
   video: RTCRtpSender | null;
+  /** The screen share's transceivers (src/call/screen-share.ts); absent in some tests. */
+  screen?: ScreenSenders;
 }
 
 export class LocalTracks {
   #media: LocalMedia | null = null;
+  #screen: ScreenCapture | null = null;
   #stopped = false;
   readonly #senders = new Set<MediaSenders>();
 
@@ -69,6 +73,37 @@ export class LocalTracks {
     return true;
   }
 
+  /** What we share now (a screen, a window, a tab), or null. */
+  get screen(): ScreenCapture | null {
+    return this.#screen;
+  }
+
+  /**
+   * Share this capture in every connection (and every later one), or stop sharing (null):
+   * the previous capture's tracks stop. The cameras step down while sharing (rebalance).
+   * False if nothing changed (or we are stopped: then the capture is stopped too).
+   */
+  setScreen(capture: ScreenCapture | null): boolean {
+    if (this.#stopped) {
+      for (const t of capture?.stream.getTracks() ?? []) t.stop();
+      return false;
+    }
+    if (capture === this.#screen) return false;
+    const previous = this.#screen;
+    this.#screen = capture;
+    const swaps: Promise<void>[] = [];
+    for (const senders of this.#senders) if (senders.screen) swaps.push(senders.screen.set(capture));
+    this.rebalance();
+    // The old capture stops once no sender holds it any more (stopping a track that a sender
+    // is still sending was seen to stall the page for seconds in Chromium).
+    if (previous) {
+      void Promise.all(swaps).then(() => {
+        for (const t of previous.stream.getTracks()) t.stop();
+      });
+    }
+    return true;
+  }
+
   /** A connection's senders: our tracks go in now and follow every change. Returns the undo. */
   attach(senders: MediaSenders): () => void {
     this.#senders.add(senders);
@@ -110,12 +145,15 @@ export class LocalTracks {
   stop(): void {
     this.#stopped = true;
     this.#media?.stop();
+    for (const t of this.#screen?.stream.getTracks() ?? []) t.stop();
+    this.#screen = null;
     this.#senders.clear();
   }
 
   #fill(senders: MediaSenders): void {
     const media = this.#media;
     void senders.audio?.replaceTrack(media?.audioTrack ?? null).catch(() => {});
+    if (this.#screen) void senders.screen?.set(this.#screen);
     const video = senders.video;
     if (video) {
       void video.replaceTrack(media?.cameraEnabled ? media.videoTrack : null).then(
@@ -129,10 +167,12 @@ export class LocalTracks {
    * Every video sender within its share of the uplink for the number of connections now
    * (src/call/uplink-budget.ts). Called when connections come and go, when the camera
    * changes, and when a connection connects (a sender gets its encodings on negotiation).
+   * While we share a screen the camera steps down further, so the screen gets the bandwidth.
    */
   rebalance(): void {
     if (this.kind !== 'video' || this.#stopped) return;
-    const cap = videoCap(this.#senders.size + 1);
+    const budget = videoCap(this.#senders.size + 1);
+    const cap = this.#screen ? cameraCapWhileSharing(budget) : budget;
     for (const { video } of this.#senders) {
       if (video?.track) void applyVideoCap(video, cap).catch(() => {});
     }

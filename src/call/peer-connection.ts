@@ -23,6 +23,7 @@ import { isHostCandidate, withoutHostCandidates } from './media-watchdog.ts';
 import { type PreparedTake, signedOffer } from './next-peer-offer.ts';
 import type { PreparedOffer } from './prepared-offer.ts';
 import { RemoteHostGate } from './remote-hosts.ts';
+import { ScreenSenders } from './screen-share.ts';
 import { type StatsSample, StatsSampler } from './stats.ts';
 
 const MAX_FRAME = 262_144;
@@ -66,7 +67,8 @@ export interface ConnectionHooks {
   selfId(): string;
   /** We are the polite side (we roll back on an offer collision). */
   polite(): boolean;
-  track(track: MediaStreamTrack): void;
+  /** A remote track, with the ids of the streams it was sent in (a screen share's has one). */
+  track(track: MediaStreamTrack, streamIds: string[]): void;
   /** `connectionState` changed. */
   stateChanged(): void;
   /** Both data channels are open. */
@@ -127,8 +129,12 @@ export class PeerConnection {
       this.#addReleased(this.#remoteHosts.local(candidate ? candidate.candidate : null));
       if (candidate) this.sendCandidate(candidate);
     };
-    pc.ontrack = ({ track }) => {
-      if (!this.closed) hooks.track(track);
+    pc.ontrack = ({ track, streams }) => {
+      if (!this.closed)
+        hooks.track(
+          track,
+          (streams ?? []).map((s) => s.id),
+        );
     };
     pc.oniceconnectionstatechange = () => {
       // ICE restart on failure (MDN): both sides may try; perfect negotiation sorts it out.
@@ -165,6 +171,7 @@ export class PeerConnection {
   attach(prepared?: PreparedOffer): void {
     if (this.#phase !== 'idle') return;
     this.#phase = 'opening';
+    this.senders.screen = new ScreenSenders(this.pc);
     if (prepared) {
       this.senders.audio = prepared.audio.sender;
       this.senders.video = prepared.video?.sender ?? null;

@@ -28,8 +28,12 @@ import { SetupWatchdog } from './watchdog.ts';
 
 export type PeerEndReason = 'remote-hangup' | 'lost' | 'left';
 
-/** Where a remote track comes from. Screen sharing will be the third. */
-export type TrackSource = 'microphone' | 'camera';
+/**
+ * Where a remote track comes from. A screen share's video (and its tab audio) are told from
+ * the camera (and microphone) by the stream id the person announces for them over the
+ * control channel (`{t: 'screen'}`), not by kind: a screen is a second video track.
+ */
+export type TrackSource = 'microphone' | 'camera' | 'screen' | 'screen-audio';
 
 export type ParticipantState =
   /** No connection to them has connected yet. */
@@ -52,6 +56,11 @@ export interface RemotePeer {
   readonly stream: MediaStream | null;
   /** The same tracks by source. */
   readonly tracks: Readonly<Partial<Record<TrackSource, MediaStreamTrack>>>;
+  /**
+   * What they share (screen video, and tab audio if any), as its own tile plays it; null when
+   * they are not sharing or its video has not arrived yet. A new stream for every share.
+   */
+  readonly screen: MediaStream | null;
   readonly micOn: boolean;
   readonly cameraOn: boolean;
   readonly connection: 'connecting' | 'connected' | 'reconnecting';
@@ -103,6 +112,11 @@ export class RemoteParticipant {
   #media!: MediaWatchdog;
   #stream: MediaStream | null = null;
   #tracks: Partial<Record<TrackSource, MediaStreamTrack>> = {};
+  /** Remote tracks that came with stream ids (a share's come with the announced one). */
+  #byStream = new Map<string, MediaStreamTrack[]>();
+  /** The stream id they announced for their screen share; null when not sharing. */
+  #screenId: string | null = null;
+  #screen: MediaStream | null = null;
   #stats: StatsSample | null = null;
   /**
    * Whether the last pair that carried media went through a TURN relay (the stats after it
@@ -157,6 +171,7 @@ export class RemoteParticipant {
       name: this.name,
       stream: this.#stream,
       tracks: { ...this.#tracks },
+      screen: this.#screen,
       micOn: this.micOn,
       cameraOn: this.cameraOn,
       connection: this.#connectionView(),
@@ -250,7 +265,7 @@ export class RemoteParticipant {
         send: (signal) => this.host.send(this.id, signal),
         selfId: () => this.host.selfId(),
         polite: () => this.polite(),
-        track: (track) => this.#onTrack(track),
+        track: (track, streamIds) => this.#onTrack(track, streamIds),
         stateChanged: () => this.#onConnectionState(),
         linkOpened: () => this.#onLinkOpen(),
         linkClosed: () => this.#onLinkClosed(),
@@ -330,9 +345,7 @@ export class RemoteParticipant {
     this.#graceTimer = undefined;
     clearTimeout(this.#leftTimer);
     this.#leftTimer = undefined;
-    this.#stream = null;
-    this.#tracks = {};
-    this.#stats = null;
+    this.#clearTracks();
     this.#relayedPath = false;
     if (this.inCall) this.#state = { kind: 'in-call', signaling: 'present' };
     const fresh = this.#connect(this.host.newPeerConnection(), true);
@@ -340,14 +353,75 @@ export class RemoteParticipant {
     return fresh;
   }
 
-  #onTrack(track: MediaStreamTrack): void {
+  /**
+   * A remote track. One sent in the announced screen stream is the share; any other is the
+   * microphone or camera by kind, unless it came in a stream of its own while we have that
+   * source already (a share whose announcement is still on its way: it waits for it).
+   */
+  #onTrack(track: MediaStreamTrack, streamIds: string[]): void {
+    for (const id of streamIds) {
+      const list = this.#byStream.get(id) ?? [];
+      if (!list.includes(track)) list.push(track);
+      this.#byStream.set(id, list);
+    }
+    track.onunmute = () => this.#emit();
+    track.onmute = () => this.#emit();
+    if (this.#screenId !== null && streamIds.includes(this.#screenId)) {
+      this.#updateScreen();
+      this.#emit();
+      return;
+    }
     const source: TrackSource = track.kind === 'audio' ? 'microphone' : 'camera';
+    const current = this.#tracks[source];
+    // In a stream of its own while we have that source (or, for video, in an audio call, which
+    // has no camera): a share whose announcement is on its way.
+    const share =
+      streamIds.length > 0 &&
+      ((current !== undefined && current !== track) ||
+        (source === 'camera' && this.host.tracks.kind !== 'video'));
+    if (share) return;
     this.#tracks[source] = track;
     if (!this.#stream) this.#stream = new MediaStream();
     if (!this.#stream.getTracks().includes(track)) this.#stream.addTrack(track);
-    track.onunmute = () => this.#emit();
-    track.onmute = () => this.#emit();
     this.#emit();
+  }
+
+  /** The screen's tracks after an announcement or a new track: a fresh stream per share. */
+  #updateScreen(): void {
+    const tracks = this.#screenId === null ? [] : (this.#byStream.get(this.#screenId) ?? []);
+    const video = tracks.find((t) => t.kind === 'video');
+    const audio = tracks.find((t) => t.kind === 'audio');
+    if (video) this.#tracks.screen = video;
+    else delete this.#tracks.screen;
+    if (audio) this.#tracks['screen-audio'] = audio;
+    else delete this.#tracks['screen-audio'];
+    if (!video) {
+      this.#screen = null;
+      return;
+    }
+    const shown = this.#screen?.getTracks() ?? [];
+    const same = shown.length === tracks.length && tracks.every((t) => shown.includes(t));
+    if (!same) this.#screen = new MediaStream(audio ? [video, audio] : [video]);
+  }
+
+  /** A share's track taken for the camera or microphone before its announcement came. */
+  #unclaim(): void {
+    const shared = [this.#tracks.screen, this.#tracks['screen-audio']];
+    for (const source of ['camera', 'microphone'] as const) {
+      const track = this.#tracks[source];
+      if (!track || !shared.includes(track)) continue;
+      delete this.#tracks[source];
+      this.#stream?.removeTrack(track);
+    }
+  }
+
+  #clearTracks(): void {
+    this.#stream = null;
+    this.#tracks = {};
+    this.#byStream.clear();
+    this.#screenId = null;
+    this.#screen = null;
+    this.#stats = null;
   }
 
   #onConnectionState(): void {
@@ -384,6 +458,8 @@ export class RemoteParticipant {
     const connection = this.#connection;
     connection.sendControl({ t: 'hello', name: cleanDisplayName(this.host.localName()) });
     connection.sendControl({ t: 'media', audio: this.host.tracks.micOn, video: this.host.tracks.cameraOn });
+    const screen = this.host.tracks.screen;
+    if (screen) connection.sendControl({ t: 'screen', stream: screen.stream.id });
     const link = connection.dataLink(this.key, () => this.name);
     if (link) this.host.linkOpened(link);
   }
@@ -413,9 +489,7 @@ export class RemoteParticipant {
     this.#state = { kind: 'lost', signaling: state.signaling };
     connection.close();
     if (hadLink) this.host.linkClosed(this.key, 'lost');
-    this.#stream = null;
-    this.#tracks = {};
-    this.#stats = null;
+    this.#clearTracks();
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
     this.#startGrace();
@@ -457,6 +531,15 @@ export class RemoteParticipant {
         return;
       case 'peer-id':
         this.host.rekey(this, message.peerId);
+        return;
+      case 'screen':
+        if (message.stream === this.#screenId) return;
+        this.#screenId = message.stream;
+        // A new share gets a new stream even if it reuses the same tracks.
+        this.#screen = null;
+        this.#updateScreen();
+        this.#unclaim();
+        this.#emit();
         return;
     }
   }

@@ -8,7 +8,8 @@
  *     restart, data channels, close);
  *   - next-peer-offer.ts: the offer prepared (and parked) for the next person to join;
  *   - watchdog.ts: a first connection that does not connect restarts ICE, then says why;
- *   - local-tracks.ts: our microphone and camera in every connection's senders;
+ *   - local-tracks.ts: our microphone, camera and screen share in every connection's senders;
+ *   - screen-share.ts: the screen capture and one connection's transceivers for it;
  *   - description-auth.ts: how descriptions are signed and verified (the link secret).
  *
  * Who offers: to avoid a collision on every call start, only the peer already in the room
@@ -47,6 +48,7 @@ import {
   type RemotePeer,
 } from './remote-participant.ts';
 import { type CallState, Room } from './room.ts';
+import { captureDisplay, type ScreenCapture } from './screen-share.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import type { Quality, StatsSample } from './stats.ts';
 
@@ -63,6 +65,13 @@ export interface CallStatus {
   message?: string;
 }
 
+export interface LocalState {
+  micOn: boolean;
+  cameraOn: boolean;
+  /** We share a screen, window or tab. */
+  sharing: boolean;
+}
+
 export interface CallSessionEvents {
   status: (status: CallStatus) => void;
   /** A remote peer was added or changed (name, tracks, mute, connection, stats). */
@@ -71,8 +80,8 @@ export interface CallSessionEvents {
   /** Both data channels to a peer are open. */
   link: (link: DataLink) => void;
   linkClosed: (peerId: string, reason: 'hangup' | 'lost' | 'left') => void;
-  /** Our own mic/camera changed. */
-  local: (state: { micOn: boolean; cameraOn: boolean }) => void;
+  /** Our own mic/camera/screen share changed. */
+  local: (state: LocalState) => void;
   /** Signaling connection status (for a "Reconnecting to the server…" hint). */
   signaling: (status: SignalingStatus) => void;
   /** A non-fatal problem a person should see, or null when it is gone. */
@@ -194,6 +203,11 @@ export class CallSession {
     return this.tracks.cameraOn;
   }
 
+  /** What we share now, or null. */
+  get screen(): ScreenCapture | null {
+    return this.tracks.screen;
+  }
+
   /** performance.now() of the first connection, for the call timer. */
   get connectedSince(): number | null {
     return this.connectedAt;
@@ -287,6 +301,48 @@ export class CallSession {
   async setCameraEnabled(on: boolean): Promise<void> {
     if (this.current.state === 'ended') return;
     if (await this.tracks.setCameraEnabled(on)) this.localChanged();
+  }
+
+  /**
+   * Share a screen, window or tab chosen in the browser's picker (`tab`: this tab, see
+   * screen-share.ts). Call it from the click itself: the picker needs the click's user
+   * activation, so nothing is awaited before it opens. `prepare` runs on the capture before
+   * it is sent (the extension restricts a tab capture to the page, without its overlay).
+   * Rejects with ScreenShareError ('cancelled' if the picker was closed).
+   */
+  async shareScreen(
+    what: 'screen' | 'tab' = 'screen',
+    prepare?: (capture: ScreenCapture) => Promise<void>,
+  ): Promise<void> {
+    if (this.current.state === 'ended') return;
+    const capture = await captureDisplay(what);
+    try {
+      await prepare?.(capture);
+    } catch (err) {
+      for (const t of capture.stream.getTracks()) t.stop();
+      throw err;
+    }
+    this.useScreen(capture);
+  }
+
+  /** Share this capture from now on (replacing any other), or stop sharing (null). */
+  useScreen(capture: ScreenCapture | null): void {
+    if (this.current.state === 'ended') {
+      for (const t of capture?.stream.getTracks() ?? []) t.stop();
+      return;
+    }
+    if (!this.tracks.setScreen(capture)) return;
+    // The browser's own "Stop sharing" (or the shared window closing) ends the track.
+    capture?.video.addEventListener('ended', () => {
+      if (this.tracks.screen === capture) this.useScreen(null);
+    });
+    const stream = capture?.stream.id ?? null;
+    for (const p of this.room.participants) p.sendControl({ t: 'screen', stream });
+    this.events.emit('local', this.localState());
+  }
+
+  stopSharing(): void {
+    this.useScreen(null);
   }
 
   /** Hang up: tell the others, close every connection, stop every track, leave the room. */
@@ -560,8 +616,12 @@ export class CallSession {
     return this.iceServers.map((s) => ({ ...s }));
   }
 
+  private localState(): LocalState {
+    return { micOn: this.micOn, cameraOn: this.cameraOn, sharing: this.tracks.screen !== null };
+  }
+
   private localChanged(): void {
-    const state = { micOn: this.micOn, cameraOn: this.cameraOn };
+    const state = this.localState();
     for (const p of this.room.participants)
       p.sendControl({ t: 'media', audio: state.micOn, video: state.cameraOn });
     this.events.emit('local', state);

@@ -39,7 +39,7 @@ export function mountOverlay(src: string): boolean {
   bar.id = 'h';
   bar.title = 'Drag to move the call';
   const frame = d.createElement('iframe');
-  frame.allow = 'camera; microphone; display-capture; autoplay; clipboard-write';
+  frame.allow = 'camera; microphone; display-capture; autoplay; clipboard-write; fullscreen';
   frame.title = 'Parley call';
   frame.src = src;
   const grip = d.createElement('div');

@@ -10,6 +10,7 @@ import './app.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import type { DataLink } from '../call/data-link.ts';
 import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
+import { type ScreenCapture, ScreenShareError } from '../call/screen-share.ts';
 import { CallSession, type CallStatus } from '../call/session.ts';
 import type { Signaling } from '../call/signaling.ts';
 import { describeQuality } from '../call/stats.ts';
@@ -36,6 +37,11 @@ export interface CallAppHooks {
   onFirstConnected?(at: number): void;
   /** A new line in the chat (message or event), to keep for a later page of the same call. */
   onChatEntry?(entry: ChatEntry): void;
+  /**
+   * The overlay on a page: "Share this tab" is offered, and this makes a capture of the tab
+   * show the page without the overlay (throws ScreenShareError when it cannot).
+   */
+  restrictTabCapture?(capture: ScreenCapture): Promise<void>;
 }
 
 export interface CallAppOptions {
@@ -200,7 +206,19 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   });
   soundBtn.hidden = true;
 
-  const stage = el('div', { class: 'parley-stage' }, tiles.element, statusPanel, local, noticeBox, soundBtn);
+  const sharingNote = el('p', { class: 'parley-sharing', role: 'status' });
+  sharingNote.hidden = true;
+
+  const stage = el(
+    'div',
+    { class: 'parley-stage' },
+    tiles.element,
+    statusPanel,
+    local,
+    sharingNote,
+    noticeBox,
+    soundBtn,
+  );
 
   /** Full accessible name always; a shorter visible word where space is tight (CSS). */
   function label(btn: HTMLButtonElement, full: string, short: string): void {
@@ -239,6 +257,17 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     render();
   });
   peopleBtn.setAttribute('aria-pressed', 'false');
+  const shareBtn = button('Share screen', 'parley-btn parley-ctl parley-share-screen', () =>
+    toggleShare('screen'),
+  );
+  shareBtn.setAttribute('aria-pressed', 'false');
+  // Phones and some embedded browsers cannot capture a screen: no button rather than an error.
+  shareBtn.hidden = typeof navigator.mediaDevices?.getDisplayMedia !== 'function';
+  const restrictTab = hooks.restrictTabCapture;
+  const shareTabBtn = button('Share this tab', 'parley-btn parley-ctl parley-share-tab', () =>
+    toggleShare('tab'),
+  );
+  shareTabBtn.hidden = !restrictTab;
   const copyBtn = button('Copy link', 'parley-btn parley-ctl parley-copy', () => void copyLink());
   label(copyBtn, 'Copy link', 'Link');
   const hangUpBtn = button('Hang up', 'parley-btn parley-ctl parley-hangup', () => session.hangUp());
@@ -248,6 +277,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     { class: 'parley-controls', role: 'toolbar', 'aria-label': 'Call controls' },
     muteBtn,
     cameraBtn,
+    shareTabBtn,
+    shareBtn,
     chatBtn,
     peopleBtn,
     copyBtn,
@@ -387,6 +418,25 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     }
   }
 
+  /** Must run inside the click: the picker needs its user activation (nothing awaited first). */
+  function toggleShare(what: 'screen' | 'tab'): void {
+    if (session.screen) {
+      session.stopSharing();
+      return;
+    }
+    session.shareScreen(what, what === 'tab' ? restrictTab : undefined).then(
+      () => {
+        if (notice?.startsWith('The screen') || notice?.startsWith('Parley could not keep')) notice = null;
+        render();
+      },
+      (err: unknown) => {
+        if (err instanceof ScreenShareError && err.code === 'cancelled') return;
+        notice = err instanceof ScreenShareError ? err.message : 'The screen could not be shared. Try again.';
+        render();
+      },
+    );
+  }
+
   function setMinimized(value: boolean): void {
     if (minimized === value) return;
     minimized = value;
@@ -478,6 +528,26 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       if (cameraTrack) void localVideo.play().catch(() => {});
     }
     const inCall = state !== 'ended';
+    const sharing = session.screen !== null;
+    label(shareBtn, sharing ? 'Stop sharing' : 'Share screen', sharing ? 'Stop' : 'Share');
+    setAttr(shareBtn, 'aria-pressed', sharing ? 'true' : 'false');
+    shareBtn.disabled = !inCall;
+    // While a share is on, Stop sharing is the one control for it.
+    setHidden(shareTabBtn, !restrictTab || sharing);
+    label(shareTabBtn, 'Share this tab', 'This tab');
+    shareTabBtn.disabled = !inCall;
+    const surface = session.screen?.video.getSettings().displaySurface;
+    setText(
+      sharingNote,
+      sharing
+        ? surface === 'browser'
+          ? 'You are sharing a tab'
+          : surface === 'window'
+            ? 'You are sharing a window'
+            : 'You are sharing your screen'
+        : '',
+    );
+    setHidden(sharingNote, !sharing || !inCall);
     muteBtn.disabled = !mediaReady || !inCall;
     cameraBtn.disabled = cameraBusy || !mediaReady || !inCall;
     hangUpBtn.disabled = !inCall;

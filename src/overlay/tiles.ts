@@ -36,12 +36,12 @@ export interface VisualSource {
 
 /**
  * The tiles a person has. The camera tile always (it shows the avatar when there is no
- * video, and plays the microphone); a shared screen (screen-sharing helper's `screen`
- * stream on the peer) is one more entry here.
+ * video, and plays the microphone); a shared screen (`RemotePeer.screen`, see
+ * src/call/screen-share.ts) is one more entry here, with **Full screen**.
  */
 export function visualSources(peer: RemotePeer): VisualSource[] {
   const sources: VisualSource[] = [{ source: 'camera', stream: peer.stream, label: peer.name }];
-  const screen = (peer as { screen?: MediaStream | null }).screen;
+  const { screen } = peer;
   if (screen) sources.push({ source: 'screen', stream: screen, label: `${possessive(peer.name)} screen` });
   return sources;
 }
@@ -171,6 +171,17 @@ export function mountTiles(options: TilesOptions): Tiles {
       indicators,
       quality,
     );
+    if (!main) {
+      // A shared screen can be looked at full screen (the overlay frame allows it).
+      const fullBtn = button('Full screen', 'parley-btn parley-fullscreen', () => {
+        if (document.fullscreenElement === root) void document.exitFullscreen().catch(() => {});
+        else void root.requestFullscreen().catch(() => {});
+      });
+      root.append(fullBtn);
+      root.addEventListener('fullscreenchange', () =>
+        setText(fullBtn, document.fullscreenElement === root ? 'Exit full screen' : 'Full screen'),
+      );
+    }
     const tile: Tile = {
       peerId,
       source,
@@ -240,6 +251,7 @@ export function mountTiles(options: TilesOptions): Tiles {
   }
 
   function drop(tile: Tile): void {
+    if (document.fullscreenElement === tile.root) void document.exitFullscreen().catch(() => {});
     tile.media.srcObject = null;
     tile.root.remove();
     byKey.delete(keyOf(tile.peerId, tile.source));

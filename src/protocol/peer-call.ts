@@ -32,10 +32,27 @@ export const PeerIdSchema = v.strictObject({
   peerId: v.pipe(v.string(), v.regex(PEER_ID_PATTERN)),
 });
 
-export const PeerCallMessageSchema = v.variant('t', [HelloSchema, MediaStateSchema, ByeSchema, PeerIdSchema]);
+/**
+ * The sender's screen share: the id of the MediaStream its screen tracks are sent in (the
+ * `msid` of their transceivers), or null when it is not sharing. The receiver tells a screen
+ * track from a camera by that stream id (a screen is a second video track, so its kind says
+ * nothing). Sent when a share starts or stops, and with the hello on every new connection.
+ */
+export const ScreenStateSchema = v.strictObject({
+  t: v.literal('screen'),
+  stream: v.nullable(v.pipe(v.string(), v.regex(/^[\x21-\x7e]{1,64}$/))),
+});
+
+export const PeerCallMessageSchema = v.variant('t', [
+  HelloSchema,
+  MediaStateSchema,
+  ByeSchema,
+  PeerIdSchema,
+  ScreenStateSchema,
+]);
 export type PeerCallMessage = v.InferOutput<typeof PeerCallMessageSchema>;
 
-export const PEER_CALL_TYPES: ReadonlySet<string> = new Set(['hello', 'media', 'bye', 'peer-id']);
+export const PEER_CALL_TYPES: ReadonlySet<string> = new Set(['hello', 'media', 'bye', 'peer-id', 'screen']);
 
 export type ParsedControl =
   | { kind: 'call'; message: PeerCallMessage }
