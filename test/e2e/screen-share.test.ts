@@ -82,7 +82,7 @@ async function expectFrames(page: Page, selector: string): Promise<void> {
 }
 
 const SCREEN_VIDEO = '.parley-tile[data-source="screen"] video';
-const CAMERA_VIDEO = '.parley-tile[data-source="person"] video';
+const CAMERA_VIDEO = '.parley-tile[data-source="camera"] video';
 
 /** Ana's camera sender's encoding and her screen senders, as her connections have them. */
 function anaSenders(page: Page) {
@@ -132,7 +132,7 @@ describe('screen sharing on the guest page', () => {
     expect(screenNow.frames).toBeGreaterThan(3);
     expect(cameraNow.frames).toBeGreaterThan(3);
     expect(await b.page.locator('.parley-tile').count()).toBe(2);
-    await b.page.locator('.parley-tile[data-source="person"]', { hasText: 'Ana' }).waitFor();
+    await b.page.locator('.parley-tile[data-source="camera"]', { hasText: 'Ana' }).waitFor();
     // Ana's camera stepped down for the share; the share is sent with the "detail" hint.
     await expect.poll(async () => (await anaSenders(a.page)).cameraScale).toEqual([2]);
     expect((await anaSenders(a.page)).screens).toBe(1);
