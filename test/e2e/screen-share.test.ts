@@ -125,12 +125,19 @@ describe('screen sharing on the guest page', () => {
     await anaScreen.waitFor({ timeout: 60_000 });
     await expectFrames(b.page, SCREEN_VIDEO);
     await expectFrames(b.page, CAMERA_VIDEO);
-    const [screenNow, cameraNow] = await Promise.all([
-      framesIn(b.page, SCREEN_VIDEO),
-      framesIn(b.page, CAMERA_VIDEO),
-    ]);
-    expect(screenNow.frames).toBeGreaterThan(3);
-    expect(cameraNow.frames).toBeGreaterThan(3);
+    // Both at once: the share, and the camera beside it, each presenting frames.
+    await expect
+      .poll(
+        async () => {
+          const [screenNow, cameraNow] = await Promise.all([
+            framesIn(b.page, SCREEN_VIDEO),
+            framesIn(b.page, CAMERA_VIDEO),
+          ]);
+          return screenNow.frames > 3 && cameraNow.frames > 3;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(true);
     expect(await b.page.locator('.parley-tile').count()).toBe(2);
     await b.page.locator('.parley-tile[data-source="camera"]', { hasText: 'Ana' }).waitFor();
     // Ana's camera stepped down for the share; the share is sent with the "detail" hint.
