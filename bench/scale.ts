@@ -29,8 +29,11 @@
  * Last line: one JSON object (see the issue). Usage: npm run bench:scale [-- --quick]
  */
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { createClient } from '@redis/client';
+import { createLogger } from '../server/log.ts';
+import { createRedisDirectory } from '../server/redis-presence.ts';
 import { type RedisHandle, startRedis } from '../test/helpers/redis-process.ts';
 import {
   cpuSeconds,
@@ -53,6 +56,9 @@ const ATTEMPTS = 3;
 const LOW_RATE = QUICK ? 500 : 2000;
 const EQUAL_RATES = QUICK ? [2000] : [5000, 10_000];
 const TURNS = 3;
+/** Presence registrations written to Redis for its memory per presence user. */
+const PRESENCE_USERS = QUICK ? 2000 : 20_000;
+const MAILBOXES_PER_USER = 5;
 
 type Kind = 'one' | 'oneRedis' | 'two';
 const KINDS: readonly Kind[] = ['one', 'oneRedis', 'two'];
@@ -79,6 +85,9 @@ interface Setup {
   gen: Generator;
   kbPerSocket: number;
   redisBytesPerSocket: number;
+  /** CPU per join (open, join, joined) and per leave (leave, close), node and Redis, µs. */
+  joinUs: { node: number; redis: number };
+  leaveUs: { node: number; redis: number };
   best: (Step & { cpuUsPerMsg: number }) | null;
   lo: number;
   hi: number | null;
@@ -154,6 +163,8 @@ async function prepare(kind: Kind): Promise<Setup> {
     gen,
     kbPerSocket: Number.NaN,
     redisBytesPerSocket: Number.NaN,
+    joinUs: { node: Number.NaN, redis: Number.NaN },
+    leaveUs: { node: Number.NaN, redis: Number.NaN },
     best: null,
     lo: 0,
     hi: null,
@@ -170,16 +181,29 @@ async function prepare(kind: Kind): Promise<Setup> {
     const node = nodes[0]!;
     const base = await settledRss(node);
     const redisBase = await redisUsedMemory();
-    await gen.call({ cmd: 'idle', total: IDLE_SOCKETS });
-    await sleep(1500);
+    const costOf = async (work: () => Promise<unknown>) => {
+      const n0 = cpuSeconds(node.pid!);
+      const r0 = cpuSeconds(redisPid);
+      await work();
+      await sleep(1500);
+      return {
+        node: ((cpuSeconds(node.pid!) - n0) * 1e6) / IDLE_SOCKETS,
+        redis: ((cpuSeconds(redisPid) - r0) * 1e6) / IDLE_SOCKETS,
+      };
+    };
+    setup.joinUs = await costOf(() => gen.call({ cmd: 'idle', total: IDLE_SOCKETS }));
     setup.kbPerSocket = ((await settledRss(node)) - base) / IDLE_SOCKETS / 1024;
     setup.redisBytesPerSocket = ((await redisUsedMemory()) - redisBase) / IDLE_SOCKETS;
     out(
       `  ${LABEL[kind]}: ${IDLE_SOCKETS} idle joined sockets, node +${setup.kbPerSocket.toFixed(2)} KB each` +
         (kind === 'oneRedis' ? `, Redis +${setup.redisBytesPerSocket.toFixed(0)} bytes each` : ''),
     );
-    await gen.call({ cmd: 'closeIdle' });
-    await sleep(1500);
+    setup.leaveUs = await costOf(() => gen.call({ cmd: 'closeIdle' }));
+    out(
+      `  ${LABEL[kind]}: CPU per join (connect, join, joined) node ${setup.joinUs.node.toFixed(0)} µs, ` +
+        `Redis ${setup.joinUs.redis.toFixed(0)} µs; per leave (leave, close) node ${setup.leaveUs.node.toFixed(0)} µs, ` +
+        `Redis ${setup.leaveUs.redis.toFixed(0)} µs`,
+    );
   }
   await gen.call({ cmd: 'pairs', n: PAIRS });
   await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
@@ -315,6 +339,50 @@ for (const s of setups) {
   s.gen.child.kill();
   for (const n of s.nodes) n.kill('SIGKILL');
 }
+/**
+ * Redis memory per presence user: PRESENCE_USERS sessions, each registering
+ * MAILBOXES_PER_USER mailboxes, through the real Redis directory (redis-presence.ts).
+ */
+async function presenceRedisBytes(): Promise<number> {
+  const before = await redisUsedMemory();
+  const keysBefore = Number(await admin.sendCommand(['DBSIZE']));
+  const directory = createRedisDirectory<object>(
+    {
+      redisUrl: redis!.url,
+      redisPrefix: 'bench-presence:',
+      redisTimeoutMs: 30_000,
+      ringBurst: 10,
+      ringPerMin: 6,
+    },
+    createLogger('silent'),
+  );
+  // Connected once a lookup goes through (commands fail at once while connecting).
+  for (;;) {
+    try {
+      await directory.lookup('warm-up');
+      break;
+    } catch {
+      await sleep(100);
+    }
+  }
+  for (let u = 0; u < PRESENCE_USERS; u++) {
+    const session = {};
+    for (let i = 0; i < MAILBOXES_PER_USER; i++)
+      directory.set(randomBytes(16).toString('base64url'), session);
+    if (u % 500 === 0) await sleep(5);
+  }
+  // Every registration is one key, plus the node's set and heartbeat.
+  const want = keysBefore + PRESENCE_USERS * MAILBOXES_PER_USER + 2;
+  for (let i = 0; i < 600 && Number(await admin.sendCommand(['DBSIZE'])) < want; i++) await sleep(100);
+  const bytes = ((await redisUsedMemory()) - before) / PRESENCE_USERS;
+  await directory.close();
+  return bytes;
+}
+const presenceBytes = await presenceRedisBytes();
+out(
+  `\nRedis memory per presence user (${MAILBOXES_PER_USER} mailboxes, ${PRESENCE_USERS} users through redis-presence.ts): ` +
+    `${presenceBytes.toFixed(0)} bytes`,
+);
 await admin.close();
 await redis.stop();
 
