@@ -11,17 +11,20 @@
  * replayed old offer cannot break a live call. One that comes while the connection still
  * looks alive (the close of our data channels can be lost on the network; then only ICE
  * notices, seconds later) is kept aside and taken if the connection fails soon after. The
- * person keeps their tile; the panels get `linkClosed` and then a new `link`.
+ * person keeps their tile and their PeerLink (src/call/peer-link.ts): it pauses while the
+ * connection is down and the new connection's channels re-attach to it, so chat and file
+ * transfers continue. The call's own control messages (hello, media, bye, peer-id) are
+ * routed to this class by that link, like chat's and files' to theirs.
  *
  * The person's lifecycle is one state (`ParticipantState`); the connection's is its phase.
  */
-import { cleanDisplayName, parsePeerCallMessage } from '../protocol/peer-call.ts';
+import { cleanDisplayName, PEER_CALL_TYPES, parsePeerCallObject } from '../protocol/peer-call.ts';
 import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
-import type { DataLink } from './data-link.ts';
 import type { DescriptionAuth } from './description-auth.ts';
 import type { LocalTracks } from './local-tracks.ts';
 import { MediaWatchdog, type MediaWatchdogOptions } from './media-watchdog.ts';
 import { PeerConnection } from './peer-connection.ts';
+import { type ControlMessage, PeerLink } from './peer-link.ts';
 import type { StatsSample } from './stats.ts';
 import { fingerprintLines } from './verify.ts';
 import { SetupWatchdog } from './watchdog.ts';
@@ -86,8 +89,8 @@ export interface ParticipantHost {
   send(to: string, signal: PeerSignal): void;
   /** Their view changed; `status`: so may the call's state. */
   changed(participant: RemoteParticipant, status: boolean): void;
-  linkOpened(link: DataLink): void;
-  linkClosed(key: string, reason: 'hangup' | 'lost' | 'left'): void;
+  /** Their PeerLink opened for the first time (later connections re-attach to it). */
+  linkOpened(link: PeerLink): void;
   /** They are gone for good (already closed). */
   ended(participant: RemoteParticipant, reason: PeerEndReason, wasInCall: boolean, hadLink: boolean): void;
   /** A connection connected for the first time. */
@@ -102,6 +105,8 @@ export interface ParticipantHost {
 
 export class RemoteParticipant {
   readonly key: string;
+  /** What chat, files and identity talk to them through, whichever connection carries it. */
+  readonly link: PeerLink;
   name = 'Guest';
   micOn = true;
   cameraOn: boolean;
@@ -137,6 +142,8 @@ export class RemoteParticipant {
     pc: RTCPeerConnection,
   ) {
     this.key = id;
+    this.link = new PeerLink(id, () => this.name);
+    this.link.route(PEER_CALL_TYPES, (message) => this.#onCallMessage(message), { whilePaused: true });
     this.cameraOn = host.tracks.kind === 'video';
     this.#connect(pc, false);
   }
@@ -272,7 +279,7 @@ export class RemoteParticipant {
         remoteRestart: () => {
           if (this.#connection === connection) this.#media.remoteRestart();
         },
-        control: (data) => this.#onControl(data),
+        control: (data) => this.link.deliver(data),
       },
       this.host.tracks,
     );
@@ -338,9 +345,8 @@ export class RemoteParticipant {
    */
   #replace(): PeerConnection {
     const old = this.#connection;
-    const hadLink = old.phase === 'open';
     old.close();
-    if (hadLink) this.host.linkClosed(this.key, 'lost');
+    this.link.detach();
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
     clearTimeout(this.#leftTimer);
@@ -461,7 +467,9 @@ export class RemoteParticipant {
     const screen = this.host.tracks.screen;
     if (screen) connection.sendControl({ t: 'screen', stream: screen.stream.id });
     const link = connection.dataLink(this.key, () => this.name);
-    if (link) this.host.linkOpened(link);
+    if (!link) return;
+    this.link.attach(link);
+    if (this.link.attachments === 1) this.host.linkOpened(this.link);
   }
 
   /**
@@ -485,10 +493,9 @@ export class RemoteParticipant {
       return;
     }
     const connection = this.#connection;
-    const hadLink = connection.phase === 'open';
     this.#state = { kind: 'lost', signaling: state.signaling };
     connection.close();
-    if (hadLink) this.host.linkClosed(this.key, 'lost');
+    this.link.detach();
     this.#clearTracks();
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
@@ -508,14 +515,12 @@ export class RemoteParticipant {
     });
   }
 
-  #onControl(data: unknown): void {
-    const parsed = parsePeerCallMessage(data);
-    if (parsed.kind === 'other') return;
-    if (parsed.kind === 'invalid') {
-      if (typeof data === 'string') console.warn('Parley: ignored a malformed control message from the peer');
+  #onCallMessage(raw: ControlMessage): void {
+    const message = parsePeerCallObject(raw);
+    if (!message) {
+      console.warn('Parley: ignored a malformed control message from the peer');
       return;
     }
-    const message = parsed.message;
     switch (message.t) {
       case 'hello':
         this.name = cleanDisplayName(message.name);
@@ -597,9 +602,12 @@ export class RemoteParticipant {
     this.host.ended(this, reason, wasInCall, hadLink);
   }
 
-  /** Close everything of theirs (`flushFirst`: let a queued bye leave). True if the link was open. */
+  /**
+   * Close everything of theirs (`flushFirst`: let a queued bye leave). True if their link had
+   * opened (the panels hold it until told it closed).
+   */
   close(flushFirst = false): boolean {
-    const hadLink = this.#connection.phase === 'open';
+    const hadLink = this.link.close();
     if (!this.gone) this.#state = { kind: 'gone', reason: 'left' };
     clearTimeout(this.#graceTimer);
     clearTimeout(this.#leftTimer);

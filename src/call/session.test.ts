@@ -109,9 +109,13 @@ async function signedAnswer(fp = FP, from = ANA) {
 async function connectedToAna() {
   const ctx = setup([ANA]);
   const links: string[] = [];
+  const linkStates: string[] = [];
   const closed: Array<[string, string]> = [];
   const removed: string[] = [];
-  ctx.session.on('link', (l) => links.push(l.peerId));
+  ctx.session.on('link', (l) => {
+    links.push(l.peerId);
+    l.onState((state) => linkStates.push(state));
+  });
   ctx.session.on('linkClosed', (id, reason) => closed.push([id, reason]));
   ctx.session.on('peerRemoved', (id) => removed.push(id));
   await ctx.session.start();
@@ -125,7 +129,7 @@ async function connectedToAna() {
   for (const c of pc.channels) c.openNow();
   pc.channels[0]?.message(JSON.stringify({ t: 'hello', name: 'Ana' }));
   expect(ctx.session.status.state).toBe('connected');
-  return { ...ctx, pc, links, closed, removed };
+  return { ...ctx, pc, links, linkStates, closed, removed };
 }
 
 const descriptions = (sent: Array<{ to: string; data: unknown }>) =>
@@ -639,13 +643,15 @@ describe('CallSession', () => {
 });
 
 describe('CallSession: the same person on a new connection (a re-mounted overlay)', () => {
-  it('takes a verified offer with new fingerprints once the old connection is lost: same tile, new link', async () => {
-    const { signaling, session, pc, links, closed, removed } = await connectedToAna();
+  it('takes a verified offer with new fingerprints once the old connection is lost: same tile, same link resumed', async () => {
+    const { signaling, session, pc, links, linkStates, closed, removed } = await connectedToAna();
     // Ana's overlay went away: her connection closed, so ours lost its data channels.
     pc.channels[0]?.closeNow();
     pc.channels[1]?.closeNow();
     expect(pc.closed).toBe(true);
-    expect(closed).toEqual([[ANA, 'lost']]);
+    // Her link pauses (chat and transfers wait for the next connection); it is not closed.
+    expect(closed).toEqual([]);
+    expect(linkStates).toEqual(['paused']);
     expect(session.status.state).toBe('reconnecting');
     expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'reconnecting' }]);
 
@@ -668,7 +674,9 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     next.setConnection('connected');
     for (const c of next.channels) c.openNow();
     expect(session.status.state).toBe('connected');
-    expect(links).toEqual([ANA, ANA]);
+    // The same link, re-attached to the new connection's channels.
+    expect(links).toEqual([ANA]);
+    expect(linkStates).toEqual(['paused', 'open']);
     expect(removed).toEqual([]);
     expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'connected' }]);
   });
@@ -696,7 +704,7 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     pc.setConnection('disconnected');
     await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
     expect(pc.closed).toBe(true);
-    expect(closed).toEqual([[ANA, 'lost']]);
+    expect(closed).toEqual([]);
     const next = FakePeerConnection.all[1]!;
     await vi.waitFor(() =>
       expect(descriptions(signaling.sent).at(-1)?.data.description?.type).toBe('answer'),
@@ -739,8 +747,13 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     lost.pc.channels[0]?.closeNow();
     await vi.advanceTimersByTimeAsync(7000);
     expect(lost.session.status.state).toBe('reconnecting');
+    expect(lost.closed).toEqual([]);
+    expect(lost.linkStates).toEqual(['paused']);
     await vi.advanceTimersByTimeAsync(1500);
     expect(lost.session.status).toMatchObject({ state: 'ended', reason: 'lost', message: 'Connection lost' });
+    // Only now is the link closed for good (the panels interrupt what was paused).
+    expect(lost.closed).toEqual([[ANA, 'lost']]);
+    expect(lost.linkStates).toEqual(['paused', 'closed']);
     vi.useRealTimers();
 
     // Ana's tab closed: her service worker says bye through signaling for her.

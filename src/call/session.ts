@@ -33,13 +33,13 @@
 import type { PeerSignal } from '../protocol/peer-signal.ts';
 import { parsePeerSignal } from '../protocol/peer-signal.ts';
 import type { IceServer } from '../protocol/signaling.ts';
-import type { DataLink } from './data-link.ts';
 import { type DescriptionAuth, LinkSecretAuth } from './description-auth.ts';
 import { Emitter } from './emitter.ts';
 import { LocalTracks } from './local-tracks.ts';
 import type { CallMedia } from './media.ts';
 import type { MediaWatchdogOptions } from './media-watchdog.ts';
 import { NextPeerOffer, type PreparedTake } from './next-peer-offer.ts';
+import type { PeerLink } from './peer-link.ts';
 import { PEER_CONNECTION_BASE } from './prepared-offer.ts';
 import {
   type ParticipantHost,
@@ -77,8 +77,12 @@ export interface CallSessionEvents {
   /** A remote peer was added or changed (name, tracks, mute, connection, stats). */
   peer: (peer: RemotePeer) => void;
   peerRemoved: (peerId: string, reason: PeerEndReason) => void;
-  /** Both data channels to a peer are open. */
-  link: (link: DataLink) => void;
+  /**
+   * A person's link opened for the first time (both data channels open). It outlives their
+   * connection: it pauses while a connection is replaced and continues on the next one.
+   */
+  link: (link: PeerLink) => void;
+  /** The person is gone for good: their link is closed. */
   linkClosed: (peerId: string, reason: 'hangup' | 'lost' | 'left') => void;
   /** Our own mic/camera/screen share changed. */
   local: (state: LocalState) => void;
@@ -569,7 +573,6 @@ export class CallSession {
         if (status) this.recompute();
       },
       linkOpened: (link) => this.events.emit('link', link),
-      linkClosed: (key, reason) => this.events.emit('linkClosed', key, reason),
       ended: (participant, reason, wasInCall, hadLink) =>
         this.participantEnded(participant, reason, wasInCall, hadLink),
       firstConnected: () => {

@@ -8,8 +8,8 @@
  */
 import './app.css';
 import { checkCapabilities } from '../call/capabilities.ts';
-import type { DataLink } from '../call/data-link.ts';
 import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
+import type { PeerLink } from '../call/peer-link.ts';
 import { type ScreenCapture, ScreenShareError } from '../call/screen-share.ts';
 import { CallSession, type CallStatus } from '../call/session.ts';
 import type { Signaling } from '../call/signaling.ts';
@@ -332,8 +332,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   root.append(app);
 
   // ---------- panels ----------
-  const links = new Map<string, DataLink>();
-  const linkHandlers = new Set<(link: DataLink) => void>();
+  const links = new Map<string, PeerLink>();
+  const linkHandlers = new Set<(link: PeerLink) => void>();
   const closedHandlers = new Set<(peerId: string, reason: 'hangup' | 'lost' | 'left') => void>();
   cleanups.push(
     session.on('link', (link) => {

@@ -1,10 +1,11 @@
 /**
- * Text chat beside the call, peer to peer over each link's `control` channel (t = 'chat').
+ * Text chat beside the call, peer to peer over each person's link (t = 'chat' on the control
+ * channel, routed here by src/call/peer-link.ts).
  * Peer text is only ever put in text nodes; links become <a> only for http(s).
  */
-import type { DataLink } from '../call/data-link.ts';
+import type { PeerLink } from '../call/peer-link.ts';
 import type { ChatEntry } from '../messaging/messages.ts';
-import { MAX_CHAT_TEXT, parseChatMessage } from '../protocol/peer-chat.ts';
+import { CHAT_TYPES, MAX_CHAT_TEXT, parseChatMessage } from '../protocol/peer-chat.ts';
 import { splitLinks } from './chat-links.ts';
 import './files/panels.css';
 import type { PanelContext } from './panel-context.ts';
@@ -63,7 +64,7 @@ export function mountChatPanel(
   const form = el('form', { class: 'parley-chat-form' }, input, send);
   host.append(list, hint, form);
 
-  const links = new Map<string, { link: DataLink; detach: () => void }>();
+  const links = new Map<string, { link: PeerLink; detach: () => void }>();
   const unreadHandlers = new Set<(count: number) => void>();
   let visible = false;
   let unread = 0;
@@ -129,14 +130,7 @@ export function mountChatPanel(
     else addEvent(entry.text, at, true);
   }
 
-  function onControl(link: DataLink, data: unknown): void {
-    if (typeof data !== 'string') return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data);
-    } catch {
-      return;
-    }
+  function onChat(link: PeerLink, raw: unknown): void {
     const parsed = parseChatMessage(raw);
     if (parsed.kind === 'ok') addMessage(link.remoteName(), parsed.message.text, new Date(), false);
     else if (parsed.kind === 'invalid' && Date.now() - lastProblemAt > 5000) {
@@ -148,9 +142,8 @@ export function mountChatPanel(
 
   const offLink = ctx.onLink((link) => {
     links.get(link.peerId)?.detach();
-    const listener = (event: MessageEvent) => onControl(link, event.data);
-    link.control.addEventListener('message', listener);
-    links.set(link.peerId, { link, detach: () => link.control.removeEventListener('message', listener) });
+    const detach = link.route(CHAT_TYPES, (message) => onChat(link, message));
+    links.set(link.peerId, { link, detach });
     hint.textContent = '';
   });
   const offClosed = ctx.onLinkClosed((peerId) => {
@@ -166,19 +159,13 @@ export function mountChatPanel(
       hint.textContent = `Messages can be at most ${MAX_CHAT_TEXT} characters.`;
       return;
     }
-    const open = [...links.values()].filter(({ link }) => link.control.readyState === 'open');
+    const open = [...links.values()].filter(({ link }) => link.state === 'open');
     if (open.length === 0) {
       hint.textContent = 'Nobody else is in the call yet: your message was not sent.';
       return;
     }
-    const wire = JSON.stringify({ t: 'chat', id: messageId(), text, sentAt: Date.now() });
-    for (const { link } of open) {
-      try {
-        link.control.send(wire);
-      } catch {
-        // that link is closing; the others still get it
-      }
-    }
+    const message = { t: 'chat', id: messageId(), text, sentAt: Date.now() };
+    for (const { link } of open) link.send(message);
     hint.textContent = '';
     input.value = '';
     addMessage('You', text, new Date(), true);

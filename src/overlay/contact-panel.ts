@@ -11,7 +11,7 @@
  */
 
 import * as v from 'valibot';
-import type { DataLink } from '../call/data-link.ts';
+import type { ControlMessage, PeerLink } from '../call/peer-link.ts';
 import { type ContactBinding, verifyContactBinding } from '../identity/binding.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import {
@@ -55,7 +55,7 @@ type Phase =
   | 'known';
 
 interface PeerState {
-  link: DataLink;
+  link: PeerLink;
   theirKey: string | null;
   phase: Phase;
   ownNonce: string | null;
@@ -64,16 +64,7 @@ interface PeerState {
   row: HTMLElement;
 }
 
-function parseContact(data: unknown): ContactMessage | null {
-  if (typeof data !== 'string') return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  const t = (raw as { t?: unknown } | null)?.t;
-  if (typeof t !== 'string' || !CONTACT_MESSAGE_TYPES.has(t)) return null;
+function parseContact(raw: ControlMessage): ContactMessage | null {
   const result = v.safeParse(ContactMessageSchema, raw);
   return result.success ? result.output : null;
 }
@@ -87,12 +78,7 @@ export function mountContactPanel(
   host.hidden = true;
 
   const send = (peer: PeerState, message: ContactMessage) => {
-    if (peer.link.control.readyState !== 'open') return;
-    try {
-      peer.link.control.send(JSON.stringify(message));
-    } catch {
-      // Closing: nothing to save any more.
-    }
+    peer.link.send(message); // not sent while the link is paused or closed
   };
 
   const theirName = (peer: PeerState) => cleanDisplayName(peer.link.remoteName());
@@ -157,7 +143,7 @@ export function mountContactPanel(
   }
 
   function binding(peer: PeerState, signer: 'self' | 'peer', peerId: string): ContactBinding | null {
-    const d = peer.link.descriptions?.();
+    const d = peer.link.current()?.descriptions?.();
     if (!d || d.local === '' || d.remote === '') return null;
     return signer === 'self'
       ? { callId: options.callId, signerPeerId: peerId, signerSdp: d.local, otherSdp: d.remote }
@@ -280,12 +266,11 @@ export function mountContactPanel(
     };
     peers.get(link.peerId)?.row.remove();
     peers.set(link.peerId, peer);
-    const listener = (event: MessageEvent) => {
-      const message = parseContact(event.data);
+    const detach = link.route(CONTACT_MESSAGE_TYPES, (raw) => {
+      const message = parseContact(raw);
       if (message) onMessage(peer, message);
-    };
-    link.control.addEventListener('message', listener);
-    detachers.set(link.peerId, () => link.control.removeEventListener('message', listener));
+    });
+    detachers.set(link.peerId, detach);
     options.identity
       ?.selfKey()
       .then((key) => send(peer, { t: 'contact-hello', key }))

@@ -3,12 +3,12 @@
  * and a card per file on both sides. The engine (src/call/files/) does the transfer; this
  * module only draws it. Peer-provided text (names) only ever goes into text nodes.
  */
-import type { DataLink } from '../call/data-link.ts';
 import { FileExchange } from '../call/files/file-exchange.ts';
 import type { SinkFactory } from '../call/files/file-sink.ts';
 import { formatSize } from '../call/files/format-size.ts';
 import { ThumbnailMaker } from '../call/files/thumbnail-maker.ts';
 import type { Transfer } from '../call/files/transfer.ts';
+import type { PeerLink } from '../call/peer-link.ts';
 import { attachDropTarget } from './files/drop-target.ts';
 import { FileCard } from './files/file-card.ts';
 import './files/panels.css';
@@ -123,7 +123,7 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
     return sinks;
   }
 
-  function attach(link: DataLink): void {
+  function attach(link: PeerLink): void {
     exchanges.get(link.peerId)?.close('lost');
     const exchange = new FileExchange(link, { sinks: sinkFactory(), thumbnails }, events);
     exchanges.set(link.peerId, exchange);

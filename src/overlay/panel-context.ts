@@ -1,4 +1,4 @@
-import type { DataLink } from '../call/data-link.ts';
+import type { PeerLink } from '../call/peer-link.ts';
 
 /**
  * What the call UI (src/overlay/app.ts) gives the chat and files panels. The panels are
@@ -7,9 +7,12 @@ import type { DataLink } from '../call/data-link.ts';
 export interface PanelContext {
   /** Our own display name. */
   localName: string;
-  /** Subscribe to data links: called when a peer's channels are open. Returns unsubscribe. */
-  onLink(handler: (link: DataLink) => void): () => void;
-  /** Called when a link closes (peer left, hung up, connection lost). */
+  /**
+   * Subscribe to people's links: called once per person, when their channels first open (the
+   * link outlives a replaced connection: see src/call/peer-link.ts). Returns unsubscribe.
+   */
+  onLink(handler: (link: PeerLink) => void): () => void;
+  /** Called when a person's link closes for good (left, hung up, connection lost). */
   onLinkClosed(handler: (peerId: string, reason: 'hangup' | 'lost' | 'left') => void): () => void;
   /**
    * Add a line to the chat timeline from another feature (e.g. "Ana sent photo.jpg, 4.2 MB").

@@ -78,6 +78,15 @@ export function parsePeerCallMessage(text: unknown): ParsedControl {
   return result.success ? { kind: 'call', message: result.output } : { kind: 'invalid' };
 }
 
+/**
+ * One of the call's own messages, already parsed from JSON (src/call/peer-link.ts routes the
+ * PEER_CALL_TYPES here); null if malformed.
+ */
+export function parsePeerCallObject(raw: unknown): PeerCallMessage | null {
+  const result = v.safeParse(PeerCallMessageSchema, raw);
+  return result.success ? result.output : null;
+}
+
 /** Invisible or direction-flipping characters that could disguise a name. */
 function isHiddenCharacter(code: number): boolean {
   return (

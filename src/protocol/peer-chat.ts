@@ -6,6 +6,9 @@ import * as v from 'valibot';
 
 export const MAX_CHAT_TEXT = 4000;
 
+/** The control-message types chat owns (src/call/peer-link.ts routes them). */
+export const CHAT_TYPES = ['chat'] as const;
+
 export const ChatMessageSchema = v.strictObject({
   t: v.literal('chat'),
   id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{8,64}$/)),

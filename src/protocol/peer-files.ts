@@ -1,5 +1,5 @@
 /**
- * File transfer over a peer's data channels (see src/call/data-link.ts).
+ * File transfer over a peer's data channels (see src/call/data-link.ts and peer-link.ts).
  *
  * Control messages (JSON text on the `control` channel, `t` = 'file-*'), in order for one file:
  *   sender → receiver: file-offer, then file-thumb (optional; the receiver answers with a
@@ -8,6 +8,11 @@
  *   `files` channel, then file-done with the SHA-256 of what was sent;
  *   receiver → sender: file-ack (bytes written to disk, several times a second), file-result
  *   (whether the hashes matched); either side: file-cancel, file-error.
+ * When the connection is replaced mid-transfer (src/call/peer-link.ts), the sender sends each
+ * unfinished file-offer again with `resume: true`; the receiver answers file-resume with the
+ * bytes it has (0 for an offer it never saw), and the body continues from there on the new
+ * connection: only what was in flight when the old one died is sent twice. Terminal messages
+ * (file-cancel, file-error, file-result) that could not be sent meanwhile are sent then.
  *
  * Body frames (binary on the `files` channel): a fixed 13-byte header, then the bytes.
  *   u8  type    (1 = body)
@@ -46,6 +51,8 @@ export const FileOfferSchema = v.strictObject({
   size: ByteCount,
   mime: v.pipe(v.string(), v.maxLength(255)),
   lastModified: v.pipe(v.number(), v.finite()),
+  /** Sent again on a new connection: the receiver answers with `file-resume`. */
+  resume: v.optional(v.literal(true)),
 });
 
 /** Thumbnail MIME types we accept (no SVG: it can carry script). */
@@ -66,6 +73,12 @@ export const FileThumbSchema = v.strictObject({
 });
 
 export const FileAckSchema = v.strictObject({ t: v.literal('file-ack'), id: Id, bytes: ByteCount });
+
+/**
+ * Receiver → sender, after a connection was replaced: the answer to a re-sent `file-offer`
+ * (`resume: true`): continue this transfer's body from `bytes` (what the receiver has).
+ */
+export const FileResumeSchema = v.strictObject({ t: v.literal('file-resume'), id: Id, bytes: ByteCount });
 
 export const FileCancelSchema = v.strictObject({
   t: v.literal('file-cancel'),
@@ -105,6 +118,7 @@ export const FileMessageSchema = v.variant('t', [
   FileOfferSchema,
   FileThumbSchema,
   FileAckSchema,
+  FileResumeSchema,
   FileCancelSchema,
   FileDoneSchema,
   FileResultSchema,
@@ -112,6 +126,18 @@ export const FileMessageSchema = v.variant('t', [
 ]);
 
 export type FileOffer = v.InferOutput<typeof FileOfferSchema>;
+
+/** The control-message types file transfer owns (src/call/peer-link.ts routes them). */
+export const FILE_TYPES = [
+  'file-offer',
+  'file-thumb',
+  'file-ack',
+  'file-resume',
+  'file-cancel',
+  'file-done',
+  'file-result',
+  'file-error',
+] as const;
 export type FileThumb = v.InferOutput<typeof FileThumbSchema>;
 export type FileMessage = v.InferOutput<typeof FileMessageSchema>;
 

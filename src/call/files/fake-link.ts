@@ -4,6 +4,7 @@
  * RTCDataChannel's (the queue drains as the peer receives).
  */
 import type { DataLink } from '../data-link.ts';
+import { PeerLink } from '../peer-link.ts';
 
 class FakeChannel extends EventTarget {
   peer: FakeChannel | null = null;
@@ -49,14 +50,28 @@ class FakeChannel extends EventTarget {
   }
 }
 
-export interface FakeLinkPair {
+/** The channels of one fake connection, seen from each side. */
+export interface FakeConnection {
   a: DataLink & { control: FakeChannel; files: FakeChannel };
   b: DataLink & { control: FakeChannel; files: FakeChannel };
-  /** Inject raw data as if `a` had sent it to `b` (hostile-peer tests). */
+}
+
+export interface FakeLinkPair {
+  /** Ana's link to Bo, and Bo's to Ana: PeerLinks as the call engine makes them. */
+  linkA: PeerLink;
+  linkB: PeerLink;
+  /** The current connection's channels ("a" is Ana's side). */
+  a: FakeConnection['a'];
+  b: FakeConnection['b'];
+  /** The connection dies (both links pause, as the engine does when channels close). */
+  cut(): void;
+  /** A new connection attaches to both links. */
+  reconnect(): void;
+  /** Both people are gone for good (the links close). */
   close(): void;
 }
 
-export function fakeLinkPair(maxMessageSize = 256 * 1024): FakeLinkPair {
+function fakeConnection(maxMessageSize: number): FakeConnection {
   const controlA = new FakeChannel('control');
   const controlB = new FakeChannel('control');
   const filesA = new FakeChannel('files');
@@ -72,14 +87,45 @@ export function fakeLinkPair(maxMessageSize = 256 * 1024): FakeLinkPair {
     maxMessageSize,
     remoteName: () => name,
   });
-  const a = link('peer-b', 'Bo', controlA, filesA);
-  const b = link('peer-a', 'Ana', controlB, filesB);
   return {
-    a: a as unknown as FakeLinkPair['a'],
-    b: b as unknown as FakeLinkPair['b'],
-    close() {
-      controlA.close();
-      filesA.close();
-    },
+    a: link('peer-b', 'Bo', controlA, filesA) as unknown as FakeConnection['a'],
+    b: link('peer-a', 'Ana', controlB, filesB) as unknown as FakeConnection['b'],
   };
+}
+
+export function fakeLinkPair(maxMessageSize = 256 * 1024): FakeLinkPair {
+  const linkA = new PeerLink(
+    'peer-b',
+    () => 'Bo',
+    () => {},
+  );
+  const linkB = new PeerLink(
+    'peer-a',
+    () => 'Ana',
+    () => {},
+  );
+  const pair = { linkA, linkB } as FakeLinkPair;
+  const attach = () => {
+    const connection = fakeConnection(maxMessageSize);
+    connection.a.control.addEventListener('message', (e) => linkA.deliver((e as MessageEvent).data));
+    connection.b.control.addEventListener('message', (e) => linkB.deliver((e as MessageEvent).data));
+    pair.a = connection.a;
+    pair.b = connection.b;
+    linkA.attach(connection.a);
+    linkB.attach(connection.b);
+  };
+  pair.cut = () => {
+    pair.a.control.close();
+    pair.a.files.close();
+    linkA.detach();
+    linkB.detach();
+  };
+  pair.reconnect = attach;
+  pair.close = () => {
+    pair.cut();
+    linkA.close();
+    linkB.close();
+  };
+  attach();
+  return pair;
 }

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeLinkPair } from './fake-link.ts';
-import { FileExchange, NOT_UNDERSTOOD } from './file-exchange.ts';
+import { FileExchange, NOT_UNDERSTOOD, PAUSED } from './file-exchange.ts';
 import type { FileSink, SinkFactory } from './file-sink.ts';
-import { encodeBodyFrame } from './frame.ts';
+import { decodeFrame, encodeBodyFrame } from './frame.ts';
 import { BlobListSink } from './memory-sink.ts';
 import type { Transfer } from './transfer.ts';
 
@@ -63,12 +63,12 @@ function setup(options: { free?: number; writeDelayMs?: number; maxInFlight?: nu
   });
   const checkImage = async () => true;
   const a = new FileExchange(
-    pair.a,
+    pair.linkA,
     { sinks: sinks.factory, checkImage, maxInFlight: options.maxInFlight },
     events('a'),
   );
   const b = new FileExchange(
-    pair.b,
+    pair.linkB,
     { sinks: sinks.factory, checkImage, maxInFlight: options.maxInFlight },
     events('b'),
   );
@@ -165,6 +165,63 @@ describe('FileExchange', () => {
       () => seen.a[0]!.state === 'interrupted' && seen.b[0]!.state === 'interrupted',
       'interrupted',
     );
+    await until(() => sinks.discarded.includes(seen.b[0]!.id), 'partial deleted');
+  });
+
+  it("a connection cut mid-transfer pauses both sides and resumes from the receiver's offset on the next one", async () => {
+    const window = 1024 * 1024;
+    const { a, b, seen, pair } = setup({ writeDelayMs: 1, maxInFlight: window });
+    cleanups.push(() => {
+      a.close('hangup');
+      b.close('hangup');
+    });
+    const bytes = randomBytes(8 * 1024 * 1024 + 5);
+    a.send(fileOf(bytes, 'big.bin'));
+    await until(() => (seen.b[0]?.bytes ?? 0) > 2 * 1024 * 1024, 'some bytes');
+    const first = pair.a.files;
+    pair.cut();
+    expect(seen.a[0]!.state).toBe('paused');
+    expect(seen.b[0]!.state).toBe('paused');
+    expect(seen.a[0]!.message).toBe(PAUSED);
+    await new Promise((r) => setTimeout(r, 50));
+    pair.reconnect();
+    const second = pair.a.files;
+    await until(
+      () => seen.b[0]!.state === 'done' && seen.a[0]!.state === 'done',
+      () => `done (${seen.a[0]!.state}, ${seen.b[0]!.state})`,
+      30_000,
+    );
+    expect(sha(new Uint8Array(await seen.b[0]!.file!.arrayBuffer()))).toBe(sha(bytes));
+    expect(seen.b[0]!.sha256).toBe(sha(bytes));
+    // The new connection starts where the receiver was, not at 0, and only what was in
+    // flight on the old one is sent twice.
+    const offsets = second.sentFrames.map((f) => {
+      const d = decodeFrame(f);
+      if (!d.ok) throw new Error('bad frame');
+      return d.frame.offset;
+    });
+    expect(offsets[0]).toBeGreaterThan(2 * 1024 * 1024);
+    const body = (frames: ArrayBuffer[]) => frames.reduce((n, f) => n + f.byteLength - 13, 0);
+    const twice = body(first.sentFrames) + body(second.sentFrames) - bytes.byteLength;
+    expect(twice).toBeGreaterThanOrEqual(0);
+    // At most the unacknowledged window (the sender may exceed it by the chunk it was sending).
+    expect(twice).toBeLessThanOrEqual(window + 256 * 1024);
+  }, 40_000);
+
+  it('a cancel made while the connection is down reaches the other side once it is back', async () => {
+    const { a, b, seen, pair, sinks } = setup({ writeDelayMs: 1 });
+    cleanups.push(() => {
+      a.close('hangup');
+      b.close('hangup');
+    });
+    a.send(fileOf(randomBytes(4 * 1024 * 1024), 'x.bin'));
+    await until(() => (seen.b[0]?.bytes ?? 0) > 0, 'some bytes');
+    pair.cut();
+    a.cancel(seen.a[0]!.id);
+    expect(seen.b[0]!.state).toBe('paused');
+    pair.reconnect();
+    await until(() => seen.b[0]!.state === 'cancelled', 'receiver cancelled');
+    expect(seen.b[0]!.cancelledBy).toBe('peer');
     await until(() => sinks.discarded.includes(seen.b[0]!.id), 'partial deleted');
   });
 
@@ -271,12 +328,12 @@ describe('FileExchange', () => {
       height: 24,
     };
     const a = new FileExchange(
-      pair.a,
+      pair.linkA,
       { sinks: sinks.factory, thumbnails: { make: async () => thumbnail } },
       { onTransfer() {}, onUpdate() {}, onProblem() {} },
     );
     new FileExchange(
-      pair.b,
+      pair.linkB,
       { sinks: sinks.factory, checkImage: async () => true },
       {
         onTransfer: (t) => received.push(t),

@@ -1,5 +1,12 @@
 /**
- * File transfer with one peer over its DataLink: the protocol in src/protocol/peer-files.ts.
+ * File transfer with one person over their PeerLink: the protocol in
+ * src/protocol/peer-files.ts.
+ *
+ * The link outlives a connection: when it pauses (the connection was lost), unfinished
+ * transfers show "Paused: reconnecting…" and keep what they have; when a new connection
+ * attaches, the sender offers each of them again and continues from the bytes the receiver
+ * has (the whole file's SHA-256 is still checked at the end). When the link closes for good
+ * (the person is gone), they are interrupted and partial files deleted.
  *
  * Send loop: no timers. It sends while the `files` channel's bufferedAmount is below
  * HIGH_WATER, round-robin between active transfers, and runs again on `bufferedamountlow`,
@@ -8,6 +15,7 @@
  */
 
 import {
+  FILE_TYPES,
   type FileErrorCode,
   type FileMessage,
   type FileOffer,
@@ -15,7 +23,7 @@ import {
   MAX_THUMB_BYTES,
   parseFileMessage,
 } from '../../protocol/peer-files.ts';
-import type { DataLink } from '../data-link.ts';
+import type { ControlMessage, PeerLink, PeerLinkState } from '../peer-link.ts';
 import { hashFile } from './file-hash.ts';
 import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
 import { FileSender } from './file-sender.ts';
@@ -60,6 +68,13 @@ export interface ExchangeOptions {
 }
 
 export const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';
+export const PAUSED = 'Paused: reconnecting…';
+
+/** How long a paused incoming file waits, once a new connection is up, for its sender to continue it. */
+const RESUME_WAIT_MS = 15_000;
+
+/** Messages that end a transfer: kept while the link is paused and sent once it is back. */
+const TERMINAL: ReadonlySet<string> = new Set(['file-cancel', 'file-error', 'file-result']);
 
 /**
  * The files channel shares the SCTP association with the control channel, and a message on
@@ -132,33 +147,108 @@ export class FileExchange {
   private readonly thumbWaiters = new Map<string, () => void>();
   private pumping = false;
   private closed = false;
+  /** Terminal messages that could not be sent while the link was paused. */
+  private unsent: FileMessage[] = [];
+  /** What each paused transfer was doing (restored when it continues). */
+  private readonly pausedFrom = new Map<Transfer, TransferState>();
+  private unbindChannel: (() => void) | null = null;
+  private resumeTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly detach: () => void;
 
   constructor(
-    private readonly link: DataLink,
+    private readonly link: PeerLink,
     private readonly options: ExchangeOptions,
     private readonly events: ExchangeEvents,
   ) {
     this.settings = { ...DEFAULTS, ...stripUndefined(options) };
     this.checkImage = options.checkImage ?? defaultCheckImage;
-    const onControl = (event: MessageEvent) => this.onControl(event.data);
+    const offRoute = link.route(FILE_TYPES, (message) => this.onControl(message));
+    const offState = link.onState((state) => this.onLinkState(state));
+    this.detach = () => {
+      offRoute();
+      offState();
+      this.unbindChannel?.();
+      this.unbindChannel = null;
+    };
+    if (link.state === 'open') this.bindChannel();
+  }
+
+  /** Listen to the current connection's `files` channel. */
+  private bindChannel(): void {
+    this.unbindChannel?.();
+    const files = this.link.files;
+    if (!files) return;
     const onFrame = (event: MessageEvent) => this.onFrame(event.data);
     const onLow = () => this.pump();
-    const onClose = () => this.close('lost');
-    link.files.binaryType = 'arraybuffer';
-    link.files.bufferedAmountLowThreshold = this.settings.lowWater;
-    link.control.addEventListener('message', onControl);
-    link.files.addEventListener('message', onFrame);
-    link.files.addEventListener('bufferedamountlow', onLow);
-    link.files.addEventListener('close', onClose);
-    link.control.addEventListener('close', onClose);
-    this.detach = () => {
-      link.control.removeEventListener('message', onControl);
-      link.files.removeEventListener('message', onFrame);
-      link.files.removeEventListener('bufferedamountlow', onLow);
-      link.files.removeEventListener('close', onClose);
-      link.control.removeEventListener('close', onClose);
+    files.binaryType = 'arraybuffer';
+    files.bufferedAmountLowThreshold = this.settings.lowWater;
+    files.addEventListener('message', onFrame);
+    files.addEventListener('bufferedamountlow', onLow);
+    this.unbindChannel = () => {
+      files.removeEventListener('message', onFrame);
+      files.removeEventListener('bufferedamountlow', onLow);
     };
+  }
+
+  private onLinkState(state: PeerLinkState): void {
+    if (this.closed) return;
+    if (state === 'paused') {
+      this.unbindChannel?.();
+      this.unbindChannel = null;
+      this.pause();
+    } else if (state === 'open') {
+      this.bindChannel();
+      this.resume();
+    } else {
+      // The person is gone. The panel closes us with the reason in the same task (who
+      // left, hung up); this is the fallback.
+      queueMicrotask(() => this.close('lost'));
+    }
+  }
+
+  /** The connection was lost: every unfinished transfer waits, keeping what it has. */
+  private pause(): void {
+    for (const sender of this.senders.values()) sender.awaitingResume = true;
+    for (const transfer of this.all.values()) {
+      if (isFinished(transfer) || transfer.state === 'paused') continue;
+      this.pausedFrom.set(transfer, transfer.state);
+      transfer.state = 'paused';
+      transfer.message = PAUSED;
+      this.events.onUpdate(transfer);
+    }
+  }
+
+  /**
+   * A new connection: send what could not be sent, offer our unfinished files again (the
+   * receiver answers where to continue), and let incoming ones continue.
+   */
+  private resume(): void {
+    for (const message of this.unsent.splice(0)) this.sendControl(message);
+    for (const sender of this.senders.values()) {
+      if (sender.offer && !sender.stopped) this.sendControl({ ...sender.offer, resume: true });
+    }
+    // Incoming files continue when their sender offers them again; one whose sender lost it
+    // (their page was replaced) does not come back.
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(() => {
+      for (const receiver of [...this.receivers.values()]) {
+        if (receiver.transfer.state === 'paused' && this.link.state === 'open')
+          this.failIncoming(
+            receiver,
+            'read-failed',
+            `Interrupted: ${this.link.remoteName()} could not continue this file. Ask them to send it again.`,
+          );
+      }
+    }, RESUME_WAIT_MS);
+  }
+
+  private unpause(transfer: Transfer): void {
+    const before = this.pausedFrom.get(transfer);
+    this.pausedFrom.delete(transfer);
+    if (before === undefined || transfer.state !== 'paused') return;
+    transfer.state = before;
+    transfer.message = null;
+    this.events.onUpdate(transfer);
   }
 
   get peerId(): string {
@@ -210,7 +300,7 @@ export class FileExchange {
     );
     this.senders.set(transfer.id, sender);
     sender.readAhead(); // the first slice is read while the thumbnail is made
-    this.sendControl({
+    sender.offer = {
       t: 'file-offer',
       id: transfer.id,
       index,
@@ -218,7 +308,10 @@ export class FileExchange {
       size: file.size,
       mime: file.type.slice(0, 255),
       lastModified: Number.isFinite(file.lastModified) ? file.lastModified : 0,
-    });
+    };
+    // Offered while the link is paused: it goes out (with `resume`) when it is back.
+    if (this.link.state === 'open') this.sendControl(sender.offer);
+    else sender.awaitingResume = true;
     const thumbnail = (await this.options.thumbnails?.make(file).catch(() => null)) ?? null;
     if (isFinished(transfer)) return;
     if (thumbnail) {
@@ -247,7 +340,8 @@ export class FileExchange {
       }
     }
     if (isFinished(transfer)) return;
-    transfer.state = 'transferring';
+    if (transfer.state === 'paused') this.pausedFrom.set(transfer, 'transferring');
+    else transfer.state = 'transferring';
     sender.bodyOpen = true;
     this.scheduler.add(sender);
     this.events.onUpdate(transfer);
@@ -256,8 +350,9 @@ export class FileExchange {
 
   private pump(): void {
     if (this.pumping || this.closed) return;
-    this.pumping = true;
     const channel = this.link.files;
+    if (!channel) return;
+    this.pumping = true;
     try {
       while (channel.readyState === 'open' && channel.bufferedAmount < this.settings.highWater) {
         const sender = this.scheduler.next((s) => s.canSend(this.settings.maxInFlight));
@@ -269,7 +364,8 @@ export class FileExchange {
       }
       // Empty files (and any file whose last byte went out) still need their file-done.
       for (const sender of [...this.scheduler.values()]) {
-        if (sender.bodyOpen && sender.allSent && !sender.doneSent) this.finishSending(sender);
+        if (sender.bodyOpen && sender.allSent && !sender.doneSent && !sender.awaitingResume)
+          this.finishSending(sender);
       }
     } catch {
       // The channel is closing; its close event interrupts every transfer.
@@ -308,6 +404,70 @@ export class FileExchange {
   }
 
   // ---------- receiving ----------
+
+  /** An offer sent again on a new connection: say how much of it we have. */
+  private offeredAgain(offer: FileOffer): void {
+    const receiver = this.receivers.get(offer.id);
+    if (receiver) {
+      if (receiver.index !== offer.index || receiver.transfer.size !== offer.size) {
+        this.failIncoming(receiver, 'unsupported', `${NOT_UNDERSTOOD} The transfer was stopped.`);
+        return;
+      }
+      this.unpause(receiver.transfer);
+      // What was written meanwhile was never acknowledged (the link was down).
+      receiver.lastAcked = receiver.written;
+      this.sendControl({ t: 'file-ack', id: offer.id, bytes: receiver.written });
+      this.sendControl({ t: 'file-resume', id: offer.id, bytes: receiver.received });
+      return;
+    }
+    const known = this.all.get(offer.id);
+    if (known) {
+      // Finished here while the link was down: its last word did not reach the sender.
+      if (known.direction === 'in' && known.state === 'done' && known.sha256)
+        this.sendControl({ t: 'file-result', id: offer.id, ok: true, sha256: known.sha256 });
+      else if (known.direction === 'in' && isFinished(known))
+        this.sendControl({ t: 'file-cancel', id: offer.id, by: 'receiver' });
+      return;
+    }
+    // Its first offer never arrived: a new transfer, from the start.
+    this.receive(offer);
+    if (this.receivers.has(offer.id)) this.sendControl({ t: 'file-resume', id: offer.id, bytes: 0 });
+  }
+
+  /** The receiver has `bytes` of our file: continue from there on this connection. */
+  private continueSending(id: string, bytes: number): void {
+    const sender = this.senders.get(id);
+    if (!sender) {
+      const transfer = this.all.get(id);
+      // Stopped here while the link was down (our cancel was lost with it).
+      if (transfer?.direction === 'out' && isFinished(transfer) && transfer.state !== 'done')
+        this.sendControl({ t: 'file-cancel', id, by: 'sender' });
+      return;
+    }
+    if (!sender.awaitingResume || sender.stopped) return;
+    // Less than it acknowledged: its page was replaced and it starts over (from 0).
+    if (bytes > sender.sent || bytes > sender.size) {
+      this.failOutgoing(
+        sender,
+        'bad-offset',
+        'The other side asked to continue from a wrong place; the transfer stopped.',
+      );
+      return;
+    }
+    sender.acked = Math.min(sender.acked, bytes);
+    sender.rewind(bytes, Math.max(1024, this.link.maxMessageSize - 13));
+    this.unpause(sender.transfer);
+    if (bytes === sender.size && sender.doneSent) {
+      // Every byte is there; the file-done may have been lost with the old connection.
+      sender.doneSent = false;
+      if (sender.bodyOpen) this.finishSending(sender);
+    } else if (sender.bodyOpen) {
+      sender.doneSent = false;
+      this.scheduler.remove(sender);
+      this.scheduler.add(sender);
+    }
+    this.pump();
+  }
 
   private receive(offer: FileOffer): void {
     if (
@@ -488,18 +648,12 @@ export class FileExchange {
 
   // ---------- control messages ----------
 
-  private onControl(data: unknown): void {
-    if (this.closed || typeof data !== 'string') return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data);
-    } catch {
-      return; // not JSON: the session's concern, not ours
-    }
+  private onControl(raw: ControlMessage): void {
+    if (this.closed) return;
     const parsed = parseFileMessage(raw);
     if (parsed.kind === 'not-mine') return;
     if (parsed.kind === 'invalid') {
-      this.onInvalid(parsed.id, (raw as { t: string }).t);
+      this.onInvalid(parsed.id, raw.t);
       return;
     }
     this.handle(parsed.message);
@@ -521,7 +675,11 @@ export class FileExchange {
   private handle(message: FileMessage): void {
     switch (message.t) {
       case 'file-offer':
-        this.receive(message);
+        if (message.resume) this.offeredAgain(message);
+        else this.receive(message);
+        return;
+      case 'file-resume':
+        this.continueSending(message.id, message.bytes);
         return;
       case 'file-thumb': {
         const receiver = this.receivers.get(message.id);
@@ -534,7 +692,10 @@ export class FileExchange {
         if (!sender || message.bytes > sender.sent || message.bytes < sender.acked) return;
         sender.acked = message.bytes;
         sender.transfer.bytes = message.bytes;
-        if (sender.acked === sender.size) sender.transfer.state = 'verifying';
+        if (sender.acked === sender.size) {
+          if (sender.transfer.state === 'paused') this.pausedFrom.set(sender.transfer, 'verifying');
+          else sender.transfer.state = 'verifying';
+        }
         this.events.onUpdate(sender.transfer);
         this.pump();
         return;
@@ -636,6 +797,7 @@ export class FileExchange {
   close(reason: 'hangup' | 'lost' | 'left'): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resumeTimer);
     this.detach();
     const peer = this.link.remoteName();
     const sentence =
@@ -695,12 +857,8 @@ export class FileExchange {
   }
 
   private sendControl(message: FileMessage): void {
-    if (this.link.control.readyState !== 'open') return;
-    try {
-      this.link.control.send(JSON.stringify(message));
-    } catch {
-      // closing; the close event handles the rest
-    }
+    if (this.link.send(message)) return;
+    if (TERMINAL.has(message.t) && this.link.state === 'paused') this.unsent.push(message);
   }
 }
 

@@ -3,6 +3,7 @@
  * hands out chunks to the exchange's send loop. Its SHA-256 is computed beside it, off this
  * thread (`sha256`, from src/call/files/file-hash.ts).
  */
+import type { FileOffer } from '../../protocol/peer-files.ts';
 import type { Transfer } from './transfer.ts';
 
 /** Chunks per read slice: a slice is a whole number of chunks so no frame straddles two. */
@@ -14,6 +15,8 @@ export class FileSender {
   private readonly slices: Uint8Array[] = [];
   private readOffset = 0;
   private reading = false;
+  /** Bumped by `rewind`: a read still in flight is for the old position. */
+  private generation = 0;
   /** Bytes handed to the data channel. */
   sent = 0;
   /** Bytes the receiver says it wrote. */
@@ -22,12 +25,16 @@ export class FileSender {
   bodyOpen = false;
   stopped = false;
   doneSent = false;
+  /** The connection was lost: nothing is sent until the receiver says where to continue. */
+  awaitingResume = false;
+  /** The file-offer as sent (sent again, with `resume`, on a new connection). */
+  offer: FileOffer | null = null;
 
   constructor(
     readonly transfer: Transfer,
     readonly index: number,
     private readonly file: Blob,
-    private readonly chunkBytes: number,
+    private chunkBytes: number,
     /** The whole file's SHA-256, computed on its own read of the file. */
     readonly sha256: Promise<string>,
     private readonly onReadable: () => void,
@@ -43,7 +50,13 @@ export class FileSender {
   }
 
   canSend(maxInFlight: number): boolean {
-    return this.bodyOpen && !this.stopped && this.slices.length > 0 && this.sent - this.acked < maxInFlight;
+    return (
+      this.bodyOpen &&
+      !this.stopped &&
+      !this.awaitingResume &&
+      this.slices.length > 0 &&
+      this.sent - this.acked < maxInFlight
+    );
   }
 
   /** The next chunk (a view into a read slice) and its offset. Call only when canSend. */
@@ -63,12 +76,14 @@ export class FileSender {
     if (this.reading || this.stopped || this.readOffset >= this.size) return;
     if (this.slices.length >= SLICES_AHEAD) return;
     this.reading = true;
+    const generation = this.generation;
     const end = Math.min(this.size, this.readOffset + this.chunkBytes * CHUNKS_PER_SLICE);
     this.file
       .slice(this.readOffset, end)
       .arrayBuffer()
       .then(
         (buffer) => {
+          if (generation !== this.generation) return;
           this.reading = false;
           if (this.stopped) return;
           if (buffer.byteLength !== end - this.readOffset) throw new Error('short read');
@@ -78,6 +93,7 @@ export class FileSender {
           this.onReadable();
         },
         () => {
+          if (generation !== this.generation) return;
           this.reading = false;
           if (!this.stopped) this.onReadError();
         },
@@ -85,6 +101,21 @@ export class FileSender {
       .catch(() => {
         if (!this.stopped) this.onReadError();
       });
+  }
+
+  /**
+   * Continue from `offset` (what the receiver has) on a new connection, with its frame size:
+   * what was read ahead is dropped and read again from there.
+   */
+  rewind(offset: number, chunkBytes: number): void {
+    this.generation += 1;
+    this.reading = false;
+    this.slices.length = 0;
+    this.chunkBytes = chunkBytes;
+    this.readOffset = offset;
+    this.sent = offset;
+    this.awaitingResume = false;
+    this.readAhead();
   }
 
   stop(): void {

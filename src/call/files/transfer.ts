@@ -3,6 +3,8 @@ export type TransferState =
   /** Sender: making the thumbnail / receiver: opening storage. */
   | 'preparing'
   | 'transferring'
+  /** The connection was lost: waiting for the next one to continue where it stopped. */
+  | 'paused'
   /** Every byte is there; hashes are being compared. */
   | 'verifying'
   | 'done'

@@ -126,6 +126,8 @@ export class FileCard {
         }
         return parts.join(' · ');
       }
+      case 'paused':
+        return t.message ?? 'Paused: reconnecting…';
       case 'verifying':
         return 'Checking…';
       case 'done':
