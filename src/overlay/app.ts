@@ -567,6 +567,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     // People (N): everyone, you included.
     const remote = session.remotePeers;
     label(peopleBtn, `People (${remote.length + 1})`, `People (${remote.length + 1})`);
+    // In the small overlay a call of two has no need of the list (and no room for the button).
+    setHidden(peopleBtn, remote.length < 2 && (compactQuery?.matches ?? false) && !peopleOpen);
     setAttr(peopleBtn, 'aria-pressed', peopleOpen ? 'true' : 'false');
     setAttr(peopleBtn, 'aria-expanded', peopleOpen ? 'true' : 'false');
     setHidden(peopleHost, !peopleOpen);
