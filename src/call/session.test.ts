@@ -1024,4 +1024,35 @@ describe('CallSession: more than two people', () => {
     ]);
     session.dispose();
   });
+
+  it('someone whose tab closed (channels closed, no bye) is gone once the server says they left, in either order', async () => {
+    const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000, capacity: 6 });
+    const removed: Array<[string, string]> = [];
+    session.on('peerRemoved', (id, reason) => removed.push([id, reason]));
+    await session.start();
+    await settle();
+    signaling.fire('signal', ANA, await signedOffer(FP, SECRET, ANA));
+    signaling.fire('signal', BEA, await signedOffer(FP_NEXT, SECRET, BEA));
+    await vi.waitFor(() => expect(FakePeerConnection.all.map((pc) => pc.channels.length)).toEqual([2, 2]));
+    for (const pc of FakePeerConnection.all) {
+      pc.setConnection('connected');
+      for (const c of pc.channels) c.openNow();
+    }
+    const [pcAna, pcBea] = FakePeerConnection.all as [FakePeerConnection, FakePeerConnection];
+    // Ana: channels first (reconnecting: she may be a re-mounted overlay), then the server.
+    for (const c of pcAna.channels) c.closeNow();
+    expect(session.remotePeers.find((p) => p.peerId === ANA)?.connection).toBe('reconnecting');
+    expect(removed).toEqual([]);
+    signaling.fire('peerLeft', ANA);
+    expect(removed).toEqual([[ANA, 'left']]);
+    // Bea: the server first (her worker may be restarting: she stays), then her channels.
+    signaling.fire('peerLeft', BEA);
+    expect(removed).toHaveLength(1);
+    for (const c of pcBea.channels) c.closeNow();
+    expect(removed).toEqual([
+      [ANA, 'left'],
+      [BEA, 'left'],
+    ]);
+    session.dispose();
+  });
 });
