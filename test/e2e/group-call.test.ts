@@ -13,15 +13,7 @@ import { WebSocket } from 'ws';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
-import {
-  CHROME_FLAGS,
-  chromePath,
-  collectConsoleErrors,
-  ORDINARY_PAGE,
-  screenshot,
-  startPageServer,
-} from './harness.ts';
-import { launchExtensionUser, overlayFrame, startCallFromPopup } from './popup-driver.ts';
+import { CHROME_FLAGS, chromePath, collectConsoleErrors, screenshot } from './harness.ts';
 
 /** Small media for everyone: the fake devices scaled down, few frames. */
 const TINY_MEDIA = () => {
@@ -246,49 +238,6 @@ describe('a group call on one link', () => {
     } finally {
       for (const ws of seats) ws.close();
       for (const context of contexts.splice(0)) await context.close().catch(() => {});
-    }
-  });
-
-  test('the extension overlay as one of four: speaker view in the small overlay, Grid on a click', {
-    timeout: 180_000,
-  }, async () => {
-    const pages = await startPageServer({ '/': ORDINARY_PAGE });
-    const ana = await launchExtensionUser();
-    const guests: Person[] = [];
-    try {
-      const anaPage = await ana.context.newPage();
-      await anaPage.goto(`${pages.url}/`);
-      const link = await startCallFromPopup(ana, anaPage, {
-        server: server.url,
-        name: 'Ana',
-        media: 'video',
-      });
-      const overlay = await overlayFrame(anaPage, ana.extensionId);
-      log('overlay up');
-      for (const name of ['Bruno', 'Chen', 'Dana']) guests.push(await join(link, name));
-      log('guests joining');
-      await Promise.all([
-        seesVideos(overlay, 3).then(() => log('Ana sees 3')),
-        ...guests.map((g) => seesVideos(g.page, 3).then(() => log(`${g.name} sees 3`))),
-      ]);
-      expect(await tileNames(overlay)).toEqual(['Bruno', 'Chen', 'Dana']);
-      for (const g of guests) expect(await tileNames(g.page)).toContain('Ana');
-      // The small overlay: the active speaker big, the others in a strip.
-      const stage = overlay.locator('.parley-tiles');
-      expect(await stage.getAttribute('data-layout')).toBe('speaker');
-      expect(await overlay.locator('.parley-tile.is-big').count()).toBe(1);
-      await screenshot(anaPage, 'overlay-group-speaker');
-      await overlay.getByRole('button', { name: 'Grid' }).click();
-      expect(await stage.getAttribute('data-layout')).toBe('grid');
-      expect(await overlay.getByRole('button', { name: 'Grid' }).getAttribute('aria-pressed')).toBe('true');
-      expect(await overlay.locator('.parley-tile.is-big').count()).toBe(0);
-      await overlay.getByRole('button', { name: 'Speaker' }).click();
-      expect(await stage.getAttribute('data-layout')).toBe('speaker');
-      await overlay.getByRole('button', { name: 'People (4)' }).waitFor();
-    } finally {
-      for (const context of contexts.splice(0)) await context.close().catch(() => {});
-      await ana.close();
-      await pages.close();
     }
   });
 });
