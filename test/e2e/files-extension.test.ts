@@ -1,6 +1,6 @@
 /**
  * The extension overlay as the receiver: its iframe has no storage, so received files go in
- * Blobs to the extension's offscreen document, which writes them to its own origin private
+ * byte arrays to the extension's offscreen document, which writes them to its own origin private
  * file system. Ana (extension, call started from the real popup) receives from Bo (guest).
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';

@@ -1,0 +1,133 @@
+/**
+ * A file transfer across a replaced connection: Bo (guest) sends a file to Ana (extension
+ * overlay); mid-way Ana's page deletes her overlay, the content script puts it back, and the
+ * new overlay connects to Bo on a new RTCPeerConnection (see extension-remount.test.ts). Bo's
+ * link to Ana outlives the old connection (src/call/peer-link.ts): his card says "Paused:
+ * reconnecting…", and on the new connection he offers the file again; the new overlay has none
+ * of it (its document is new), so it starts over, and the file Ana saves is byte-exact.
+ * Continuing from the receiver's offset when both documents stay is proven with fakes in
+ * src/call/files/file-exchange.test.ts.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
+import {
+  type BrowserUser,
+  launchBrowser,
+  ORDINARY_PAGE,
+  type PageServer,
+  startPageServer,
+} from './harness.ts';
+import { type ExtensionUser, launchExtensionUser, overlayFrame, startCallFromPopup } from './popup-driver.ts';
+
+let server: ServerHandle;
+let pages: PageServer;
+let ana: ExtensionUser;
+let guest: BrowserUser;
+
+beforeAll(async () => {
+  server = await startServer();
+  pages = await startPageServer({ '/': ORDINARY_PAGE });
+  [ana, guest] = await Promise.all([launchExtensionUser(), launchBrowser({ extension: false })]);
+});
+
+afterAll(async () => {
+  await Promise.all([ana?.close(), guest?.close()]);
+  await pages?.close();
+  await server?.stop();
+});
+
+/** Counts the body bytes Bo's page hands to 'files' channels, and records each card's states. */
+const COUNT_SENT = `(() => {
+  globalThis.__bodyBytesSent = 0;
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (data) {
+    if (this.label === 'files' && data instanceof ArrayBuffer) globalThis.__bodyBytesSent += data.byteLength - 13;
+    return send.call(this, data);
+  };
+})();`;
+
+test("a file in flight when the receiver's connection is replaced pauses, then arrives byte-exact on the new one", async () => {
+  const anaPage = await ana.context.newPage();
+  await anaPage.goto(`${pages.url}/`);
+  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+
+  const bo = await guest.context.newPage();
+  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  await bo.addInitScript({ content: COUNT_SENT });
+  await bo.goto(link);
+  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
+  await bo.getByRole('button', { name: 'Join call' }).click();
+  await bo
+    .getByRole('button', { name: 'Send files' })
+    .and(bo.locator(':enabled'))
+    .waitFor({ timeout: 30_000 });
+  // Bo's card states, as they come (a pause may be short).
+  await bo.evaluate(() => {
+    const w = window as unknown as { __states: string[] };
+    w.__states = [];
+    setInterval(() => {
+      const status = document.querySelector('li.parley-file .parley-file-status')?.textContent ?? '';
+      const state = document.querySelector<HTMLElement>('li.parley-file')?.dataset.state ?? '';
+      const entry = `${state}: ${status.startsWith('Paused') ? status : ''}`;
+      if (w.__states.at(-1) !== entry) w.__states.push(entry);
+    }, 20);
+  });
+
+  const size = 48 * 1024 * 1024;
+  const originals = await makeFiles(bo, [{ kind: 'random', name: 'movie.bin', size }]);
+  await dropTestFiles(bo);
+  await expect
+    .poll(
+      () =>
+        card(overlay, 'movie.bin')
+          .locator('progress')
+          .evaluate((p: HTMLProgressElement) => p.value),
+      {
+        timeout: 60_000,
+      },
+    )
+    .toBeGreaterThan(0);
+  const beforeCut = await bo.evaluate(
+    () => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0,
+  );
+  expect(beforeCut).toBeLessThan(size);
+
+  // Ana's page deletes the overlay; a new one comes back and connects again.
+  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+  let next = overlay;
+  await expect
+    .poll(
+      async () => {
+        next =
+          anaPage
+            .frames()
+            .find(
+              (f) =>
+                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
+            ) ?? overlay;
+        return next === overlay ? 0 : card(next, 'movie.bin').count();
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(1);
+  await expect
+    .poll(() => card(next, 'movie.bin').getAttribute('data-state'), { timeout: 120_000 })
+    .toBe('done');
+  await expect.poll(() => card(bo, 'movie.bin').getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+  expect(await bo.evaluate(() => (window as unknown as { __states: string[] }).__states)).toContain(
+    'paused: Paused: reconnecting…',
+  );
+  const [download] = await Promise.all([
+    anaPage.waitForEvent('download'),
+    card(next, 'movie.bin').getByRole('button', { name: 'Save' }).click(),
+  ]);
+  expect(await sha256OfDownload(download)).toBe(originals['movie.bin']!.sha256);
+  // The new overlay had none of it: the file was sent once more, and only once more.
+  const sent = await bo.evaluate(() => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0);
+  expect(sent).toBeGreaterThanOrEqual(size);
+  expect(sent).toBeLessThanOrEqual(2 * size);
+  await bo.close();
+  await anaPage.close();
+});
