@@ -177,9 +177,12 @@ export class CallSession {
     return this.current;
   }
 
-  /** End the call as the other side did, with a sentence (a ring declined or unanswered). */
-  endWith(message: string): void {
-    this.end('remote-hangup', message);
+  /**
+   * End the call with a sentence: as the other side did (`remote-hangup`: a ring declined or
+   * unanswered), or ourselves, saying bye (`hangup`: the security codes did not match).
+   */
+  endWith(message: string, reason: 'remote-hangup' | 'hangup' = 'remote-hangup'): void {
+    this.end(reason, message);
   }
 
   /** Our id in the signaling room, once joined (binds identity keys to this call). */

@@ -363,6 +363,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       mountContactPanel(contactHost, baseContext, {
         callId: options.link.room,
         selfId: () => session.signalingId,
+        endCall: (message) => session.endWith(message, 'hangup'),
         identity: options.contacts ?? null,
       }),
     );

@@ -13,6 +13,7 @@
 import * as v from 'valibot';
 import type { ControlMessage, PeerLink } from '../call/peer-link.ts';
 import { type ContactBinding, verifyContactBinding } from '../identity/binding.ts';
+import { type Sas, SasExchange, type SasStep } from '../identity/sas.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import {
   CONTACT_MESSAGE_TYPES,
@@ -20,6 +21,7 @@ import {
   ContactMessageSchema,
   type ContactOffer,
 } from '../protocol/peer-contact.ts';
+import { parseSasMessage, SAS_MESSAGE_TYPES, type SasMessage } from '../protocol/peer-identity.ts';
 import type { PanelContext } from './panel-context.ts';
 import { button, el, setText } from './ui/dom.ts';
 
@@ -42,7 +44,12 @@ export interface ContactPanelOptions {
   /** Our signaling id (the signer's peer id in the binding). */
   selfId(): string | null;
   identity: ContactIdentity | null;
+  /** End the call with a plain warning (the security codes did not match). */
+  endCall(message: string): void;
 }
+
+export const SAS_MISMATCH_TEXT =
+  'The security codes did not match, so the call was ended: someone may have been listening in. Call again and compare the codes once more, or meet in person.';
 
 type Phase =
   | 'idle'
@@ -62,6 +69,10 @@ interface PeerState {
   theirOffer: ContactOffer | null;
   note: string;
   row: HTMLElement;
+  /** **Verify**: the SAS exchange with this contact, and what it shows. */
+  sas: SasExchange | null;
+  sasShown: Sas | null;
+  verified: boolean;
 }
 
 function parseContact(raw: ControlMessage): ContactMessage | null {
@@ -77,7 +88,7 @@ export function mountContactPanel(
   const peers = new Map<string, PeerState>();
   host.hidden = true;
 
-  const send = (peer: PeerState, message: ContactMessage) => {
+  const send = (peer: PeerState, message: ContactMessage | SasMessage) => {
     peer.link.send(message); // not sent while the link is paused or closed
   };
 
@@ -128,12 +139,19 @@ export function mountContactPanel(
           parts.push(text);
           break;
         case 'saved':
-          setText(text, `${name} is now in your contacts.`);
-          parts.push(text);
-          break;
         case 'known':
-          setText(text, peer.note || `${name} is in your contacts.`);
+          setText(
+            text,
+            peer.note ||
+              (peer.verified
+                ? `${name} is in your contacts, verified.`
+                : peer.phase === 'saved'
+                  ? `${name} is now in your contacts.`
+                  : `${name} is in your contacts.`),
+          );
           parts.push(text);
+          if (peer.sasShown) parts.push(sasView(peer, peer.sasShown));
+          else if (!peer.verified) parts.push(button('Verify', 'parley-btn', () => void startVerify(peer)));
           break;
       }
     }
@@ -230,6 +248,7 @@ export function mountContactPanel(
           .then((known) => {
             if (known && peer.phase === 'idle') {
               peer.phase = 'known';
+              peer.verified = known.verified;
               render(peer);
             }
           })
@@ -249,6 +268,84 @@ export function mountContactPanel(
     }
   }
 
+  function sasView(peer: PeerState, sas: Sas): HTMLElement {
+    const name = theirName(peer);
+    return el(
+      'div',
+      { class: 'parley-sas', role: 'group', 'aria-label': 'Security code' },
+      el('span', {}, `Read these to ${name}; they must see the same:`),
+      el(
+        'span',
+        { class: 'parley-sas-emoji', 'aria-label': sas.emoji.map((e) => e.name).join(', ') },
+        sas.emoji.map((e) => e.emoji).join(' '),
+      ),
+      el('span', { class: 'parley-sas-names' }, sas.emoji.map((e) => e.name).join(' · ')),
+      el('span', { class: 'parley-sas-digits', translate: 'no' }, sas.digits.join(' ')),
+      el(
+        'div',
+        { class: 'parley-contact-row' },
+        button('They match', 'parley-btn parley-btn-primary', () => void decide(peer, true)),
+        button("They don't match", 'parley-btn', () => void decide(peer, false)),
+      ),
+    );
+  }
+
+  async function decide(peer: PeerState, match: boolean): Promise<void> {
+    if (options.identity === null || peer.theirKey === null) return;
+    peer.sasShown = null;
+    if (match) {
+      const ok = await options.identity.verified(peer.theirKey, true).catch(() => false);
+      peer.verified = ok;
+      peer.note = ok ? '' : 'Parley could not mark the contact verified. Try again.';
+      peer.sas = null;
+      render(peer);
+      return;
+    }
+    await options.identity.verified(peer.theirKey, false).catch(() => false);
+    options.endCall(SAS_MISMATCH_TEXT);
+  }
+
+  async function sasFor(peer: PeerState): Promise<SasExchange | null> {
+    if (peer.sas) return peer.sas;
+    const d = peer.link.current()?.descriptions?.();
+    if (options.identity === null || peer.theirKey === null || !d || !d.local || !d.remote) return null;
+    const selfKey = await options.identity.selfKey();
+    peer.sas = new SasExchange({
+      callId: options.callId,
+      self: { publicKey: selfKey, sdp: d.local },
+      peer: { publicKey: peer.theirKey, sdp: d.remote },
+    });
+    return peer.sas;
+  }
+
+  async function applySas(peer: PeerState, step: SasStep): Promise<void> {
+    for (const message of step.send) send(peer, message);
+    if (step.failure) {
+      options.endCall(SAS_MISMATCH_TEXT);
+      return;
+    }
+    if (step.sas) {
+      peer.sasShown = step.sas;
+      render(peer);
+    }
+  }
+
+  async function startVerify(peer: PeerState): Promise<void> {
+    const sas = await sasFor(peer).catch(() => null);
+    if (!sas) return;
+    peer.note = `Comparing security codes with ${theirName(peer)}…`;
+    render(peer);
+    await applySas(peer, await sas.start());
+  }
+
+  async function onSas(peer: PeerState, message: SasMessage): Promise<void> {
+    const sas = await sasFor(peer).catch(() => null);
+    if (!sas) return;
+    await applySas(peer, await sas.receive(message));
+    if (peer.sasShown) peer.note = '';
+    render(peer);
+  }
+
   const detachers = new Map<string, () => void>();
   const offLink = ctx.onLink((link) => {
     detachers.get(link.peerId)?.();
@@ -263,6 +360,9 @@ export function mountContactPanel(
       theirOffer: null,
       note: '',
       row,
+      sas: null,
+      sasShown: null,
+      verified: false,
     };
     peers.get(link.peerId)?.row.remove();
     peers.set(link.peerId, peer);
@@ -270,7 +370,14 @@ export function mountContactPanel(
       const message = parseContact(raw);
       if (message) onMessage(peer, message);
     });
-    detachers.set(link.peerId, detach);
+    const detachSas = link.route(SAS_MESSAGE_TYPES, (raw) => {
+      const message = parseSasMessage(raw);
+      if (message) void onSas(peer, message);
+    });
+    detachers.set(link.peerId, () => {
+      detach();
+      detachSas();
+    });
     options.identity
       ?.selfKey()
       .then((key) => send(peer, { t: 'contact-hello', key }))

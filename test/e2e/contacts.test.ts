@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 describe('saving a contact in a call', () => {
-  it('needs both to agree; then each popup lists the other as available', async () => {
+  it('needs both to agree; Verify shows both the same code; then each popup lists the other as verified and available', async () => {
     const call = await linkCall(ana, bo, { server: server.url, pageUrl: `${pages.url}/` });
     const { anaOverlay, boOverlay } = call;
 
@@ -59,6 +59,22 @@ describe('saving a contact in a call', () => {
       boOverlay.getByText('Ana is now in your contacts.').waitFor({ timeout: 15_000 }),
     ]);
 
+    // Verify: both read the same security code (7 emoji, 3 × 4 digits) and confirm it.
+    await anaOverlay.getByRole('button', { name: 'Verify' }).click();
+    const codes = await Promise.all(
+      [anaOverlay, boOverlay].map(async (overlay) => {
+        const group = overlay.getByRole('group', { name: 'Security code' });
+        await group.waitFor({ timeout: 15_000 });
+        return group.locator('.parley-sas-digits').innerText();
+      }),
+    );
+    expect(codes[0]).toMatch(/^\d{4} \d{4} \d{4}$/);
+    expect(codes[1]).toBe(codes[0]);
+    await anaOverlay.getByRole('button', { name: 'They match' }).click();
+    await boOverlay.getByRole('button', { name: 'They match' }).click();
+    await anaOverlay.getByText('Bo is in your contacts, verified.').waitFor();
+    await boOverlay.getByText('Ana is in your contacts, verified.').waitFor();
+
     // Each popup lists the other; a first contact turns Available for calls on, so each
     // registers its inbox and sees the other come online.
     for (const [user, page, other] of [
@@ -67,7 +83,7 @@ describe('saving a contact in a call', () => {
     ] as const) {
       const popup = await user.openPopup(page);
       expect(await popup.isChecked('Available for calls')).toBe(true);
-      await popup.waitForText(new RegExp(`${other}\\s+Available`), 20_000);
+      await popup.waitForText(new RegExp(`${other}\\s+✓ Verified\\s+Available`), 20_000);
       expect(await popup.isVisible(`Remove ${other}`)).toBe(true);
       await popup.close();
     }
