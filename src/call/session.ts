@@ -126,7 +126,7 @@ export interface CallSessionOptions {
 }
 
 /** How long after someone arrived a call with room for more prepares the next person's offer. */
-export const GROUP_OFFER_DELAY_MS = 1000;
+export const GROUP_OFFER_DELAY_MS = 3000;
 
 function isPromise<T>(value: unknown): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
