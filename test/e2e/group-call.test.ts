@@ -83,7 +83,7 @@ async function join(url: string, name: string): Promise<Person> {
  * Waits until exactly `count` remote camera videos each presented a few new frames (counted
  * with requestVideoFrameCallback from when each video was first seen).
  */
-async function seesVideos(page: Page | Frame, count: number, timeout = 60_000): Promise<void> {
+async function seesVideos(page: Page | Frame, count: number, timeout = 90_000): Promise<void> {
   await page.waitForFunction(
     (n) => {
       type Counted = HTMLVideoElement & { __frames?: number };
@@ -123,7 +123,7 @@ const endScreens = (page: Page) =>
 
 describe('a group call on one link', () => {
   test('four see each other, a fifth joins, one leaves; chat and a file reach everyone', {
-    timeout: 240_000,
+    timeout: 420_000,
   }, async () => {
     const url = formatShareLink(newShareLink(server.url));
     const people: Person[] = [];
@@ -153,7 +153,7 @@ describe('a group call on one link', () => {
           .getByRole('list', { name: 'Messages' })
           .getByRole('listitem')
           .filter({ hasText: 'Hello everyone' })
-          .waitFor({ timeout: 15_000 });
+          .waitFor({ timeout: 30_000 });
       }
 
       log('chat');
@@ -162,7 +162,7 @@ describe('a group call on one link', () => {
       await dropTestFiles(ana.page);
       for (const p of rest) {
         await expect
-          .poll(() => card(p.page, 'notes.bin').getAttribute('data-state'), { timeout: 60_000 })
+          .poll(() => card(p.page, 'notes.bin').getAttribute('data-state'), { timeout: 120_000 })
           .toBe('done');
         const [download] = await Promise.all([
           p.page.waitForEvent('download'),
@@ -200,7 +200,7 @@ describe('a group call on one link', () => {
       const stay = people.slice(0, 3);
       for (const p of stay) {
         await expect
-          .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
+          .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 20_000 })
           .toBe(2);
         expect(await endScreens(p.page)).toBe(0);
       }
@@ -233,7 +233,7 @@ describe('a group call on one link', () => {
     }
     try {
       const seventh = await join(formatShareLink(link), 'Gus');
-      await seventh.page.getByRole('heading', { name: 'This call is full' }).waitFor({ timeout: 20_000 });
+      await seventh.page.getByRole('heading', { name: 'This call is full' }).waitFor({ timeout: 60_000 });
       await seventh.page.getByText('This call is full (6 people).').waitFor();
     } finally {
       for (const ws of seats) ws.close();
