@@ -54,6 +54,9 @@ export interface PresenceOptions {
   ringPerMin: number;
 }
 
+/** Shared by every session that watches nothing (no array per socket). */
+const NOT_WATCHING: readonly string[] = Object.freeze([]);
+
 /** The presence state of one connection; hung on the connection only once it asks for a challenge. */
 export class PresenceSession<C> {
   /** The registered public key; '' until a `register` succeeds. */
@@ -63,7 +66,7 @@ export class PresenceSession<C> {
   nonceAt = 0;
   mailboxes: readonly string[] = [];
   /** Contacts' mailboxes this connection watches (told when they come and go). */
-  watching: readonly string[] = [];
+  watching: readonly string[] = NOT_WATCHING;
   constructor(readonly conn: C) {}
 }
 
@@ -192,7 +195,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
     }
     if (session.key !== '' && session.key !== key) {
       setMailboxes(session, []);
-      setWatching(session, []);
+      setWatching(session, NOT_WATCHING);
     }
     if (session.key === '') sessions++;
     // Only the key text is kept (a KeyObject per socket costs ~0.3 KB); a ring imports it again.
@@ -442,7 +445,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       conn.presence = null;
       if (session.key !== '') sessions--;
       setMailboxes(session, []);
-      setWatching(session, []);
+      setWatching(session, NOT_WATCHING);
       for (const ring of pending.values()) {
         if (ring.caller !== session && ring.callee !== session) continue;
         clearTimeout(ring.timer);
