@@ -111,4 +111,18 @@ describe('MediaWatchdog', () => {
     feed(9, [100]); // it did not bring media back: ours
     expect(calls).toEqual(['stalled', 'restart']);
   });
+  test('a second without packets is told once per silence (a look at the signaling socket), before any stall', () => {
+    const told: number[] = [];
+    const dog = new MediaWatchdog(
+      { restart: () => {}, stalled: () => {}, lost: () => {}, quiet: () => told.push(now) },
+      { stallMs: 2000 },
+    );
+    let now = 0;
+    for (const [i, n] of [0, 0, 0, 50, 100, 100, 100, 150, 150].entries()) {
+      now = i * 1000;
+      dog.observe(n, now);
+    }
+    // Nothing before media flowed; then at 5 s (the first quiet second) and 8 s.
+    expect(told).toEqual([5000, 8000]);
+  });
 });

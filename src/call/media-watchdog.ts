@@ -24,6 +24,12 @@ export interface MediaWatchdogTarget {
   stalled(stalled: boolean): void;
   /** Every restart failed: the connection is lost. */
   lost(): void;
+  /**
+   * A sample with no new packet on a connection that had media: not a stall yet, but worth a
+   * look at whatever else may have broken with the network (the signaling socket). Once per
+   * silence.
+   */
+  quiet?(): void;
 }
 
 export interface MediaWatchdogOptions {
@@ -51,6 +57,7 @@ export class MediaWatchdog {
   private relay = false;
   private gaveUp = false;
   private peerRestarted = false;
+  private quietTold = false;
 
   constructor(
     private readonly target: MediaWatchdogTarget,
@@ -93,12 +100,17 @@ export class MediaWatchdog {
     if (packetsReceived > before) {
       this.lastGrowthAt = now;
       this.flowed = true;
+      this.quietTold = false;
       if (this.restarts > 0 && now - this.lastRestartAt >= this.steadyMs) this.restarts = 0;
       if (this.isStalled) {
         this.isStalled = false;
         this.target.stalled(false);
       }
       return;
+    }
+    if (this.flowed && !this.quietTold) {
+      this.quietTold = true;
+      this.target.quiet?.();
     }
     if (!this.flowed || now - this.lastGrowthAt < this.stallMs) return;
     if (!this.isStalled) {

@@ -101,6 +101,8 @@ export interface ParticipantHost {
   rekey(participant: RemoteParticipant, newId: string): void;
   /** A sentence about a slow first connection (see SetupWatchdog). */
   setupNotice(message: string): void;
+  /** No new packet for a second on a connection that had media (the network may have changed). */
+  mediaStopped(): void;
 }
 
 export class RemoteParticipant {
@@ -324,6 +326,9 @@ export class RemoteParticipant {
         },
         stalled: () => {
           if (connection === this.#connection && !this.gone) this.host.changed(this, true);
+        },
+        quiet: () => {
+          if (connection === this.#connection && !this.gone) this.host.mediaStopped();
         },
         lost: () => {
           if (connection === this.#connection && !this.host.callEnded()) this.end('lost');

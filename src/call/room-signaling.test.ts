@@ -226,8 +226,22 @@ describe('RoomSignaling: a room on the one signaling client', () => {
 
   it('keeps the worker alive: a ping every 20 s while in the room', async () => {
     await joinedRoom();
-    vi.advanceTimersByTime(40_000);
+    vi.advanceTimersByTime(20_000);
+    sockets[0]?.receive({ v: 1, type: 'pong' });
+    vi.advanceTimersByTime(20_000);
     expect(sockets[0]?.sent.filter((m) => m.type === 'ping')).toHaveLength(2);
+    expect(sockets).toHaveLength(1);
+  });
+
+  it('checkConnection: a socket that does not answer a ping within 2 s is reopened and the room resumed', async () => {
+    await joinedRoom();
+    signaling.checkConnection();
+    expect(sockets[0]?.sent.at(-1)?.type).toBe('ping');
+    vi.advanceTimersByTime(2_000);
+    expect(signaling.status).toBe('reconnecting');
+    vi.advanceTimersByTime(1_000);
+    sockets[1]?.open();
+    expect(sockets[1]?.sent[0]).toMatchObject({ type: 'join', resume: { peerId: expect.any(String) } });
   });
 
   it('treats room-full as final: rejects, reports, never retries', async () => {

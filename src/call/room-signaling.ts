@@ -125,6 +125,11 @@ export class RoomSignaling implements Signaling, SignalingPart {
     return this.#events.on(event, handler);
   }
 
+  /** See Signaling.checkConnection: a ping that must be answered within 2 s. */
+  checkConnection(): void {
+    if (this.#state.kind === 'joined' || this.#state.kind === 'joining') this.#client.probe();
+  }
+
   /** Leave the room and stop for good. */
   leave(): void {
     if (this.#state.kind === 'left') return;

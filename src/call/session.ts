@@ -567,6 +567,7 @@ export class CallSession {
           (Array.isArray(s.urls) ? s.urls : [s.urls]).some((u) => /^turns?:/.test(u)),
         ),
       selfId: () => this.selfId ?? '',
+      mediaStopped: () => this.options.signaling.checkConnection?.(),
       localName: () => this.options.localName,
       callEnded: () => this.current.state === 'ended',
       newPeerConnection: () => this.next.takeSpare() ?? this.newPeerConnection(),

@@ -78,9 +78,13 @@ describe('SignalingClient: one socket for every part', () => {
     c.attach(recordingPart().part);
     const socket = fake.sockets[0]!;
     socket.open();
-    vi.advanceTimersByTime(60_000);
+    for (let i = 0; i < 3; i++) {
+      vi.advanceTimersByTime(20_000);
+      socket.receive({ v: 1, type: 'pong' });
+    }
     expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
     expect(kept).toBe(3);
+    expect(socket.closedWith).toBeNull();
     socket.drop();
     vi.advanceTimersByTime(60_000);
     expect(socket.types()).toEqual(['ping', 'ping', 'ping']);
@@ -170,5 +174,67 @@ describe('SignalingClient: one socket for every part', () => {
     client.attach(part);
     fake.sockets[1]?.open();
     expect(log).toEqual(['opened']);
+  });
+  it('drops a socket that stays silent 10 s after a keepalive ping (half-open) and opens another', () => {
+    const { part, log } = recordingPart();
+    client.attach(part);
+    const socket = fake.sockets[0]!;
+    socket.open();
+    vi.advanceTimersByTime(20_000 + 9_999);
+    expect(log).toEqual(['opened']);
+    vi.advanceTimersByTime(1);
+    expect(socket.closedWith).toBe(1000);
+    expect(log).toEqual(['opened', 'closed 1006']);
+    vi.advanceTimersByTime(500);
+    expect(fake.sockets).toHaveLength(2);
+    // Whatever the server sends counts as an answer.
+    fake.sockets[1]?.open();
+    vi.advanceTimersByTime(20_000);
+    fake.sockets[1]?.receive({ v: 1, type: 'peer-left', peerId: PEER });
+    vi.advanceTimersByTime(15_000);
+    expect(fake.sockets[1]?.closedWith).toBeNull();
+  });
+
+  it('probes on a network change: a socket that does not answer within 2 s is reopened', () => {
+    let changed = () => {};
+    const c = new SignalingClient({
+      server: 'http://127.0.0.1:8787',
+      connect: fake.connect,
+      backoff: { random: () => 0 },
+      watchNetwork: (f) => {
+        changed = f;
+        return () => {
+          changed = () => {};
+        };
+      },
+    });
+    const { part, log } = recordingPart();
+    c.attach(part);
+    fake.sockets[0]?.open();
+    changed();
+    expect(fake.sockets[0]?.types()).toEqual(['ping']);
+    vi.advanceTimersByTime(1_000);
+    fake.sockets[0]?.receive({ v: 1, type: 'pong' });
+    vi.advanceTimersByTime(5_000);
+    expect(log).toEqual(['opened']);
+    c.probe(); // the call's media stopped
+    vi.advanceTimersByTime(2_000);
+    expect(log).toEqual(['opened', 'closed 1006']);
+    // A network change while waiting to retry: retry now.
+    changed();
+    expect(fake.sockets).toHaveLength(2);
+    c.detach(part);
+    changed();
+    expect(fake.sockets).toHaveLength(2);
+  });
+
+  it('gives up on a socket that does not open within 10 s', () => {
+    const { part, log } = recordingPart();
+    client.attach(part);
+    vi.advanceTimersByTime(10_000);
+    expect(fake.sockets[0]?.closedWith).toBe(1000);
+    expect(log).toEqual(['closed 1006']);
+    vi.advanceTimersByTime(500);
+    expect(fake.sockets).toHaveLength(2);
   });
 });

@@ -5,7 +5,15 @@
  * It owns the connection, not what is said on it: every frame is validated here, a keepalive
  * `ping` goes out every 20 s (Chrome ≥116 keeps a service worker alive while its WebSocket
  * exchanges a message at least every 30 s), and a lost socket is reopened with jittered
- * exponential backoff for as long as a part is attached. What to say on a (re)opened socket
+ * exponential backoff for as long as a part is attached.
+ *
+ * A socket can die without closing: a laptop that moved to another network keeps a WebSocket
+ * whose TCP connection is bound to an address it no longer has; the server's answers go to
+ * the old network and the browser never hears a close. So a socket that is silent for 10 s
+ * after a ping, or for 2 s after a ping sent because something suggests the network changed
+ * (`probe`: the browser's `online` event or `navigator.connection` change, or the call's media
+ * stopping), is dropped and reopened like a closed one; so is one that does not open within
+ * 10 s. Any frame from the server counts as an answer. What to say on a (re)opened socket
  * and what to do with the server's messages belongs to the parts: a room membership today
  * (./room-signaling.ts); presence (register with a signed challenge) and rings are further
  * parts on the same socket.
@@ -70,9 +78,40 @@ export interface SignalingClientOptions {
   onKeepalive?: () => void;
   /** Reconnect delays, default 0.5 s doubling up to 10 s, jittered (./backoff.ts). */
   backoff?: BackoffOptions;
+  /** A socket silent this long after a keepalive ping is dead (default 10 s). */
+  pongTimeoutMs?: number;
+  /** A socket silent this long after a `probe` ping is dead (default 2 s). */
+  probeTimeoutMs?: number;
+  /** A socket not open after this long is given up and tried again (default 10 s). */
+  connectTimeoutMs?: number;
+  /**
+   * Calls `changed` when the device's network may have changed; returns the unsubscribe.
+   * Default: the global `online` event and `navigator.connection`'s `change`, where they exist
+   * (a page, a service worker); nothing in Node.
+   */
+  watchNetwork?: (changed: () => void) => () => void;
+}
+
+/** The global `online` event and `navigator.connection` `change`, where the runtime has them. */
+export function watchGlobalNetwork(changed: () => void): () => void {
+  type Events = {
+    addEventListener?(t: string, f: () => void): void;
+    removeEventListener?(t: string, f: () => void): void;
+  };
+  const scope = globalThis as unknown as Events & { navigator?: { connection?: Events } };
+  const connection = scope.navigator?.connection;
+  scope.addEventListener?.('online', changed);
+  connection?.addEventListener?.('change', changed);
+  return () => {
+    scope.removeEventListener?.('online', changed);
+    connection?.removeEventListener?.('change', changed);
+  };
 }
 
 export const KEEPALIVE_MS = 20_000;
+export const PONG_TIMEOUT_MS = 10_000;
+export const PROBE_TIMEOUT_MS = 2_000;
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** How we close a socket no part needs any more. */
 const NORMAL_CLOSURE = 1000;
 /** What a socket that failed before opening reports. */
@@ -82,8 +121,14 @@ const OPEN = 1;
 /** The connection's one state: at most one socket or one pending retry at a time. */
 type ConnectionState =
   | { kind: 'idle' }
-  | { kind: 'connecting'; socket: WebSocketLike }
-  | { kind: 'open'; socket: WebSocketLike; keepalive: ReturnType<typeof setInterval> }
+  | { kind: 'connecting'; socket: WebSocketLike; timeout: ReturnType<typeof setTimeout> }
+  | {
+      kind: 'open';
+      socket: WebSocketLike;
+      keepalive: ReturnType<typeof setInterval>;
+      /** Armed by a ping; cleared by any frame; when it fires the socket is dead. */
+      silence: { timer: ReturnType<typeof setTimeout>; due: number } | null;
+    }
   | { kind: 'waiting'; retry: ReturnType<typeof setTimeout> };
 
 export class SignalingClient {
@@ -93,6 +138,11 @@ export class SignalingClient {
   readonly #onKeepalive: () => void;
   readonly #backoff: Backoff;
   readonly #parts = new Set<SignalingPart>();
+  readonly #pongTimeoutMs: number;
+  readonly #probeTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #watchNetwork: (changed: () => void) => () => void;
+  #unwatchNetwork: (() => void) | null = null;
   #state: ConnectionState = { kind: 'idle' };
 
   constructor(options: SignalingClientOptions) {
@@ -101,6 +151,10 @@ export class SignalingClient {
     this.#keepaliveMs = options.keepaliveMs ?? KEEPALIVE_MS;
     this.#onKeepalive = options.onKeepalive ?? (() => {});
     this.#backoff = new Backoff(options.backoff);
+    this.#pongTimeoutMs = options.pongTimeoutMs ?? PONG_TIMEOUT_MS;
+    this.#probeTimeoutMs = options.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.#watchNetwork = options.watchNetwork ?? watchGlobalNetwork;
   }
 
   get isOpen(): boolean {
@@ -120,6 +174,7 @@ export class SignalingClient {
   attach(part: SignalingPart): void {
     if (this.#parts.has(part)) return;
     this.#parts.add(part);
+    this.#unwatchNetwork ??= this.#watchNetwork(() => this.#networkChanged());
     if (this.#state.kind === 'open') part.opened();
     else if (this.#state.kind === 'idle') this.#open();
   }
@@ -127,6 +182,8 @@ export class SignalingClient {
   /** Stop using it; the socket is closed when no part is left. Frames sent before still go. */
   detach(part: SignalingPart): void {
     if (!this.#parts.delete(part) || this.#parts.size > 0) return;
+    this.#unwatchNetwork?.();
+    this.#unwatchNetwork = null;
     const state = this.#state;
     this.#state = { kind: 'idle' };
     switch (state.kind) {
@@ -134,10 +191,11 @@ export class SignalingClient {
         clearTimeout(state.retry);
         return;
       case 'open':
-        clearInterval(state.keepalive);
+        this.#stopTimers(state);
         this.#forget(state.socket).close(NORMAL_CLOSURE, 'done');
         return;
       case 'connecting':
+        clearTimeout(state.timeout);
         this.#forget(state.socket).close(NORMAL_CLOSURE, 'done');
         return;
       case 'idle':
@@ -161,6 +219,53 @@ export class SignalingClient {
     this.#backoff.reset();
   }
 
+  /**
+   * Something suggests the socket may be dead although it did not close (the network
+   * changed, the call's media stopped): ping, and drop and reopen it unless the server
+   * answers within 2 s. A socket waiting to be reopened is reopened now.
+   */
+  probe(): void {
+    const state = this.#state;
+    if (state.kind === 'open') {
+      this.#ping(this.#probeTimeoutMs);
+    } else if (state.kind === 'waiting') {
+      clearTimeout(state.retry);
+      this.#state = { kind: 'idle' };
+      this.#open();
+    }
+  }
+
+  #networkChanged(): void {
+    if (this.#parts.size > 0) this.probe();
+  }
+
+  /** Send a ping; unless a frame comes within `timeoutMs` (or an earlier deadline), the socket is dead. */
+  #ping(timeoutMs: number): void {
+    const state = this.#state;
+    if (state.kind !== 'open') return;
+    this.send({ v: PROTOCOL_VERSION, type: 'ping' });
+    const due = Date.now() + timeoutMs;
+    if (state.silence && state.silence.due <= due) return;
+    if (state.silence) clearTimeout(state.silence.timer);
+    const socket = state.socket;
+    const timer = setTimeout(() => {
+      const now = this.#state;
+      if (now.kind !== 'open' || now.socket !== socket) return;
+      // No answer: a half-open socket (see the top of this file). Drop it, reopen.
+      console.info('Parley: the signaling server did not answer; reconnecting');
+      this.#stopTimers(now);
+      this.#forget(socket).close(NORMAL_CLOSURE, 'no answer');
+      this.#lost(ABNORMAL_CLOSURE);
+    }, timeoutMs);
+    state.silence = { timer, due };
+  }
+
+  #stopTimers(state: Extract<ConnectionState, { kind: 'open' }>): void {
+    clearInterval(state.keepalive);
+    if (state.silence) clearTimeout(state.silence.timer);
+    state.silence = null;
+  }
+
   #open(): void {
     let socket: WebSocketLike;
     try {
@@ -170,17 +275,28 @@ export class SignalingClient {
       this.#lost(ABNORMAL_CLOSURE);
       return;
     }
-    this.#state = { kind: 'connecting', socket };
+    const timeout = setTimeout(() => {
+      if (this.#state.kind !== 'connecting' || this.#state.socket !== socket) return;
+      this.#forget(socket).close(NORMAL_CLOSURE, 'too slow');
+      this.#lost(ABNORMAL_CLOSURE);
+    }, this.#connectTimeoutMs);
+    this.#state = { kind: 'connecting', socket, timeout };
     socket.onopen = () => {
       if (this.#state.kind !== 'connecting' || this.#state.socket !== socket) return;
+      clearTimeout(this.#state.timeout);
       const keepalive = setInterval(() => {
-        this.send({ v: PROTOCOL_VERSION, type: 'ping' });
+        this.#ping(this.#pongTimeoutMs);
         this.#onKeepalive();
       }, this.#keepaliveMs);
-      this.#state = { kind: 'open', socket, keepalive };
+      this.#state = { kind: 'open', socket, keepalive, silence: null };
       for (const part of [...this.#parts]) part.opened();
     };
     socket.onmessage = (ev) => {
+      const state = this.#state;
+      if (state.kind === 'open' && state.socket === socket && state.silence) {
+        clearTimeout(state.silence.timer);
+        state.silence = null;
+      }
       if (typeof ev.data !== 'string') return;
       const message: IncomingMessage | null =
         parseServerMessage(ev.data) ?? parsePresenceServerMessage(ev.data);
@@ -194,7 +310,8 @@ export class SignalingClient {
     socket.onclose = (ev) => {
       const state = this.#state;
       if ((state.kind !== 'connecting' && state.kind !== 'open') || state.socket !== socket) return;
-      if (state.kind === 'open') clearInterval(state.keepalive);
+      if (state.kind === 'open') this.#stopTimers(state);
+      else clearTimeout(state.timeout);
       this.#forget(socket);
       this.#lost(ev.code);
     };

@@ -50,4 +50,9 @@ export interface Signaling {
   on<K extends keyof SignalingEvents>(event: K, handler: SignalingEvents[K]): () => void;
   /** Leave the room and stop reconnecting. */
   leave(): void;
+  /**
+   * Media stopped on a connection: the network may have changed under a socket that did not
+   * notice. Make sure it is alive (reconnecting if it does not answer promptly).
+   */
+  checkConnection?(): void;
 }
