@@ -19,8 +19,9 @@ export type Target = Page | Frame;
 
 /**
  * Init script: records every RTCPeerConnection that creates or receives a data channel, with
- * its channels, on globalThis.__benchPcs. The call's connection is the one with a 'files'
- * channel (the guest page also makes a short-lived warm-up connection).
+ * its channels, on globalThis.__benchPcs. The call's connection is the connected one with a
+ * 'files' channel (the guest page also makes a short-lived warm-up connection, and everyone in
+ * a call with room prepares one for the next person, which never connects here).
  */
 export const RECORD_CHANNELS = `(() => {
   if (globalThis.__benchPcs || typeof RTCPeerConnection === 'undefined') return;
@@ -48,7 +49,10 @@ export async function usedChannelIds(target: Target): Promise<number[]> {
     type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
     const pcs = (globalThis as { __benchPcs?: Entry[] }).__benchPcs;
     if (!pcs) throw new Error('The channel recorder (RECORD_CHANNELS) is not installed in this page.');
-    const call = pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
+    const call =
+      pcs
+        .filter((e) => e.channels.some((c) => c.label === 'files') && e.pc.connectionState === 'connected')
+        .at(-1) ?? pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
     if (!call) throw new Error('No call connection (with a "files" channel) in this page.');
     return call.channels.map((c) => c.id).filter((id): id is number => id !== null);
   });
@@ -77,7 +81,10 @@ async function openRaw(target: Target, id: number, role: 'receiver' | 'sender', 
     ({ id, role, bytes }) => {
       type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
       const pcs = (globalThis as { __benchPcs?: Entry[] }).__benchPcs ?? [];
-      const call = pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
+      const call =
+        pcs
+          .filter((e) => e.channels.some((c) => c.label === 'files') && e.pc.connectionState === 'connected')
+          .at(-1) ?? pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
       if (!call) throw new Error('No call connection in this page.');
       if (call.channels.some((c) => c.id === id && c.readyState !== 'closed'))
         throw new Error(`Channel id ${id} is already used by the call.`);
