@@ -13,7 +13,9 @@
  * grip. Position and size live in chrome.storage.local. A MutationObserver puts it back if
  * the page removes it (the iframe then reloads and needs a fresh capability, asked for with
  * `{type: 'remount'}`). When the page itself unloads it says `{type: 'leaving'}`, so the call
- * ends at once. Messages from the service worker: remove, minimize/restore.
+ * ends at once. Messages from the service worker: remove, minimize/restore. From the overlay
+ * frame (postMessage): 'parley-tab', answered with a RestrictionTarget of the page's
+ * root element (or null), so that "Share this tab" leaves the overlay out of the capture.
  * Running it twice in a tab re-targets the existing overlay instead of mounting a second one.
  */
 export function mountOverlay(src: string): boolean {
@@ -121,6 +123,18 @@ export function mountOverlay(src: string): boolean {
   g.parleyOverlay = (next) => {
     frame.src = next;
   };
+  // "Share this tab": the overlay (cross-origin, it cannot see the page) asks for a token of
+  // the page's root element, to restrict its tab capture to it. The top layer, where this
+  // overlay sits, is not part of the root's rendering, so the call stays out of the share.
+  // Once per document: after a remove, the detached frame has no window and nothing answers
+  // (nor on a failure: the overlay stops waiting after a few seconds and shares nothing).
+  addEventListener('message', (e) => {
+    const w = frame.contentWindow;
+    if (w && e.source === w && e.data === 'parley-tab')
+      (
+        globalThis as unknown as { RestrictionTarget: { fromElement(el: Element): Promise<unknown> } }
+      ).RestrictionTarget.fromElement(d.documentElement).then((t) => w.postMessage(t, e.origin));
+  });
   chrome.runtime.onMessage.addListener(onMessage);
   addEventListener('pagehide', leave);
   attach();

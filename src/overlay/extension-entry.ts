@@ -25,6 +25,7 @@ import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { type CallApp, mountCallApp } from './app.ts';
 import type { ContactIdentity } from './contact-panel.ts';
 import { type OverlayControl, PortSignaling } from './port-signaling.ts';
+import { canShareThisTab, restrictToPage } from './tab-share.ts';
 
 export const INERT_TEXT = 'This Parley panel was not opened by you.';
 const CAP_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
@@ -277,6 +278,8 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
         else closeTimer = setTimeout(reportEnded, 8000);
       },
       onClose: reportEnded,
+      // On a page (not in the call window, which is not on a page): the page, without us.
+      ...(host === 'overlay' && canShareThisTab() ? { restrictTabCapture: restrictToPage } : {}),
     },
   });
   const session = app.session;

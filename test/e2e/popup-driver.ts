@@ -58,7 +58,15 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 /** Launch a Chromium profile with the extension and a DevTools port, and attach Playwright. */
 export async function launchExtensionUser(
-  options: { extension?: 'dist' | 'dist-e2e' } = {},
+  options: {
+    extension?: 'dist' | 'dist-e2e';
+    /**
+     * Real capture of the current tab: Chromium's "Share this tab?" is accepted by itself
+     * (--auto-accept-this-tab-capture). The fake media UI is left out, since it would answer
+     * getDisplayMedia with its fake screen instead of the tab.
+     */
+    tabCapture?: boolean;
+  } = {},
 ): Promise<ExtensionUser> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'parley-popup-'));
   const cdpPort = await freePort();
@@ -69,7 +77,12 @@ export async function launchExtensionUser(
       `--remote-debugging-port=${cdpPort}`,
       `--user-data-dir=${userDataDir}`,
       '--window-size=1280,800',
-      ...CHROME_FLAGS,
+      ...(options.tabCapture
+        ? [
+            ...CHROME_FLAGS.filter((f) => f !== '--use-fake-ui-for-media-stream'),
+            '--auto-accept-this-tab-capture',
+          ]
+        : CHROME_FLAGS),
       ...extensionArgs(options.extension ?? 'dist-e2e'),
       'about:blank',
     ],
