@@ -14,6 +14,7 @@ import {
 import { isOwnExtension, type Port, tellContent } from '../messaging/runtime.ts';
 import { type CallRecord, findCall, getCall, updateCall } from './call-registry.ts';
 import { endCall } from './calls.ts';
+import { profileIdentity } from './identity.ts';
 import { answerIdentityRequest } from './identity-requests.ts';
 import { liveCalls } from './live-call.ts';
 import { OVERLAY_PAGE, openCallWindow, PERMISSION_PAGE, pageUrl, WINDOW_PAGE } from './placement.ts';
@@ -32,7 +33,15 @@ function senderMatches(port: Port, call: CallRecord): boolean {
   );
 }
 
-function infoOf(call: CallRecord): CallInfo {
+async function infoOf(call: CallRecord): Promise<CallInfo> {
+  const contact = call.ring
+    ? {
+        ringId: call.ring.callId,
+        key: call.ring.contactKey,
+        selfKey: (await profileIdentity()).publicKey,
+        name: call.ring.peerName,
+      }
+    : undefined;
   return {
     callId: call.callId,
     sessionKey: call.sessionKey,
@@ -45,6 +54,7 @@ function infoOf(call: CallRecord): CallInfo {
     ...(call.chat?.length ? { chat: call.chat } : {}),
     ...(call.ring?.direction === 'out' ? { calling: call.ring.peerName } : {}),
     ...(call.ring?.ended === undefined ? {} : { ringEnded: call.ring.ended }),
+    ...(contact ? { contact } : {}),
   };
 }
 
@@ -79,7 +89,7 @@ export function acceptOverlayPort(port: Port): void {
           if (!matched) return deny();
           callId = matched.callId;
           liveCalls.of(callId).attach(port, true);
-          port.postMessage({ type: 'call', call: infoOf(matched) } satisfies BgToOverlay);
+          port.postMessage({ type: 'call', call: await infoOf(matched) } satisfies BgToOverlay);
           return;
         }
         if (message.type === 'resume') {
@@ -170,7 +180,7 @@ const overlayHandlers = {
     await openCallWindow(callId, message.reason);
   },
   async identity(callId: string, message: Extract<OverlayMessage, { type: 'identity' }>) {
-    const reply = await answerIdentityRequest(message.request).catch(() => null);
+    const reply = await answerIdentityRequest(message.request, callId).catch(() => null);
     liveCalls.get(callId)?.post({ type: 'identity-reply', id: message.id, reply });
   },
 } satisfies Record<string, (callId: string, message: never) => Promise<unknown>>;

@@ -14,18 +14,19 @@
  * notification itself opens the popup's ring card) and the ring card in the popup. After
  * 30 s without an answer: `no-answer`, and the ring goes to the missed calls.
  *
- * Both sides derive the call's secret from their pair secret and the call id
- * (src/identity/ring-secret.ts): the call is verified like a link call, by a secret only the
- * two contacts hold.
+ * The call itself is verified by both identity keys, not by a link secret: each side signs
+ * its DTLS fingerprints with its key, bound to the ring's call id and the other's key, and
+ * checks the other's against the key it pinned (src/call/identity-signed-auth.ts; the overlay
+ * asks this worker for the signatures). The record's `secret` is a random one that no one
+ * else learns: nothing verifies with it.
  */
 import { createInvite, InviteChecker, type SeenCallId } from '../identity/invite.ts';
-import { ringCallSecret } from '../identity/ring-secret.ts';
 import type { CallMedia, MissedView, RingView, SimpleResult, StartResult } from '../messaging/messages.ts';
 import { randomBase64Url } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import type { Invite, RingAnswer } from '../protocol/presence.ts';
 import { type CallRecord, findCall, listCalls, NO_PAGE_TAB, putCall, updateCall } from './call-registry.ts';
-import { getContact, listContacts, pairSecretOf } from './contacts.ts';
+import { getContact, listContacts } from './contacts.ts';
 import { profileIdentity } from './identity.ts';
 import { liveCalls } from './live-call.ts';
 import { openCall, openCallWindow } from './placement.ts';
@@ -109,7 +110,7 @@ export async function ringContact(tabId: number, key: string, media: CallMedia):
   const { server } = await loadSettings();
   const callId = randomBase64Url(16);
   const room = randomBase64Url(16);
-  const secret = await ringCallSecret(pairSecretOf(contact), callId);
+  const secret = randomBase64Url(16);
   const opened = await openCall(tabId, { server, room, secret }, media, {
     callId,
     contactKey: contact.key,
@@ -285,7 +286,7 @@ export function answerRing(callId: string, answer: 'accept' | 'decline'): Promis
       host: 'window',
       server,
       room: ring.room,
-      secret: await ringCallSecret(pairSecretOf(contact), ring.callId),
+      secret: randomBase64Url(16),
       media: ring.media,
       name: name || 'Parley user',
       cap: randomBase64Url(32),

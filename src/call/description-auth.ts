@@ -4,9 +4,10 @@
  * rewrites SDP to sit in the middle is caught. Every description signal carries `auth`; a
  * description whose `auth` does not verify is never applied.
  *
- * One implementation today, `LinkSecretAuth` (an HMAC under a key derived from the link
- * secret, src/call/verify.ts). Identity-signed calls (a signature by the sender's identity
- * key) are meant to be a second implementation of the same interface.
+ * Two implementations: `LinkSecretAuth` here (an HMAC under a key derived from the link
+ * secret, src/call/verify.ts), for calls made with a link; and `IdentitySignedAuth`
+ * (./identity-signed-auth.ts: a signature by the sender's identity key, checked against the
+ * key pinned for that contact), for calls between contacts.
  */
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
 
@@ -17,6 +18,11 @@ export interface DescriptionAuth {
   sign(senderId: string, sdp: string): Promise<string>;
   /** True only when `auth` proves `sdp` came from `senderId`, someone allowed in the call. */
   verify(senderId: string, sdp: string, auth: string): Promise<boolean>;
+  /**
+   * After a description failed to verify: a sentence saying why, when this auth knows better
+   * than "could not be verified" (a contact's key changed); null otherwise.
+   */
+  refusal?(): string | null;
 }
 
 /** The link secret's MAC over the DTLS fingerprints (see src/call/verify.ts). */

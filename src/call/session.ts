@@ -10,7 +10,8 @@
  *   - watchdog.ts: a first connection that does not connect restarts ICE, then says why;
  *   - local-tracks.ts: our microphone, camera and screen share in every connection's senders;
  *   - screen-share.ts: the screen capture and one connection's transceivers for it;
- *   - description-auth.ts: how descriptions are signed and verified (the link secret).
+ *   - description-auth.ts: how descriptions are signed and verified (the link secret's MAC,
+ *     or for calls between contacts their identity keys, identity-signed-auth.ts).
  *
  * Who offers: to avoid a collision on every call start, only the peer already in the room
  * offers, when the server says someone joined (as a plain page with a relay would: the
@@ -21,7 +22,8 @@
  * from either side; perfect negotiation settles collisions.
  *
  * Every description carries an authentication of its DTLS fingerprints (the link secret's
- * MAC); one that does not verify ends the call as 'unverified' before it is ever applied.
+ * MAC, or the sender's identity-key signature); one that does not verify ends the call as
+ * 'unverified' before it is ever applied.
  *
  * The call survives a peer's signaling going away (e.g. the extension's service worker
  * restarting): it ends for a peer only on 'bye', or on the connection staying
@@ -98,7 +100,7 @@ export interface CallSessionOptions {
   secret: string;
   media: CallMedia;
   localName: string;
-  /** How descriptions are authenticated; the link secret's MAC unless given. */
+  /** How descriptions are authenticated; the link secret's MAC unless given (contacts: IdentitySignedAuth). */
   auth?: DescriptionAuth;
   /** Already acquired media (the UI does it to show permission errors); else start() asks. */
   localStream?: MediaStream;
@@ -587,7 +589,10 @@ export class CallSession {
         }
       },
       unverified: () =>
-        this.end('unverified', 'This call could not be verified: the connection may be intercepted.'),
+        this.end(
+          'unverified',
+          this.auth.refusal?.() ?? 'This call could not be verified: the connection may be intercepted.',
+        ),
       rekey: (participant, newId) => this.rekey(participant, newId),
       setupNotice: (message) => {
         this.setupNoticeShown = true;

@@ -187,6 +187,12 @@ export const IdentityRequestSchema = v.variant('kind', [
   v.strictObject({ kind: v.literal('lookup'), key: PublicKey }),
   /** The SAS matched (or did not). Reply: `{ ok }`. */
   v.strictObject({ kind: v.literal('verified'), key: PublicKey, match: v.boolean() }),
+  /**
+   * A call between contacts: sign our description (src/call/identity-signed-auth.ts). The
+   * worker adds the ring's call id and the contact's key from its own record of this call.
+   * Reply: `{ sig }`.
+   */
+  v.strictObject({ kind: v.literal('sign-call'), senderPeerId: PeerId, sdp: Sdp }),
 ]);
 export type IdentityRequest = v.InferOutput<typeof IdentityRequestSchema>;
 
@@ -251,6 +257,18 @@ export const CallInfoSchema = v.strictObject({
   calling: v.optional(v.string()),
   /** That ring already ended unanswered: show why and end. */
   ringEnded: v.optional(v.pipe(v.string(), v.maxLength(300))),
+  /**
+   * A call between contacts (it began as a ring): verified by both identity keys, not by the
+   * link secret. `ringId` is the invite's call id; `key` the contact's pinned key.
+   */
+  contact: v.optional(
+    v.strictObject({
+      ringId: v.pipe(v.string(), v.regex(CALL_ID_PATTERN)),
+      key: PublicKey,
+      selfKey: PublicKey,
+      name: v.pipe(v.string(), v.maxLength(200)),
+    }),
+  ),
 });
 export type CallInfo = v.InferOutput<typeof CallInfoSchema>;
 

@@ -8,6 +8,7 @@
  */
 import './app.css';
 import { checkCapabilities } from '../call/capabilities.ts';
+import type { DescriptionAuth } from '../call/description-auth.ts';
 import { acquireLocalMedia, type CallMedia, MediaAccessError } from '../call/media.ts';
 import type { PeerLink } from '../call/peer-link.ts';
 import { type ScreenCapture, ScreenShareError } from '../call/screen-share.ts';
@@ -69,6 +70,8 @@ export interface CallAppOptions {
   chatHistory?: readonly ChatEntry[];
   /** Ringing this contact: "Calling Ana…" while waiting, instead of the share link. */
   calling?: string;
+  /** How descriptions are verified; the link secret's MAC unless given (calls between contacts). */
+  auth?: DescriptionAuth;
   /** The extension's identity, for **Save contact** (none on the guest page). */
   contacts?: ContactIdentity;
 }
@@ -105,6 +108,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     secret: options.link.secret,
     media,
     localName: options.localName,
+    ...(options.auth ? { auth: options.auth } : {}),
   });
   const cleanups: Array<() => void> = [];
   let minimized = false;

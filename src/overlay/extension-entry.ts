@@ -7,6 +7,8 @@
  */
 
 import * as v from 'valibot';
+import type { DescriptionAuth } from '../call/description-auth.ts';
+import { IdentitySignedAuth } from '../call/identity-signed-auth.ts';
 import { formatCallLink } from '../messaging/call-link.ts';
 import {
   BgToOverlaySchema,
@@ -122,7 +124,7 @@ async function copyText(text: string): Promise<boolean> {
 function portIdentity(
   signaling: PortSignaling,
   replies: Map<number, (reply: unknown) => void>,
-): ContactIdentity {
+): ContactIdentity & { signCall(senderPeerId: string, sdp: string): Promise<string> } {
   let nextId = 1;
   const ask = <T>(request: IdentityRequest, shape: v.GenericSchema<unknown, T>): Promise<T> =>
     new Promise((resolve, reject) => {
@@ -155,7 +157,29 @@ function portIdentity(
         )
       ).contact,
     verified: async (key, match) => (await ask({ kind: 'verified', key, match }, Ok)).ok,
+    async signCall(senderPeerId, sdp) {
+      const request = { kind: 'sign-call', senderPeerId, sdp } as const;
+      const Signed = v.object({ sig: v.string() });
+      // A worker restarted meanwhile loses the request: ask the new one once more.
+      try {
+        return (await ask(request, Signed)).sig;
+      } catch {
+        return (await ask(request, Signed)).sig;
+      }
+    },
   };
+}
+
+/** A call between contacts is verified by both identity keys (no link secret). */
+function contactCallAuth(call: CallInfo, contacts: ReturnType<typeof portIdentity>): DescriptionAuth | null {
+  if (!call.contact) return null;
+  return new IdentitySignedAuth({
+    callId: call.contact.ringId,
+    selfKey: call.contact.selfKey,
+    peerKey: call.contact.key,
+    peerName: cleanDisplayName(call.contact.name, 'Your contact'),
+    sign: (senderId, sdp) => contacts.signCall(senderId, sdp),
+  });
 }
 
 export async function runExtensionCall(host: Host, root: HTMLElement): Promise<void> {
@@ -246,9 +270,11 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     clearTimeout(closeTimer);
     signaling.post({ type: 'ended' });
   };
+  const auth = contactCallAuth(call, contacts);
   app = mountCallApp(root, {
     signaling,
     link,
+    ...(auth ? { auth } : {}),
     url: formatCallLink(link, call.media),
     media: call.media,
     localName: call.name,

@@ -3,8 +3,9 @@
  * relays it untouched, so to the receiver it is untrusted input: every payload is parsed
  * here and anything that does not fit is dropped.
  *
- *   - `description`: an SDP offer or answer plus `auth`, the HMAC that binds the sender's
- *     DTLS fingerprints to the link secret (see src/call/verify.ts).
+ *   - `description`: an SDP offer or answer plus `auth`, which binds the sender's DTLS
+ *     fingerprints to the call: the link secret's HMAC (src/call/verify.ts), or in a call
+ *     between contacts the sender's key and its signature (src/call/identity-signed-auth.ts).
  *   - `candidate`: one trickled ICE candidate (`candidate: null` = end of candidates).
  *   - `bye`: the sender hung up (best effort; the control channel carries it too).
  */
@@ -14,7 +15,8 @@ import * as v from 'valibot';
 export const MAX_SDP_LENGTH = 48 * 1024;
 export const MAX_CANDIDATE_LENGTH = 1024;
 
-const Base64Url = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/));
+/** A link call's MAC (43 characters), or a contact call's `<key 43>.<signature 86>`. */
+const Auth = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}(?:\.[A-Za-z0-9_-]{86})?$/));
 
 export const DescriptionSignalSchema = v.strictObject({
   kind: v.literal('description'),
@@ -22,8 +24,8 @@ export const DescriptionSignalSchema = v.strictObject({
     type: v.picklist(['offer', 'answer']),
     sdp: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_SDP_LENGTH)),
   }),
-  /** base64url(HMAC-SHA256(...)) = 43 characters. */
-  auth: Base64Url,
+  /** base64url(HMAC-SHA256(...)), or base64url(key) "." base64url(Ed25519 signature). */
+  auth: Auth,
 });
 
 export const CandidateSignalSchema = v.strictObject({
