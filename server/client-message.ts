@@ -27,7 +27,16 @@ export type Decoded =
   /** `fatal`: a malformed presence or ring message; the socket is closed after the error. */
   | { ok: false; code: ErrorCode; message: string; fatal?: true };
 
-const KNOWN_TYPES = new Set(['join', 'signal', 'park', 'leave', 'ping', ...PRESENCE_CLIENT_TYPES]);
+const KNOWN_TYPES = new Set([
+  'join',
+  'signal',
+  'park',
+  'leave',
+  'ping',
+  'count-nonce',
+  'count',
+  ...PRESENCE_CLIENT_TYPES,
+]);
 
 /** Exactly SignalOutSchema: own keys v, type, to, data and nothing else; `to` a peer id. */
 export function isSignalMessage(raw: unknown): raw is SignalOutMessage {

@@ -111,3 +111,11 @@ export function relayFrame(
 ): Buffer | string {
   return relayedSignalFrame(from, frame, text, to) ?? signalFrame(from, JSON.stringify(data));
 }
+
+export function countNonceFrame(nonce: string): string {
+  return `{"v":${PROTOCOL_VERSION},"type":"count-nonce","nonce":"${nonce}"}`;
+}
+
+export function countFrame(room: string, people: number): string {
+  return `{"v":${PROTOCOL_VERSION},"type":"count","room":"${room}","people":${people}}`;
+}

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { JoinMessage } from '../src/protocol/signaling.ts';
+import { newTeamRoomLink, teamRoomKey } from '../src/protocol/team-room.ts';
 import { relayFrame } from './frames.ts';
 import { createLogger } from './log.ts';
 import { createMemoryRooms } from './memory-rooms.ts';
@@ -40,9 +41,15 @@ function setup(capacity = 2, resumeGraceMs = 1000) {
     () => [{ urls: 'stun:stun.example.org' }],
     createLogger('silent'),
   );
-  function join(room: string, resume?: { peerId: string; token: string }): [FakeMember, Msg] {
+  function join(room: string, resume?: { peerId: string; token: string }, key?: string): [FakeMember, Msg] {
     const m = new FakeMember();
-    const msg: JoinMessage = { v: 1, type: 'join', room, ...(resume ? { resume } : {}) };
+    const msg: JoinMessage = {
+      v: 1,
+      type: 'join',
+      room,
+      ...(resume ? { resume } : {}),
+      ...(key ? { key } : {}),
+    };
     rooms.join(m, msg);
     return [m, m.take()[0] ?? {}];
   }
@@ -192,5 +199,29 @@ describe('rooms in memory', () => {
     expect(b.take()).toEqual([
       JSON.parse(relayFrame(ja.peerId, Buffer.from(text), text, jb.peerId, 0).toString()),
     ]);
+  });
+
+  it('team room: its key and live people while someone is in it; nothing kept once empty', async () => {
+    vi.useFakeTimers();
+    const { join, rooms } = setup(6, 1000);
+    const { room, secret } = await newTeamRoomLink();
+    const key = await teamRoomKey(secret);
+    expect(await rooms.team(room)).toBeNull();
+    const [a] = join(room, undefined, key);
+    const [b, jb] = join(room, undefined, key);
+    expect(jb).toMatchObject({ type: 'joined', room });
+    expect(await rooms.team(room)).toEqual({ key, people: 2 });
+    // An ordinary room has no key: never counted.
+    join(ROOM);
+    expect(await rooms.team(ROOM)).toBeNull();
+    rooms.depart(a, true);
+    // Away (resumable) is not in the call.
+    expect(await rooms.team(room)).toEqual({ key, people: 1 });
+    rooms.depart(b, false);
+    expect(await rooms.team(room)).toBeNull();
+    expect(rooms.count()).toBe(2);
+    vi.advanceTimersByTime(1001);
+    // The away peer's grace ran out: the team room is gone (only the ordinary room is left).
+    expect(rooms.count()).toBe(1);
   });
 });

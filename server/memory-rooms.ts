@@ -31,6 +31,8 @@ interface Room<M> {
    */
   members: readonly M[];
   away: readonly Away[] | null;
+  /** A team room's key (from its first member's join, checked against the id); else null. */
+  key: string | null;
 }
 
 /** A copy of `list` without `item`, allocated at its exact length (see Room.members). */
@@ -133,7 +135,7 @@ export function createMemoryRooms<M extends Member>(
   function join(m: M, msg: JoinMessage): void {
     let room = rooms.get(msg.room);
     if (room === undefined) {
-      room = { id: msg.room, members: [], away: null };
+      room = { id: msg.room, members: [], away: null, key: msg.key ?? null };
       rooms.set(msg.room, room);
     }
     if (tryResume(m, room, msg)) {
@@ -210,6 +212,11 @@ export function createMemoryRooms<M extends Member>(
       m.parked = dataJson;
     },
     relay,
+    async team(id) {
+      const room = rooms.get(id);
+      if (room === undefined || room.key === null || room.members.length === 0) return null;
+      return { key: room.key, people: room.members.length };
+    },
     count: () => rooms.size,
     drain() {
       draining = true;

@@ -12,6 +12,7 @@ export type RejectionReason =
   | 'not-joined'
   | 'already-joined'
   | 'room-full'
+  | 'bad-key'
   | 'unknown-peer'
   | 'rate-limited'
   | 'rate-limit-disconnect'

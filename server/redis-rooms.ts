@@ -59,6 +59,8 @@ interface LocalRoom<M> {
   inflight: number;
   log: Buffer[] | null;
   sub: Promise<unknown>;
+  /** A team room's key (every join of it carries the same one); null for other rooms. */
+  teamKey: string | null;
 }
 
 type Reply = string[];
@@ -163,6 +165,7 @@ export function createRedisRooms<M extends Member>(
         inflight: 0,
         log: null,
         sub: Promise.resolve(),
+        teamKey: null,
       };
       created.sub = sub.subscribe(chan, onEvent, true);
       created.sub.catch(() => {});
@@ -302,6 +305,7 @@ export function createRedisRooms<M extends Member>(
       return;
     }
     const lr = roomFor(msg.room);
+    lr.teamKey = msg.key ?? null;
     lr.inflight++;
     lr.log ??= [];
     joining.add(m);
@@ -326,6 +330,7 @@ export function createRedisRooms<M extends Member>(
             resume ? hashToken(resume.token) : '',
             roomTtl,
             lr.chan,
+            msg.key ?? '',
           ],
         ) as Promise<Reply>;
         try {
@@ -522,7 +527,7 @@ export function createRedisRooms<M extends Member>(
         await run(
           SYNC_SCRIPT,
           [`${prefix}room:${id}`, nodeRoomsKey],
-          [id, node, roomTtl, `${prefix}rc:${id}`, ...mine],
+          [id, node, roomTtl, `${prefix}rc:${id}`, lr?.teamKey ?? '', ...mine],
         );
         if (lr !== undefined) await refreshMirror(lr);
       }
@@ -567,10 +572,29 @@ export function createRedisRooms<M extends Member>(
     }
   }
 
+  /** Reads the room's key and live members (one HGETALL: rooms hold a handful of fields). */
+  async function team(id: string): Promise<{ key: string; people: number } | null> {
+    if (!cmd.isReady) throw new Error('redis unavailable');
+    const all = (await timed(cmd.sendCommand(['HGETALL', `${prefix}room:${id}`]))) as
+      | Record<string, string>
+      | string[];
+    const entries = Array.isArray(all)
+      ? all.flatMap((f, i) => (i % 2 === 0 ? [[f, all[i + 1] ?? ''] as const] : []))
+      : Object.entries(all);
+    let key = '';
+    let people = 0;
+    for (const [f, v] of entries) {
+      if (f === 'k') key = v;
+      else if (f.startsWith('m:')) people++;
+    }
+    return key === '' || people === 0 ? null : { key, people };
+  }
+
   return {
     join(m, msg) {
       void join(m, msg);
     },
+    team,
     joining: (m) => joining.has(m),
     depart,
     park,

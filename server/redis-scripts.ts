@@ -9,6 +9,8 @@
  *   a:<peerId> = <tokenHash>|<untilMs>      away: reclaimable with its token until untilMs
  *   p:<peerId> = <json>                     the member's parked message for the next joiner
  *   seq, ver                                join counter (order of peers), event counter
+ *   k                                       a team room's key (checked against the id by the
+ *                                           node before the join; gone with the room)
  * `<prefix>node:<node>` is the set of rooms with members on a node; `<prefix>nodes` a sorted
  * set of node heartbeats (ms). Channel `<prefix>rc:<id>` carries a room's events:
  *   J|ver|peerId|parkedBy,…|node   joined (parkedBy: members whose parked message it took)
@@ -60,7 +62,7 @@ end
 
 /**
  * KEYS: room, nodeRooms. ARGV: roomId, node, capacity, now, newPeerId, newTokenHash,
- * resumePeerId ('' for none), presentedTokenHash, ttlMs, channel.
+ * resumePeerId ('' for none), presentedTokenHash, ttlMs, channel, teamKey ('' for none).
  * Reply: { status, peerId, ver, (peerId, node)… } with status joined | resumed | seamless |
  * full | taken (the new peer id collided: pick another), then for `joined` the parked
  * messages handed over come after a '' marker as (fromPeerId, json)….
@@ -69,7 +71,11 @@ export const JOIN_SCRIPT = `${READ_ROOM}
 local room, noderooms = KEYS[1], KEYS[2]
 local room_id, node, cap, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local new_pid, new_th, rpid, rth, ttl, chan = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local team_key = ARGV[11]
 local live, away = read_room(room, now)
+local function keep_key()
+  if team_key ~= '' then redis.call('HSET', room, 'k', team_key) end
+end
 if rpid ~= '' then
   local old = find(live, rpid)
   if old ~= nil and old.th == rth then
@@ -77,6 +83,7 @@ if rpid ~= '' then
     redis.call('SADD', noderooms, room_id)
     local ver = redis.call('HINCRBY', room, 'ver', 1)
     redis.call('PUBLISH', chan, 'R|' .. ver .. '|' .. rpid .. '|' .. node)
+    keep_key()
     redis.call('PEXPIRE', room, ttl)
     old.node = node
     return reply('seamless', rpid, ver, live, rpid)
@@ -89,6 +96,7 @@ if rpid ~= '' then
     redis.call('SADD', noderooms, room_id)
     local ver = redis.call('HINCRBY', room, 'ver', 1)
     redis.call('PUBLISH', chan, 'J|' .. ver .. '|' .. rpid .. '||' .. node)
+    keep_key()
     redis.call('PEXPIRE', room, ttl)
     return reply('resumed', rpid, ver, live, rpid)
   end
@@ -111,6 +119,7 @@ for i = 1, #live do
 end
 local ver = redis.call('HINCRBY', room, 'ver', 1)
 redis.call('PUBLISH', chan, 'J|' .. ver .. '|' .. new_pid .. '|' .. table.concat(by, ',') .. '|' .. node)
+keep_key()
 redis.call('PEXPIRE', room, ttl)
 local out = reply('joined', new_pid, ver, live, '')
 out[#out + 1] = ''
@@ -153,13 +162,15 @@ return 1
  * After Redis came back (maybe restarted empty): make one room's members on this node be
  * exactly `(peerId, tokenHash)…`: add the missing ones (a restarted Redis lost them), drop
  * the ones this node no longer has (they left while Redis was away), telling the room.
- * KEYS: room, nodeRooms. ARGV: roomId, node, ttlMs, channel, (peerId, tokenHash)….
+ * A team room's key is written again too.
+ * KEYS: room, nodeRooms. ARGV: roomId, node, ttlMs, channel, teamKey ('' for none),
+ * (peerId, tokenHash)….
  */
 export const SYNC_SCRIPT = `${READ_ROOM}
 local room, noderooms = KEYS[1], KEYS[2]
-local room_id, node, ttl, chan = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local room_id, node, ttl, chan, team_key = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local want = {}
-for i = 5, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+for i = 6, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
 local live = read_room(room, 0)
 local have = {}
 for i = 1, #live do
@@ -182,6 +193,7 @@ for pid, th in pairs(want) do
   end
 end
 if n > 0 then
+  if team_key ~= '' then redis.call('HSET', room, 'k', team_key) end
   redis.call('SADD', noderooms, room_id)
   redis.call('PEXPIRE', room, ttl)
 else

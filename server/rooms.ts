@@ -11,8 +11,9 @@
  * `Connection` object: the fields below are kept on it (no separate member object), and
  * `room` belongs to the implementation.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ErrorCode, JoinMessage, SignalOutMessage } from '../src/protocol/signaling.ts';
+import { COUNT_LABEL, TEAM_ROOM_ID_LENGTH } from '../src/protocol/team-room.ts';
 import type { RejectionReason } from './metrics.ts';
 
 export interface Member {
@@ -56,6 +57,11 @@ export interface Rooms<M extends Member> {
    * is no such other peer (`unknown-peer`).
    */
   relay(member: M, msg: SignalOutMessage, frame: Buffer, text: string): boolean;
+  /**
+   * A team room's key and how many people are in it now (away peers not counted), or null
+   * when nobody is (the room is not kept then). Rejects when the room store is unreachable.
+   */
+  team(room: string): Promise<{ key: string; people: number } | null>;
   /** Rooms with a member (or, in memory, an away peer) on this node. */
   count(): number;
   /**
@@ -77,6 +83,28 @@ export function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * A join of a team room (43-character id) must carry the key whose SHA-256 is the room id; a
+ * join of any other room must carry none. The error to send, or null when the join may go on.
+ */
+export function joinKeyError(room: string, key: string | undefined): string | null {
+  if (room.length !== TEAM_ROOM_ID_LENGTH) {
+    return key === undefined ? null : 'Only a team room takes a key.';
+  }
+  if (key === undefined) return 'This is a team room: join it with the key from its link.';
+  const id = createHash('sha256').update(Buffer.from(key, 'base64url')).digest('base64url');
+  return id === room ? null : 'That key does not open this team room (the link may be damaged).';
+}
+
+/** Whether `proof` is HMAC-SHA256(key, count message) for this nonce and room. */
+export function countProofHolds(key: string, nonce: string, room: string, proof: string): boolean {
+  const want = createHmac('sha256', Buffer.from(key, 'base64url'))
+    .update(`${COUNT_LABEL}\n${nonce}\n${room}`)
+    .digest();
+  const got = Buffer.from(proof, 'base64url');
+  return got.length === want.length && timingSafeEqual(got, want);
 }
 
 /** A fresh 128-bit id, base64url (22 characters): peer ids and resume tokens. */

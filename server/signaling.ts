@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import {
   CLOSE_CODES,
+  type CountMessage,
   type ErrorCode,
   type JoinMessage,
   type ParkMessage,
@@ -20,14 +21,14 @@ import {
 } from '../src/protocol/signaling.ts';
 import { decodeParsed, isSignalMessage, parseJson } from './client-message.ts';
 import type { ServerConfig } from './config.ts';
-import { errorFrame, PONG_FRAME } from './frames.ts';
+import { countFrame, countNonceFrame, errorFrame, PONG_FRAME } from './frames.ts';
 import type { Logger } from './log.ts';
 import { createMemoryRooms } from './memory-rooms.ts';
 import type { Metrics, RejectionReason } from './metrics.ts';
 import { originPolicy } from './origin-policy.ts';
 import { createPresence, type PresenceSession } from './presence.ts';
 import { createMemoryDirectory, type PresenceDirectory } from './presence-directory.ts';
-import type { Member, Outbox, Rooms } from './rooms.ts';
+import { countProofHolds, joinKeyError, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
 import { take } from './token-bucket.ts';
 import { iceServersFor } from './turn-credentials.ts';
 
@@ -45,6 +46,8 @@ export class Connection implements Member {
   room: object | null = null;
   peerId = '';
   tokenHash = '';
+  /** The nonce a `count` proves the team room key over (`count-nonce` makes a new one). */
+  countNonce: string | null = null;
   tokens: number;
   refilledAt: number;
   alive = true;
@@ -227,7 +230,35 @@ export function createSignalingServer(
       reject(conn, 'already-joined');
       return;
     }
+    const keyError = joinKeyError(msg.room, msg.key);
+    if (keyError !== null) {
+      reject(conn, 'bad-key', keyError);
+      return;
+    }
     rooms.join(conn, msg);
+  }
+
+  /**
+   * How many people are in a team room, for whoever proves its key over this socket's nonce.
+   * An empty room, an ordinary room and a wrong proof all answer 0: someone who knows only a
+   * room id learns nothing from asking.
+   */
+  async function count(conn: Connection, msg: CountMessage): Promise<void> {
+    const nonce = conn.countNonce;
+    if (nonce === null) {
+      reject(conn, 'bad-message', 'Ask for a count-nonce first.');
+      return;
+    }
+    let people = 0;
+    try {
+      const team = await rooms.team(msg.room);
+      if (team !== null && countProofHolds(team.key, nonce, msg.room, msg.proof)) people = team.people;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'count failed: room store unavailable');
+      sendError(conn, 'unavailable');
+      return;
+    }
+    send(conn, countFrame(msg.room, people));
   }
 
   /** Keeps (or, with `data: null`, drops) the sender's message for the next peer to join. */
@@ -315,6 +346,13 @@ export function createSignalingServer(
           return;
         case 'ping':
           send(conn, PONG_FRAME);
+          return;
+        case 'count-nonce':
+          conn.countNonce = randomId();
+          send(conn, countNonceFrame(conn.countNonce));
+          return;
+        case 'count':
+          void count(conn, msg);
           return;
         default:
           presence.handle(conn, msg, Date.now());

@@ -15,6 +15,7 @@ import type { BgToOverlay } from '../messaging/messages.ts';
 import type { Port } from '../messaging/runtime.ts';
 import { keepBackgroundAlive } from '../platform/background.ts';
 import type { PeerSignal } from '../protocol/peer-signal.ts';
+import { isTeamRoomId, joinKeyFor } from '../protocol/team-room.ts';
 import { type CallRecord, updateCall } from './call-registry.ts';
 
 /** Messages kept for an overlay that is not attached right now (re-mount, worker restart). */
@@ -204,9 +205,15 @@ export class LiveCall {
     const unsent = this.#unsent;
     this.#unsent = [];
     for (const { to, data } of unsent) room.send(to, data);
-    room.join(call.room).catch(() => {
-      // Final errors (room full, version) reach the overlay through the `error` event.
-    });
+    // Final errors (room full, version, a team room's key) reach the overlay through `error`.
+    if (!isTeamRoomId(call.room)) {
+      room.join(call.room).catch(() => {});
+      return;
+    }
+    joinKeyFor(call.room, call.secret).then(
+      (key) => room.join(call.room, key).catch(() => {}),
+      (err: Error) => this.post({ type: 'error', code: 'bad-key', message: err.message }),
+    );
   }
 
   /** A signal from the overlay; held until joined (also across a reconnect). */

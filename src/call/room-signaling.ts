@@ -33,7 +33,7 @@ export interface RoomSignalingOptions {
   maxQueued?: number;
 }
 
-const FINAL_ERRORS = new Set(['room-full', 'unsupported-version']);
+const FINAL_ERRORS = new Set(['room-full', 'unsupported-version', 'bad-key']);
 
 type RoomState =
   | { kind: 'idle' }
@@ -49,6 +49,8 @@ export class RoomSignaling implements Signaling, SignalingPart {
   readonly #peers = new Set<string>();
   #state: RoomState = { kind: 'idle' };
   #resume: ResumeTicket | null;
+  /** A team room's key, sent with every join of it (also after a reconnect). */
+  #key: string | undefined;
   #queue: { to: string; data: unknown }[] = [];
   #pendingJoin: { resolve: (info: JoinedInfo) => void; reject: (err: Error) => void } | null = null;
   #unreachableReported = false;
@@ -97,9 +99,10 @@ export class RoomSignaling implements Signaling, SignalingPart {
     if (this.#state.kind === 'idle') this.#client.preconnect();
   }
 
-  join(room: string): Promise<JoinedInfo> {
+  join(room: string, key?: string): Promise<JoinedInfo> {
     if (this.#state.kind === 'left') return Promise.reject(new Error('Left the call.'));
     if (this.#state.kind !== 'idle') return Promise.reject(new Error('Already joined a room.'));
+    this.#key = key;
     this.#state = { kind: 'joining', room, resumed: false };
     return new Promise<JoinedInfo>((resolve, reject) => {
       this.#pendingJoin = { resolve, reject };
@@ -248,7 +251,14 @@ export class RoomSignaling implements Signaling, SignalingPart {
   #sendJoin(room: string): void {
     const resume = this.#resume;
     this.#state = { kind: 'joining', room, resumed: resume !== null };
-    this.#client.send({ v: PROTOCOL_VERSION, type: 'join', room, ...(resume ? { resume } : {}) });
+    const key = this.#key;
+    this.#client.send({
+      v: PROTOCOL_VERSION,
+      type: 'join',
+      room,
+      ...(resume ? { resume } : {}),
+      ...(key === undefined ? {} : { key }),
+    });
   }
 
   #setStatus(status: SignalingStatus): void {

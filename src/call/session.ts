@@ -35,6 +35,7 @@
 import type { PeerSignal } from '../protocol/peer-signal.ts';
 import { parsePeerSignal } from '../protocol/peer-signal.ts';
 import type { IceServer } from '../protocol/signaling.ts';
+import { isTeamRoomId, joinKeyFor } from '../protocol/team-room.ts';
 import { type DescriptionAuth, LinkSecretAuth } from './description-auth.ts';
 import { Emitter } from './emitter.ts';
 import { LocalTracks } from './local-tracks.ts';
@@ -288,7 +289,8 @@ export class CallSession {
       addEventListener('pagehide', this.onPageHide);
     }
     try {
-      await signaling.join(this.options.room);
+      const { room, secret } = this.options;
+      await signaling.join(room, isTeamRoomId(room) ? await joinKeyFor(room, secret) : undefined);
     } catch (err) {
       if (this.current.state !== 'ended') {
         this.end('error', err instanceof Error && err.message ? err.message : 'Could not join the call.');

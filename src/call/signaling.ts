@@ -38,8 +38,11 @@ export interface SignalingEvents {
 }
 
 export interface Signaling {
-  /** Connect (if needed) and join the room. Resolves with the first `joined`. */
-  join(room: string): Promise<JoinedInfo>;
+  /**
+   * Connect (if needed) and join the room (a team room with its key, see
+   * protocol/team-room.ts). Resolves with the first `joined`.
+   */
+  join(room: string, key?: string): Promise<JoinedInfo>;
   /** Relay an opaque payload to one peer in the room. */
   send(to: string, data: unknown): void;
   /**

@@ -16,6 +16,11 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
 export const PEER_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 /** The resume token lets a client that lost its socket reclaim its peer id (same length). */
 export const RESUME_TOKEN_PATTERN = /^[A-Za-z0-9_-]{22,64}$/;
+/** A team room's key (src/protocol/team-room.ts): 32 bytes, base64url. */
+export const TEAM_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** A count nonce (16 bytes) and a count proof (an HMAC-SHA256), base64url. */
+export const COUNT_NONCE_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+export const COUNT_PROOF_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 const RoomId = v.pipe(v.string(), v.regex(ROOM_ID_PATTERN));
 const PeerId = v.pipe(v.string(), v.regex(PEER_ID_PATTERN));
@@ -31,6 +36,11 @@ export const JoinSchema = v.strictObject({
   resume: v.optional(
     v.strictObject({ peerId: PeerId, token: v.pipe(v.string(), v.regex(RESUME_TOKEN_PATTERN)) }),
   ),
+  /**
+   * A team room's key (43-character room ids only; see src/protocol/team-room.ts): the server
+   * admits the join only if SHA-256(key) is the room id.
+   */
+  key: v.optional(v.pipe(v.string(), v.regex(TEAM_KEY_PATTERN))),
 });
 
 export const SignalOutSchema = v.strictObject({
@@ -55,17 +65,35 @@ export const LeaveSchema = v.strictObject({ v: Version, type: v.literal('leave')
 /** Application-level keepalive: browsers cannot send WebSocket ping frames. */
 export const PingSchema = v.strictObject({ v: Version, type: v.literal('ping') });
 
+/** Asks for this socket's count nonce (answered with `count-nonce`; a new one each time). */
+export const CountNonceSchema = v.strictObject({ v: Version, type: v.literal('count-nonce') });
+
+/**
+ * How many people are in a team room now: `proof` is HMAC-SHA256(key, "parley room count
+ * v1\n" + nonce + "\n" + room) with this socket's latest nonce. Answered with `count`; a room
+ * that is empty, is not a team room or whose proof does not hold all answer `people: 0`.
+ */
+export const CountSchema = v.strictObject({
+  v: Version,
+  type: v.literal('count'),
+  room: RoomId,
+  proof: v.pipe(v.string(), v.regex(COUNT_PROOF_PATTERN)),
+});
+
 export const ClientMessageSchema = v.variant('type', [
   JoinSchema,
   SignalOutSchema,
   ParkSchema,
   LeaveSchema,
   PingSchema,
+  CountNonceSchema,
+  CountSchema,
 ]);
 
 export type JoinMessage = v.InferOutput<typeof JoinSchema>;
 export type SignalOutMessage = v.InferOutput<typeof SignalOutSchema>;
 export type ParkMessage = v.InferOutput<typeof ParkSchema>;
+export type CountMessage = v.InferOutput<typeof CountSchema>;
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 
 // ---------- server → client ----------
@@ -113,6 +141,17 @@ export const SignalInSchema = v.object({
   data: v.unknown(),
 });
 export const PongSchema = v.object({ v: Version, type: v.literal('pong') });
+export const CountNonceReplySchema = v.object({
+  v: Version,
+  type: v.literal('count-nonce'),
+  nonce: v.pipe(v.string(), v.regex(COUNT_NONCE_PATTERN)),
+});
+export const CountReplySchema = v.object({
+  v: Version,
+  type: v.literal('count'),
+  room: RoomId,
+  people: v.pipe(v.number(), v.integer(), v.minValue(0)),
+});
 
 export const ERROR_CODES = [
   'bad-json',
@@ -128,6 +167,8 @@ export const ERROR_CODES = [
   'server-shutdown',
   'unavailable',
   'internal',
+  // A team room joined without its key, or with a key that does not make its id:
+  'bad-key',
   // Presence and rings (src/protocol/presence.ts):
   'stale-challenge',
   'bad-signature',
@@ -150,6 +191,8 @@ export const ServerMessageSchema = v.variant('type', [
   PeerLeftSchema,
   SignalInSchema,
   PongSchema,
+  CountNonceReplySchema,
+  CountReplySchema,
   ErrorSchema,
 ]);
 
