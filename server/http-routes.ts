@@ -138,8 +138,10 @@ export function createHttpHandler(config: ServerConfig, log: Logger, metrics: Me
       return;
     }
     const roomMatch = /^\/r\/([^/]+)\/?$/.exec(pathname);
-    if (roomMatch) {
-      if (!ROOM_ID_PATTERN.test(roomMatch[1] ?? '')) return plain(res, 404, 'No such call link.');
+    // A contact link (/c#…) opens the same page, which reads its fragment.
+    if (roomMatch || pathname === '/c' || pathname === '/c/') {
+      if (roomMatch && !ROOM_ID_PATTERN.test(roomMatch[1] ?? ''))
+        return plain(res, 404, 'No such call link.');
       const headers = { ...guestHeaders(req.headers.host), 'Cache-Control': 'no-cache' };
       if (!(await serveFile(req, res, path.join(root, 'index.html'), headers))) {
         plain(res, 503, 'Guest page not built: run npm run build');

@@ -18,6 +18,7 @@ import { startPlatformHosts } from '../platform/background.ts';
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
 import { callLink, endCallsInTab, findCallForTab, hangUp, watchdog } from './calls.ts';
 import { contactAction, contactViews } from './contact-actions.ts';
+import { ensureContactLink, handleContactLinkMessage, startContactLinks } from './contact-link.ts';
 import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
 import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
@@ -110,7 +111,7 @@ onRuntimeMessage((raw, sender) => {
   if (!isOwnExtension(sender)) return undefined;
   if (fromPage(sender, 'src/popup/popup.html') && !sender.tab) {
     const message = parse(PopupToBgSchema, raw);
-    if (!message) return undefined;
+    if (!message) return handleContactLinkMessage(raw);
     const handler = popupHandlers[message.type] as (m: PopupToBg) => Promise<unknown>;
     return handler(message);
   }
@@ -146,6 +147,7 @@ chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name !== WATCHDOG_ALARM) return;
   void watchdog();
   void presence.ensure();
+  void ensureContactLink();
   void sweepRings();
 });
 void watchdog();
@@ -153,6 +155,7 @@ void watchdog();
 // The presence socket (./presence.ts): at every worker start (which also makes the identity
 // on first run), when the profile starts, and when the network comes back.
 startRings();
+startContactLinks();
 chrome.runtime.onStartup.addListener(() => void presence.ensure());
 addEventListener('online', () => void presence.ensure());
 void presence.ensure();

@@ -13,8 +13,10 @@ import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { button, el } from '../overlay/ui/dom.ts';
+import { parseContactLink } from '../protocol/contact-link.ts';
 import { formatShareLink, parseShareLink, type ShareLink } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
+import { showContactLinkPage } from './contact-link-page.ts';
 
 // The call screen (and what it pulls in: chat, files, stats) is most of the code. Fetch it
 // now, but start the devices and the socket first, without waiting for it to be evaluated.
@@ -251,6 +253,15 @@ function mountCall(
 }
 
 function main(): void {
+  const contactLink = parseContactLink(location.href);
+  if (contactLink) {
+    void showContactLinkPage(root, contactLink);
+    return;
+  }
+  if (/\/c\/?$/.test(location.pathname)) {
+    sentence('This contact link is incomplete (the part after # is missing or damaged). Ask for it again.');
+    return;
+  }
   const link = parseShareLink(location.href);
   if (!link) {
     sentence(

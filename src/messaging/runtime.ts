@@ -13,6 +13,11 @@ export function askBackground<M extends PopupToBg>(message: M): Promise<PopupRep
   return browser.runtime.sendMessage(message) as Promise<PopupReplies[M['type']]>;
 }
 
+/** For message families kept in their own module (they type their replies themselves). */
+export function askBackgroundRaw(message: unknown): Promise<unknown> {
+  return browser.runtime.sendMessage(message);
+}
+
 export function tellBackground(message: PermissionToBg): Promise<unknown> {
   return browser.runtime.sendMessage(message);
 }

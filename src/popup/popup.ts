@@ -9,6 +9,7 @@
 import type { ContactView, PopupState, StartResult } from '../messaging/messages.ts';
 import { askBackground } from '../messaging/runtime.ts';
 import { parseShareLink } from '../protocol/link.ts';
+import { addContactLink, isContactLink, refreshContactLink, startContactLinks } from './contact-link.ts';
 import { renderContacts } from './contacts-list.ts';
 import { renderMissed, renderRings } from './rings-view.ts';
 
@@ -81,7 +82,11 @@ async function answer(callId: string, choice: 'accept' | 'decline'): Promise<voi
 }
 
 async function refresh(): Promise<void> {
-  render(await askBackground({ type: 'get-state', ...(tabId === undefined ? {} : { tabId }) }));
+  const [state] = await Promise.all([
+    askBackground({ type: 'get-state', ...(tabId === undefined ? {} : { tabId }) }),
+    refreshContactLink(),
+  ]);
+  render(state);
 }
 
 async function copy(text: string): Promise<boolean> {
@@ -134,6 +139,10 @@ $('start-audio').addEventListener('click', () => void start('audio'));
 $('join-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const text = linkInput.value.trim();
+  if (isContactLink(text)) {
+    void addContactLink(text);
+    return;
+  }
   if (!parseShareLink(text)) {
     say('That is not a Parley link. Paste the whole link, including the part after #.', true);
     return;
@@ -188,6 +197,7 @@ availableInput.addEventListener('change', async () => {
 async function init(): Promise<void> {
   const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
   tabId = tab?.id;
+  await startContactLinks($('contact-link-cards'), $('contact-link-share'), tab?.url, say);
   await refresh();
   // Presence and contacts change while the popup is open (someone comes online, a ring).
   setInterval(() => void refresh().catch(() => {}), 1000);

@@ -63,6 +63,15 @@ describe('HTTP', () => {
     expect(res.headers.get('permissions-policy')).toContain('microphone=(self)');
   });
 
+  it('serves the same page, with its headers, at a contact link (/c; the fragment stays in the browser)', async () => {
+    const res = await fetch(`${server.url}/c`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('Parley call');
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect((await fetch(`${server.url}/c/x`)).status).toBe(404);
+  });
+
   it('answers 404 for room ids that are not 128-bit base64url', async () => {
     for (const bad of ['short', `${newRoom()}!`, 'a'.repeat(65), `${newRoom()}/x`, `${newRoom()}%00`]) {
       expect((await fetch(`${server.url}/r/${bad}`)).status).toBe(404);
