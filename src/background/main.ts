@@ -23,7 +23,16 @@ import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
 import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
 import { presence } from './presence.ts';
-import { answerRing, missedCalls, ringContact, ringViews, startRings, sweepRings } from './rings.ts';
+import {
+  answerRing,
+  dismissRefused,
+  missedCalls,
+  refusedRings,
+  ringContact,
+  ringViews,
+  startRings,
+  sweepRings,
+} from './rings.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';
@@ -51,6 +60,7 @@ const popupHandlers = {
       contacts,
       rings: await ringViews(),
       missed: await missedCalls(),
+      refused: await refusedRings(),
     };
   },
   async 'start-call'(message) {
@@ -99,6 +109,10 @@ const popupHandlers = {
   'contact-action': (message) => contactAction(message.key, message.action, message.name),
   'ring-contact': (message) => ringContact(message.tabId, message.key, message.media),
   'answer-ring': (message) => answerRing(message.callId, message.answer),
+  async 'dismiss-refused'() {
+    await dismissRefused();
+    return { ok: true };
+  },
 } satisfies PopupHandlers;
 
 function fromPage(sender: MessageSender, path: string): boolean {

@@ -9,7 +9,8 @@
  * In: an invite is checked by the InviteChecker (src/identity/invite.ts: a contact's pinned
  * key, our inbox for that contact, unexpired, call id never seen; its seen ids kept in
  * storage.session so a replay is refused after a worker restart too); anything else is
- * dropped without a word. Already in a call, or already rung by that caller: `busy`. Else a
+ * dropped without a word, counted by reason in storage.session. One refusal is told: a ring
+ * for a contact's mailbox validly signed by another key ("Ana's key changed"), in the popup. Already in a call, or already rung by that caller: `busy`. Else a
  * system notification "Ana is calling" (Accept / Decline; requireInteraction; a click on the
  * notification itself opens the popup's ring card) and the ring card in the popup. After
  * 30 s without an answer: `no-answer`, and the ring goes to the missed calls.
@@ -20,8 +21,15 @@
  * asks this worker for the signatures). The record's `secret` is a random one that no one
  * else learns: nothing verifies with it.
  */
-import { createInvite, InviteChecker, type SeenCallId } from '../identity/invite.ts';
-import type { CallMedia, MissedView, RingView, SimpleResult, StartResult } from '../messaging/messages.ts';
+import { createInvite, InviteChecker, type InviteDropReason, type SeenCallId } from '../identity/invite.ts';
+import type {
+  CallMedia,
+  MissedView,
+  RefusedView,
+  RingView,
+  SimpleResult,
+  StartResult,
+} from '../messaging/messages.ts';
 import { randomBase64Url } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import type { Invite, RingAnswer } from '../protocol/presence.ts';
@@ -39,6 +47,9 @@ const MISSED_MAX = 20;
 const RINGS_KEY = 'rings';
 const SEEN_KEY = 'ring-seen';
 const MISSED_KEY = 'missed-calls';
+const DROPPED_KEY = 'ring-dropped';
+const REFUSED_KEY = 'rings-refused';
+const REFUSED_MAX = 5;
 const NOTIFICATION_PREFIX = 'parley-ring:';
 /** A plain blue square: Chrome requires an icon on a basic notification. */
 const ICON =
@@ -73,6 +84,35 @@ async function addMissed(ring: IncomingRing, at = Date.now()): Promise<void> {
   const stored = ((await chrome.storage.local.get(MISSED_KEY))[MISSED_KEY] as MissedView[] | undefined) ?? [];
   const next = [{ name: ring.name, media: ring.media, at }, ...stored].slice(0, MISSED_MAX);
   await chrome.storage.local.set({ [MISSED_KEY]: next });
+}
+
+/** Invites refused, by reason (src/identity/invite.ts), since the browser started. */
+export async function droppedInvites(): Promise<Partial<Record<InviteDropReason, number>>> {
+  return (
+    ((await chrome.storage.session.get(DROPPED_KEY))[DROPPED_KEY] as
+      | Partial<Record<InviteDropReason, number>>
+      | undefined) ?? {}
+  );
+}
+
+async function countDropped(reason: InviteDropReason): Promise<void> {
+  const counts = await droppedInvites();
+  counts[reason] = (counts[reason] ?? 0) + 1;
+  await chrome.storage.session.set({ [DROPPED_KEY]: counts });
+}
+
+/** A ring for a contact's mailbox signed by another key: the popup says so, until dismissed. */
+async function addRefused(name: string, at = Date.now()): Promise<void> {
+  const next = [{ name, at }, ...(await refusedRings()).filter((r) => r.name !== name)].slice(0, REFUSED_MAX);
+  await chrome.storage.local.set({ [REFUSED_KEY]: next });
+}
+
+export async function refusedRings(): Promise<RefusedView[]> {
+  return ((await chrome.storage.local.get(REFUSED_KEY))[REFUSED_KEY] as RefusedView[] | undefined) ?? [];
+}
+
+export async function dismissRefused(): Promise<void> {
+  await chrome.storage.local.remove(REFUSED_KEY);
 }
 
 export async function ringViews(): Promise<RingView[]> {
@@ -194,9 +234,19 @@ async function onRing(raw: Invite): Promise<void> {
     const byKey = new Map(contacts.filter((c) => !c.blocked).map((c) => [c.key, c]));
     const check = await checker();
     const now = presence.registered?.now() ?? Date.now();
-    const result = await check.check(raw, { mailboxFor: (key) => byKey.get(key)?.inbox.id, now });
+    const byInbox = new Map([...byKey.values()].map((c) => [c.inbox.id, c]));
+    const result = await check.check(raw, {
+      mailboxFor: (key) => byKey.get(key)?.inbox.id,
+      contactForMailbox: (mailbox) => byInbox.get(mailbox)?.key,
+      now,
+    });
     await chrome.storage.session.set({ [SEEN_KEY]: check.seenCallIds() });
-    if (!result.ok) return; // Dropped without a word (counted by reason in the checker).
+    if (!result.ok) {
+      await countDropped(result.reason);
+      const changed = result.contactKey === undefined ? undefined : byKey.get(result.contactKey);
+      if (changed) await addRefused(changed.name);
+      return; // Else dropped without a word.
+    }
     const invite = result.invite;
     const contact = byKey.get(invite.caller);
     if (!contact) return;

@@ -150,4 +150,46 @@ describe('ring invites', () => {
     }
     expect(checker.dropped).toMatchObject({ 'unknown-caller': 1, malformed: 5 });
   });
+
+  it('are refused as key-changed when a known mailbox is rung by another key (validly signed)', async () => {
+    const checker = new InviteChecker();
+    // Bob's mailbox for Alice, rung by a new key (Alice after a reinstall, or someone else).
+    const newKey = await identityFromSeed(BOB_SEED);
+    const invite = await createInvite(newKey, {
+      mailbox: BOB_MAILBOX_FOR_ALICE,
+      room: ROOM,
+      media: 'video',
+      now: NOW,
+      callId: CALL_ID,
+    });
+    const context = {
+      ...bobsContacts,
+      contactForMailbox: (mailbox: string) => (mailbox === BOB_MAILBOX_FOR_ALICE ? ALICE_KEY : undefined),
+      now: NOW + 1000,
+    };
+    expect(await checker.check(invite, context)).toEqual({
+      ok: false,
+      reason: 'key-changed',
+      contactKey: ALICE_KEY,
+    });
+    // Its replay, a forgery and an expired one stay silent.
+    expect(await checker.check(invite, context)).toEqual({ ok: false, reason: 'replayed' });
+    expect(await checker.check({ ...invite, callId: 'AAECAwQFBgcICQoLDA0OEA' }, context)).toEqual({
+      ok: false,
+      reason: 'bad-signature',
+    });
+    expect(await checker.check(invite, { ...context, now: NOW + 61_000 })).toEqual({
+      ok: false,
+      reason: 'expired',
+    });
+    // Another mailbox (not ours) from that key: a stranger, silently.
+    const elsewhere = await createInvite(newKey, {
+      mailbox: ALICE_MAILBOX_FOR_BOB,
+      room: ROOM,
+      media: 'video',
+      now: NOW,
+    });
+    expect(await checker.check(elsewhere, context)).toEqual({ ok: false, reason: 'unknown-caller' });
+    expect(checker.dropped).toMatchObject({ 'key-changed': 1, replayed: 1, 'bad-signature': 1, expired: 1 });
+  });
 });

@@ -3,6 +3,12 @@
  * anything is shown. An invite that is not signed by a contact's pinned key, not for the
  * mailbox kept for that contact, expired (or valid for longer than a minute), or whose call id
  * was already seen, is dropped without a word and counted by reason.
+ *
+ * One refusal is not silent: a well-formed, unexpired, never-seen invite for the mailbox we
+ * keep for a contact, validly signed, but by a key other than that contact's pinned one. The
+ * pair's mailbox is known only to the two contacts (and the server that routes it), so this
+ * is the contact after a reinstall (a new key) or someone pretending to be them: it is
+ * refused as `key-changed`, with the contact's key, so the person can be told.
  */
 import * as v from 'valibot';
 import {
@@ -58,10 +64,14 @@ export const INVITE_DROP_REASONS = [
   'too-far-ahead',
   'bad-signature',
   'replayed',
+  'key-changed',
 ] as const;
 export type InviteDropReason = (typeof INVITE_DROP_REASONS)[number];
 
-export type InviteCheck = { ok: true; invite: Invite } | { ok: false; reason: InviteDropReason };
+export type InviteCheck =
+  | { ok: true; invite: Invite }
+  /** `contactKey`: for `key-changed`, the pinned key of the contact whose mailbox it was. */
+  | { ok: false; reason: InviteDropReason; contactKey?: string };
 
 export interface InviteContext {
   /**
@@ -69,6 +79,8 @@ export interface InviteContext {
    * the key is not a contact (never saved, removed, blocked, or a contact whose key changed).
    */
   mailboxFor(callerKey: string): string | undefined;
+  /** The pinned key of the contact whose mailbox (kept by us) this is, if any. */
+  contactForMailbox?(mailbox: string): string | undefined;
   /** Milliseconds since the epoch (the server-corrected clock if the caller has one). */
   now: number;
 }
@@ -104,21 +116,36 @@ export class InviteChecker {
 
   async check(raw: unknown, context: InviteContext): Promise<InviteCheck> {
     const parsed = v.safeParse(InviteSchema, raw);
-    const reason = parsed.success ? await this.reasonToDrop(parsed.output, context) : 'malformed';
-    if (reason !== null || !parsed.success) {
-      this.dropped[reason ?? 'malformed']++;
-      return { ok: false, reason: reason ?? 'malformed' };
+    if (!parsed.success) {
+      this.dropped.malformed++;
+      return { ok: false, reason: 'malformed' };
     }
     const invite = parsed.output;
-    this.remember(invite.callId, invite.expires + SEEN_MARGIN_MS, context.now);
+    const contactKey =
+      context.mailboxFor(invite.caller) === undefined
+        ? context.contactForMailbox?.(invite.mailbox)
+        : undefined;
+    const reason = await this.reasonToDrop(invite, context, contactKey);
+    if (reason === 'key-changed' || reason === null) {
+      // Remembered too when refused for a changed key: its replay is dropped silently.
+      this.remember(invite.callId, invite.expires + SEEN_MARGIN_MS, context.now);
+    }
+    if (reason !== null) {
+      this.dropped[reason]++;
+      return reason === 'key-changed' && contactKey !== undefined
+        ? { ok: false, reason, contactKey }
+        : { ok: false, reason };
+    }
     return { ok: true, invite };
   }
 
   private async reasonToDrop(
     invite: Invite,
     { mailboxFor, now }: InviteContext,
+    /** Set when the caller is no contact but the mailbox is one of ours: whose it is. */
+    changedFrom: string | undefined,
   ): Promise<InviteDropReason | null> {
-    const mailbox = mailboxFor(invite.caller);
+    const mailbox = changedFrom === undefined ? mailboxFor(invite.caller) : invite.mailbox;
     if (mailbox === undefined) return 'unknown-caller';
     if (invite.mailbox !== mailbox) return 'wrong-mailbox';
     if (invite.expires <= now) return 'expired';
@@ -126,7 +153,7 @@ export class InviteChecker {
     // The signature before the replay check: a forged invite must not be able to burn a call id.
     if (!(await verifyText(invite.caller, inviteText(invite), invite.sig))) return 'bad-signature';
     if ((this.seen.get(invite.callId) ?? Number.NEGATIVE_INFINITY) > now) return 'replayed';
-    return null;
+    return changedFrom === undefined ? null : 'key-changed';
   }
 
   private remember(callId: string, until: number, now: number): void {

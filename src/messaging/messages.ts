@@ -45,6 +45,8 @@ export const PopupToBgSchema = v.variant('type', [
     callId: v.pipe(v.string(), v.regex(CALL_ID_PATTERN)),
     answer: v.picklist(['accept', 'decline']),
   }),
+  /** **Dismiss** under the rings refused because a contact's key changed. */
+  v.strictObject({ type: v.literal('dismiss-refused') }),
   /** **Rename**, **Remove**, **Block** / **Unblock** on a contact. */
   v.strictObject({
     type: v.literal('contact-action'),
@@ -89,6 +91,15 @@ export interface PopupState {
   rings: RingView[];
   /** The newest missed calls first. */
   missed: MissedView[];
+  /** Rings refused because a contact's key changed, newest first (until dismissed). */
+  refused: RefusedView[];
+}
+
+export interface RefusedView {
+  /** The contact whose mailbox was rung by a key other than theirs. */
+  name: string;
+  /** Milliseconds since the epoch. */
+  at: number;
 }
 
 export interface RingView {
@@ -123,6 +134,7 @@ export interface PopupReplies {
   'set-available': SimpleResult;
   'ring-contact': StartResult;
   'answer-ring': SimpleResult;
+  'dismiss-refused': SimpleResult;
   'contact-action': SimpleResult;
 }
 

@@ -11,7 +11,7 @@ import { askBackground } from '../messaging/runtime.ts';
 import { parseShareLink } from '../protocol/link.ts';
 import { addContactLink, isContactLink, refreshContactLink, startContactLinks } from './contact-link.ts';
 import { renderContacts } from './contacts-list.ts';
-import { renderMissed, renderRings } from './rings-view.ts';
+import { renderMissed, renderRefused, renderRings } from './rings-view.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const idle = $('idle');
@@ -63,6 +63,7 @@ function render(state: PopupState): void {
   renderContacts($('contacts'), state.contacts, { say, refresh, ring });
   renderRings($('rings'), state.rings, answer);
   renderMissed($('missed-section'), $('missed'), state.missed);
+  renderRefused($('refused-section'), $('refused'), state.refused);
 }
 
 function ring(contact: ContactView, media: 'video' | 'audio'): void {
@@ -163,6 +164,11 @@ $('bring-call').addEventListener('click', () =>
     await refresh();
   }),
 );
+
+$('dismiss-refused').addEventListener('click', async () => {
+  await askBackground({ type: 'dismiss-refused' });
+  await refresh();
+});
 
 $('hang-up').addEventListener('click', () =>
   withTab(async (id) => {

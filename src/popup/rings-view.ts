@@ -1,11 +1,32 @@
 /**
- * The popup's ring cards ("Ana is calling", **Accept**, **Decline**) and missed calls. Names
- * come from the contact list (first set by the peer): rendered as text only.
+ * The popup's ring cards ("Ana is calling", **Accept**, **Decline**), missed calls, and rings
+ * refused because a contact's key changed. Names come from the contact list (first set by the
+ * peer): rendered as text only.
  */
-import type { MissedView, RingView } from '../messaging/messages.ts';
+import type { MissedView, RefusedView, RingView } from '../messaging/messages.ts';
 
 let shownRings = '';
 let shownMissed = '';
+let shownRefused = '';
+
+/** What the popup says about a ring refused because the contact's key changed. */
+export function refusedText(name: string): string {
+  return `${name}'s key changed: Parley refused a call signed by a different key than the one you saved. If ${name} reinstalled Parley, call ${name} with a link, save ${name} again and compare the security codes with Verify.`;
+}
+
+export function renderRefused(section: HTMLElement, list: HTMLElement, refused: RefusedView[]): void {
+  const signature = JSON.stringify(refused);
+  if (signature === shownRefused) return;
+  shownRefused = signature;
+  section.hidden = refused.length === 0;
+  list.replaceChildren(
+    ...refused.map((ring) => {
+      const item = document.createElement('li');
+      item.textContent = refusedText(ring.name);
+      return item;
+    }),
+  );
+}
 
 export function renderRings(
   section: HTMLElement,

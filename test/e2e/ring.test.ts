@@ -123,7 +123,7 @@ describe('ringing a contact', () => {
     await expect.poll(() => overlayMounted(anaPage), { timeout: 15_000 }).toBe(false);
   });
 
-  it("shows nothing for a ring from a stranger who learnt Bo's mailbox (a key Bo never saved)", async () => {
+  it("refuses a ring for Ana's mailbox signed by another key: no notification, Bo's popup says Ana's key changed", async () => {
     // The strongest stranger: Bo's inbox id for Ana, read out of Ana's own storage.
     const anaWorker = await ana.serviceWorker();
     const boInbox = await anaWorker.evaluate(async () => {
@@ -150,10 +150,12 @@ describe('ringing a contact', () => {
     client.send({ v: 1, type: 'ring', invite });
     // The server delivers it (Bo's inbox is online): only Bo's own check stands in the way.
     expect(await client.next('ring-status')).toMatchObject({ status: 'ringing' });
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(await ringNotifications(bo)).toBe(0);
     const popup = await bo.openPopup(boPage);
+    await popup.waitForText(/Ana's key changed: Parley refused a call signed by a different key/);
     expect(await popup.text()).not.toMatch(/is calling/);
+    expect(await ringNotifications(bo)).toBe(0);
+    await popup.click('Dismiss');
+    await expect.poll(() => popup.text()).not.toMatch(/key changed/);
     await popup.close();
     client.close();
   });
