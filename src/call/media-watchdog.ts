@@ -74,8 +74,9 @@ export class MediaWatchdog {
   }
 
   /**
-   * The other side restarted ICE (its watchdog saw the stall too): that restart gets its
-   * `settleMs` before we start one of our own, which would only start the checks over.
+   * A restart not of our making: the other side's (its watchdog saw the stall too), or ours
+   * after the device's network changed. It gets its `settleMs` before we start one of our
+   * own, which would only start the checks over.
    */
   remoteRestart(): void {
     this.peerRestarted = true;

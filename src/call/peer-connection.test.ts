@@ -129,6 +129,57 @@ describe('PeerConnection', () => {
     expect(events).toEqual(['remote-restart']);
   });
 
+  it('sends an unanswered offer again (2.5 s, then 5 s…) until its answer comes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { fake, conn, sent } = connection();
+      conn.attach();
+      fake.onnegotiationneeded?.();
+      // (Signing is real WebCrypto: wait for it; vi.waitFor moves the fake clock 50 ms a try.)
+      await vi.waitFor(() => expect(sent).toHaveLength(1));
+      await vi.advanceTimersByTimeAsync(2_500);
+      await vi.waitFor(() => expect(sent).toHaveLength(2));
+      await vi.advanceTimersByTimeAsync(4_500);
+      expect(sent).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await vi.waitFor(() => expect(sent).toHaveLength(3));
+      const again = sent.map((s) => (s as Extract<PeerSignal, { kind: 'description' }>).description);
+      expect(again.map((d) => d.type)).toEqual(['offer', 'offer', 'offer']);
+      expect(new Set(again.map((d) => d.sdp)).size).toBe(1);
+      // Our signaling came back: at once, not on the schedule.
+      conn.resendOffer();
+      await vi.waitFor(() => expect(sent).toHaveLength(4));
+      await conn.accept({ type: 'answer', sdp: `${offer.sdp}o=- 7 2 IN IP4 0.0.0.0\r\n` }, fingerprints);
+      conn.resendOffer();
+      await vi.advanceTimersByTimeAsync(20_000);
+      expect(sent).toHaveLength(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a copy of an offer applied already is answered again, not applied again; stale answers are dropped', async () => {
+    const { fake, conn, sent } = connection({ polite: true });
+    const first = { type: 'offer' as const, sdp: `${offer.sdp}o=- 42 2 IN IP4 0.0.0.0\r\n` };
+    await conn.accept(first, fingerprints);
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    // The same offer again, now with a candidate (both may have been lost in a dead socket).
+    const candidate = 'candidate:1 1 udp 2122260223 192.0.2.9 5000 typ host';
+    await conn.accept({ ...first, sdp: `${first.sdp}a=${candidate}\r\n` }, fingerprints);
+    await vi.waitFor(() => expect(sent).toHaveLength(2));
+    expect(fake.remoteDescriptions).toHaveLength(1);
+    expect(sent[1]).toEqual(sent[0]);
+    expect(fake.candidates).toEqual([{ candidate, sdpMid: '0', sdpMLineIndex: 0 }]);
+    // An older offer of theirs, or an answer when no offer of ours waits: nothing happens.
+    await conn.accept({ type: 'offer', sdp: `${offer.sdp}o=- 42 1 IN IP4 0.0.0.0\r\n` }, fingerprints);
+    await conn.accept({ type: 'answer', sdp: `${offer.sdp}o=- 42 3 IN IP4 0.0.0.0\r\n` }, fingerprints);
+    expect(fake.remoteDescriptions).toHaveLength(1);
+    expect(sent).toHaveLength(2);
+    // Their next offer (a restart) is applied.
+    await conn.accept({ type: 'offer', sdp: `${offer.sdp}o=- 42 4 IN IP4 0.0.0.0\r\n` }, fingerprints);
+    expect(fake.remoteDescriptions).toHaveLength(2);
+  });
+
   it('candidateKey: the same candidate from a description line and from RTCIceCandidate', () => {
     expect(
       candidateKey('a=candidate:1 1 udp 2122260223 192.0.2.2 36375 typ host generation 0 network-id 1'),

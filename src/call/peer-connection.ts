@@ -5,7 +5,9 @@
  * `negotiationneeded` fires; on a collision the *polite* peer rolls back and answers
  * (`ConnectionHooks.polite`: the lower signaling id, so both sides agree without a message).
  * ICE candidates are trickled; remote ones that come before the remote description wait for
- * it. A failed ICE connection restarts ICE. Our descriptions are signed
+ * it. A failed ICE connection restarts ICE. Signals lost in a signaling socket that died
+ * without closing are made up for (./lost-signals.ts): an unanswered offer is sent again,
+ * and a description that was applied already is recognised when it comes again. Our descriptions are signed
  * (src/call/description-auth.ts) and leave in order, each before its candidates.
  *
  * Its lifecycle is one phase: 'idle' (a newcomer's connection waiting for the offer: none of
@@ -19,6 +21,14 @@ import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
 import { createCallChannels, type DataLink } from './data-link.ts';
 import type { DescriptionAuth } from './description-auth.ts';
 import { type LocalTracks, type MediaSenders, senderFor } from './local-tracks.ts';
+import {
+  candidateInits,
+  isRepeat,
+  OfferResender,
+  type SdpOrigin,
+  sameOrigin,
+  sdpOrigin,
+} from './lost-signals.ts';
 import { isHostCandidate, withoutHostCandidates } from './media-watchdog.ts';
 import { type PreparedTake, signedOffer } from './next-peer-offer.ts';
 import type { PreparedOffer } from './prepared-offer.ts';
@@ -100,6 +110,10 @@ export class PeerConnection {
   #relayOnly = false;
   /** Their private host candidates off our subnets are not used with a TURN server (remote-hosts.ts). */
   readonly #remoteHosts: RemoteHostGate;
+  /** The origin of the last remote description applied (lost-signals.ts). */
+  #remoteOrigin: SdpOrigin | null = null;
+  /** Sends our offer again until it is answered (lost-signals.ts). */
+  readonly #resender: OfferResender;
 
   constructor(
     readonly pc: RTCPeerConnection,
@@ -120,6 +134,17 @@ export class PeerConnection {
       }
     };
     this.#remoteHosts = new RemoteHostGate(() => hasTurnServer(pc.getConfiguration()));
+    this.#resender = new OfferResender(
+      (origin) =>
+        !this.closed &&
+        pc.signalingState === 'have-local-offer' &&
+        pc.localDescription?.type === 'offer' &&
+        sameOrigin(sdpOrigin(pc.localDescription.sdp), origin),
+      () => {
+        console.info('Parley: no answer to our offer yet; sending it again');
+        this.sendDescription();
+      },
+    );
     // A prepared connection gathered before we watched it: its candidates are in its description.
     for (const line of (pc.localDescription?.sdp ?? '').split('\r\n'))
       if (line.startsWith('a=candidate:')) this.#remoteHosts.local(line.slice(2));
@@ -185,14 +210,36 @@ export class PeerConnection {
     this.#detachTracks = this.tracks.attach(this.senders);
   }
 
-  /** Apply a (verified) remote description, answering an offer. Ignored if it collides and we are impolite. */
+  /**
+   * Apply a (verified) remote description, answering an offer. Ignored if it collides and we
+   * are impolite (our own offer goes again then: they may not have it). A copy of one applied
+   * already, or an answer nothing waits for, is not applied again (see lost-signals.ts).
+   */
   async accept(description: DescriptionSignal['description'], fingerprints: string): Promise<void> {
     const { pc } = this;
+    const origin = sdpOrigin(description.sdp);
+    if (isRepeat(origin, this.#remoteOrigin)) {
+      if (
+        description.type === 'offer' &&
+        pc.signalingState === 'stable' &&
+        sameOrigin(origin, this.#remoteOrigin)
+      ) {
+        // They did not get our answer: it goes again, and their candidates may be news to us.
+        for (const candidate of candidateInits(description.sdp))
+          await this.addCandidate(candidate).catch(() => {});
+        this.sendDescription();
+      }
+      return;
+    }
+    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return;
     const readyForOffer =
       !this.#makingOffer && (pc.signalingState === 'stable' || this.#settingRemoteAnswerPending);
     const offerCollision = description.type === 'offer' && !readyForOffer;
     this.#ignoreOffer = !this.hooks.polite() && offerCollision;
-    if (this.#ignoreOffer) return;
+    if (this.#ignoreOffer) {
+      this.#resender.now();
+      return;
+    }
     this.#settingRemoteAnswerPending = description.type === 'answer';
     const before = pc.remoteDescription ? iceUfrag(pc.remoteDescription.sdp) : null;
     if (description.type === 'offer' && before !== null && iceUfrag(description.sdp) !== before)
@@ -202,6 +249,7 @@ export class PeerConnection {
       : this.#remoteHosts.filterDescription(description.sdp);
     await pc.setRemoteDescription({ type: description.type, sdp });
     this.#settingRemoteAnswerPending = false;
+    this.#remoteOrigin = origin;
     this.remoteFingerprints = fingerprints;
     if (description.type === 'offer') {
       if (this.#phase === 'idle') this.attach();
@@ -310,6 +358,7 @@ export class PeerConnection {
     // Capture now: the description (and our id) may change while the MAC is computed.
     const description = { type: local.type, sdp: local.sdp };
     const selfId = this.hooks.selfId();
+    if (local.type === 'offer') this.#resender.sent(sdpOrigin(local.sdp));
     this.#outgoing = this.#outgoing
       .then(async () => {
         const auth =
@@ -369,6 +418,14 @@ export class PeerConnection {
   }
 
   /**
+   * Our offer, again, if it still waits for an answer: our signaling just resumed (it may have
+   * gone into the socket that died), or theirs did (they may not have got it).
+   */
+  resendOffer(): void {
+    this.#resender.now();
+  }
+
+  /**
    * From the next ICE restart on, through the TURN relay only (remote host candidates are
    * then ignored: relaying to an unreachable one is what can kill a TURN allocation), if a
    * TURN server is configured (`hasTurn`). True if the connection is relay-only now.
@@ -404,6 +461,7 @@ export class PeerConnection {
   close(flushFirst = false): void {
     if (this.closed) return;
     this.#phase = 'closed';
+    this.#resender.stop();
     this.#detachTracks?.();
     this.#sampler?.stop();
     this.#sampler = null;

@@ -338,6 +338,20 @@ export class RemoteParticipant {
     );
   }
 
+  /**
+   * Our device's network changed: restart ICE now (through the relay only if the path that
+   * carried media went through it, as the media watchdog would), and let the media watchdog
+   * give this restart its time before one of its own.
+   */
+  networkChanged(): void {
+    const connection = this.#connection;
+    if (!this.inCall || connection.closed || this.host.callEnded()) return;
+    const relay = this.#relayedPath && connection.useRelayOnly(this.host.hasTurn());
+    console.info(`Parley: the network changed; restarting ICE${relay ? ' through the relay only' : ''}`);
+    this.#media.remoteRestart();
+    connection.restartIce();
+  }
+
   /** Lower signaling id is polite: both sides agree without talking about it. */
   polite(): boolean {
     return this.host.selfId() < this.id;

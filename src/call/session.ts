@@ -126,6 +126,18 @@ export interface CallSessionOptions {
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
   /** For tests: skip the pagehide listener. */
   listenPageHide?: boolean;
+  /**
+   * Calls `changed` when the device's network changed under the call; returns the
+   * unsubscribe. Default: the browser's `online` event (see onNetworkChanged).
+   */
+  watchNetwork?: (changed: () => void) => () => void;
+}
+
+/** The browser's `online` event: the device was offline and is back, likely on another network. */
+function watchOnline(changed: () => void): () => void {
+  if (typeof addEventListener !== 'function') return () => {};
+  addEventListener('online', changed);
+  return () => removeEventListener('online', changed);
 }
 
 /** How long after someone arrived a call with room for more prepares the next person's offer. */
@@ -284,6 +296,7 @@ export class CallSession {
         if (status === 'reconnecting') this.events.emit('notice', 'Reconnecting to the call server…');
       }),
       signaling.on('error', (code, message) => this.onSignalingError(code, message)),
+      (this.options.watchNetwork ?? watchOnline)(() => this.onNetworkChanged()),
     );
     if (this.options.listenPageHide !== false && typeof addEventListener === 'function') {
       addEventListener('pagehide', this.onPageHide);
@@ -405,6 +418,8 @@ export class CallSession {
       // Signaling is back: a connection that dropped meanwhile can now restart ICE. (Or one
       // whose media stopped while ICE still says connected: its restart offer may have gone
       // into the socket that just died, as when a laptop changes networks.)
+      // And an offer of ours still unanswered goes again: it, or its answer, may have been lost.
+      if (reconnect) p.connection.resendOffer();
       if (reconnect && (p.connection.iceDropped || p.mediaStalled)) p.connection.restartIce();
     }
     // Peers we are connected to but the server no longer lists under their old id may be
@@ -444,8 +459,10 @@ export class CallSession {
     if (this.current.state === 'ended' || id === this.selfId) return;
     const existing = this.room.get(id);
     if (existing) {
-      // The same peer came back (resumed its signaling): nothing to redo unless ICE dropped.
+      // The same peer came back (resumed its signaling): nothing to redo unless ICE dropped,
+      // or an offer of ours waits (it may have gone to their socket that died).
       existing.signalingBack();
+      existing.connection.resendOffer();
       if (existing.connection.iceDropped) existing.connection.restartIce();
       return;
     }
@@ -461,6 +478,18 @@ export class CallSession {
     // the server already gave it to them: it was parked). Everyone already in the call does
     // the same: the newcomer gets one offer from each of us.
     this.addParticipant(id, true, this.next.take(parked));
+  }
+
+  /**
+   * The device's network changed (it came back online, as a laptop that joined another
+   * Wi-Fi does): the addresses our connections use are likely gone. Restart ICE on every one
+   * now rather than after media stopped for 2 s; make sure signaling still works (the
+   * restart offers go through it; see lost-signals.ts for offers lost before it noticed).
+   */
+  private onNetworkChanged(): void {
+    if (this.current.state === 'ended') return;
+    this.options.signaling.checkConnection?.();
+    for (const p of this.room.participants) p.networkChanged();
   }
 
   private onPeerLeft(id: string): void {

@@ -202,7 +202,7 @@ describe('SignalingClient: one socket for every part', () => {
       connect: fake.connect,
       backoff: { random: () => 0 },
       watchNetwork: (f) => {
-        changed = f;
+        changed = () => f('change');
         return () => {
           changed = () => {};
         };
@@ -226,6 +226,33 @@ describe('SignalingClient: one socket for every part', () => {
     c.detach(part);
     changed();
     expect(fake.sockets).toHaveLength(2);
+  });
+
+  it("reopens at once when the device comes back online, an open socket's answer not awaited", () => {
+    let changed: (kind: 'online' | 'change') => void = () => {};
+    const c = new SignalingClient({
+      server: 'http://127.0.0.1:8787',
+      connect: fake.connect,
+      backoff: { random: () => 0 },
+      watchNetwork: (f) => {
+        changed = f;
+        return () => {};
+      },
+    });
+    const { part, log } = recordingPart();
+    c.attach(part);
+    fake.sockets[0]?.open();
+    changed('online');
+    expect(fake.sockets[0]?.closedWith).toBe(1000);
+    expect(log).toEqual(['opened', 'closed 1006']);
+    expect(fake.sockets).toHaveLength(2);
+    // Online again while that one is still opening: it may be stuck on the old network too.
+    changed('online');
+    expect(fake.sockets[1]?.closedWith).toBe(1000);
+    expect(fake.sockets).toHaveLength(3);
+    fake.sockets[2]?.open();
+    expect(log).toEqual(['opened', 'closed 1006', 'closed 1006', 'opened']);
+    c.detach(part);
   });
 
   it('gives up on a socket that does not open within 10 s', () => {

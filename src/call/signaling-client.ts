@@ -11,9 +11,11 @@
  * whose TCP connection is bound to an address it no longer has; the server's answers go to
  * the old network and the browser never hears a close. So a socket that is silent for 10 s
  * after a ping, or for 2 s after a ping sent because something suggests the network changed
- * (`probe`: the browser's `online` event or `navigator.connection` change, or the call's media
- * stopping), is dropped and reopened like a closed one; so is one that does not open within
- * 10 s. Any frame from the server counts as an answer. What to say on a (re)opened socket
+ * (`probe`: a `navigator.connection` change, or the call's media stopping), is dropped and
+ * reopened like a closed one; so is one that does not open within 10 s. The browser's
+ * `online` event (the device was offline, as between two Wi-Fi networks) reopens the socket
+ * at once without waiting for an answer: the old one is most likely bound to an address that
+ * is gone, and a reopened socket costs one handshake and a resume. Any frame from the server counts as an answer. What to say on a (re)opened socket
  * and what to do with the server's messages belongs to the parts: a room membership today
  * (./room-signaling.ts); presence (register with a signed challenge) and rings are further
  * parts on the same socket.
@@ -85,26 +87,32 @@ export interface SignalingClientOptions {
   /** A socket not open after this long is given up and tried again (default 10 s). */
   connectTimeoutMs?: number;
   /**
-   * Calls `changed` when the device's network may have changed; returns the unsubscribe.
-   * Default: the global `online` event and `navigator.connection`'s `change`, where they exist
-   * (a page, a service worker); nothing in Node.
+   * Calls `changed` when the device's network may have changed ('online': it was offline and
+   * is back, 'change': something about it changed); returns the unsubscribe. Default: the
+   * global `online` event and `navigator.connection`'s `change`, where they exist (a page, a
+   * service worker); nothing in Node.
    */
-  watchNetwork?: (changed: () => void) => () => void;
+  watchNetwork?: (changed: (kind: NetworkChange) => void) => () => void;
 }
 
+/** What the browser said about the device's network (see `watchGlobalNetwork`). */
+export type NetworkChange = 'online' | 'change';
+
 /** The global `online` event and `navigator.connection` `change`, where the runtime has them. */
-export function watchGlobalNetwork(changed: () => void): () => void {
+export function watchGlobalNetwork(changed: (kind: NetworkChange) => void): () => void {
   type Events = {
     addEventListener?(t: string, f: () => void): void;
     removeEventListener?(t: string, f: () => void): void;
   };
   const scope = globalThis as unknown as Events & { navigator?: { connection?: Events } };
   const connection = scope.navigator?.connection;
-  scope.addEventListener?.('online', changed);
-  connection?.addEventListener?.('change', changed);
+  const online = () => changed('online');
+  const change = () => changed('change');
+  scope.addEventListener?.('online', online);
+  connection?.addEventListener?.('change', change);
   return () => {
-    scope.removeEventListener?.('online', changed);
-    connection?.removeEventListener?.('change', changed);
+    scope.removeEventListener?.('online', online);
+    connection?.removeEventListener?.('change', change);
   };
 }
 
@@ -141,7 +149,7 @@ export class SignalingClient {
   readonly #pongTimeoutMs: number;
   readonly #probeTimeoutMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #watchNetwork: (changed: () => void) => () => void;
+  readonly #watchNetwork: (changed: (kind: NetworkChange) => void) => () => void;
   #unwatchNetwork: (() => void) | null = null;
   #state: ConnectionState = { kind: 'idle' };
 
@@ -174,7 +182,7 @@ export class SignalingClient {
   attach(part: SignalingPart): void {
     if (this.#parts.has(part)) return;
     this.#parts.add(part);
-    this.#unwatchNetwork ??= this.#watchNetwork(() => this.#networkChanged());
+    this.#unwatchNetwork ??= this.#watchNetwork((kind) => this.#networkChanged(kind));
     if (this.#state.kind === 'open') part.opened();
     else if (this.#state.kind === 'idle') this.#open();
   }
@@ -235,8 +243,26 @@ export class SignalingClient {
     }
   }
 
-  #networkChanged(): void {
-    if (this.#parts.size > 0) this.probe();
+  /**
+   * Drop the socket (open or opening) and open a new one now: the device came back online,
+   * most likely on another network, where the old socket cannot be.
+   */
+  reconnect(): void {
+    const state = this.#state;
+    if (state.kind === 'open' || state.kind === 'connecting') {
+      if (state.kind === 'open') this.#stopTimers(state);
+      else clearTimeout(state.timeout);
+      console.info('Parley: the network changed; reconnecting to the signaling server');
+      this.#forget(state.socket).close(NORMAL_CLOSURE, 'network changed');
+      this.#lost(ABNORMAL_CLOSURE);
+    }
+    if (this.#state.kind === 'waiting') this.probe();
+  }
+
+  #networkChanged(kind: NetworkChange): void {
+    if (this.#parts.size === 0) return;
+    if (kind === 'online') this.reconnect();
+    else this.probe();
   }
 
   /** Send a ping; unless a frame comes within `timeoutMs` (or an earlier deadline), the socket is dead. */

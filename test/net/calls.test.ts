@@ -10,11 +10,19 @@
  * - A guest whose router blocks all UDP (only TCP 443 out) connects through TURN over TLS on
  *   port 443.
  */
-import { loadavg } from 'node:os';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
-import { type Home, type Host, type LabBrowser, NetLab, SERVER_URL } from './lab.ts';
+import {
+  hangUp,
+  join,
+  newLink,
+  RECORD_CONNECTIONS,
+  saidReconnecting,
+  selectedLocalCandidate,
+  videoFlowing,
+  watch,
+  watchReconnecting,
+} from './call-page.ts';
+import { type Home, type Host, type LabBrowser, NetLab } from './lab.ts';
 
 let lab: NetLab;
 let homes: Record<'symA' | 'symB' | 'blocked', Home>;
@@ -35,172 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab?.close();
 });
-
-/**
- * Counts the frames every remote video presents (a video element replaced by the UI is
- * picked up too): `window.__frames` holds their times (performance.now()).
- */
-const COUNT_FRAMES = () => {
-  const w = window as unknown as { __frames: number[] };
-  w.__frames = [];
-  const watched = new WeakSet<HTMLVideoElement>();
-  setInterval(() => {
-    for (const v of document.querySelectorAll<HTMLVideoElement>('.parley-remote-video')) {
-      if (watched.has(v)) continue;
-      watched.add(v);
-      const tick = (now: number) => {
-        w.__frames.push(now);
-        v.requestVideoFrameCallback(tick);
-      };
-      v.requestVideoFrameCallback(tick);
-    }
-  }, 100);
-};
-
-/** The engine's console lines per page (`Parley: …`), told when a wait fails. */
-const consoleLines = new WeakMap<Page, string[]>();
-
-async function join(browser: LabBrowser, link: string, name: string): Promise<Page> {
-  const page = await browser.context.newPage();
-  const lines: string[] = [];
-  consoleLines.set(page, lines);
-  const openedAt = Date.now();
-  page.on('console', (m) => {
-    if (m.text().startsWith('Parley')) lines.push(`${name} +${Date.now() - openedAt} ms: ${m.text()}`);
-  });
-  await page.goto(link);
-  expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
-  await page.evaluate(COUNT_FRAMES);
-  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
-  await page.getByRole('button', { name: 'Join call' }).click();
-  return page;
-}
-
-function newLink(): string {
-  return formatShareLink(newShareLink(SERVER_URL));
-}
-
-/** Frame times (ms, the page's clock) and the page's clock now. */
-function frames(page: Page): Promise<{ times: number[]; now: number }> {
-  return page.evaluate(() => ({
-    times: (window as unknown as { __frames: number[] }).__frames,
-    now: performance.now(),
-  }));
-}
-
-/**
- * Waits until the remote video plays steadily: frames over the last 2 s, none more than
- * 500 ms apart. Returns that moment (the page's clock).
- */
-async function videoFlowing(page: Page, timeoutMs: number): Promise<number> {
-  try {
-    return await steadyFrames(page, timeoutMs);
-  } catch (err) {
-    // Say what the page saw: frames (none? a trickle?) and what the engine did.
-    const seen = await watch(page, 10_000).catch(() => null);
-    const lines = consoleLines.get(page) ?? [];
-    throw new Error(
-      `no steady video within ${timeoutMs} ms (last 10 s: ${JSON.stringify(seen)}; ` +
-        `load average ${loadavg()[0]?.toFixed(1)})\n${lines.join('\n')}\n${err instanceof Error ? err.message : err}`,
-    );
-  }
-}
-
-async function steadyFrames(page: Page, timeoutMs: number): Promise<number> {
-  const handle = await page.waitForFunction(
-    () => {
-      const times = (window as unknown as { __frames: number[] }).__frames;
-      const now = performance.now();
-      const recent = times.filter((t) => t > now - 2000);
-      if (recent.length < 10) return false;
-      let previous = now - 2000;
-      for (const t of [...recent, now]) {
-        if (t - previous > 500) return false;
-        previous = t;
-      }
-      return now;
-    },
-    undefined,
-    { timeout: timeoutMs, polling: 100 },
-  );
-  return (await handle.jsonValue()) as number;
-}
-
-/** Frames per second and the longest gap between frames over the last `ms`. */
-async function watch(page: Page, ms: number): Promise<{ fps: number; longestGapMs: number }> {
-  const { times, now } = await frames(page);
-  const from = now - ms;
-  const inside = times.filter((t) => t >= from);
-  let longestGapMs = 0;
-  let previous = from;
-  for (const t of [...inside, now]) {
-    longestGapMs = Math.max(longestGapMs, t - previous);
-    previous = t;
-  }
-  return { fps: Math.round((inside.length / (ms / 1000)) * 10) / 10, longestGapMs: Math.round(longestGapMs) };
-}
-
-/** The local candidate of the connection's selected pair, from the page's peer connection stats. */
-async function selectedLocalCandidate(
-  page: Page,
-): Promise<{ candidateType: string; relayProtocol?: string }[]> {
-  return page.evaluate(async () => {
-    const pcs = (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs ?? [];
-    const found: { candidateType: string; relayProtocol?: string }[] = [];
-    for (const pc of pcs) {
-      if (pc.connectionState !== 'connected') continue;
-      const stats = await pc.getStats();
-      stats.forEach((s) => {
-        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
-        const pair = stats.get(s.selectedCandidatePairId);
-        const local = pair && stats.get(pair.localCandidateId);
-        if (local) found.push({ candidateType: local.candidateType, relayProtocol: local.relayProtocol });
-      });
-    }
-    return found;
-  });
-}
-
-/** Keeps every peer connection a page makes reachable for stats. */
-const RECORD_CONNECTIONS = () => {
-  const w = window as unknown as { __pcs: RTCPeerConnection[] };
-  w.__pcs = [];
-  const Native = window.RTCPeerConnection;
-  window.RTCPeerConnection = class extends Native {
-    constructor(config?: RTCConfiguration) {
-      super(config);
-      w.__pcs.push(this);
-    }
-  } as typeof RTCPeerConnection;
-};
-
-/**
- * From now on, remembers whether the page ever said it is reconnecting (the media watchdog
- * shows "Reconnecting to …" when media stops, before it restarts ICE).
- */
-async function watchReconnecting(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const w = window as unknown as { __reconnecting: boolean };
-    w.__reconnecting = false;
-    const check = () => {
-      if (/Reconnecting/.test(document.body.textContent ?? '')) w.__reconnecting = true;
-    };
-    new MutationObserver(check).observe(document.body, {
-      subtree: true,
-      childList: true,
-      characterData: true,
-    });
-    check();
-  });
-}
-
-function saidReconnecting(page: Page): Promise<boolean> {
-  return page.evaluate(() => (window as unknown as { __reconnecting: boolean }).__reconnecting);
-}
-
-async function hangUp(...pages: Page[]): Promise<void> {
-  for (const page of pages) await page.close().catch(() => {});
-}
 
 test('two guests behind symmetric NATs keep video flowing for 20 s (STUN and TURN from the server)', async () => {
   const host = await lab.addHost('bob', [homes.symB]);
