@@ -19,8 +19,13 @@ import baseManifest from './manifest.json' with { type: 'json' };
 const e2e = process.env.PARLEY_E2E === '1';
 const PLATFORM_DIR = join(dirname(fileURLToPath(import.meta.url)), 'src', 'platform');
 
-/** The add-on id Firefox and addons.mozilla.org know Parley by. */
-export const GECKO_ID = 'parley@parley.invalid';
+/**
+ * The add-on id Firefox and addons.mozilla.org know Parley by. A GUID, the other form AMO
+ * accepts beside `name@domain`: Parley has no domain of its own, and a GUID belongs to nobody
+ * else. It must never change once published (Firefox updates and keeps storage by this id);
+ * a fork publishing its own build needs its own.
+ */
+export const GECKO_ID = '{884b636f-db8c-4f03-8dca-84c54f6c1cfe}';
 
 const {
   minimum_chrome_version: _minimumChromeVersion,

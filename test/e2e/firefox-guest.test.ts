@@ -1,7 +1,8 @@
 /**
  * The guest page in Firefox: Ana opens a share link in Debian's firefox-esr (driven over
  * WebDriver BiDi, fake camera and mic), Bruno joins from Chromium; both see video (frames
- * counted on both sides), chat goes both ways, and hanging up in Firefox ends both.
+ * counted on both sides), chat goes both ways, and hanging up in Firefox ends both. And a
+ * Firefox that is missing or cannot start fails the test with the command to install it.
  */
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -83,4 +84,18 @@ test('a guest in Firefox calls a guest in Chromium: video both ways, chat both w
   await b.getByText('Ana hung up.').waitFor();
   expect(aErrors).toEqual([]);
   expect(bErrors).toEqual([]);
+});
+
+test('a Firefox that is missing or cannot start fails with the command to install it', async () => {
+  const saved = process.env.FIREFOX_PATH;
+  try {
+    process.env.FIREFOX_PATH = '/nonexistent/firefox-esr';
+    await expect(launchFirefox()).rejects.toThrow('sudo apt-get install firefox-esr');
+    // An executable that is not a browser: the launch itself fails.
+    process.env.FIREFOX_PATH = '/bin/false';
+    await expect(launchFirefox()).rejects.toThrow('sudo apt-get install firefox-esr');
+  } finally {
+    if (saved === undefined) delete process.env.FIREFOX_PATH;
+    else process.env.FIREFOX_PATH = saved;
+  }
 });

@@ -14,11 +14,14 @@ import { ROOT } from './harness.ts';
 export const FIREFOX_INSTALL =
   'Firefox not found. Install it with `sudo apt-get install firefox-esr` (Debian/Ubuntu) or set FIREFOX_PATH to a Firefox binary.';
 
+/** FIREFOX_PATH when set (it must exist: no silent fallback), else Debian's firefox-esr or firefox. */
 export function firefoxPath(): string {
-  const candidates = [process.env.FIREFOX_PATH, '/usr/bin/firefox-esr', '/usr/bin/firefox'].filter(
-    (p): p is string => Boolean(p),
-  );
-  const found = candidates.find((p) => existsSync(p));
+  const chosen = process.env.FIREFOX_PATH;
+  if (chosen) {
+    if (!existsSync(chosen)) throw new Error(`FIREFOX_PATH=${chosen} does not exist. ${FIREFOX_INSTALL}`);
+    return chosen;
+  }
+  const found = ['/usr/bin/firefox-esr', '/usr/bin/firefox'].find((p) => existsSync(p));
   if (!found) throw new Error(FIREFOX_INSTALL);
   return found;
 }
