@@ -7,7 +7,7 @@
  * - createMemoryDirectory (here): everything in this process, the default.
  * - createRedisDirectory (redis-presence.ts, with `REDIS_URL`): mailbox → node + session in
  *   Redis, token buckets and call ids in Redis (so limits hold across nodes), ring events
- *   between nodes over pub/sub.
+ *   and mailboxes coming and going (for watchers) between nodes over pub/sub.
  */
 import type { Invite, RingAnswer } from '../src/protocol/presence.ts';
 import { type BucketLimits, type BucketState, take } from './token-bucket.ts';
@@ -35,8 +35,21 @@ export interface PresenceDirectory<S> {
   set(mailbox: string, session: S): void;
   /** Stops routing `mailbox` to `session`; a no-op if another session holds it now. */
   delete(mailbox: string, session: S): void;
-  /** The session on this node holding `mailbox`, if any (watchers are told per node). */
+  /** The session on this node holding `mailbox`, if any. */
   get(mailbox: string): S | undefined;
+  /**
+   * Tells the other nodes' watchers that `mailbox` came online or went offline on this node
+   * (offline only if no other node holds it now). This node's own watchers are told by the
+   * caller.
+   */
+  announce(mailbox: string, online: boolean): void;
+  /** Mailboxes coming and going on other nodes (a node that died: its mailboxes go offline). */
+  onPresence(handler: (mailbox: string, online: boolean) => void): void;
+  /**
+   * Which of `mailboxes` are online on any node (this node's answer at once; with other
+   * nodes, once the shared store has answered).
+   */
+  online(mailboxes: readonly string[]): readonly string[] | Promise<readonly string[]>;
   /** Where a ring for `mailbox` goes: a session here, a session on another node, or offline. */
   lookup(mailbox: string): Promise<S | RemoteSession | undefined>;
   /** Takes a ring token from the caller key's bucket and the client IP's, or from neither. */
@@ -99,6 +112,10 @@ export function createMemoryDirectory<S>(
       if (byMailbox.get(mailbox) === session) byMailbox.delete(mailbox);
     },
     get: (mailbox) => byMailbox.get(mailbox),
+    // One process: nobody else to tell, nobody else who tells.
+    announce() {},
+    onPresence() {},
+    online: (mailboxes) => mailboxes.filter((id) => byMailbox.has(id)),
     lookup: async (mailbox) => byMailbox.get(mailbox),
     async takeRingToken(key, ip, now) {
       const byKey = bucket(ringBucketsByKey, key, now);

@@ -131,7 +131,18 @@ export function createPresence<C extends PresenceCarrier<C>>(
   let sessions = 0;
   /** Rings of one session are handled one after another (they wait on the directory). */
   const ringQueues = new Map<PresenceSession<C>, Promise<void>>();
+  /**
+   * Sessions whose `watch` waits for the shared store (with Redis), and the presence changes
+   * of their watched mailboxes meanwhile: sent after the `watching` answer, which they may be
+   * newer than. Kept here, not on the session (a field per socket costs memory).
+   */
+  const watchesInFlight = new Map<PresenceSession<C>, Map<string, boolean>>();
   directory.onEvent(fromNode);
+  directory.onPresence((mailbox, online) => {
+    // Still held on this node (the same mailbox registered here too): it stays online.
+    if (!online && directory.get(mailbox) !== undefined) return;
+    tellWatchers(mailbox, online);
+  });
 
   function refuse(
     conn: C,
@@ -196,6 +207,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
     if (session.key !== '' && session.key !== key) {
       setMailboxes(session, []);
       setWatching(session, NOT_WATCHING);
+      watchesInFlight.delete(session);
     }
     if (session.key === '') sessions++;
     // Only the key text is kept (a KeyObject per socket costs ~0.3 KB); a ring imports it again.
@@ -209,22 +221,67 @@ export function createPresence<C extends PresenceCarrier<C>>(
     for (const old of session.mailboxes) {
       if (kept.has(old)) continue;
       directory.delete(old, session);
-      if (directory.get(old) === undefined) tellWatchers(old, false);
+      if (directory.get(old) === undefined) {
+        tellWatchers(old, false);
+        directory.announce(old, false);
+      }
     }
     const before = new Set(session.mailboxes);
     session.mailboxes = ids;
     for (const id of ids) {
       const wasOnline = directory.get(id) !== undefined;
       directory.set(id, session);
-      if (!wasOnline && !before.has(id)) tellWatchers(id, true);
+      if (!wasOnline && !before.has(id)) {
+        tellWatchers(id, true);
+        directory.announce(id, true);
+      }
     }
   }
+
+  const presenceFrame = (mailbox: string, online: boolean) =>
+    `{"v":${PROTOCOL_VERSION},"type":"presence","mailbox":"${mailbox}","online":${online}}`;
 
   function tellWatchers(mailbox: string, online: boolean): void {
     const watching = watchers.get(mailbox);
     if (watching === undefined) return;
-    const frame = `{"v":${PROTOCOL_VERSION},"type":"presence","mailbox":"${mailbox}","online":${online}}`;
-    for (const watcher of watching) host.send(watcher.conn, frame);
+    const frame = presenceFrame(mailbox, online);
+    for (const watcher of watching) {
+      const held = watchesInFlight.get(watcher);
+      if (held !== undefined) held.set(mailbox, online);
+      else host.send(watcher.conn, frame);
+    }
+  }
+
+  /** Answers `watch` with the watched mailboxes online now (on any node). */
+  function watch(session: PresenceSession<C>, ids: readonly string[]): void {
+    setWatching(session, ids);
+    const answer = (online: readonly string[]) =>
+      JSON.stringify({ v: PROTOCOL_VERSION, type: 'watching', online });
+    const online = directory.online(ids);
+    if (!(online instanceof Promise)) {
+      watchesInFlight.delete(session);
+      host.send(session.conn, answer(online));
+      return;
+    }
+    const held = new Map<string, boolean>();
+    watchesInFlight.set(session, held);
+    online
+      .catch((err: unknown) => {
+        // The shared store is away: answer with what this node knows.
+        log.warn(
+          { err: (err as Error).message },
+          'watch answered from this node only: presence store unavailable',
+        );
+        return ids.filter((id) => directory.get(id) !== undefined);
+      })
+      .then((found) => {
+        // A newer watch (or the socket closing) has taken over.
+        if (watchesInFlight.get(session) !== held) return;
+        watchesInFlight.delete(session);
+        if (session.conn.presence !== session) return;
+        host.send(session.conn, answer(found));
+        for (const [mailbox, isOnline] of held) host.send(session.conn, presenceFrame(mailbox, isOnline));
+      });
   }
 
   function setWatching(session: PresenceSession<C>, ids: readonly string[]): void {
@@ -427,10 +484,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
         case 'watch': {
           const session = registered(conn);
           if (session === null) return;
-          const ids = [...new Set(msg.mailboxes)].slice();
-          setWatching(session, ids);
-          const online = ids.filter((id) => directory.get(id) !== undefined);
-          host.send(conn, JSON.stringify({ v: PROTOCOL_VERSION, type: 'watching', online }));
+          watch(session, [...new Set(msg.mailboxes)].slice());
           return;
         }
         case 'ring-answer':
@@ -446,6 +500,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       if (session.key !== '') sessions--;
       setMailboxes(session, []);
       setWatching(session, NOT_WATCHING);
+      watchesInFlight.delete(session);
       for (const ring of pending.values()) {
         if (ring.caller !== session && ring.callee !== session) continue;
         clearTimeout(ring.timer);
@@ -460,6 +515,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       for (const ring of pending.values()) clearTimeout(ring.timer);
       pending.clear();
       watchers.clear();
+      watchesInFlight.clear();
     },
 
     stats: () => ({ sessions, mailboxes: directory.size(), pendingRings: pending.size }),

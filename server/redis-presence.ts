@@ -8,16 +8,18 @@
  *   <prefix>rb:k:<key>, rb:i:<ip>   ring token buckets (hash: tokens, at), expire when full
  *   <prefix>call:<callId>    a call id already rung, until its invite expires
  *   channel <prefix>pc:<node>  ring events for sessions on that node (JSON RingEvent)
+ *   channel <prefix>pw         mailboxes coming and going, for watchers on every node:
+ *                              `1<node>|<mailbox>` online, `0<node>|<mailbox>` offline
  *
  * A node dying: its registrations stop counting as soon as its heartbeat is older than
  * NODE_DEAD_MS (every lookup checks it), and the next reap (any node, every few seconds)
- * deletes them. Redis restarted empty: each node writes its registrations again when it
+ * deletes them and tells every node's watchers they went offline. Redis restarted empty: each node writes its registrations again when it
  * reconnects. Redis unreachable: rings get `unavailable`; registrations made meanwhile are
  * written when it is back.
  */
-import { createClient, type RedisClientType } from '@redis/client';
 import type { Logger } from './log.ts';
 import type { PresenceDirectory, RemoteSession, RingEvent, RingLimits } from './presence-directory.ts';
+import { connectRedis } from './redis-connection.ts';
 import { randomId } from './rooms.ts';
 
 export interface RedisDirectoryConfig extends RingLimits {
@@ -42,9 +44,33 @@ if not beat or tonumber(beat) < tonumber(ARGV[1]) then return false end
 return v
 `;
 
-/** KEYS: mailbox key, node's set. ARGV: value, mailbox. Deletes only our own registration. */
+/**
+ * KEYS: nodes, then mailbox keys. ARGV: deadBefore. The (1-based) positions among the mailbox
+ * keys of those held by a live node.
+ */
+const ONLINE_SCRIPT = `
+local dead_before = tonumber(ARGV[1])
+local found = {}
+for i = 2, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local beat = redis.call('ZSCORE', KEYS[1], string.match(v, '^([^|]*)|'))
+    if beat and tonumber(beat) >= dead_before then found[#found + 1] = i - 1 end
+  end
+end
+return found
+`;
+
+/**
+ * KEYS: mailbox key, node's set. ARGV: value, mailbox, watch channel, offline message. Deletes
+ * only our own registration, and then announces the mailbox offline (if another session took
+ * it over meanwhile, it stays online).
+ */
 const RELEASE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+end
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `;
@@ -71,7 +97,10 @@ end
 return 1
 `;
 
-/** KEYS: nodes. ARGV: deadBefore, prefix. Drops the registrations of dead nodes. */
+/**
+ * KEYS: nodes. ARGV: deadBefore, prefix, watch channel. Drops the registrations of dead nodes
+ * and announces each as offline.
+ */
 const REAP_SCRIPT = `
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local n = 0
@@ -80,7 +109,11 @@ for _, node in ipairs(dead) do
   for _, mb in ipairs(redis.call('SMEMBERS', set)) do
     local key = ARGV[2] .. 'mb:' .. mb
     local v = redis.call('GET', key)
-    if v and string.sub(v, 1, #node + 1) == node .. '|' then redis.call('DEL', key); n = n + 1 end
+    if v and string.sub(v, 1, #node + 1) == node .. '|' then
+      redis.call('DEL', key)
+      redis.call('PUBLISH', ARGV[3], '0' .. node .. '|' .. mb)
+      n = n + 1
+    end
   end
   redis.call('DEL', set)
   redis.call('ZREM', KEYS[1], node)
@@ -105,84 +138,42 @@ export function createRedisDirectory<S extends object>(
   const ids = new Map<S, string>();
   const byId = new Map<string, S>();
   let handler: (session: S | undefined, event: RingEvent) => void = () => {};
+  const watchChan = `${prefix}pw`;
+  let presenceHandler: (mailbox: string, online: boolean) => void = () => {};
   let closed = false;
-  let everReady = false;
-  let outage = false;
 
-  const clientOptions = {
-    url: config.redisUrl,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 2000,
-      reconnectStrategy: (retries: number) => Math.min(100 + retries * 100, 1000),
+  const { cmd, sub, run, timed, ...connection } = connectRedis(
+    {
+      url: config.redisUrl,
+      name: 'presence',
+      timeoutMs: config.redisTimeoutMs,
+      onReady(again) {
+        void beat();
+        // A restarted Redis may have come back empty: write this node's registrations again.
+        if (again) for (const [mailbox, session] of local) write(mailbox, session);
+      },
     },
-  };
-  const cmd = createClient(clientOptions) as RedisClientType;
-  const sub = cmd.duplicate() as RedisClientType;
-  for (const [client, name] of [
-    [cmd, 'presence commands'],
-    [sub, 'presence subscriber'],
-  ] as const) {
-    client.on('error', (err: Error) => {
-      if (!outage && !closed) log.warn({ err: err.message, client: name }, 'redis unreachable; reconnecting');
-      if (client === cmd) outage = true;
-    });
-  }
-  cmd.on('ready', () => {
-    if (closed) return;
-    const again = everReady;
-    everReady = true;
-    outage = false;
-    void beat();
-    // A restarted Redis may have come back empty: write this node's registrations again.
-    if (again) for (const [mailbox, session] of local) write(mailbox, session);
-  });
-  cmd.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis: first connection failed'));
+    log,
+  );
   sub
-    .connect()
-    .then(() =>
-      sub.subscribe(chan(node), (message: string) => {
-        let event: RingEvent;
-        try {
-          event = JSON.parse(message) as RingEvent;
-        } catch {
-          return;
-        }
-        handler(byId.get(event.to), event);
-      }),
-    )
-    .catch((err: Error) => log.warn({ err: err.message }, 'redis: presence subscription failed'));
-
-  const shas = new Map<string, string>();
-  async function run(script: string, keys: string[], args: string[]): Promise<unknown> {
-    let sha = shas.get(script);
-    if (sha !== undefined) {
+    .subscribe(chan(node), (message: string) => {
+      let event: RingEvent;
       try {
-        return await cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
-      } catch (err) {
-        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+        event = JSON.parse(message) as RingEvent;
+      } catch {
+        return;
       }
-    }
-    sha = String(await cmd.sendCommand(['SCRIPT', 'LOAD', script]));
-    shas.set(script, sha);
-    return cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
-  }
-
-  function timed<T>(p: Promise<T>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('redis timeout')), config.redisTimeoutMs);
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
-  }
+      handler(byId.get(event.to), event);
+    })
+    .catch((err: Error) => log.warn({ err: err.message }, 'redis: presence subscription failed'));
+  sub
+    .subscribe(watchChan, (message: string) => {
+      const bar = message.indexOf('|');
+      // Our own announcements: this node's watchers were told already.
+      if (bar < 1 || message.slice(1, bar) === node) return;
+      presenceHandler(message.slice(bar + 1), message[0] === '1');
+    })
+    .catch((err: Error) => log.warn({ err: err.message }, 'redis: presence watch subscription failed'));
 
   function idOf(session: S): string {
     let id = ids.get(session);
@@ -210,7 +201,9 @@ export function createRedisDirectory<S extends object>(
       const now = Date.now();
       await cmd.sendCommand(['ZADD', nodesKey, String(now), node]);
       if (beats % REAP_EVERY === 0) {
-        const reaped = Number(await run(REAP_SCRIPT, [nodesKey], [String(now - NODE_DEAD_MS), prefix]));
+        const reaped = Number(
+          await run(REAP_SCRIPT, [nodesKey], [String(now - NODE_DEAD_MS), prefix, watchChan]),
+        );
         if (reaped > 0) log.info({ reaped }, 'removed the presence registrations of a dead node');
       }
     } catch (err) {
@@ -229,11 +222,29 @@ export function createRedisDirectory<S extends object>(
       if (local.get(mailbox) !== session) return;
       local.delete(mailbox);
       if (!cmd.isReady) return;
-      run(RELEASE_SCRIPT, [mbKey(mailbox), mySet], [`${node}|${idOf(session)}`, mailbox]).catch(
-        quiet('unregistration'),
-      );
+      run(
+        RELEASE_SCRIPT,
+        [mbKey(mailbox), mySet],
+        [`${node}|${idOf(session)}`, mailbox, watchChan, `0${node}|${mailbox}`],
+      ).catch(quiet('unregistration'));
     },
     get: (mailbox) => local.get(mailbox),
+    announce(mailbox, online) {
+      // Offline was announced by the release itself (only if the registration was still ours).
+      if (!online || !cmd.isReady) return;
+      cmd.sendCommand(['PUBLISH', watchChan, `1${node}|${mailbox}`]).catch(quiet('presence announcement'));
+    },
+    onPresence(h) {
+      presenceHandler = h;
+    },
+    online(mailboxes) {
+      const here = mailboxes.filter((id) => local.has(id));
+      const elsewhere = mailboxes.filter((id) => !local.has(id));
+      if (elsewhere.length === 0) return here;
+      return timed(
+        run(ONLINE_SCRIPT, [nodesKey, ...elsewhere.map(mbKey)], [String(Date.now() - NODE_DEAD_MS)]),
+      ).then((found) => [...here, ...(found as number[]).map((i) => elsewhere[i - 1] as string)]);
+    },
     async lookup(mailbox) {
       const found = await timed(
         run(LOOKUP_SCRIPT, [mbKey(mailbox), nodesKey], [String(Date.now() - NODE_DEAD_MS)]),
@@ -285,10 +296,7 @@ export function createRedisDirectory<S extends object>(
         cmd.sendCommand(['ZADD', nodesKey, '0', node]).catch(() => {}),
         new Promise((r) => setTimeout(r, 1000).unref()),
       ]);
-      const quit = Promise.allSettled([cmd.close(), sub.close()]);
-      await Promise.race([quit, new Promise((r) => setTimeout(r, 1000).unref())]);
-      cmd.destroy();
-      sub.destroy();
+      await connection.close();
     },
   };
 }

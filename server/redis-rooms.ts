@@ -20,11 +20,11 @@
  * when it is back each node re-asserts its members (a restarted Redis may be empty) and
  * brings its mirrors up to date.
  */
-import { createClient, type RedisClientType } from '@redis/client';
 import type { IceServer, JoinMessage, SignalOutMessage } from '../src/protocol/signaling.ts';
 import { joinedFrame, peerJoinedFrame, peerLeftFrame, relayFrame, signalFrame } from './frames.ts';
 import { type Logger, roomTag } from './log.ts';
 import type { RoomsConfig } from './memory-rooms.ts';
+import { connectRedis } from './redis-connection.ts';
 import { JOIN_SCRIPT, LEAVE_SCRIPT, PARK_SCRIPT, REAP_SCRIPT, SYNC_SCRIPT } from './redis-scripts.ts';
 import { hashToken, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
 
@@ -81,74 +81,22 @@ export function createRedisRooms<M extends Member>(
   const joining = new Set<M>();
   let draining = false;
   let closed = false;
-  let everReady = false;
-  let outage = false;
 
-  const clientOptions = {
-    url: config.redisUrl,
-    // Fail at once while disconnected (a join gets `unavailable` instead of waiting).
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 2000,
-      reconnectStrategy: (retries: number) => Math.min(100 + retries * 100, 1000),
+  const { cmd, sub, run, timed, ...connection } = connectRedis(
+    {
+      url: config.redisUrl,
+      name: 'rooms',
+      timeoutMs: config.redisTimeoutMs,
+      onReady(again) {
+        log.info({ node }, again ? 'redis is back' : 'connected to redis');
+        void beat();
+        if (again) void resyncAll();
+      },
     },
-  };
-  const cmd = createClient(clientOptions) as RedisClientType;
-  const sub = cmd.duplicate() as RedisClientType;
-  for (const [client, name] of [
-    [cmd, 'commands'],
-    [sub, 'subscriber'],
-  ] as const) {
-    client.on('error', (err: Error) => {
-      if (!outage && !closed) log.warn({ err: err.message, client: name }, 'redis unreachable; reconnecting');
-      if (client === cmd) outage = true;
-    });
-  }
-  cmd.on('ready', () => {
-    if (closed) return;
-    const again = everReady;
-    everReady = true;
-    outage = false;
-    log.info({ node }, again ? 'redis is back' : 'connected to redis');
-    void beat();
-    if (again) void resyncAll();
-  });
-  cmd.connect().catch((err: Error) => log.warn({ err: err.message }, 'redis: first connection failed'));
-  sub.connect().catch(() => {});
+    log,
+  );
   // Signals for members on this node (the client resubscribes after a reconnect).
   sub.subscribe(nodeChan(node), onSignals, true).catch(() => {});
-
-  // ---- scripts: EVALSHA, loading on NOSCRIPT (a restarted Redis forgot them) ----
-  const shas = new Map<string, string>();
-  async function run(script: string, keys: string[], args: string[]): Promise<unknown> {
-    let sha = shas.get(script);
-    if (sha !== undefined) {
-      try {
-        return await cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
-      } catch (err) {
-        if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      }
-    }
-    sha = String(await cmd.sendCommand(['SCRIPT', 'LOAD', script]));
-    shas.set(script, sha);
-    return cmd.sendCommand(['EVALSHA', sha, String(keys.length), ...keys, ...args]);
-  }
-
-  function timed<T>(p: Promise<T>): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('redis timeout')), config.redisTimeoutMs);
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
-  }
 
   // ---- the local mirror of rooms ----
   function roomFor(id: string): LocalRoom<M> {
@@ -607,11 +555,7 @@ export function createRedisRooms<M extends Member>(
     async close() {
       closed = true;
       clearInterval(heartbeat);
-      const quit = Promise.allSettled([cmd.close(), sub.close()]);
-      const cut = new Promise((r) => setTimeout(r, 1000).unref());
-      await Promise.race([quit, cut]);
-      cmd.destroy();
-      sub.destroy();
+      await connection.close();
     },
   };
 }

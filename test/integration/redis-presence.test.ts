@@ -1,7 +1,8 @@
 /**
  * Presence and rings across server processes on one real Redis (REDIS_URL): a person
  * registered on one node is rung from another, goes offline when the socket closes or the
- * node dies, and the ring limits hold for a key whatever node it rings from.
+ * node dies, contacts watching from another node learn when they come and go, and the ring
+ * limits hold for a key whatever node it rings from.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInvite } from '../../src/identity/invite.ts';
@@ -113,6 +114,27 @@ describe('presence and rings on several nodes', () => {
     aliceOnB.close();
   });
 
+  it('a contact watching from node A learns when the other registers and leaves on node B', async () => {
+    const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
+    const bInbox = await inboxOf(alice, bob);
+    const aliceOnA = await present(a, alice);
+    aliceOnA.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    expect(await aliceOnA.next('watching')).toMatchObject({ online: [] });
+
+    const bobOnB = await present(b, bob, [bInbox]);
+    expect(await aliceOnA.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
+    // Watching again from A, with Bob still on B: the answer counts him online.
+    aliceOnA.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    expect(await aliceOnA.next('watching')).toMatchObject({ online: [bInbox.id] });
+
+    bobOnB.close();
+    await bobOnB.closed;
+    expect(await aliceOnA.next('presence')).toMatchObject({ mailbox: bInbox.id, online: false });
+    aliceOnA.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    expect(await aliceOnA.next('watching')).toMatchObject({ online: [] });
+    aliceOnA.close();
+  });
+
   it(`the ring limit holds for a key across nodes (burst ${RING_BURST} in all, not per node)`, async () => {
     const [alice, bob] = await Promise.all([generateIdentity(), generateIdentity()]);
     const bInbox = await inboxOf(alice, bob);
@@ -130,12 +152,17 @@ describe('presence and rings on several nodes', () => {
     for (const c of [onA, onB]) c.close();
   });
 
-  it('a node that dies (SIGKILL) drops its registrations within its heartbeat bound', async () => {
+  it('a node that dies (SIGKILL) drops its registrations within its heartbeat bound; watchers learn it', async () => {
     const c = await startServer(env);
     const bob = await generateIdentity();
     const caller = await generateIdentity();
     const bInbox = await inboxOf(caller, bob);
+    // A contact of Bob's watching from node A.
+    const watcher = await present(a, caller);
+    watcher.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    await watcher.next('watching');
     const bobOnC = await present(c, bob, [bInbox]);
+    expect(await watcher.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
     const callerOnB = await present(b, caller);
     const inv = await ring(callerOnB, caller, bInbox.id);
     await bobOnC.next('ring');
@@ -160,6 +187,10 @@ describe('presence and rings on several nodes', () => {
     // NODE_DEAD_MS (10 s) after the last heartbeat (every 2 s), plus slack for a loaded machine.
     expect(offlineAfter).toBeGreaterThanOrEqual(0);
     expect(offlineAfter).toBeLessThan(16_000);
+    // The reap that deletes the dead node's registrations (any node, every 6 s) tells the
+    // watcher on A that Bob went offline.
+    expect(await watcher.next('presence', 30_000)).toMatchObject({ mailbox: bInbox.id, online: false });
+    watcher.close();
     // Starting a third server and waiting out the bound: more than the default 30 s when loaded.
   }, 90_000);
 });
