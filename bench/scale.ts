@@ -371,9 +371,21 @@ async function presenceRedisBytes(): Promise<number> {
       directory.set(randomBytes(16).toString('base64url'), session);
     if (u % 500 === 0) await sleep(5);
   }
-  // Every registration is one key, plus the node's set and heartbeat.
-  const want = keysBefore + PRESENCE_USERS * MAILBOXES_PER_USER + 2;
-  for (let i = 0; i < 600 && Number(await admin.sendCommand(['DBSIZE'])) < want; i++) await sleep(100);
+  // The directory sends its writes in order on one connection, and a lookup goes out on the
+  // same one after them: once it is answered, Redis has applied every write before it.
+  await directory.lookup('barrier');
+  // Then check that they all landed (a registration is one key, plus the node's set and
+  // heartbeat): a figure read before the writes would be meaningless, so never print one.
+  const want = PRESENCE_USERS * MAILBOXES_PER_USER + 2;
+  const added = Number(await admin.sendCommand(['DBSIZE'])) - keysBefore;
+  const registered = Number(
+    await admin.sendCommand(['SCARD', `bench-presence:pmb:${directory.address({}).node}`]),
+  );
+  if (registered !== PRESENCE_USERS * MAILBOXES_PER_USER) {
+    throw new Error(
+      `presence phase: ${registered} of ${PRESENCE_USERS * MAILBOXES_PER_USER} registrations in Redis (${added} keys added, ${want} expected)`,
+    );
+  }
   const bytes = ((await redisUsedMemory()) - before) / PRESENCE_USERS;
   await directory.close();
   return bytes;
