@@ -7,7 +7,9 @@
  *   collection), and no Chrome-only keys or the offscreen permission;
  * - every module in src/platform/ that has a `<name>.firefox.ts` sibling replaced by it (the
  *   platform seams: no offscreen document, the event page's keepalive);
- * - no offscreen document built.
+ * - no offscreen document built;
+ * - with PARLEY_E2E=1 only, the signaling keepalive every 2 s instead of 20 s (see
+ *   src/call/signaling-client.ts), so the keepalive test need not wait out 30 s of idle time.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -67,8 +69,12 @@ function firefoxPlatform(): Plugin {
   };
 }
 
+/** The e2e build's signaling keepalive (firefox-keepalive.test.ts holds the idle timeout above it). */
+export const E2E_KEEPALIVE_MS = 2000;
+
 export default defineConfig({
   plugins: [firefoxPlatform(), crx({ manifest, browser: 'firefox' })],
+  define: { __PARLEY_E2E_KEEPALIVE_MS__: e2e ? String(E2E_KEEPALIVE_MS) : 'undefined' },
   build: {
     outDir: e2e ? 'dist-firefox-e2e' : 'dist-firefox',
     emptyOutDir: true,

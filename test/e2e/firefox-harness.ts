@@ -63,11 +63,13 @@ export async function launchFirefox(
     extension?: 'dist-firefox' | 'dist-firefox-e2e';
     /** Save downloads into this folder without asking. */
     downloads?: string;
+    /** More Firefox prefs for this profile. */
+    prefs?: Record<string, unknown>;
   } = {},
 ): Promise<FirefoxUser> {
   const executablePath = firefoxPath();
   let dir: string | undefined;
-  const prefs: Record<string, unknown> = { ...FAKE_MEDIA_PREFS };
+  const prefs: Record<string, unknown> = { ...FAKE_MEDIA_PREFS, ...options.prefs };
   if (options.downloads) {
     Object.assign(prefs, {
       'browser.download.folderList': 2,

@@ -12,7 +12,7 @@ import type { Frame, Page } from 'puppeteer-core';
 import type { FirefoxUser } from './firefox-harness.ts';
 
 /** The page that stays in the background to reach the popup from (an extension page). */
-async function helperPage(user: FirefoxUser): Promise<Page> {
+export async function helperPage(user: FirefoxUser): Promise<Page> {
   const base = user.extensionBase;
   if (!base) throw new Error('The extension is not installed in this Firefox');
   for (const page of await user.browser.pages()) if (page.url().startsWith(base)) return page;
