@@ -4,7 +4,11 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakePeerConnection, FakeSignaling, FP, sdpWith } from '../../test/helpers/fake-webrtc.ts';
+import { signCallDescription, verifyCallDescription } from '../identity/binding.ts';
+import { identityFromSeed } from '../identity/keys.ts';
+import { ALICE_KEY, ALICE_SEED, BOB_KEY, BOB_SEED, CALL_ID } from '../identity/test-vectors.ts';
 import { type DescriptionAuth, LinkSecretAuth } from './description-auth.ts';
+import { IdentitySignedAuth, keyChangedText } from './identity-signed-auth.ts';
 import { CallSession, type CallStatus } from './session.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
 
@@ -862,6 +866,89 @@ describe('CallSession: description authentication is pluggable', () => {
     const { signaling, session } = await joinedWith(byToken);
     signaling.fire('signal', ANA, await signedOffer());
     await vi.waitFor(() => expect(session.status.reason).toBe('unverified'));
+    expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
+  });
+});
+
+describe('CallSession: a call between contacts (IdentitySignedAuth)', () => {
+  async function contactCall() {
+    const [alice, bob] = await Promise.all([identityFromSeed(ALICE_SEED), identityFromSeed(BOB_SEED)]);
+    // We are Bob; Ana (signaling id ANA) is the contact whose key Bob pinned.
+    const auth = new IdentitySignedAuth({
+      callId: CALL_ID,
+      selfKey: BOB_KEY,
+      peerKey: ALICE_KEY,
+      peerName: 'Ana',
+      sign: (senderId, sdp) =>
+        signCallDescription(bob, { callId: CALL_ID, senderPeerId: senderId, recipientKey: ALICE_KEY, sdp }),
+    });
+    FakePeerConnection.all = [];
+    const signaling = new FakeSignaling({
+      room: ROOM,
+      peerId: ME,
+      peers: [ANA],
+      iceServers: [],
+      capacity: 2,
+    });
+    const session = new CallSession({
+      auth,
+      offerWaitMs: 60_000,
+      signaling,
+      room: ROOM,
+      secret: SECRET,
+      media: 'audio',
+      localName: 'Bob',
+      localStream: micStream,
+      listenPageHide: false,
+      createPeerConnection: (config) => new FakePeerConnection(config) as unknown as RTCPeerConnection,
+    });
+    await session.start();
+    await settle();
+    const offerFrom = async (signer: typeof alice, fp: string, signedFp = fp) => ({
+      kind: 'description',
+      description: { type: 'offer', sdp: sdpWith(fp) },
+      auth: `${signer.publicKey}.${await signCallDescription(signer, {
+        callId: CALL_ID,
+        senderPeerId: ANA,
+        recipientKey: BOB_KEY,
+        sdp: sdpWith(signedFp),
+      })}`,
+    });
+    return { signaling, session, alice, offerFrom };
+  }
+
+  it("answers an offer signed by the contact's pinned key, signing its answer with ours", async () => {
+    const { signaling, session, alice, offerFrom } = await contactCall();
+    signaling.fire('signal', ANA, await offerFrom(alice, FP));
+    await vi.waitFor(() => expect(descriptions(signaling.sent)).toHaveLength(1));
+    const answer = signaling.sent[0]?.data as { description: { type: string; sdp: string }; auth: string };
+    expect(answer.description.type).toBe('answer');
+    const [key, sig] = answer.auth.split('.');
+    expect(key).toBe(BOB_KEY);
+    const binding = {
+      callId: CALL_ID,
+      senderPeerId: ME,
+      recipientKey: ALICE_KEY,
+      sdp: answer.description.sdp,
+    };
+    expect(await verifyCallDescription(BOB_KEY, binding, sig ?? '')).toBe(true);
+    expect(session.status.state).toBe('connecting');
+  });
+
+  it('refuses a swapped fingerprint before applying anything', async () => {
+    const { signaling, session, alice, offerFrom } = await contactCall();
+    signaling.fire('signal', ANA, await offerFrom(alice, FP_EVIL, FP));
+    await vi.waitFor(() => expect(session.status.reason).toBe('unverified'));
+    expect(session.status.message).toMatch(/could not be verified/);
+    expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
+  });
+
+  it('ends with "Ana\'s key changed: …" when another key signed the offer', async () => {
+    const { signaling, session, offerFrom } = await contactCall();
+    const other = await identityFromSeed(new Uint8Array(32).fill(7));
+    signaling.fire('signal', ANA, await offerFrom(other, FP_EVIL));
+    await vi.waitFor(() => expect(session.status.reason).toBe('unverified'));
+    expect(session.status.message).toBe(keyChangedText('Ana'));
     expect(FakePeerConnection.all[0]?.remoteDescriptions).toEqual([]);
   });
 });
