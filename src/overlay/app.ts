@@ -21,6 +21,7 @@ import { type ContactIdentity, mountContactPanel } from './contact-panel.ts';
 import { type FilesPanel, mountFilesPanel } from './files-panel.ts';
 import type { PanelContext } from './panel-context.ts';
 import { mountPeoplePanel } from './people-panel.ts';
+import { mountRecordingPanel, type RecordingPanel } from './recording-panel.ts';
 import { mountTiles } from './tiles.ts';
 import { button, el, setAttr, setHidden, setText } from './ui/dom.ts';
 import { formatDuration, initial } from './ui/format.ts';
@@ -388,6 +389,16 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   } catch (err) {
     console.error('Parley: the chat panel failed to start', err);
   }
+  let recorder: RecordingPanel | null = null;
+  try {
+    recorder = mountRecordingPanel(baseContext, session, app, () => setMinimized(false));
+    controls.insertBefore(recorder.button, chatBtn);
+    timer.after(recorder.indicator);
+    stage.append(recorder.element);
+    side.prepend(recorder.files);
+  } catch (err) {
+    console.error('Parley: recording failed to start', err);
+  }
   try {
     files = mountFilesPanel(filesHost, app, { ...baseContext, announce: (text) => chat?.announce(text) });
   } catch (err) {
@@ -556,6 +567,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     muteBtn.disabled = !mediaReady || !inCall;
     cameraBtn.disabled = cameraBusy || !mediaReady || !inCall;
     hangUpBtn.disabled = !inCall;
+    recorder?.render();
 
     // Chat toggle and unread badge.
     setAttr(chatBtn, 'aria-pressed', chatOpen ? 'true' : 'false');
@@ -609,6 +621,8 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       setHidden(endMessage, message === '');
       if (endScreen.hidden) {
         endScreen.hidden = false;
+        // A recording finished by the hang-up is offered here.
+        if (recorder) endScreen.insertBefore(recorder.files, closeBtn);
         closeBtn.focus({ preventScroll: true });
       }
       tiles.clear();
@@ -694,6 +708,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       session.dispose();
       chat?.destroy();
       files?.destroy();
+      recorder?.destroy();
       app.remove();
     },
   };

@@ -1,0 +1,378 @@
+/**
+ * Recording with everyone's consent, between guest pages (real Chromium, real server; one
+ * Chromium, a context per person, the fake camera scaled down). Ana asks, Bo declines:
+ * nothing is recorded and both are told. Ana asks, Bo allows: about five seconds of call are
+ * recorded with the red indicator on both sides the whole time, then Stop recording offers
+ * the file, which Save downloads and ffprobe (Debian's ffmpeg) decodes: a video and an audio
+ * stream, 4-7 s. Cy joining mid-recording is asked, and the recording pauses until Cy allows.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import { CHROME_FLAGS, chromePath, collectConsoleErrors, screenshot } from './harness.ts';
+
+const run = promisify(execFile);
+
+/** Small camera (fewer pixels to draw on 2 cores); every MediaRecorder the page makes is kept. */
+const INSTRUMENT = () => {
+  const md = navigator.mediaDevices;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
+    const c = { ...(constraints ?? {}) };
+    if (c.video) {
+      c.video = {
+        ...(typeof c.video === 'object' ? c.video : {}),
+        width: { exact: 320 },
+        height: { exact: 240 },
+        frameRate: { max: 15 },
+      };
+    }
+    return original(c);
+  };
+  // The indicator as shown, sampled every 100 ms in the page once `__watchIndicator` runs.
+  const samples: { at: number; text: string | null }[] = [];
+  (window as unknown as { __indicator: typeof samples }).__indicator = samples;
+  (window as unknown as { __watchIndicator: () => void }).__watchIndicator = () => {
+    setInterval(() => {
+      const node = document.querySelector<HTMLElement>('.parley-recording');
+      samples.push({ at: Date.now(), text: node?.checkVisibility() ? node.textContent : null });
+    }, 100);
+  };
+  const w = window as unknown as { __recorders: MediaRecorder[] };
+  w.__recorders = [];
+  const Native = window.MediaRecorder;
+  window.MediaRecorder = class extends Native {
+    constructor(stream: MediaStream, options?: MediaRecorderOptions) {
+      super(stream, options);
+      w.__recorders.push(this);
+    }
+    override start(timeslice?: number): void {
+      (window as unknown as { __recordingSince: number }).__recordingSince = Date.now();
+      super.start(timeslice);
+    }
+  } as typeof MediaRecorder;
+};
+
+let server: ServerHandle;
+let browser: Browser;
+let downloads: string;
+const contexts: BrowserContext[] = [];
+
+async function ffprobe(): Promise<string> {
+  try {
+    await run('ffprobe', ['-version']);
+    return 'ffprobe';
+  } catch {
+    throw new Error('ffprobe not found: install it with `apt-get install -y ffmpeg` (Debian/Ubuntu).');
+  }
+}
+
+beforeAll(async () => {
+  await ffprobe();
+  downloads = await mkdtemp(joinPath(tmpdir(), 'parley-recording-'));
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: chromePath(),
+    headless: true,
+    args: ['--headless=new', ...CHROME_FLAGS],
+    ignoreDefaultArgs: ['--mute-audio'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close().catch(() => {});
+  await server?.stop();
+  if (downloads) await rm(downloads, { recursive: true, force: true });
+});
+
+interface Person {
+  page: Page;
+  errors: string[];
+}
+
+async function join(url: string, name: string): Promise<Person> {
+  const context = await browser.newContext({
+    viewport: { width: 960, height: 640 },
+    permissions: ['camera', 'microphone'],
+    acceptDownloads: true,
+  });
+  contexts.push(context);
+  await context.addInitScript(INSTRUMENT);
+  const page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  const errors = collectConsoleErrors(page);
+  await page.goto(url);
+  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  await page.getByRole('button', { name: 'Join call' }).click();
+  return { page, errors };
+}
+
+const indicator = (page: Page) => page.locator('.parley-recording');
+const recorderStates = (page: Page) =>
+  page.evaluate(() =>
+    (window as unknown as { __recorders: MediaRecorder[] }).__recorders.map((r) => r.state),
+  );
+const question = (page: Page, from: string) =>
+  page
+    .getByRole('alertdialog', { name: 'Recording request' })
+    .filter({ hasText: `${from} wants to record this call` });
+
+/** Ana and Bo in a call, each seeing the other's tile. */
+async function twoInACall(): Promise<{ ana: Person; bo: Person; url: string }> {
+  const url = formatShareLink(newShareLink(server.url));
+  const ana = await join(url, 'Ana');
+  await ana.page.getByText('Waiting for someone to join').waitFor();
+  const bo = await join(url, 'Bo');
+  await Promise.all([
+    ana.page.getByRole('group', { name: 'Bo' }).waitFor(),
+    bo.page.getByRole('group', { name: 'Ana' }).waitFor(),
+  ]);
+  // Record is offered once someone else's link is open.
+  await expect
+    .poll(() => ana.page.getByRole('button', { name: 'Record', exact: true }).isEnabled(), {
+      timeout: 60_000,
+    })
+    .toBe(true);
+  return { ana, bo, url };
+}
+
+/** Save the offered recording; its path on disk. */
+async function saveRecording(page: Page): Promise<{ path: string; name: string }> {
+  const save = page.getByRole('button', { name: /^Save Parley recording / });
+  await save.waitFor({ timeout: 60_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), save.click()]);
+  const name = download.suggestedFilename();
+  const path = joinPath(downloads, name);
+  await download.saveAs(path);
+  return { path, name };
+}
+
+/** Streams and duration of a media file, as ffprobe decodes them. */
+async function probe(path: string): Promise<{ streams: string[]; codecs: string[]; seconds: number }> {
+  const { stdout } = await run('ffprobe', [
+    '-v',
+    'error',
+    '-show_entries',
+    'stream=codec_type,codec_name:packet=pts_time,duration_time',
+    '-of',
+    'json',
+    path,
+  ]);
+  const info = JSON.parse(stdout) as {
+    streams: { codec_type: string; codec_name: string }[];
+    packets: { pts_time?: string; duration_time?: string }[];
+  };
+  // Packet times: MediaRecorder's WebM carries no duration field, so it is read off the packets.
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const p of info.packets) {
+    const at = Number(p.pts_time);
+    if (!Number.isFinite(at)) continue;
+    first = Math.min(first, at);
+    last = Math.max(last, at + (Number(p.duration_time) || 0));
+  }
+  return {
+    streams: info.streams.map((s) => s.codec_type).sort(),
+    codecs: info.streams.map((s) => s.codec_name).sort(),
+    seconds: last - Math.min(first, last),
+  };
+}
+
+/** The standard deviation of a frame's grey levels, 2 s in (0 for a uniform picture). */
+async function pictureSpread(path: string): Promise<number> {
+  const { stdout } = await run(
+    'ffmpeg',
+    [
+      '-v',
+      'error',
+      '-i',
+      path,
+      '-ss',
+      '2',
+      '-frames:v',
+      '1',
+      '-vf',
+      'scale=64:36,format=gray',
+      '-f',
+      'rawvideo',
+      '-',
+    ],
+    { encoding: 'buffer', maxBuffer: 1 << 20 },
+  );
+  const pixels = [...(stdout as Buffer)];
+  const mean = pixels.reduce((a, b) => a + b, 0) / pixels.length;
+  return Math.sqrt(pixels.reduce((a, b) => a + (b - mean) ** 2, 0) / pixels.length);
+}
+
+/** The loudest sample of the audio stream, in dB (volumedetect). */
+async function loudness(path: string): Promise<number> {
+  const { stderr } = await run('ffmpeg', [
+    '-v',
+    'info',
+    '-i',
+    path,
+    '-map',
+    '0:a',
+    '-af',
+    'volumedetect',
+    '-f',
+    'null',
+    '-',
+  ]);
+  const max = /max_volume: (-?[\d.]+) dB/.exec(stderr);
+  return max ? Number(max[1]) : Number.NEGATIVE_INFINITY;
+}
+
+describe('recording with consent on the guest page', () => {
+  let ana: Person;
+  let bo: Person;
+  let url: string;
+
+  test('Ana asks, Bo declines: nothing is recorded, and both are told', async () => {
+    ({ ana, bo, url } = await twoInACall());
+    await ana.page.getByRole('button', { name: 'Record', exact: true }).click();
+    await ana.page.getByText('Asking Bo to allow recording…').waitFor();
+    await ana.page.getByRole('button', { name: 'Cancel recording' }).waitFor();
+    const asked = question(bo.page, 'Ana');
+    await asked.waitFor();
+    await asked.getByRole('button', { name: 'Decline' }).click();
+    await Promise.all([
+      ana.page.getByText('Bo declined recording').waitFor(),
+      bo.page.getByText('Bo declined recording').waitFor(),
+    ]);
+    await ana.page.getByRole('button', { name: 'Record', exact: true }).waitFor();
+    expect(await asked.count()).toBe(0);
+    for (const p of [ana, bo]) expect(await indicator(p.page).isVisible()).toBe(false);
+    // Nothing was recorded: no recorder was ever made, no recording offered.
+    expect(await recorderStates(ana.page)).toEqual([]);
+    expect(await ana.page.locator('.parley-rec-file').count()).toBe(0);
+  });
+
+  test('Bo allows: ~5 s recorded with the indicator on both sides throughout; Stop recording offers a WebM that decodes', async () => {
+    await ana.page.getByRole('button', { name: 'Record', exact: true }).click();
+    await Promise.all(
+      [ana.page, bo.page].map((p) =>
+        p.evaluate(() => (window as unknown as { __watchIndicator: () => void }).__watchIndicator()),
+      ),
+    );
+    await question(bo.page, 'Ana').getByRole('button', { name: 'Allow' }).click();
+    // Both sides show who records before anything is recorded.
+    await bo.page.locator('.parley-recording', { hasText: 'Ana' }).waitFor();
+    await ana.page.locator('.parley-recording', { hasText: 'you' }).waitFor();
+    await expect.poll(() => recorderStates(ana.page), { timeout: 30_000 }).toEqual(['recording']);
+    await ana.page.getByRole('button', { name: 'Stop recording' }).waitFor();
+
+    // Five seconds of call (from the recorder's start, by the page's clock), then Stop
+    // recording, clicked in the page itself at that moment (a click from here could come late
+    // on a loaded machine).
+    const stop = ana.page.getByRole('button', { name: 'Stop recording' });
+    const { since, stoppedAt } = await stop.evaluate(
+      (button: HTMLButtonElement) =>
+        new Promise<{ since: number; stoppedAt: number }>((resolve) => {
+          const since = (window as unknown as { __recordingSince: number }).__recordingSince;
+          setTimeout(
+            () => {
+              const stoppedAt = Date.now();
+              button.click();
+              resolve({ since, stoppedAt });
+            },
+            Math.max(0, since + 5000 - Date.now()),
+          );
+        }),
+    );
+    // The indicator, on both sides, all the while: Bo's from before Ana's recorder started.
+    for (const [p, text] of [
+      [ana, 'Recording · you'],
+      [bo, 'Recording · Ana'],
+    ] as const) {
+      const samples = await p.page.evaluate(
+        () => (window as unknown as { __indicator: { at: number; text: string | null }[] }).__indicator,
+      );
+      const during = samples.filter((x) => x.at >= since && x.at < stoppedAt);
+      expect(during.length).toBeGreaterThan(10);
+      expect(during.filter((x) => x.text !== text)).toEqual([]);
+    }
+    const boSamples = await bo.page.evaluate(
+      () => (window as unknown as { __indicator: { at: number; text: string | null }[] }).__indicator,
+    );
+    const shownFrom = boSamples.findIndex((x) => x.text === 'Recording · Ana');
+    expect(shownFrom).toBeGreaterThanOrEqual(0);
+    expect(boSamples[shownFrom]!.at).toBeLessThanOrEqual(since);
+    await expect.poll(() => indicator(bo.page).isVisible()).toBe(false);
+    await bo.page.getByText('Ana stopped recording').waitFor();
+    await screenshot(ana.page, 'recording-saved');
+    const { path, name } = await saveRecording(ana.page);
+    expect(name).toMatch(/^Parley recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}\.webm$/);
+    expect(await indicator(ana.page).isVisible()).toBe(false);
+    // Open plays it in the call (an inert <video>), as a received video would.
+    await ana.page.getByRole('button', { name: `Open ${name}` }).click();
+    const viewer = ana.page.getByRole('dialog', { name });
+    await viewer.waitFor();
+    await expect
+      .poll(() =>
+        viewer.locator('video').evaluate((v: HTMLVideoElement) => v.readyState >= 2 && v.videoWidth),
+      )
+      .toBe(960);
+    await viewer.getByRole('button', { name: 'Close' }).click();
+
+    const media = await probe(path);
+    console.log(`[recording] ${name}: ${JSON.stringify(media)}`);
+    expect(media.streams).toEqual(['audio', 'video']);
+    expect(media.codecs).toEqual(['opus', 'vp8']);
+    expect(media.seconds).toBeGreaterThanOrEqual(4);
+    expect(media.seconds).toBeLessThanOrEqual(7);
+    // Not an empty picture or silence: a frame has the call's picture in it (the fake cameras'
+    // moving pattern, the names), and the mix carries the fake microphones' beeps.
+    const sound = await loudness(path);
+    const spread = await pictureSpread(path);
+    console.log(`[recording] picture spread ${spread.toFixed(1)}, loudest ${sound} dB`);
+    expect(spread).toBeGreaterThan(8);
+    expect(sound).toBeGreaterThan(-30);
+  });
+
+  test('Cy, joining mid-recording, is asked; the recording pauses until Cy allows', async () => {
+    await ana.page.getByRole('button', { name: 'Record', exact: true }).click();
+    await question(bo.page, 'Ana').getByRole('button', { name: 'Allow' }).click();
+    await expect.poll(() => recorderStates(ana.page), { timeout: 30_000 }).toEqual(['inactive', 'recording']);
+
+    const cy = await join(url, 'Cy');
+    const asked = question(cy.page, 'Ana');
+    await asked.waitFor();
+    // Nothing of Cy is recorded while Cy has not answered: Ana's recorder is paused.
+    await expect.poll(() => recorderStates(ana.page)).toEqual(['inactive', 'paused']);
+    await ana.page
+      .locator('.parley-recording', { hasText: 'Recording paused · you (waiting for Cy to allow)' })
+      .waitFor();
+    await bo.page.locator('.parley-recording', { hasText: 'Recording paused · Ana' }).waitFor();
+    await cy.page.locator('.parley-recording', { hasText: 'Recording paused · Ana' }).waitFor();
+
+    await asked.getByRole('button', { name: 'Allow' }).click();
+    await expect.poll(() => recorderStates(ana.page)).toEqual(['inactive', 'recording']);
+    for (const [p, text] of [
+      [ana, 'Recording · you'],
+      [bo, 'Recording · Ana'],
+      [cy, 'Recording · Ana'],
+    ] as const) {
+      await expect.poll(() => indicator(p.page).textContent()).toBe(text);
+    }
+
+    // Hang-up finishes the file: it is offered on the end screen.
+    await ana.page.getByRole('button', { name: 'Hang up' }).click();
+    // Both recordings of this call are offered there (this one is finished by the hang-up).
+    const endScreen = ana.page.getByRole('alertdialog', { name: 'Call ended' });
+    await expect
+      .poll(() => endScreen.getByRole('button', { name: /^Save Parley recording / }).count(), {
+        timeout: 60_000,
+      })
+      .toBe(2);
+    for (const p of [bo, cy]) await expect.poll(() => indicator(p.page).isVisible()).toBe(false);
+    for (const p of [ana, bo, cy]) expect(p.errors).toEqual([]);
+  }, 240_000);
+});
