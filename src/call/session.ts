@@ -293,7 +293,7 @@ export class CallSession {
       signaling.on('signal', (from, data) => this.onSignal(from, data)),
       signaling.on('status', (status) => {
         this.events.emit('signaling', status);
-        if (status === 'reconnecting') this.events.emit('notice', 'Reconnecting to the call server…');
+        if (status === 'reconnecting') this.events.emit('notice', this.reconnectingNotice());
       }),
       signaling.on('error', (code, message) => this.onSignalingError(code, message)),
       (this.options.watchNetwork ?? watchOnline)(() => this.onNetworkChanged()),
@@ -391,6 +391,18 @@ export class CallSession {
   dispose(): void {
     this.hangUp({ immediate: true });
     this.events.clear();
+  }
+
+  /**
+   * What to say while the signaling server is out of reach: media and chat are peer to peer,
+   * so a call whose media flows goes on (only a change that needs a new ICE negotiation, or
+   * someone new joining, waits for the server).
+   */
+  private reconnectingNotice(): string {
+    const flowing = this.room.participants.some((p) => p.connection.working && !p.mediaStalled);
+    return flowing
+      ? 'Reconnecting to the call server… The call goes on meanwhile.'
+      : 'Reconnecting to the call server…';
   }
 
   // ---------- signaling events ----------

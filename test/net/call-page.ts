@@ -215,3 +215,36 @@ export async function callSeconds(page: Page): Promise<number> {
   if (parts.length < 2 || parts.some(Number.isNaN)) throw new Error(`no call time in "${label}"`);
   return parts.reduce((total, n) => total * 60 + n, 0);
 }
+
+/**
+ * From now on, remembers every text the page's alerts (notices) show, and whether the page
+ * ever said "Connection lost" or "Call ended".
+ */
+export async function recordNotices(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __notices: string[]; __ended: boolean };
+    w.__notices = [];
+    w.__ended = false;
+    const check = () => {
+      for (const el of document.querySelectorAll('[role="alert"]')) {
+        const text = (el as HTMLElement).hidden ? '' : (el.textContent ?? '').trim();
+        if (text && !w.__notices.includes(text)) w.__notices.push(text);
+      }
+      if (/Connection lost|Call ended/.test(document.body.textContent ?? '')) w.__ended = true;
+    };
+    new MutationObserver(check).observe(document.body, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+      attributes: true,
+    });
+    check();
+  });
+}
+
+export function notices(page: Page): Promise<{ notices: string[]; ended: boolean }> {
+  return page.evaluate(() => {
+    const w = window as unknown as { __notices: string[]; __ended: boolean };
+    return { notices: w.__notices, ended: w.__ended };
+  });
+}

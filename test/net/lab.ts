@@ -427,6 +427,27 @@ table ip filter {
     host.current = home;
   }
 
+  /**
+   * The Parley server stops being reachable (its packets are dropped both ways, as behind a
+   * failed route: no reset, no close); call the returned function to bring it back. coturn,
+   * on its own address, is not touched.
+   */
+  async blockServer(): Promise<() => Promise<void>> {
+    const table = `block${randomBytes(2).toString('hex')}`;
+    const rules = `
+table inet ${table} {
+  chain in { type filter hook input priority 0; ip daddr ${SERVER_IP} tcp dport 443 drop; }
+  chain out { type filter hook output priority 0; ip saddr ${SERVER_IP} tcp sport 443 drop; }
+}
+`;
+    const file = join(this.dir, `${table}.nft`);
+    await writeFile(file, rules);
+    await this.sh(this.pubNs, 'nft', '-f', file);
+    return async () => {
+      await this.sh(this.pubNs, 'nft', 'delete', 'table', 'inet', table);
+    };
+  }
+
   /** Runs a program inside a namespace for the rest of the lab's life. */
   spawnIn(ns: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
