@@ -5,7 +5,7 @@
  * derived (src/identity/mailbox.ts), from which come the two mailboxes: our inbox for their
  * rings (registered with the server) and their inbox for ours (rung and watched).
  */
-import { fromBase64Url, toBase64Url } from '../identity/bytes.ts';
+import { toBase64Url } from '../identity/bytes.ts';
 import { derivePairSecret, type Mailbox, mailboxFor } from '../identity/mailbox.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 
@@ -100,10 +100,4 @@ export async function saveContact(input: NewContact, now = Date.now()): Promise<
     await chrome.storage.local.set({ [KEY]: all });
     return contact;
   });
-}
-
-export function pairSecretOf(contact: Contact): Uint8Array<ArrayBuffer> {
-  const secret = fromBase64Url(contact.secret);
-  if (secret === null || secret.length !== 32) throw new Error('A stored pair secret is damaged.');
-  return secret;
 }
