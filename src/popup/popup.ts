@@ -12,6 +12,7 @@ import { parseShareLink } from '../protocol/link.ts';
 import { addContactLink, isContactLink, refreshContactLink, startContactLinks } from './contact-link.ts';
 import { renderContacts } from './contacts-list.ts';
 import { renderMissed, renderRefused, renderRings } from './rings-view.ts';
+import { initTeamRooms } from './team-rooms.ts';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const idle = $('idle');
@@ -137,6 +138,18 @@ function start(media: 'video' | 'audio'): Promise<void> {
 $('start-video').addEventListener('click', () => void start('video'));
 $('start-audio').addEventListener('click', () => void start('audio'));
 
+function joinLink(link: string): Promise<void> {
+  return withTab(async (id) => {
+    await afterStart(await askBackground({ type: 'join-call', tabId: id, link }), false);
+  });
+}
+
+initTeamRooms({
+  say,
+  join: joinLink,
+  server: async () => (await askBackground({ type: 'get-state' })).server,
+});
+
 $('join-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const text = linkInput.value.trim();
@@ -148,9 +161,7 @@ $('join-form').addEventListener('submit', (event) => {
     say('That is not a Parley link. Paste the whole link, including the part after #.', true);
     return;
   }
-  void withTab(async (id) => {
-    await afterStart(await askBackground({ type: 'join-call', tabId: id, link: text }), false);
-  });
+  void joinLink(text);
 });
 
 $('copy-link').addEventListener('click', async () => {
