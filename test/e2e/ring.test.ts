@@ -3,7 +3,8 @@
  * the real server, who saved each other in a link call first. Ana presses **Call Bo** in her
  * popup: her overlay says "Calling Bo…" at once; Bo's browser shows a notification and the
  * popup's ring card. Accepting opens the call in Parley's call window and video flows
- * (frames counted); declining and not answering are told to Ana in words, and the missed
+ * (frames counted), verified by both identity keys, also after Bo moves the call onto his
+ * page (a new connection, signed again); declining and not answering are told to Ana in words, and the missed
  * call is listed.
  */
 import type { Page } from 'playwright-core';
@@ -93,10 +94,21 @@ describe('ringing a contact', () => {
     ]);
     expect(there).toBeGreaterThanOrEqual(10);
     expect(here).toBeGreaterThanOrEqual(10);
+    // Bo moves the call onto his page: a new connection, whose descriptions both keys sign
+    // again (Bo's overlay sees Ana's video only if each side verified the other's).
+    const windowClosed = win.waitForEvent('close', { timeout: 60_000 });
+    const boPopup = await bo.openPopup(boPage);
+    await boPopup.click('Move the call to this page');
+    await boPopup.waitForStatus(/The call is on this page now/);
+    await boPopup.close();
+    await windowClosed;
+    const boOverlay = await overlayFrame(boPage, bo.extensionId);
+    expect(await framesPresented(boOverlay, REMOTE_VIDEO)).toBeGreaterThanOrEqual(10);
     await anaOverlay.getByRole('button', { name: 'Hang up' }).click();
     await expect.poll(() => overlayMounted(anaPage), { timeout: 10_000 }).toBe(false);
-    await win.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 15_000 });
-    await win.close().catch(() => {});
+    await boOverlay.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 15_000 });
+    await boOverlay.getByRole('button', { name: 'Close' }).click();
+    await expect.poll(() => overlayMounted(boPage), { timeout: 10_000 }).toBe(false);
   });
 
   it('tells Ana in words when Bo declines', async () => {
