@@ -53,6 +53,7 @@ const SETTLE_MS = 5000;
  */
 const INSTRUMENT = `(() => {
   const md = navigator.mediaDevices;
+  if (!md) return;
   const gum = md.getUserMedia.bind(md);
   md.getUserMedia = (c) => {
     const x = { ...(c || {}) };
@@ -218,7 +219,21 @@ async function open(person: Person, url: string, name: string): Promise<Page> {
   page.setDefaultTimeout(120_000);
   page.on('crash', () => console.log(`  (${name}'s page crashed)`));
   page.on('pageerror', (e) => console.log(`  (${name}'s page: ${e})`));
-  await page.goto(url);
+  // The page loads again if the server stumbles (once seen on this shared machine).
+  for (let attempt = 1; ; attempt++) {
+    const failed = await page.goto(url).then(
+      (response) => (response?.ok() ? null : `HTTP ${response?.status()}`),
+      (err: Error) => err.message.split('\n')[0]!,
+    );
+    if (failed === null) break;
+    const probe = await fetch(url.split('#')[0]!).then(
+      async (r) => `${r.status} ${(await r.text()).slice(0, 80)}`,
+      (e: Error) => e.message,
+    );
+    if (attempt === 3) throw new Error(`${name}'s page did not load: ${failed} (now: ${probe})`);
+    console.log(`  (${name}'s page: ${failed}; the server now says ${probe}; loading it again)`);
+    await sleep(1000);
+  }
   await page.getByRole('textbox', { name: 'Your name' }).fill(name);
   await page.getByRole('button', { name: 'Join call' }).click();
   return page;
