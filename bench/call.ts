@@ -20,12 +20,19 @@
  * his join to ICE connected (PROFILE_TASKS=1: every task over 1 ms; PROFILE_FROM=dcl: from
  * DOMContentLoaded). JOIN_AFTER_PREVIEW=1: Bo joins once his camera preview shows.
  * bench/ab-call.sh compares the working tree with a git ref, alternating runs.
+ *
+ * `--firefox` measures instead the guest page with Firefox on one side (Debian's firefox-esr
+ * over WebDriver BiDi, as in test/e2e/firefox-harness.ts): Ana opens a share link in Firefox
+ * and waits in the room; Bo opens it in Chromium and joins; link → video as above (both sides
+ * showing the other's video), join → connected on Bo's side. Baseline in the same run, calls
+ * alternated: the same with Ana's guest page in Chromium.
  */
 import type { CDPSession, Frame, Page } from 'playwright-core';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { startServer } from '../test/helpers/server-process.ts';
 import { startBareCallServer } from './lib/bare-call.ts';
+import { firefoxGuestBench } from './lib/firefox-call.ts';
 
 const CALLS = Number(process.env.CALLS ?? 10);
 const TIMELINE = process.env.TIMELINE === '1';
@@ -436,6 +443,16 @@ function summarize(name: string, samples: Sample[]) {
     `${name.padEnd(8)} link→video median ${out.linkMedian} ms, worst ${out.linkWorst} ms; join→ICE connected median ${out.joinMedian} ms, worst ${out.joinWorst} ms`,
   );
   return out;
+}
+
+if (process.argv.includes('--firefox')) {
+  await firefoxGuestBench(CALLS, {
+    instrument: INSTRUMENT,
+    autoJoin: AUTO_JOIN,
+    firstFrame: FIRST_FRAME,
+    marks,
+  });
+  process.exit(0);
 }
 
 console.log(`bench:call: ${CALLS} calls each, two Chromium profiles on loopback, fake camera and microphone`);
