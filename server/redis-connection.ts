@@ -41,6 +41,11 @@ export function connectRedis(options: RedisConnectionOptions, log: Logger): Redi
   const cmd = createClient({
     url: options.url,
     disableOfflineQueue: true,
+    // No per-command timeout in the library: its default (5 s) arms an AbortSignal and two
+    // listeners for every command, every relayed PUBLISH included (seen in CPU profiles of the
+    // cross-node relay), and cut commands at 5 s whatever REDIS_TIMEOUT_MS says. Commands that
+    // someone waits for have their own deadline (`timed`); a lost connection fails them all.
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: 2000,
       reconnectStrategy: (retries: number) => Math.min(100 + retries * 100, 1000),
