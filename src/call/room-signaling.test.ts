@@ -244,6 +244,42 @@ describe('RoomSignaling: a room on the one signaling client', () => {
     expect(sockets[1]?.sent[0]).toMatchObject({ type: 'join', resume: { peerId: expect.any(String) } });
   });
 
+  it('sends a team room key with the join and again with the resume after a drop', async () => {
+    const key = 'K'.repeat(43);
+    const p = signaling.join(ROOM, key);
+    sockets[0]?.open();
+    expect(sockets[0]?.sent[0]).toEqual({ v: 1, type: 'join', room: ROOM, key });
+    sockets[0]?.receive(joined([OTHER]));
+    await p;
+    sockets[0]?.drop();
+    vi.advanceTimersByTime(500);
+    sockets[1]?.open();
+    expect(sockets[1]?.sent[0]).toEqual({
+      v: 1,
+      type: 'join',
+      room: ROOM,
+      resume: { peerId: ME, token: TOKEN },
+      key,
+    });
+  });
+
+  it('treats bad-key (a damaged team room link) as final: rejects, reports, never retries', async () => {
+    const errors: string[] = [];
+    signaling.on('error', (code) => errors.push(code));
+    const p = signaling.join(ROOM, 'K'.repeat(43));
+    sockets[0]?.open();
+    sockets[0]?.receive({
+      v: 1,
+      type: 'error',
+      code: 'bad-key',
+      message: 'That key does not open this team room.',
+    });
+    await expect(p).rejects.toThrow('does not open');
+    expect(errors).toEqual(['bad-key']);
+    vi.advanceTimersByTime(60_000);
+    expect(sockets).toHaveLength(1);
+  });
+
   it('treats room-full as final: rejects, reports, never retries', async () => {
     const errors: string[] = [];
     signaling.on('error', (code) => errors.push(code));

@@ -170,7 +170,11 @@ export class PortSignaling implements Signaling {
         if (!this.#stopped) this.#setStatus(message.status);
         return;
       case 'error':
-        if (message.code === 'room-full' || message.code === 'unsupported-version') {
+        if (
+          message.code === 'room-full' ||
+          message.code === 'unsupported-version' ||
+          message.code === 'bad-key'
+        ) {
           this.#pendingJoin?.reject(new Error(message.message));
           this.#pendingJoin = null;
         }
