@@ -1,0 +1,325 @@
+/**
+ * `npm run bench:ring`: how fast a contact's browser rings, and how fast an answered ring
+ * becomes video, against today's link flow, in one run with the same two profiles.
+ *
+ * Two Chromium profiles with the e2e build of the extension and the real server (ring limits
+ * raised so 20 rings in a few minutes are not refused); they become contacts through Ana's
+ * contact link first. Then, alternating (ring, link call, ring, …) so a slower minute of this
+ * shared machine weighs on both alike:
+ *
+ *   ring → notification: from the click on **Call Bo** in Ana's real popup (a capturing
+ *     click listener's Date.now()) to Bo's service worker's `chrome.notifications.create`
+ *     resolving for "Ana is calling" (Chrome has the notification). Also printed: from Ana's
+ *     worker sending the `ring` frame to the same point (the part that is the ring itself).
+ *   accept → video: from the click on **Accept** in Bo's popup ring card to the first remote
+ *     frame with dimensions on BOTH sides (Ana's overlay, Bo's call window), each followed by
+ *     ten more frames presented (requestVideoFrameCallback), so video is playing.
+ *   link → video: today's flow: Ana starts a call from her popup on a page, Bo opens the link
+ *     in a tab (the guest page, Join call clicked as soon as it shows); from Bo opening the
+ *     link to the first remote frame on both sides, with the same ten frames after.
+ *
+ * All times are Date.now() of one machine's clock (browsers and this process alike). RINGS=n
+ * changes the 20. Last line: one JSON object.
+ */
+import type { Frame, Page, Worker } from 'playwright-core';
+import { ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
+import {
+  configurePopup,
+  type ExtensionUser,
+  launchExtensionUser,
+  overlayFrame,
+} from '../test/e2e/popup-driver.ts';
+import { startServer } from '../test/helpers/server-process.ts';
+
+const RINGS = Number(process.env.RINGS ?? 20);
+const REMOTE = '.parley-remote-video';
+
+/**
+ * In every page and frame: the Date.now() of the first remote frame with dimensions
+ * (`__firstFrame`) and how many frames were presented after it (`__framesAfter`).
+ */
+const WATCH_REMOTE = `(() => {
+  const watch = () => {
+    const v = document.querySelector(${JSON.stringify(REMOTE)});
+    if (!v) return void setTimeout(watch, 5);
+    const onFrame = () => {
+      if (v.videoWidth > 0) {
+        if (window.__firstFrame === undefined) window.__firstFrame = Date.now();
+        else window.__framesAfter = (window.__framesAfter || 0) + 1;
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+  };
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', watch);
+  else watch();
+})();`;
+
+/** The guest page: press "Join call" as soon as it shows (as bench:call does). */
+const AUTO_JOIN = `(() => {
+  if (!location.pathname.startsWith('/r/')) return;
+  const tryClick = () => {
+    const b = [...document.querySelectorAll('button')].find((x) => x.textContent.trim() === 'Join call');
+    if (b) { b.click(); observer.disconnect(); }
+  };
+  const observer = new MutationObserver(tryClick);
+  document.addEventListener('DOMContentLoaded', () => { observer.observe(document.body, { childList: true, subtree: true }); tryClick(); });
+})();`;
+
+/** In Bo's worker: when each "… is calling" notification was created (Chrome has it). */
+const WATCH_NOTIFICATIONS = `(() => {
+  if (self.__ringShown) return;
+  self.__ringShown = [];
+  const create = chrome.notifications.create.bind(chrome.notifications);
+  chrome.notifications.create = (...args) => create(...args).then((r) => {
+    const options = typeof args[0] === 'string' ? args[1] : args[0];
+    if (/is calling/.test(options?.title ?? '')) self.__ringShown.push(Date.now());
+    return r;
+  });
+})()`;
+
+/** In Ana's worker: when each presence `ring` frame left. */
+const WATCH_RING_SENT = `(() => {
+  if (self.__ringSent) return;
+  self.__ringSent = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    if (typeof data === 'string' && data.includes('"type":"ring"')) self.__ringSent.push(Date.now());
+    return send.call(this, data);
+  };
+})()`;
+
+const CLICK_TIME = `document.addEventListener('click', () => { window.__clickAt = Date.now(); }, { capture: true, once: true })`;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The first remote frame's time in `target`, once ten more frames were presented. */
+function videoPlaying(target: Page | Frame): Promise<number> {
+  return until(
+    'remote video playing',
+    async () => {
+      const [first, after] = (await target.evaluate('[window.__firstFrame, window.__framesAfter || 0]')) as [
+        number | undefined,
+        number,
+      ];
+      return first !== undefined && after >= 10 ? first : undefined;
+    },
+    60_000,
+  );
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function instrumentWorkers(ana: ExtensionUser, bo: ExtensionUser): Promise<[Worker, Worker]> {
+  const [a, b] = await Promise.all([ana.serviceWorker(), bo.serviceWorker()]);
+  await Promise.all([a.evaluate(WATCH_RING_SENT), b.evaluate(WATCH_NOTIFICATIONS)]);
+  return [a, b];
+}
+
+/** Ana shares her contact link, Bo adds her, Ana accepts: they can ring each other. */
+async function becomeContacts(
+  ana: ExtensionUser,
+  bo: ExtensionUser,
+  server: string,
+  anaPage: Page,
+  boPage: Page,
+) {
+  const anaPopup = await ana.openPopup(anaPage);
+  await configurePopup(anaPopup, { server, name: 'Ana' });
+  await anaPopup.click('Share my contact link');
+  await anaPopup.waitForStatus(/Contact link copied/);
+  const link = await anaPopup.evaluate<string>(`document.getElementById('contact-link-text').value`);
+  await anaPopup.close();
+  await boPage.goto(link);
+  const boPopup = await bo.openPopup(boPage);
+  await configurePopup(boPopup, { server, name: 'Bo' });
+  await boPopup.click('Add contact');
+  await boPopup.waitForText(/Waiting for Ana to accept/, 30_000);
+  const asked = await ana.openPopup(anaPage);
+  await asked.waitForText(/Bo wants to add you as a contact/);
+  await asked.click('Add contact');
+  await asked.waitForStatus(/Added/);
+  await asked.close();
+  await boPopup.waitForText(/Ana is now in your contacts/, 30_000);
+  await boPopup.close();
+  await until(
+    'Bo available in Ana’s popup',
+    async () => {
+      const popup = await ana.openPopup(anaPage);
+      try {
+        return /Available/.test(await popup.text()) && (await popup.isVisible('Call Bo')) ? true : undefined;
+      } finally {
+        await popup.close();
+      }
+    },
+    60_000,
+  );
+}
+
+interface RingSample {
+  clickToNotification: number;
+  sentToNotification: number;
+  acceptToVideo: number;
+}
+
+async function ringOnce(
+  i: number,
+  ana: ExtensionUser,
+  bo: ExtensionUser,
+  anaPage: Page,
+  boPage: Page,
+): Promise<RingSample> {
+  const [anaWorker, boWorker] = await instrumentWorkers(ana, bo);
+  const shownBefore = (await boWorker.evaluate('self.__ringShown.length')) as number;
+  const sentBefore = (await anaWorker.evaluate('self.__ringSent.length')) as number;
+  const popup = await ana.openPopup(anaPage);
+  await popup.evaluate(CLICK_TIME);
+  await popup.click('Call Bo');
+  await popup.waitForStatus(/Calling Bo…/);
+  const clicked = await popup.evaluate<number>('window.__clickAt');
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+  await popup.close();
+  const shown = await until('Bo’s "Ana is calling" notification', async () => {
+    const list = (await boWorker.evaluate('self.__ringShown')) as number[];
+    return list.length > shownBefore ? list[shownBefore] : undefined;
+  });
+  const sent = ((await anaWorker.evaluate('self.__ringSent')) as number[])[sentBefore]!;
+
+  const boPopup = await bo.openPopup(boPage);
+  await boPopup.waitForText(/Ana is calling/);
+  await boPopup.evaluate(CLICK_TIME);
+  const windowOpened = bo.context.waitForEvent('page', {
+    predicate: (p) => p.url().startsWith(`chrome-extension://${bo.extensionId}/src/overlay/window.html`),
+    timeout: 30_000,
+  });
+  await boPopup.click('Accept');
+  const accepted = await until('the Accept click', () =>
+    boPopup.evaluate<number | undefined>('window.__clickAt'),
+  );
+  const win = await windowOpened;
+  await boPopup.close().catch(() => {});
+  const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(win)]);
+  // Where the time goes: until the call window's document starts, and until Bo's camera.
+  const windowStart = Math.round((await win.evaluate('performance.timeOrigin')) as number);
+  const sample = {
+    clickToNotification: shown - clicked,
+    sentToNotification: shown - sent,
+    acceptToVideo: Math.max(a, b) - accepted,
+  };
+  console.log(
+    `  ring ${i + 1}: click→notification ${sample.clickToNotification} ms (ring frame sent→notification ${sample.sentToNotification} ms), accept→video ${sample.acceptToVideo} ms (call window's document started after ${windowStart - accepted} ms)`,
+  );
+  await overlay.getByRole('button', { name: 'Hang up' }).click();
+  await win.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 30_000 });
+  await win.close().catch(() => {});
+  await until('Ana’s overlay gone', async () =>
+    (await anaPage.evaluate(() => document.querySelector('parley-overlay') === null)) ? true : undefined,
+  );
+  // Bo's call record must be gone, or the next ring finds him busy.
+  await until('Bo free again', async () =>
+    (await boWorker.evaluate(async () => {
+      const { calls } = await chrome.storage.session.get('calls');
+      return Object.keys(calls ?? {}).length === 0;
+    }))
+      ? true
+      : undefined,
+  );
+  return sample;
+}
+
+async function linkCallOnce(
+  i: number,
+  ana: ExtensionUser,
+  bo: ExtensionUser,
+  server: string,
+  anaPage: Page,
+): Promise<number> {
+  // As startCallFromPopup, but the link is read from Ana's worker: after a ring call her page
+  // may not have the focus the clipboard needs.
+  const popup = await ana.openPopup(anaPage);
+  await popup.click('Start video call');
+  await popup.waitForStatus(/Link copied|Copy the link/);
+  await popup.close();
+  const link = await (await ana.serviceWorker()).evaluate(async () => {
+    const { calls } = await chrome.storage.session.get('calls');
+    const [call] = Object.values(calls as Record<string, { server: string; room: string; secret: string }>);
+    return call ? `${call.server}/r/${call.room}#${call.secret}` : '';
+  });
+  if (!link) throw new Error('Ana started no call');
+  void server;
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+  await overlay
+    .getByText('Waiting for someone to join')
+    .waitFor({ timeout: 30_000 })
+    .catch(() => {});
+  const guest = await bo.context.newPage();
+  const opened = Date.now();
+  await guest.goto(link);
+  const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(guest)]);
+  const ms = Math.max(a, b) - opened;
+  console.log(`  link call ${i + 1}: link→video ${ms} ms`);
+  await overlay.getByRole('button', { name: 'Hang up' }).click();
+  await until('Ana’s overlay gone', async () =>
+    (await anaPage.evaluate(() => document.querySelector('parley-overlay') === null)) ? true : undefined,
+  );
+  await guest.close();
+  return ms;
+}
+
+console.log(
+  `bench:ring: ${RINGS} rings and ${RINGS} link calls, alternating; two Chromium profiles with the extension on loopback, fake camera and microphone`,
+);
+const server = await startServer({ LOG_LEVEL: 'warn', RING_BURST: '1000', RING_PER_MIN: '1000' });
+const pages = await startPageServer({ '/': ORDINARY_PAGE });
+const [ana, bo] = await Promise.all([launchExtensionUser(), launchExtensionUser()]);
+const rings: RingSample[] = [];
+const links: number[] = [];
+try {
+  await Promise.all([ana.context.addInitScript(WATCH_REMOTE), bo.context.addInitScript(WATCH_REMOTE)]);
+  await bo.context.addInitScript(AUTO_JOIN);
+  const anaPage = await ana.context.newPage();
+  await anaPage.goto(`${pages.url}/`);
+  const boPage = await bo.context.newPage();
+  await becomeContacts(ana, bo, server.url, anaPage, boPage);
+  await boPage.goto(`${pages.url}/`);
+  for (let i = 0; i < RINGS; i++) {
+    rings.push(await ringOnce(i, ana, bo, anaPage, boPage));
+    links.push(await linkCallOnce(i, ana, bo, server.url, anaPage));
+  }
+} finally {
+  await Promise.all([ana.close(), bo.close()]);
+  await pages.close();
+  await server.stop();
+}
+
+const click = median(rings.map((r) => r.clickToNotification));
+const sent = median(rings.map((r) => r.sentToNotification));
+const accept = median(rings.map((r) => r.acceptToVideo));
+const link = median(links);
+console.log('');
+console.log(
+  `ring → notification: median ${click} ms from the click on Call Bo (goal ≤ 250), ${sent} ms from the ring frame leaving Ana's worker; worst ${Math.max(...rings.map((r) => r.clickToNotification))} ms`,
+);
+console.log(
+  `accept → video: median ${accept} ms, worst ${Math.max(...rings.map((r) => r.acceptToVideo))} ms; link → video: median ${link} ms, worst ${Math.max(...links)} ms; ratio ${(accept / link).toFixed(2)} (goal ≤ 1.0)`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'ring',
+    ring_to_notification_ms: click,
+    accept_to_video_ms: accept,
+    link_to_video_ms: link,
+  }),
+);
