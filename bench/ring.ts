@@ -221,7 +221,7 @@ async function ringOnce(
   console.log(
     `  ring ${i + 1}: click→notification ${sample.clickToNotification} ms (ring frame sent→notification ${sample.sentToNotification} ms), accept→video ${sample.acceptToVideo} ms (call window's document started after ${windowStart - accepted} ms)`,
   );
-  await overlay.getByRole('button', { name: 'Hang up' }).click();
+  await overlay.getByRole('button', { name: 'Hang up' }).dispatchEvent('click');
   await win.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 30_000 });
   await win.close().catch(() => {});
   await until('Ana’s overlay gone', async () =>
@@ -254,7 +254,8 @@ async function linkCallOnce(
   await popup.close();
   const link = await (await ana.serviceWorker()).evaluate(async () => {
     const { calls } = await chrome.storage.session.get('calls');
-    const [call] = Object.values(calls as Record<string, { server: string; room: string; secret: string }>);
+    type Call = { server: string; room: string; secret: string; createdAt: number };
+    const [call] = Object.values(calls as Record<string, Call>).sort((a, b) => b.createdAt - a.createdAt);
     return call ? `${call.server}/r/${call.room}#${call.secret}` : '';
   });
   if (!link) throw new Error('Ana started no call');
@@ -266,11 +267,14 @@ async function linkCallOnce(
     .catch(() => {});
   const guest = await bo.context.newPage();
   const opened = Date.now();
-  await guest.goto(link);
+  await guest.goto(link).catch(async (error: unknown) => {
+    const res = await fetch(link.split('#')[0]!);
+    throw new Error(`Bo could not open ${link}: HTTP ${res.status} ${await res.text()} (${String(error)})`);
+  });
   const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(guest)]);
   const ms = Math.max(a, b) - opened;
   console.log(`  link call ${i + 1}: link→video ${ms} ms`);
-  await overlay.getByRole('button', { name: 'Hang up' }).click();
+  await overlay.getByRole('button', { name: 'Hang up' }).dispatchEvent('click');
   await until('Ana’s overlay gone', async () =>
     (await anaPage.evaluate(() => document.querySelector('parley-overlay') === null)) ? true : undefined,
   );
