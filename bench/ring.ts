@@ -221,8 +221,11 @@ async function ringOnce(
   console.log(
     `  ring ${i + 1}: click→notification ${sample.clickToNotification} ms (ring frame sent→notification ${sample.sentToNotification} ms), accept→video ${sample.acceptToVideo} ms (call window's document started after ${windowStart - accepted} ms)`,
   );
-  await overlay.getByRole('button', { name: 'Hang up' }).dispatchEvent('click');
-  await win.getByRole('heading', { name: 'Call ended' }).waitFor({ timeout: 30_000 });
+  // The call may have ended by itself on a loaded machine; either way, on to the next.
+  await overlay
+    .getByRole('button', { name: 'Hang up' })
+    .dispatchEvent('click', undefined, { timeout: 10_000 })
+    .catch(() => {});
   await win.close().catch(() => {});
   await until('Ana’s overlay gone', async () =>
     (await anaPage.evaluate(() => document.querySelector('parley-overlay') === null)) ? true : undefined,
@@ -265,16 +268,32 @@ async function linkCallOnce(
     .getByText('Waiting for someone to join')
     .waitFor({ timeout: 30_000 })
     .catch(() => {});
-  const guest = await bo.context.newPage();
-  const opened = Date.now();
-  await guest.goto(link).catch(async (error: unknown) => {
-    const res = await fetch(link.split('#')[0]!);
-    throw new Error(`Bo could not open ${link}: HTTP ${res.status} ${await res.text()} (${String(error)})`);
-  });
+  let guest = await bo.context.newPage();
+  let opened = Date.now();
+  // On this loaded machine Chromium now and then fails a navigation (net::
+  // ERR_HTTP_RESPONSE_CODE_FAILURE while the server answers 200): open it again in a new
+  // tab, timed afresh, and say so.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await guest.goto(link);
+      break;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      console.log(
+        `  (link call ${i + 1}: opening the link failed, opened again: ${String(error).split('\n')[0]})`,
+      );
+      await guest.close().catch(() => {});
+      guest = await bo.context.newPage();
+      opened = Date.now();
+    }
+  }
   const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(guest)]);
   const ms = Math.max(a, b) - opened;
   console.log(`  link call ${i + 1}: link→video ${ms} ms`);
-  await overlay.getByRole('button', { name: 'Hang up' }).dispatchEvent('click');
+  await overlay
+    .getByRole('button', { name: 'Hang up' })
+    .dispatchEvent('click', undefined, { timeout: 10_000 })
+    .catch(() => {});
   await until('Ana’s overlay gone', async () =>
     (await anaPage.evaluate(() => document.querySelector('parley-overlay') === null)) ? true : undefined,
   );
