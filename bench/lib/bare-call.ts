@@ -63,9 +63,10 @@ export interface BareCallServer {
   close(): Promise<void>;
 }
 
-export async function startBareCallServer(): Promise<BareCallServer> {
+/** The relay and a page (the bare call's unless another is given, e.g. bench/lib/bare-share.ts). */
+export async function startBareCallServer(page: string = PAGE): Promise<BareCallServer> {
   const http: Server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
   });
   const wss = new WebSocketServer({ server: http, path: '/ws' });
   const rooms = new Map<string, Set<WebSocket>>();
