@@ -177,7 +177,7 @@ async function extensionPair(server: ServerHandle): Promise<Pair> {
     await bo.getByRole('button', { name: 'Join call' }).click();
     for (const target of [bo, overlay]) {
       await target
-        .getByRole('button', { name: 'Send files' })
+        .getByRole('button', { name: 'Send files', exact: true })
         .and(target.locator(':enabled'))
         .waitFor({ timeout: 30_000 });
     }

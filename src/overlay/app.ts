@@ -138,6 +138,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     soundBlocked: () => {
       soundBtn.hidden = false;
     },
+    sendFiles: (peerId) => files?.pickFor(peerId),
   });
 
   const statusText = el('p', { class: 'parley-status-text' });

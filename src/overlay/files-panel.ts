@@ -19,6 +19,11 @@ import type { PanelContext } from './panel-context.ts';
 import { el, setText } from './ui/dom.ts';
 
 export interface FilesPanel {
+  /**
+   * Open the file picker for one person only (a tile's **Send files**). Call it within the
+   * click: a file picker needs the user's gesture.
+   */
+  pickFor(peerId: string): void;
   destroy(): void;
 }
 
@@ -52,6 +57,8 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   let frame = 0;
   let lastDraw = 0;
   let problemTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whom the files picked next go to: one person (a tile's Send files), or null: everyone. */
+  let pickTarget: string | null = null;
 
   function showProblem(sentence: string): void {
     setText(problem, sentence);
@@ -130,19 +137,34 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
     updateSendState();
   }
 
-  function send(files: File[]): void {
+  /**
+   * Each file goes to everyone (`to` null) or to one person: either way one transfer, one
+   * card and one SHA-256 check per recipient.
+   */
+  function send(files: File[], to: string | null = null): void {
     if (exchanges.size === 0) {
       showProblem('Nobody else is in the call yet: files can be sent once someone joins.');
       return;
     }
-    for (const file of files) for (const exchange of exchanges.values()) exchange.send(file);
+    const target = to === null ? null : exchanges.get(to);
+    if (target === undefined) {
+      showProblem('That person is not connected any more: the files were not sent.');
+      return;
+    }
+    const recipients = target ? [target] : [...exchanges.values()];
+    for (const file of files) for (const exchange of recipients) exchange.send(file);
   }
 
-  sendButton.addEventListener('click', () => picker.click());
+  sendButton.addEventListener('click', () => {
+    pickTarget = null;
+    picker.click();
+  });
   picker.addEventListener('change', () => {
     const files = [...(picker.files ?? [])];
+    const to = pickTarget;
+    pickTarget = null;
     picker.value = '';
-    if (files.length > 0) send(files);
+    if (files.length > 0) send(files, to);
   });
   const detachDrop = attachDropTarget(dropZone, () => `Drop to send to ${peerNames()}`, send);
   const offLink = ctx.onLink(attach);
@@ -156,6 +178,14 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   sinkFactory();
 
   return {
+    pickFor(peerId) {
+      if (!exchanges.has(peerId)) {
+        showProblem('Files can be sent to this person once they are connected.');
+        return;
+      }
+      pickTarget = peerId;
+      picker.click();
+    },
     destroy() {
       offLink();
       offClosed();

@@ -12,6 +12,9 @@
  * The small overlay starts in speaker view, bigger windows in the grid; **Grid** / **Speaker**
  * switch between them once there are two tiles or more.
  *
+ * A person's main tile also has **Send files** ("Send files to Ana"): files picked there go to
+ * that person only (`TilesOptions.sendFiles`; the files panel does the rest).
+ *
  * Nothing from the peer goes into innerHTML (see ./ui/dom.ts).
  */
 import type { CallMedia } from '../call/media.ts';
@@ -84,6 +87,8 @@ interface Tile {
   readonly name: HTMLElement;
   readonly indicators: HTMLElement;
   readonly quality: HTMLElement;
+  /** **Send files** to this person only (main tile, when the UI sends files). */
+  readonly sendFiles: HTMLButtonElement | null;
   stream: MediaStream | null;
 }
 
@@ -95,6 +100,11 @@ export interface TilesOptions {
   soundBlocked: () => void;
   /** The layout or the tiles changed (the UI re-renders what depends on them). */
   changed?: () => void;
+  /**
+   * A person's **Send files** was pressed: pick files for them only. Called within the click
+   * (a file picker needs the user's gesture). Without it, tiles have no such button.
+   */
+  sendFiles?: (peerId: string) => void;
 }
 
 export interface Tiles {
@@ -171,6 +181,12 @@ export function mountTiles(options: TilesOptions): Tiles {
       indicators,
       quality,
     );
+    let sendFiles: HTMLButtonElement | null = null;
+    const pick = options.sendFiles;
+    if (main && pick) {
+      sendFiles = button('Send files', 'parley-btn parley-tile-send', () => pick(peerId));
+      root.append(sendFiles);
+    }
     if (!main) {
       // A shared screen can be looked at full screen (the overlay frame allows it).
       const fullBtn = button('Full screen', 'parley-btn parley-fullscreen', () => {
@@ -191,6 +207,7 @@ export function mountTiles(options: TilesOptions): Tiles {
       name,
       indicators,
       quality,
+      sendFiles,
       stream: null,
     };
     byKey.set(key, tile);
@@ -232,6 +249,11 @@ export function mountTiles(options: TilesOptions): Tiles {
         : !!stream?.getVideoTracks().length;
       tile.root.dataset.video = hasVideo ? 'on' : 'off';
       if (!main) continue;
+      if (tile.sendFiles) {
+        setAttr(tile.sendFiles, 'aria-label', `Send files to ${peer.name}`);
+        // Files go over the person's link, open once they are connected.
+        tile.sendFiles.disabled = peer.connection !== 'connected';
+      }
       const lines: string[] = [];
       if (!peer.micOn) lines.push(`${peer.name} is muted`);
       if (media === 'video' && !peer.cameraOn) lines.push(`${possessive(peer.name)} camera is off`);

@@ -44,7 +44,7 @@ test('files dropped by a guest arrive verified in the extension overlay, written
   await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
   await bo.getByRole('button', { name: 'Join call' }).click();
   await bo
-    .getByRole('button', { name: 'Send files' })
+    .getByRole('button', { name: 'Send files', exact: true })
     .and(bo.locator(':enabled'))
     .waitFor({ timeout: 30_000 });
 

@@ -36,7 +36,7 @@ export async function joinCall(
   const b = await join(contextB, 'Bo');
   for (const page of [a, b]) {
     await page
-      .getByRole('button', { name: 'Send files' })
+      .getByRole('button', { name: 'Send files', exact: true })
       .and(page.locator(':enabled'))
       .waitFor({ timeout: 30_000 });
   }

@@ -60,7 +60,7 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
   await bo.getByRole('button', { name: 'Join call' }).click();
   await bo
-    .getByRole('button', { name: 'Send files' })
+    .getByRole('button', { name: 'Send files', exact: true })
     .and(bo.locator(':enabled'))
     .waitFor({ timeout: 30_000 });
   // Bo's card states, as they come (a pause may be short).

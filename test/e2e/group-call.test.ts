@@ -4,8 +4,10 @@
  * down to 160×120 at 10 fps so that five people fit on 2 cores). Everyone sees everyone's
  * video playing (frames counted with requestVideoFrameCallback) with their names; a fifth
  * person joins mid-call; one closes the tab and the others go on without them; chat and a
- * dropped file reach everyone; a seventh person is told the call is full.
+ * dropped file reach everyone, a file sent from one tile only that person; a seventh person
+ * is told the call is full.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -122,7 +124,7 @@ const endScreens = (page: Page) =>
   page.getByRole('heading', { name: /Call ended|Connection lost|could not continue/ }).count();
 
 describe('a group call on one link', () => {
-  test('four see each other, a fifth joins, one leaves; chat and a file reach everyone', {
+  test('four see each other, a fifth joins, one leaves; chat and a file reach everyone, a file from a tile one', {
     timeout: 420_000,
   }, async () => {
     const url = formatShareLink(newShareLink(server.url));
@@ -170,8 +172,47 @@ describe('a group call on one link', () => {
         ]);
         expect(await sha256OfDownload(download)).toBe(originals['notes.bin']!.sha256);
       }
+      // The sender has a card per recipient, each done once that recipient's check passed.
+      for (const p of rest) {
+        await expect
+          .poll(
+            () =>
+              card(ana.page, 'notes.bin')
+                .filter({ hasText: `Sent to ${p.name}` })
+                .count(),
+            {
+              timeout: 30_000,
+            },
+          )
+          .toBe(1);
+      }
+      expect(await card(ana.page, 'notes.bin').count()).toBe(3);
 
       log('files');
+      // From Chen's tile, a file for Chen only: it reaches him byte-exact and nobody else.
+      const [bruno, chen, danaHere] = rest as [Person, Person, Person];
+      const forChen = randomBytes(200_000);
+      const [chooser] = await Promise.all([
+        ana.page.waitForEvent('filechooser'),
+        ana.page.getByRole('button', { name: 'Send files to Chen' }).click(),
+      ]);
+      await chooser.setFiles({ name: 'for-chen.bin', mimeType: 'application/octet-stream', buffer: forChen });
+      await expect
+        .poll(() => card(chen.page, 'for-chen.bin').getAttribute('data-state'), { timeout: 120_000 })
+        .toBe('done');
+      const [download] = await Promise.all([
+        chen.page.waitForEvent('download'),
+        card(chen.page, 'for-chen.bin').getByRole('button', { name: 'Save' }).click(),
+      ]);
+      expect(await sha256OfDownload(download)).toBe(createHash('sha256').update(forChen).digest('hex'));
+      await expect
+        .poll(() => card(ana.page, 'for-chen.bin').getAttribute('data-state'), { timeout: 30_000 })
+        .toBe('done');
+      expect(await card(ana.page, 'for-chen.bin').count()).toBe(1);
+      expect(await card(ana.page, 'for-chen.bin').textContent()).toContain('Sent to Chen');
+      for (const p of [bruno, danaHere]) expect(await card(p.page, 'for-chen.bin').count()).toBe(0);
+
+      log('file to one');
       // A fifth person joins mid-call: everyone sees four.
       people.push(await join(url, 'Emil'));
       await Promise.all(people.map((p) => seesVideos(p.page, 4).then(() => log(`${p.name} sees 4`))));
