@@ -194,12 +194,12 @@ async function pictureSpread(path: string): Promise<number> {
       'error',
       '-i',
       path,
-      '-ss',
-      '2',
+      // Output-side selection decodes from the start: seeking (-ss) in MediaRecorder's WebM,
+      // which has no cues, can land past every frame and return nothing.
+      '-vf',
+      'select=gte(t\\,2),scale=64:36,format=gray',
       '-frames:v',
       '1',
-      '-vf',
-      'scale=64:36,format=gray',
       '-f',
       'rawvideo',
       '-',
@@ -207,6 +207,7 @@ async function pictureSpread(path: string): Promise<number> {
     { encoding: 'buffer', maxBuffer: 1 << 20 },
   );
   const pixels = [...(stdout as Buffer)];
+  if (pixels.length === 0) throw new Error(`No video frame at or after 2 s could be decoded from ${path}.`);
   const mean = pixels.reduce((a, b) => a + b, 0) / pixels.length;
   return Math.sqrt(pixels.reduce((a, b) => a + (b - mean) ** 2, 0) / pixels.length);
 }
