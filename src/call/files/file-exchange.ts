@@ -77,13 +77,15 @@ const RESUME_WAIT_MS = 15_000;
 const TERMINAL: ReadonlySet<string> = new Set(['file-cancel', 'file-error', 'file-result']);
 
 /**
- * The files channel shares the SCTP association with the control channel, and a message on
- * `control` waits behind what is already queued on `files`: a small queue keeps chat and
- * thumbnails prompt (2 MiB is ~0.15 s at 16 MB/s) while still never letting the pipe run dry.
+ * The files channel shares the SCTP association with the control channel. Chromium's SCTP
+ * (dcsctp) takes whole messages from its streams in turn, so a chat message waits for at most
+ * the one body frame being sent, not for all that is queued on `files`: the queue can be
+ * deep enough that the pipe never runs dry while this thread is busy or descheduled (on a
+ * loaded machine it can be for a good part of a second; 2 MiB is 0.2 s at 10 MB/s).
  */
 const DEFAULTS = {
-  highWater: 2 * 1024 * 1024,
-  lowWater: 1024 * 1024,
+  highWater: 8 * 1024 * 1024,
+  lowWater: 2 * 1024 * 1024,
   maxInFlight: 32 * 1024 * 1024,
   ackStep: 1024 * 1024,
 };
