@@ -89,6 +89,71 @@ const WATCH_RING_SENT = `(() => {
   };
 })()`;
 
+/**
+ * Where accept → video goes: marks (name → first Date.now()) in the call window and Ana's
+ * overlay (their RTCPeerConnection), and in Bo's worker (the call window opening, the room
+ * socket). Printed per ring as times after the Accept click.
+ */
+const MARK_PAGE = `(() => {
+  const guest = location.pathname.startsWith('/r/');
+  if (!location.href.startsWith('chrome-extension://') && !guest) return;
+  const marks = (window.__marks = {});
+  const mark = (name) => { if (marks[name] === undefined) marks[name] = Date.now(); };
+  if (guest) {
+    const WS = WebSocket;
+    window.WebSocket = function (url, p) {
+      const ws = new WS(url, p);
+      mark('ws-new');
+      ws.addEventListener('open', () => mark('ws-open'));
+      ws.addEventListener('message', (e) => { try { mark('ws-in-' + JSON.parse(e.data).type); } catch {} });
+      const send = ws.send.bind(ws);
+      ws.send = (d) => { try { mark('ws-out-' + JSON.parse(d).type); } catch {} return send(d); };
+      return ws;
+    };
+    window.WebSocket.prototype = WS.prototype;
+    Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  }
+  mark('document');
+  document.addEventListener('DOMContentLoaded', () => mark('dom-ready'));
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => { mark('gum-asked'); return gum(c).then((s) => { mark('gum-ready'); return s; }); };
+  const PC = RTCPeerConnection;
+  const srd = PC.prototype.setRemoteDescription;
+  PC.prototype.setRemoteDescription = function (d) { mark('remote-' + (d && d.type)); return srd.apply(this, arguments); };
+  const sld = PC.prototype.setLocalDescription;
+  PC.prototype.setLocalDescription = function (d) { mark('local-' + ((d && d.type) || this.signalingState)); return sld.apply(this, arguments); };
+  window.RTCPeerConnection = function (...args) {
+    const pc = new PC(...args);
+    mark('pc');
+    pc.addEventListener('connectionstatechange', () => mark('pc-' + pc.connectionState));
+    pc.addEventListener('iceconnectionstatechange', () => mark('ice-' + pc.iceConnectionState));
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = PC.prototype;
+})();`;
+
+/** In Bo's worker: marks for the call window and the room socket (reset per ring). */
+const MARK_WORKER = `(() => {
+  self.__marks = {};
+  if (self.__marking) return;
+  self.__marking = true;
+  const mark = (name) => { if (self.__marks[name] === undefined) self.__marks[name] = Date.now(); };
+  const create = chrome.windows.create.bind(chrome.windows);
+  chrome.windows.create = (...a) => { mark('window-create'); return create(...a).then((w) => { mark('window-created'); return w; }); };
+  const WS = WebSocket;
+  self.WebSocket = function (url, p) {
+    const ws = new WS(url, p);
+    mark('ws-new');
+    ws.addEventListener('open', () => mark('ws-open'));
+    ws.addEventListener('message', (e) => { try { mark('ws-in-' + JSON.parse(e.data).type); } catch {} });
+    const send = ws.send.bind(ws);
+    ws.send = (d) => { try { mark('ws-out-' + JSON.parse(d).type); } catch {} return send(d); };
+    return ws;
+  };
+  self.WebSocket.prototype = WS.prototype;
+  Object.assign(self.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})()`;
+
 const CLICK_TIME = `document.addEventListener('click', () => { window.__clickAt = Date.now(); }, { capture: true, once: true })`;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
@@ -199,6 +264,7 @@ async function ringOnce(
 
   const boPopup = await bo.openPopup(boPage);
   await boPopup.waitForText(/Ana is calling/);
+  await boWorker.evaluate(MARK_WORKER);
   await boPopup.evaluate(CLICK_TIME);
   const windowOpened = bo.context.waitForEvent('page', {
     predicate: (p) => p.url().startsWith(`chrome-extension://${bo.extensionId}/src/overlay/window.html`),
@@ -213,6 +279,19 @@ async function ringOnce(
   const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(win)]);
   // Where the time goes: until the call window's document starts, and until Bo's camera.
   const windowStart = Math.round((await win.evaluate('performance.timeOrigin')) as number);
+  const worker = (await boWorker.evaluate('self.__marks')) as Record<string, number>;
+  const inWindow = (await win.evaluate('window.__marks')) as Record<string, number>;
+  const inOverlay = (await overlay.evaluate('window.__marks')) as Record<string, number>;
+  const steps = [
+    ...Object.entries(worker).map(([k, t]) => [`worker ${k}`, t] as const),
+    ...Object.entries(inWindow).map(([k, t]) => [`window ${k}`, t] as const),
+    ...Object.entries(inOverlay)
+      .filter(([, t]) => t >= accepted)
+      .map(([k, t]) => [`ana ${k}`, t] as const),
+    ['window first-frame', b] as const,
+    ['ana first-frame', a] as const,
+  ].sort((x, y) => x[1] - y[1]);
+  console.log(`    after Accept: ${steps.map(([k, t]) => `${k} +${t - accepted}`).join(', ')}`);
   const sample = {
     clickToNotification: shown - clicked,
     sentToNotification: shown - sent,
@@ -289,6 +368,17 @@ async function linkCallOnce(
   }
   const [a, b] = await Promise.all([videoPlaying(overlay), videoPlaying(guest)]);
   const ms = Math.max(a, b) - opened;
+  const inGuest = (await guest.evaluate('window.__marks')) as Record<string, number>;
+  const inOverlay = (await overlay.evaluate('window.__marks')) as Record<string, number>;
+  const steps = [
+    ...Object.entries(inGuest).map(([k, t]) => [`guest ${k}`, t] as const),
+    ...Object.entries(inOverlay)
+      .filter(([, t]) => t >= opened)
+      .map(([k, t]) => [`ana ${k}`, t] as const),
+    ['guest first-frame', b] as const,
+    ['ana first-frame', a] as const,
+  ].sort((x, y) => x[1] - y[1]);
+  console.log(`    after opening: ${steps.map(([k, t]) => `${k} +${t - opened}`).join(', ')}`);
   console.log(`  link call ${i + 1}: link→video ${ms} ms`);
   await overlay
     .getByRole('button', { name: 'Hang up' })
@@ -311,6 +401,7 @@ const rings: RingSample[] = [];
 const links: number[] = [];
 try {
   await Promise.all([ana.context.addInitScript(WATCH_REMOTE), bo.context.addInitScript(WATCH_REMOTE)]);
+  await Promise.all([ana.context.addInitScript(MARK_PAGE), bo.context.addInitScript(MARK_PAGE)]);
   await bo.context.addInitScript(AUTO_JOIN);
   const anaPage = await ana.context.newPage();
   await anaPage.goto(`${pages.url}/`);

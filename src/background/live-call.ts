@@ -53,6 +53,11 @@ export class LiveCall {
   /** The next `joined` goes to a re-mounted overlay: tell it to offer at once. */
   #announceRejoin = false;
   #unsent: { to: string; data: unknown }[] = [];
+  /**
+   * Joined ahead of the overlay (an answered ring: see `joinAhead`): what the room said so
+   * far, handed to the overlay after its `joined` when it asks to join. Null otherwise.
+   */
+  #ahead: BgToOverlay[] | null = null;
 
   constructor(readonly callId: string) {}
 
@@ -167,14 +172,43 @@ export class LiveCall {
    * (same peer id, the others were told nothing), so the peers will not offer and it must.
    */
   join(call: CallRecord, rejoin: boolean): void {
+    const ahead = this.#ahead;
+    this.#ahead = null;
     const info = this.#room?.joinedInfo;
     if (info) {
       this.post({ type: 'status', status: 'open' });
       this.post({ type: 'joined', info: { ...info, ...(rejoin ? { rejoin } : {}) } });
+      for (const message of ahead ?? []) this.post(message);
       return;
     }
+    // Joined ahead but not in yet (or the socket is reconnecting): its `joined` comes as usual.
+    for (const message of ahead ?? []) this.post(message);
     if (rejoin) this.#announceRejoin = true;
     this.ensureRoom(call);
+  }
+
+  /**
+   * An answered ring: join the room now, while the call window opens and loads, so that the
+   * caller's offer (parked with the server) is here when the window's overlay asks to join.
+   * Nothing reaches the caller before the person accepted; the overlay attaches its media as
+   * soon as it runs. If no overlay ever claims the call, ending it says bye from here.
+   */
+  joinAhead(call: CallRecord): void {
+    if (this.#room || this.state.kind === 'ended') return;
+    this.#ahead = [];
+    this.ensureRoom(call);
+  }
+
+  /** A room event: to the overlay, or held for it while we joined ahead of it. */
+  #fromRoom(message: BgToOverlay): void {
+    const ahead = this.#ahead;
+    if (ahead === null) {
+      this.post(message);
+      return;
+    }
+    // Its own `joined` (and the status) are given afresh when it joins.
+    if (message.type === 'joined' || message.type === 'status') return;
+    if (ahead.length < INBOX_LIMIT) ahead.push(message);
   }
 
   /** Be in the call's room (after a worker restart, from the watchdog, on join). */
@@ -193,15 +227,15 @@ export class LiveCall {
       if (!info) return;
       const rejoin = this.#announceRejoin;
       this.#announceRejoin = false;
-      this.post({ type: 'joined', info: { ...info, ...(rejoin ? { rejoin } : {}) } });
+      this.#fromRoom({ type: 'joined', info: { ...info, ...(rejoin ? { rejoin } : {}) } });
     });
     room.on('peerJoined', (peerId, parked) =>
-      this.post({ type: 'peer-joined', peerId, ...(parked ? { parked: true } : {}) }),
+      this.#fromRoom({ type: 'peer-joined', peerId, ...(parked ? { parked: true } : {}) }),
     );
-    room.on('peerLeft', (peerId) => this.post({ type: 'peer-left', peerId }));
-    room.on('signal', (from, data) => this.post({ type: 'signal', from, data }));
-    room.on('error', (code, message) => this.post({ type: 'error', code, message }));
-    room.on('status', (status) => this.post({ type: 'status', status }));
+    room.on('peerLeft', (peerId) => this.#fromRoom({ type: 'peer-left', peerId }));
+    room.on('signal', (from, data) => this.#fromRoom({ type: 'signal', from, data }));
+    room.on('error', (code, message) => this.#fromRoom({ type: 'error', code, message }));
+    room.on('status', (status) => this.#fromRoom({ type: 'status', status }));
     const unsent = this.#unsent;
     this.#unsent = [];
     for (const { to, data } of unsent) room.send(to, data);
@@ -253,6 +287,7 @@ export class LiveCall {
       this.leaveRoom();
     }
     this.#unsent = [];
+    this.#ahead = null;
     if (state.kind === 'attached' || state.kind === 'hanging-up') state.port?.disconnect();
   }
 }

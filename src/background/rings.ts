@@ -347,6 +347,8 @@ export function answerRing(callId: string, answer: 'accept' | 'decline'): Promis
       ring: { callId: ring.callId, contactKey: contact.key, peerName: contact.name, direction: 'in' },
     };
     await putCall(call);
+    // In the room while the window opens: the caller's offer waits here for it.
+    liveCalls.of(call.callId).joinAhead(call);
     const opened = await openCallWindow(call.callId, 'answered');
     return opened ? { ok: true } : { ok: false, error: 'The call window could not be opened.' };
   });

@@ -23,6 +23,11 @@ export interface DescriptionAuth {
    * than "could not be verified" (a contact's key changed); null otherwise.
    */
   refusal?(): string | null;
+  /**
+   * An auth whose signing is slow (a round trip) may start it ahead: our descriptions under
+   * `senderId` will carry these `a=fingerprint:` lines. `sign` then answers from it.
+   */
+  prepare?(senderId: string, fingerprints: string): void;
 }
 
 /** The link secret's MAC over the DTLS fingerprints (see src/call/verify.ts). */

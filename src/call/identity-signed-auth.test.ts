@@ -118,4 +118,35 @@ describe('IdentitySignedAuth', () => {
     expect(text).toBe(`parley-v2|${CALL_ID}|${ALICE_PEER_ID}|${BOB_KEY}|${FP_ALICE}`);
     expect(await signText(alice, text)).toBe(ALICE_SIG);
   });
+
+  it('signs ahead: the description with those fingerprints uses that signature, any other is signed anew', async () => {
+    const [alice, bob] = await Promise.all([identityFromSeed(ALICE_SEED), identityFromSeed(BOB_SEED)]);
+    const asked: string[] = [];
+    const auth = new IdentitySignedAuth({
+      callId: CALL_ID,
+      selfKey: ALICE_KEY,
+      peerKey: BOB_KEY,
+      peerName: 'Bo',
+      sign: (senderId, sdp) => {
+        asked.push(`${senderId} ${sdp}`);
+        return signCallDescription(alice, {
+          callId: CALL_ID,
+          senderPeerId: senderId,
+          recipientKey: BOB_KEY,
+          sdp,
+        });
+      },
+    });
+    auth.prepare(ALICE_PEER_ID, FP_ALICE);
+    auth.prepare(ALICE_PEER_ID, FP_ALICE);
+    expect(asked).toEqual([`${ALICE_PEER_ID} ${FP_ALICE}`]);
+    const signed = await auth.sign(ALICE_PEER_ID, sdpWith(FP_ALICE));
+    expect(signed).toBe(`${ALICE_KEY}.${ALICE_SIG}`);
+    expect(asked).toHaveLength(1);
+    expect(await authFor(bob, ALICE_KEY).verify(ALICE_PEER_ID, sdpWith(FP_ALICE), signed)).toBe(true);
+    // Other fingerprints (or another id) than prepared: a fresh signature, which verifies for them.
+    const other = await auth.sign(ALICE_PEER_ID, sdpWith(FP_MALLORY));
+    expect(asked).toHaveLength(2);
+    expect(await authFor(bob, ALICE_KEY).verify(ALICE_PEER_ID, sdpWith(FP_MALLORY), other)).toBe(true);
+  });
 });

@@ -16,7 +16,7 @@
  * frames the overlay never comes near it. `sign` gets only the description and our signaling
  * id; the worker fills in the call id and the recipient's key from its own record of the call.
  */
-import { verifyCallDescription } from '../identity/binding.ts';
+import { sdpFingerprints, verifyCallDescription } from '../identity/binding.ts';
 import { PUBLIC_KEY_PATTERN, SIGNATURE_PATTERN } from '../protocol/presence.ts';
 import type { DescriptionAuth } from './description-auth.ts';
 
@@ -41,11 +41,28 @@ export function keyChangedText(name: string): string {
 export class IdentitySignedAuth implements DescriptionAuth {
   readonly ready = Promise.resolve();
   #refusal: string | null = null;
+  /** Signatures asked for ahead, by `<senderId>|<fingerprints>` (a few: one per signaling id). */
+  #ahead = new Map<string, Promise<string>>();
 
   constructor(private readonly options: IdentitySignedAuthOptions) {}
 
+  /**
+   * Ask for the signature over these fingerprints now (the worker signs only fingerprints,
+   * so the lines alone stand for the description): the description that carries them is
+   * sent without the round trip.
+   */
+  prepare(senderId: string, fingerprints: string): void {
+    const key = `${senderId}|${sdpFingerprints(fingerprints)}`;
+    if (this.#ahead.has(key)) return;
+    if (this.#ahead.size >= 4) this.#ahead.clear();
+    const signature = this.options.sign(senderId, fingerprints);
+    signature.catch(() => {});
+    this.#ahead.set(key, signature);
+  }
+
   async sign(senderId: string, sdp: string): Promise<string> {
-    const signature = await this.options.sign(senderId, sdp);
+    const ahead = this.#ahead.get(`${senderId}|${sdpFingerprints(sdp)}`);
+    const signature = (await ahead?.catch(() => null)) ?? (await this.options.sign(senderId, sdp));
     if (!SIGNATURE_PATTERN.test(signature)) throw new Error('Parley could not sign this call.');
     return `${this.options.selfKey}.${signature}`;
   }

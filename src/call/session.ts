@@ -52,6 +52,7 @@ import {
 } from './remote-participant.ts';
 import { type CallState, Room } from './room.ts';
 import { captureDisplay, type ScreenCapture } from './screen-share.ts';
+import { SessionCertificate } from './session-certificate.ts';
 import type { JoinedInfo, Signaling, SignalingStatus } from './signaling.ts';
 import type { Quality, StatsSample } from './stats.ts';
 
@@ -167,6 +168,8 @@ export class CallSession {
   private groupOfferTimer: ReturnType<typeof setTimeout> | undefined;
   private groupOfferDue = false;
   private readonly onPageHide = () => this.hangUp({ immediate: true });
+  /** With an auth that signs ahead (a contact call): our connections' one certificate. */
+  private certificate: SessionCertificate | null = null;
 
   constructor(private readonly options: CallSessionOptions) {
     this.rekeyWaitMs = options.rekeyWaitMs ?? 3000;
@@ -180,7 +183,7 @@ export class CallSession {
       ...(options.signaling.park ? { park: (data) => options.signaling.park?.(data) } : {}),
       selfId: () => this.selfId,
       open: () => this.nextOfferOpen(),
-      config: () => ({ iceServers: this.rtcIceServers() }),
+      config: () => ({ iceServers: this.rtcIceServers(), ...this.certificate?.config() }),
       ...(options.createPeerConnection ? { createPeerConnection: options.createPeerConnection } : {}),
     });
     this.host = this.participantHost(options.disconnectGraceMs ?? 8000, options.setupRetryMs ?? 10_000);
@@ -280,6 +283,11 @@ export class CallSession {
     }
     if (!this.tracks.ready && !pending) {
       if (!(await this.tracks.acquire())) return;
+    }
+    // Signatures a round trip away are made while we join (see ./session-certificate.ts).
+    if (this.auth.prepare) {
+      this.certificate = new SessionCertificate();
+      void this.certificate.ready.then(() => this.signAhead());
     }
     // The key is needed for the first description, not for joining: derived meanwhile.
     this.auth.ready.catch(() => {
@@ -413,6 +421,7 @@ export class CallSession {
     const reconnect = previous !== null;
     this.selfId = info.peerId;
     this.iceServers = info.iceServers;
+    this.signAhead();
     // The server says how many it takes; we are one of them.
     if (info.capacity >= 2) this.room.capacity = Math.min(this.options.maxPeers ?? 8, info.capacity - 1);
     this.next.canPark = info.canPark === true;
@@ -465,6 +474,12 @@ export class CallSession {
     this.room.expect(id, delayMs, (due) => {
       if (this.current.state !== 'ended') this.addParticipant(due, true);
     });
+  }
+
+  /** Our fingerprints signed for our current signaling id, before any description needs it. */
+  private signAhead(): void {
+    const fingerprints = this.certificate?.fingerprintLines();
+    if (fingerprints && this.selfId !== null) this.auth.prepare?.(this.selfId, fingerprints);
   }
 
   private onPeerJoined(id: string, parked = false): void {
@@ -596,7 +611,11 @@ export class CallSession {
   }
 
   private newPeerConnection(): RTCPeerConnection {
-    const config: RTCConfiguration = { ...PEER_CONNECTION_BASE, iceServers: this.rtcIceServers() };
+    const config: RTCConfiguration = {
+      ...PEER_CONNECTION_BASE,
+      iceServers: this.rtcIceServers(),
+      ...this.certificate?.config(),
+    };
     return this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
   }
 
