@@ -31,6 +31,9 @@ import { SetupWatchdog } from './watchdog.ts';
 
 export type PeerEndReason = 'remote-hangup' | 'lost' | 'left';
 
+/** How long a closed connection waits for the person's own new one before we offer one. */
+const REDIAL_DELAY_MS = 1500;
+
 /**
  * Where a remote track comes from. A screen share's video (and its tab audio) are told from
  * the camera (and microphone) by the stream id the person announces for them over the
@@ -136,6 +139,9 @@ export class RemoteParticipant {
   #incoming: Promise<void> = Promise.resolve();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #leftTimer: ReturnType<typeof setTimeout> | undefined;
+  #redialTimer: ReturnType<typeof setTimeout> | undefined;
+  /** We offered a new connection after theirs closed (see #redialLater); not connected yet. */
+  #redialing = false;
 
   constructor(
     private readonly host: ParticipantHost,
@@ -455,6 +461,7 @@ export class RemoteParticipant {
     if (state === 'connected') {
       clearTimeout(this.#graceTimer);
       this.#graceTimer = undefined;
+      this.#redialing = false;
       this.#watchdog?.stop();
       if (this.#state.kind === 'arriving') {
         this.#state = { kind: 'in-call', signaling: 'present' };
@@ -521,6 +528,30 @@ export class RemoteParticipant {
     this.#startGrace();
     this.host.changed(this, true);
     this.#takeReplacement();
+    this.#redialLater();
+  }
+
+  /**
+   * Their data channels closed while both of us are still in the call (the SCTP association
+   * gave up after a network outage; a transport closed): nobody's page is new, so nobody would
+   * offer. Unless a new connection of theirs comes first (a re-mounted overlay offers at once),
+   * the impolite side offers a new connection after REDIAL_DELAY_MS; the PeerLink re-attaches
+   * to it, so chat continues and file transfers resume from the receiver's offset.
+   */
+  #redialLater(): void {
+    if (this.polite()) return;
+    clearTimeout(this.#redialTimer);
+    const lost = this.#connection;
+    this.#redialTimer = setTimeout(() => {
+      this.#redialTimer = undefined;
+      const state = this.#state;
+      if (this.#connection !== lost || state.kind !== 'lost' || state.signaling !== 'present') return;
+      if (this.host.callEnded()) return;
+      console.info('Parley: the connection closed while both sides are in the call; connecting again');
+      this.#redialing = true;
+      this.#replace();
+      this.offer();
+    }, REDIAL_DELAY_MS);
   }
 
   /** The connection stopped working: a recent offer for its successor can now take over. */
@@ -580,7 +611,7 @@ export class RemoteParticipant {
   /** The server no longer lists their id. Not leaving the call (their worker may restart). */
   signalingLeft(): void {
     if (this.gone) return;
-    if (this.#state.kind === 'lost') {
+    if (this.#state.kind === 'lost' || (this.#redialing && !this.#connection.working)) {
       // Their connection closed without a bye and now their signaling left too: their page
       // (tab) is gone, not re-mounted (an overlay that comes back keeps the worker's socket).
       this.end('left');
@@ -630,6 +661,7 @@ export class RemoteParticipant {
     if (!this.gone) this.#state = { kind: 'gone', reason: 'left' };
     clearTimeout(this.#graceTimer);
     clearTimeout(this.#leftTimer);
+    clearTimeout(this.#redialTimer);
     this.#watchdog?.stop();
     this.#connection.close(flushFirst);
     return hadLink;

@@ -85,6 +85,7 @@ function setup(
   });
   const statuses: CallStatus[] = [];
   session.on('status', (s) => statuses.push(s));
+  live.push(session);
   return { signaling, session, statuses, auth };
 }
 
@@ -141,8 +142,12 @@ const descriptions = (sent: Array<{ to: string; data: unknown }>) =>
     .map((m) => ({ to: m.to, data: m.data as { kind: string; description?: { type: string; sdp: string } } }))
     .filter((m) => m.data.kind === 'description');
 
+/** Sessions of the current test: closed after it, so none of their timers fires in the next. */
+const live: CallSession[] = [];
+
 afterEach(() => {
   vi.useRealTimers();
+  for (const session of live.splice(0)) session.detach();
 });
 
 describe('CallSession', () => {
@@ -749,6 +754,9 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     const lost = await connectedToAna();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     lost.pc.channels[0]?.closeNow();
+    // Both of us still in the call: we (the impolite side) offer a new connection; it never connects.
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(FakePeerConnection.all).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(7000);
     expect(lost.session.status.state).toBe('reconnecting');
     expect(lost.closed).toEqual([]);
@@ -771,6 +779,33 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
         message: 'Ana hung up.',
       }),
     );
+  });
+
+  it('a connection whose channels close with both still in the call: the impolite side offers a new one and the same link resumes', async () => {
+    const { signaling, session, pc, links, linkStates, closed } = await connectedToAna();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    for (const c of pc.channels) c.closeNow();
+    expect(session.status.state).toBe('reconnecting');
+    // Ana's page is not new, so she does not offer; we wait a moment for her, then offer.
+    await vi.advanceTimersByTimeAsync(1400);
+    expect(FakePeerConnection.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakePeerConnection.all).toHaveLength(2);
+    vi.useRealTimers();
+    const next = FakePeerConnection.all[1]!;
+    const before = descriptions(signaling.sent).length;
+    next.onnegotiationneeded?.();
+    await vi.waitFor(() => expect(descriptions(signaling.sent).length).toBe(before + 1));
+    const offer = descriptions(signaling.sent).at(-1)!;
+    expect([offer.to, offer.data.description?.type]).toEqual([ANA, 'offer']);
+    signaling.fire('signal', ANA, await signedAnswer(FP_NEXT));
+    await vi.waitFor(() => expect(next.remoteDescriptions).toHaveLength(1));
+    next.setConnection('connected');
+    for (const c of next.channels) c.openNow();
+    expect(session.status.state).toBe('connected');
+    expect(links).toEqual([ANA]);
+    expect(linkStates).toEqual(['paused', 'open']);
+    expect(closed).toEqual([]);
   });
 
   it('a replacement that does not connect within the grace period is lost', async () => {
