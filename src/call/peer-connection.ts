@@ -178,6 +178,11 @@ export class PeerConnection {
     return this.#phase === 'closed';
   }
 
+  /** The session id (SDP `o=` line) of the remote description applied last, if any. */
+  get remoteSession(): string | null {
+    return this.#remoteOrigin?.id ?? null;
+  }
+
   /** It carries the call right now: ICE connected, and not closed here. */
   get working(): boolean {
     return !this.closed && this.pc.connectionState === 'connected';

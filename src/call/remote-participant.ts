@@ -23,6 +23,7 @@ import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
 import type { DescriptionAuth } from './description-auth.ts';
 import type { LocalTracks } from './local-tracks.ts';
 import { MediaWatchdog, type MediaWatchdogOptions } from './media-watchdog.ts';
+import { sdpOrigin } from './lost-signals.ts';
 import { PeerConnection } from './peer-connection.ts';
 import { type ControlMessage, PeerLink } from './peer-link.ts';
 import type { StatsSample } from './stats.ts';
@@ -250,10 +251,16 @@ export class RemoteParticipant {
     if (this.gone || this.host.callEnded()) return;
     const fingerprints = fingerprintLines(description.sdp).join('\n');
     let connection = this.#connection;
+    // A new RTCPeerConnection of theirs: new fingerprints, or (after our connection was lost:
+    // their redial, see #redialLater) a new SDP session with the same certificate (a contact
+    // call's session keeps one certificate for all its connections).
+    const session = sdpOrigin(description.sdp)?.id ?? null;
+    const newSession =
+      this.#state.kind === 'lost' && session !== null && session !== connection.remoteSession;
     if (
       description.type === 'offer' &&
       connection.remoteFingerprints !== null &&
-      fingerprints !== connection.remoteFingerprints
+      (fingerprints !== connection.remoteFingerprints || newSession)
     ) {
       // The same person on a new connection (their page was re-mounted, or reloaded).
       if (connection.working) {

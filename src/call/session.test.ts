@@ -741,6 +741,23 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     expect(FakePeerConnection.all[1]?.remoteDescriptions).toHaveLength(1);
   });
 
+  it('a lost connection: an offer with the same certificate but a new SDP session (their redial in a contact call) replaces it', async () => {
+    const { signaling, pc, linkStates } = await connectedToAna();
+    for (const c of pc.channels) c.closeNow();
+    const sdp = sdpWith(FP).replace('v=0\r\n', 'v=0\r\no=- 5550001 2 IN IP4 127.0.0.1\r\n');
+    signaling.fire('signal', ANA, {
+      kind: 'description',
+      description: { type: 'offer', sdp },
+      auth: await signDescription(await deriveAuthKey(SECRET), ANA, sdp),
+    });
+    await vi.waitFor(() => expect(FakePeerConnection.all).toHaveLength(2));
+    const next = FakePeerConnection.all[1]!;
+    expect(next.remoteDescriptions.map((d) => d.sdp)).toEqual([sdp]);
+    next.setConnection('connected');
+    for (const c of next.channels) c.openNow();
+    expect(linkStates).toEqual(['paused', 'open']);
+  });
+
   it('ignores an offer with the old fingerprints for a lost connection', async () => {
     const { signaling, pc } = await connectedToAna();
     pc.channels[0]?.closeNow();
