@@ -22,8 +22,8 @@ import { cleanDisplayName, PEER_CALL_TYPES, parsePeerCallObject } from '../proto
 import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
 import type { DescriptionAuth } from './description-auth.ts';
 import type { LocalTracks } from './local-tracks.ts';
-import { MediaWatchdog, type MediaWatchdogOptions } from './media-watchdog.ts';
 import { sdpOrigin } from './lost-signals.ts';
+import { MediaWatchdog, type MediaWatchdogOptions } from './media-watchdog.ts';
 import { PeerConnection } from './peer-connection.ts';
 import { type ControlMessage, PeerLink } from './peer-link.ts';
 import type { StatsSample } from './stats.ts';
