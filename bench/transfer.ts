@@ -23,20 +23,26 @@
  * PROFILE=1: CPU profiles of the sender's and the receiver's main threads (and the offscreen
  * document) during the first measured Parley run, self time per function.
  * The last line is one JSON object.
+ *
+ * `--firefox` measures instead transfers with Firefox on one side (its guest page, its
+ * extension overlay; FIREFOX_SIDES=guest,extension) and Chromium on the other, against two
+ * Chromium guests in the same run: bench/lib/firefox-transfer.ts.
  */
 
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { dropTestFiles, joinCall, makeFiles, recordCards } from '../test/e2e/files-helpers.ts';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
+import { firefoxTransferBench } from './lib/firefox-transfer.ts';
 import { type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
 import { type ProfileTarget, startProfiles } from './lib/transfer-profile.ts';
-import { RECORD_CHANNELS, rawThroughput, type Target } from './lib/transfer-raw.ts';
+import { RECORD_CHANNELS, rawThroughput } from './lib/transfer-raw.ts';
+import { MiB, makeLargeFile, median, NAME_HELPER, round, waitDone } from './lib/transfer-steps.ts';
 
-const MiB = 1024 * 1024;
 const TRANSFER_MIB = Number(process.env.TRANSFER_MIB ?? 256);
 const MEMORY_MIB = Number(process.env.MEMORY_MIB ?? 1024);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -46,61 +52,7 @@ const PROFILE = process.env.PROFILE === '1';
 const RECEIVERS = (process.env.RECEIVERS ?? 'guest,extension').split(',').map((r) => r.trim());
 /** Raw channels get ids from here up (the call's own are 0 and 1), each checked unused. */
 const RAW_ID_FROM = 100;
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const log = (...args: unknown[]) => console.log(...args);
-/** tsx names functions with a __name helper that pages lack. */
-const NAME_HELPER = 'globalThis.__name = (f) => f;';
-
-/** A file of `size` bytes made of one random 16 MiB block repeated (Blob parts are shared, not copied). */
-async function makeLargeFile(page: Page, name: string, size: number): Promise<void> {
-  await page.evaluate(
-    ({ name, size }) => {
-      const block = new Uint8Array(16 * 1024 * 1024);
-      for (let i = 0; i < block.length; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
-      const blob = new Blob([block]);
-      const parts: Blob[] = [];
-      for (let done = 0; done < size; done += blob.size)
-        parts.push(done + blob.size <= size ? blob : blob.slice(0, size - done));
-      (window as unknown as { testFiles: File[] }).testFiles = [
-        new File(parts, name, { type: 'application/octet-stream' }),
-      ];
-    },
-    { name, size },
-  );
-}
-
-/** Waits for the card of `name` to say "Received and verified"; fails with its state otherwise. */
-async function waitDone(target: Target, name: string, timeout: number, label: string): Promise<void> {
-  try {
-    await target.waitForFunction(
-      (name) =>
-        [...document.querySelectorAll('li.parley-file')].some(
-          (li) =>
-            li.querySelector('.parley-file-name')?.textContent === name &&
-            (li as HTMLElement).dataset.state === 'done',
-        ),
-      name,
-      { timeout, polling: 20 },
-    );
-  } catch {
-    const seen = await target
-      .evaluate((name) => {
-        const li = [...document.querySelectorAll<HTMLElement>('li.parley-file')].find(
-          (li) => li.querySelector('.parley-file-name')?.textContent === name,
-        );
-        if (!li) return 'no card';
-        return `state ${li.dataset.state}, "${li.querySelector('.parley-file-status')?.textContent ?? ''}"`;
-      }, name)
-      .catch((error: unknown) => `unreadable (${String(error)})`);
-    throw new Error(`${label}: ${name} was not received and verified within ${timeout / 1000} s (${seen}).`);
-  }
-}
 
 /** Records on the receiver when the first binary frame arrives on a data channel labelled 'files'. */
 const FIRST_BODY_PROBE = `
@@ -122,7 +74,7 @@ const FIRST_BODY_PROBE = `
 /** Two people in a call: files go from `sender` (a guest page) to `receiver`. */
 interface Pair {
   sender: Page;
-  receiver: Target;
+  receiver: Page | Frame;
   /** Identifies the receiving Chromium's browser process (for its memory). */
   receiverMarker: string;
   /** Other threads to profile with PROFILE=1 (the offscreen document). */
@@ -313,9 +265,22 @@ async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build/guest/index.html'))) {
     throw new Error('The guest page is not built: run `npm run build:guest` first.');
   }
+  if (process.argv.includes('--firefox')) {
+    log(
+      `bench:transfer --firefox ${new Date().toISOString()}, load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
+    await firefoxTransferBench({
+      bytes: TRANSFER_MIB * MiB,
+      runs: RUNS,
+      timeoutMs: RUN_TIMEOUT_MS,
+      rawIdFrom: RAW_ID_FROM,
+    });
+    return;
+  }
   log(
-    `bench:transfer ${new Date().toISOString()}, load average ${(await import('node:os'))
-      .loadavg()
+    `bench:transfer ${new Date().toISOString()}, load average ${loadavg()
       .map((x) => x.toFixed(2))
       .join(
         ' ',

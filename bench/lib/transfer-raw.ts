@@ -12,24 +12,38 @@
  *    create or receive is recorded by RECORD_CHANNELS) and checked again after creation;
  *  - a deadline: a run that does not finish fails with what each side saw, never hangs.
  */
-import type { Frame, Page } from 'playwright-core';
-
-/** A page or a frame (the extension overlay is an iframe). */
-export type Target = Page | Frame;
+/**
+ * A page or a frame (the extension overlay is an iframe): what the bench needs of it.
+ * Playwright's pages and frames (Chromium) are this as they are; a Puppeteer page or frame
+ * (Firefox) gets it from `fromPuppeteer` in bench/lib/transfer-steps.ts.
+ */
+export interface Target {
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+  evaluate<R>(fn: () => R | Promise<R>): Promise<R>;
+  waitForFunction<A>(
+    fn: (arg: A) => unknown,
+    arg: A,
+    options?: { timeout?: number; polling?: number },
+  ): Promise<unknown>;
+}
 
 /**
  * Init script: records every RTCPeerConnection that creates or receives a data channel, with
  * its channels, on globalThis.__benchPcs. The call's connection is the connected one with a
  * 'files' channel (the guest page also makes a short-lived warm-up connection, and everyone in
  * a call with room prepares one for the next person, which never connects here).
+ * Where it can only be run after the page made its connections (Firefox's extension overlay:
+ * WebDriver BiDi preload scripts do not reach moz-extension frames), a connection is recorded
+ * when it next negotiates, marked `late` (its earlier channels are unknown); the call's is
+ * then the connected late one.
  */
 export const RECORD_CHANNELS = `(() => {
   if (globalThis.__benchPcs || typeof RTCPeerConnection === 'undefined') return;
   const pcs = (globalThis.__benchPcs = []);
-  const entryFor = (pc) => {
+  const entryFor = (pc, late) => {
     let entry = pcs.find((e) => e.pc === pc);
     if (!entry) {
-      entry = { pc, channels: [] };
+      entry = { pc, channels: [], late };
       pcs.push(entry);
       pc.addEventListener('datachannel', (event) => entry.channels.push(event.channel));
     }
@@ -38,21 +52,32 @@ export const RECORD_CHANNELS = `(() => {
   const create = RTCPeerConnection.prototype.createDataChannel;
   RTCPeerConnection.prototype.createDataChannel = function (label, init) {
     const channel = create.call(this, label, init);
-    entryFor(this).channels.push(channel);
+    entryFor(this, false).channels.push(channel);
     return channel;
   };
+  for (const name of ['setLocalDescription', 'setRemoteDescription', 'addIceCandidate']) {
+    const original = RTCPeerConnection.prototype[name];
+    RTCPeerConnection.prototype[name] = function (...args) {
+      entryFor(this, true);
+      return original.apply(this, args);
+    };
+  }
 })();`;
+
+/** Page-side: the call's connection among the recorded ones (see RECORD_CHANNELS). */
+type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[]; late: boolean };
 
 /** Stream ids of every channel ever created or received on the call's connection. */
 export async function usedChannelIds(target: Target): Promise<number[]> {
   return target.evaluate(() => {
-    type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
     const pcs = (globalThis as { __benchPcs?: Entry[] }).__benchPcs;
     if (!pcs) throw new Error('The channel recorder (RECORD_CHANNELS) is not installed in this page.');
+    const files = pcs.filter((e) => e.channels.some((c) => c.label === 'files'));
+    // No named inner functions: tsx would wrap them in a helper the page may lack.
     const call =
-      pcs
-        .filter((e) => e.channels.some((c) => c.label === 'files') && e.pc.connectionState === 'connected')
-        .at(-1) ?? pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
+      files.filter((e) => e.pc.connectionState === 'connected').at(-1) ??
+      pcs.filter((e) => e.late && e.pc.connectionState === 'connected').at(-1) ??
+      files.at(-1);
     if (!call) throw new Error('No call connection (with a "files" channel) in this page.');
     return call.channels.map((c) => c.id).filter((id): id is number => id !== null);
   });
@@ -79,12 +104,13 @@ interface RawState {
 async function openRaw(target: Target, id: number, role: 'receiver' | 'sender', bytes: number) {
   await target.evaluate(
     ({ id, role, bytes }) => {
-      type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
       const pcs = (globalThis as { __benchPcs?: Entry[] }).__benchPcs ?? [];
+      const files = pcs.filter((e) => e.channels.some((c) => c.label === 'files'));
+      // No named inner functions: tsx would wrap them in a helper the page may lack.
       const call =
-        pcs
-          .filter((e) => e.channels.some((c) => c.label === 'files') && e.pc.connectionState === 'connected')
-          .at(-1) ?? pcs.filter((e) => e.channels.some((c) => c.label === 'files')).at(-1);
+        files.filter((e) => e.pc.connectionState === 'connected').at(-1) ??
+        pcs.filter((e) => e.late && e.pc.connectionState === 'connected').at(-1) ??
+        files.at(-1);
       if (!call) throw new Error('No call connection in this page.');
       if (call.channels.some((c) => c.id === id && c.readyState !== 'closed'))
         throw new Error(`Channel id ${id} is already used by the call.`);
