@@ -20,6 +20,7 @@ import type { PeerCallMessage } from '../protocol/peer-call.ts';
 import type { DescriptionSignal, PeerSignal } from '../protocol/peer-signal.ts';
 import { createCallChannels, type DataLink } from './data-link.ts';
 import type { DescriptionAuth } from './description-auth.ts';
+import { nudgeVideoSenders, watchPathChanges } from './keyframe-nudge.ts';
 import { type LocalTracks, type MediaSenders, senderFor } from './local-tracks.ts';
 import {
   candidateInits,
@@ -106,6 +107,8 @@ export class PeerConnection {
   #pendingCandidates: RTCIceCandidateInit[] = [];
   #detachTracks: (() => void) | null = null;
   #sampler: StatsSampler | null = null;
+  /** Stops sending a keyframe on every path change (keyframe-nudge.ts); set once connected. */
+  #unwatchPath: (() => void) | null = null;
   /** Switched to relay-only (see useRelayOnly): remote host candidates are ignored. */
   #relayOnly = false;
   /** Their private host candidates off our subnets are not used with a TURN server (remote-hosts.ts). */
@@ -166,7 +169,16 @@ export class PeerConnection {
       if (pc.iceConnectionState === 'failed' && !this.closed) pc.restartIce();
     };
     pc.onconnectionstatechange = () => {
-      if (!this.closed) hooks.stateChanged();
+      if (this.closed) return;
+      // From the first connection on, a new path (after an ICE restart, say) gets a keyframe
+      // from us at once: the other side's request for one may have died with the old path.
+      if (pc.connectionState === 'connected' && !this.#unwatchPath)
+        this.#unwatchPath = watchPathChanges(pc, () => {
+          if (this.closed) return;
+          console.info('Parley: the connection took another path; sending a fresh keyframe');
+          nudgeVideoSenders(pc);
+        });
+      hooks.stateChanged();
     };
   }
 
@@ -470,6 +482,7 @@ export class PeerConnection {
     this.#detachTracks?.();
     this.#sampler?.stop();
     this.#sampler = null;
+    this.#unwatchPath?.();
     const { pc } = this;
     const control = this.#control;
     pc.onnegotiationneeded = null;

@@ -129,6 +129,9 @@ export class FakePeerConnection {
   getTransceivers() {
     return [];
   }
+  getSenders() {
+    return this.transceivers.map((t) => t.sender);
+  }
   getConfiguration() {
     return this.config;
   }
