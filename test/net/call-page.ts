@@ -196,6 +196,32 @@ export async function localAddresses(page: Page): Promise<string[]> {
   });
 }
 
+export interface MediaCounters {
+  at: number;
+  framesDecoded: number;
+  samples: number;
+  concealed: number;
+}
+
+/** The page's inbound media counters (its connected peer connections, summed). */
+export function counters(page: Page): Promise<MediaCounters> {
+  return page.evaluate(async () => {
+    const out = { at: performance.now(), framesDecoded: 0, samples: 0, concealed: 0 };
+    for (const pc of (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs) {
+      if (pc.connectionState !== 'connected') continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type !== 'inbound-rtp') return;
+        if (s.kind === 'video') out.framesDecoded += s.framesDecoded ?? 0;
+        if (s.kind === 'audio') {
+          out.samples += s.totalSamplesReceived ?? 0;
+          out.concealed += s.concealedSamples ?? 0;
+        }
+      });
+    }
+    return out;
+  });
+}
+
 /** Sends a chat message from one page and waits until the other shows it. */
 export async function chat(from: Page, to: Page, text: string, timeoutMs = 20_000): Promise<void> {
   for (const page of [from, to]) {

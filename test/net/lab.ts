@@ -21,7 +21,7 @@
  * without it `NetLab.create` throws an error saying so.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,6 +157,8 @@ export class NetLab {
   /** The server's log lines (pino JSON) once started. */
   serverLog: string[] = [];
   turnLog: string[] = [];
+  /** coturn's shared secret for REST credentials (set by startServices). */
+  private turnSecret = '';
 
   private constructor(prefix: string, dir: string) {
     this.prefix = prefix;
@@ -448,6 +450,23 @@ table inet ${table} {
     };
   }
 
+  /**
+   * The STUN and TURN servers the lab's Parley server hands out, with REST credentials valid
+   * for an hour (for pages that do not go through Parley, e.g. a benchmark's baseline).
+   */
+  iceServers(): { urls: string[]; username?: string; credential?: string }[] {
+    const username = `${Math.floor(Date.now() / 1000) + 3600}:lab`;
+    const credential = createHmac('sha1', this.turnSecret).update(username).digest('base64');
+    return [
+      { urls: [`stun:${TURN_IP}:3478`] },
+      {
+        urls: [`turn:${TURN_IP}:3478?transport=udp`, `turns:${TURN_IP}:443?transport=tcp`],
+        username,
+        credential,
+      },
+    ];
+  }
+
   /** Runs a program inside a namespace for the rest of the lab's life. */
   spawnIn(ns: string, cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
@@ -533,6 +552,7 @@ table inet ${table} {
     await this.makeCertificates();
     const { cert, key } = this.certDir();
     const secret = randomBytes(12).toString('hex');
+    this.turnSecret = secret;
     const turn = this.spawnIn(this.pubNs, 'turnserver', [
       '-n',
       `--listening-ip=${TURN_IP}`,

@@ -11,7 +11,16 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from '../e2e/files-helpers.ts';
-import { chat, hangUp, join, newLink, RECORD_CONNECTIONS, videoFlowing, watch } from './call-page.ts';
+import {
+  chat,
+  counters,
+  hangUp,
+  join,
+  newLink,
+  RECORD_CONNECTIONS,
+  videoFlowing,
+  watch,
+} from './call-page.ts';
 import { type LabBrowser, NetLab, type TunLink } from './lab.ts';
 
 let lab: NetLab;
@@ -38,32 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await lab?.close();
 });
-
-interface MediaCounters {
-  at: number;
-  framesDecoded: number;
-  samples: number;
-  concealed: number;
-}
-
-/** The page's inbound media counters (its connected peer connections, summed). */
-function counters(page: Page): Promise<MediaCounters> {
-  return page.evaluate(async () => {
-    const out = { at: performance.now(), framesDecoded: 0, samples: 0, concealed: 0 };
-    for (const pc of (window as unknown as { __pcs: RTCPeerConnection[] }).__pcs) {
-      if (pc.connectionState !== 'connected') continue;
-      (await pc.getStats()).forEach((s) => {
-        if (s.type !== 'inbound-rtp') return;
-        if (s.kind === 'video') out.framesDecoded += s.framesDecoded ?? 0;
-        if (s.kind === 'audio') {
-          out.samples += s.totalSamplesReceived ?? 0;
-          out.concealed += s.concealedSamples ?? 0;
-        }
-      });
-    }
-    return out;
-  });
-}
 
 /** Over `ms`: frames decoded per second, the share of audio samples concealed, frames shown. */
 async function measure(page: Page, ms: number) {
