@@ -21,11 +21,13 @@
  * DOMContentLoaded). JOIN_AFTER_PREVIEW=1: Bo joins once his camera preview shows.
  * bench/ab-call.sh compares the working tree with a git ref, alternating runs.
  *
- * `--firefox` measures instead the guest page with Firefox on one side (Debian's firefox-esr
- * over WebDriver BiDi, as in test/e2e/firefox-harness.ts): Ana opens a share link in Firefox
- * and waits in the room; Bo opens it in Chromium and joins; link → video as above (both sides
- * showing the other's video), join → connected on Bo's side. Baseline in the same run, calls
- * alternated: the same with Ana's guest page in Chromium.
+ * `--firefox` measures instead calls with Firefox on one side (Debian's firefox-esr over
+ * WebDriver BiDi, as in test/e2e/firefox-harness.ts): Ana opens a share link in Firefox's
+ * guest page, or starts the call from the Firefox extension's popup (FIREFOX_SIDES, default
+ * guest,extension), and waits in the room; Bo opens the link in Chromium and joins; link →
+ * video as above (both sides showing the other's video), join → connected on Bo's side.
+ * Baseline in the same run, calls alternated: the same with Ana's guest page or extension
+ * overlay in Chromium (bench/lib/firefox-call.ts).
  */
 import type { CDPSession, Frame, Page } from 'playwright-core';
 import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harness.ts';
@@ -451,6 +453,7 @@ if (process.argv.includes('--firefox')) {
     autoJoin: AUTO_JOIN,
     firstFrame: FIRST_FRAME,
     marks,
+    anaReady,
   });
   process.exit(0);
 }

@@ -1,12 +1,23 @@
 /**
- * `npm run bench:call -- --firefox` (see bench/call.ts): the guest page in Firefox calls a
- * Chromium guest, beside two Chromium guests measured in the same run, calls alternated.
+ * `npm run bench:call -- --firefox` (see bench/call.ts): Ana in Firefox calls Bo in Chromium,
+ * beside Ana in Chromium measured in the same run, calls alternated. Ana is, per
+ * FIREFOX_SIDES (default guest,extension):
+ *   - guest: her guest page (Firefox) against her guest page in Chromium;
+ *   - extension: her extension overlay, the call started from the real popup (Firefox:
+ *     dist-firefox-e2e, popup driven as in test/e2e/firefox-popup.ts; Chromium: dist-e2e, as
+ *     the main bench), against the Chromium extension overlay.
+ * Ana is in the room with her camera showing before Bo opens the link, so the popup's own
+ * time is not counted.
  */
-import type { Page as ChromiumPage } from 'playwright-core';
-import type { Page as FirefoxPage } from 'puppeteer-core';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Frame as ChromiumFrame, Page as ChromiumPage } from 'playwright-core';
+import type { Frame as FirefoxFrame, Page as FirefoxPage } from 'puppeteer-core';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { launchFirefox } from '../../test/e2e/firefox-harness.ts';
-import { launchBrowser } from '../../test/e2e/harness.ts';
+import { firefoxOverlayFrame, startFirefoxCall } from '../../test/e2e/firefox-popup.ts';
+import { launchBrowser, ORDINARY_PAGE, ROOT, startPageServer } from '../../test/e2e/harness.ts';
+import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../../test/e2e/popup-driver.ts';
 import { startServer } from '../../test/helpers/server-process.ts';
 
 interface Sample {
@@ -22,6 +33,31 @@ interface Hooks {
   /** Function text: resolves with Date.now() at the first shown remote frame. */
   firstFrame: string;
   marks(page: ChromiumPage): Promise<{ join?: number; connected?: number }>;
+  /** Resolves once Ana's Chromium overlay waits in the room with her camera showing. */
+  anaReady(overlay: ChromiumFrame): Promise<void>;
+}
+
+type Kind = 'chromium' | 'firefox' | 'chromium-extension' | 'firefox-extension';
+
+/** Ana, in the room: where her remote video shows, the link Bo opens, and how she leaves. */
+interface Ana {
+  target: ChromiumPage | ChromiumFrame | FirefoxPage | FirefoxFrame;
+  link: string;
+  close(): Promise<void>;
+}
+
+/** The Firefox overlay waits in the room with Ana's camera showing (polled: the frame's CSP). */
+async function firefoxOverlayReady(overlay: FirefoxFrame): Promise<void> {
+  for (let i = 0; i < 1500; i++) {
+    const ready = await overlay.evaluate(
+      () =>
+        document.querySelector<HTMLElement>('.parley-app')?.dataset.state === 'waiting' &&
+        (document.querySelector<HTMLVideoElement>('.parley-local-video')?.videoWidth ?? 0) > 0,
+    );
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("Ana's Firefox overlay never showed her camera and 'Waiting for someone to join'");
 }
 
 const median = (xs: number[]) => {
@@ -48,33 +84,85 @@ async function anaWaits(page: ChromiumPage | FirefoxPage, link: string): Promise
 }
 
 export async function firefoxGuestBench(calls: number, hooks: Hooks): Promise<void> {
+  const sides = (process.env.FIREFOX_SIDES ?? 'guest,extension').split(',').map((s) => s.trim());
+  const extension = sides.includes('extension');
+  if (extension) {
+    for (const dir of ['dist-e2e', 'dist-firefox-e2e'])
+      if (!existsSync(join(ROOT, dir, 'manifest.json')))
+        throw new Error(
+          `The e2e extension builds are missing (${dir}/): run \`npm run build:ext:e2e && npm run build:firefox:e2e\` first.`,
+        );
+  }
+  const kinds: Kind[] = [
+    ...(sides.includes('guest') ? (['chromium', 'firefox'] as const) : []),
+    ...(extension ? (['chromium-extension', 'firefox-extension'] as const) : []),
+  ];
   console.log(
-    `bench:call --firefox: ${calls} calls each, guest pages on loopback, fake camera and microphone; ` +
-      'Ana in Firefox (firefox-esr) or Chromium, Bo in Chromium',
+    `bench:call --firefox: ${calls} calls each (${kinds.join(', ')}), loopback, fake camera and microphone; ` +
+      'Ana in Firefox (firefox-esr) or Chromium, Bo in Chromium (guest page)',
   );
   const server = await startServer({ LOG_LEVEL: 'warn' });
-  const [firefox, chromiumAna, bo] = await Promise.all([
-    launchFirefox(),
+  const pages = await startPageServer({ '/': ORDINARY_PAGE });
+  const [firefox, chromiumAna, bo, chromiumExtensionAna] = await Promise.all([
+    launchFirefox({ extension: extension ? 'dist-firefox-e2e' : undefined }),
     launchBrowser({ extension: false }),
     launchBrowser({ extension: false }),
+    extension ? launchExtensionUser() : undefined,
   ]);
   await bo.context.addInitScript(hooks.instrument);
   await bo.context.addInitScript(hooks.autoJoin);
-  const samples: Record<'chromium' | 'firefox', Sample[]> = { chromium: [], firefox: [] };
+
+  const anaJoins: Record<Kind, () => Promise<Ana>> = {
+    async chromium() {
+      const link = formatShareLink(newShareLink(server.url));
+      const page = await chromiumAna.context.newPage();
+      await anaWaits(page, link);
+      return { target: page, link, close: () => page.close() };
+    },
+    async firefox() {
+      const link = formatShareLink(newShareLink(server.url));
+      const page = await firefox.newPage();
+      await anaWaits(page, link);
+      return { target: page, link, close: () => page.close() };
+    },
+    async 'chromium-extension'() {
+      const user = chromiumExtensionAna!;
+      const page = await user.context.newPage();
+      await page.goto(`${pages.url}/`);
+      const link = await startCallFromPopup(user, page, { server: server.url, name: 'Ana', media: 'video' });
+      const overlay = await overlayFrame(page, user.extensionId);
+      await hooks.anaReady(overlay);
+      return { target: overlay, link, close: () => page.close() };
+    },
+    async 'firefox-extension'() {
+      const page = await firefox.newPage();
+      await page.goto(`${pages.url}/`, { waitUntil: 'domcontentloaded', timeout: 120_000 });
+      await startFirefoxCall(firefox, page, { server: server.url, name: 'Ana', media: 'video' });
+      const overlay = await firefoxOverlayFrame(page, 60_000);
+      await firefoxOverlayReady(overlay);
+      const link = await overlay.$eval('.parley-link-text', (el) => el.textContent ?? '');
+      return { target: overlay, link, close: () => page.close() };
+    },
+  };
+
+  const samples: Record<Kind, Sample[]> = {
+    chromium: [],
+    firefox: [],
+    'chromium-extension': [],
+    'firefox-extension': [],
+  };
   try {
     for (let i = 0; i < calls; i++) {
-      for (const who of ['chromium', 'firefox'] as const) {
-        const link = formatShareLink(newShareLink(server.url));
-        const ana = who === 'firefox' ? await firefox.newPage() : await chromiumAna.context.newPage();
-        await anaWaits(ana, link);
+      for (const who of kinds) {
+        const ana = await anaJoins[who]();
         const boPage = await bo.context.newPage();
         const opened = Date.now();
         // Not waiting for `load` (the page joins and starts its camera meanwhile): a loaded
         // machine can take longer than the navigation timeout.
-        await boPage.goto(link, { waitUntil: 'commit', timeout: 120_000 });
+        await boPage.goto(ana.link, { waitUntil: 'commit', timeout: 120_000 });
         const frame = `(${hooks.firstFrame})('.parley-remote-video')`;
         const [a, b] = await Promise.all([
-          (ana as ChromiumPage).evaluate(frame) as Promise<number>,
+          (ana.target as ChromiumPage).evaluate(frame) as Promise<number>,
           boPage.evaluate(frame) as Promise<number>,
         ]);
         const m = await hooks.marks(boPage);
@@ -88,7 +176,8 @@ export async function firefoxGuestBench(calls: number, hooks: Hooks): Promise<vo
       }
     }
   } finally {
-    await Promise.all([firefox.close(), chromiumAna.close(), bo.close()]);
+    await Promise.all([firefox.close(), chromiumAna.close(), bo.close(), chromiumExtensionAna?.close()]);
+    await pages.close();
     await server.stop();
   }
   const sum = (xs: Sample[]) => ({
@@ -96,25 +185,31 @@ export async function firefoxGuestBench(calls: number, hooks: Hooks): Promise<vo
     linkWorst: Math.max(...xs.map((s) => s.linkToVideo)),
     join: median(xs.map((s) => s.joinToConnected)),
   });
-  const c = sum(samples.chromium);
-  const f = sum(samples.firefox);
+  const summary: Record<string, unknown> = { bench: 'call-firefox' };
   console.log('');
-  console.log(
-    `chromium ↔ chromium  link→video median ${c.link} ms (worst ${c.linkWorst}), join→connected median ${c.join} ms`,
-  );
-  console.log(
-    `firefox ↔ chromium   link→video median ${f.link} ms (worst ${f.linkWorst}), join→connected median ${f.join} ms`,
-  );
-  console.log(
-    `ratio firefox/chromium: link→video ${(f.link / c.link).toFixed(2)}, join→connected ${(f.join / c.join).toFixed(2)} (no goal yet)`,
-  );
-  console.log(
-    JSON.stringify({
-      bench: 'call-firefox',
-      chromium_link_to_video_ms: c.link,
-      firefox_link_to_video_ms: f.link,
-      chromium_join_to_connected_ms: c.join,
-      firefox_join_to_connected_ms: f.join,
-    }),
-  );
+  for (const [base, ff, label] of [
+    ['chromium', 'firefox', 'guest page'],
+    ['chromium-extension', 'firefox-extension', 'extension overlay'],
+  ] as const) {
+    if (!kinds.includes(base)) continue;
+    const c = sum(samples[base]);
+    const f = sum(samples[ff]);
+    console.log(
+      `Ana's ${label}, chromium ↔ chromium  link→video median ${c.link} ms (worst ${c.linkWorst}), join→connected median ${c.join} ms`,
+    );
+    console.log(
+      `Ana's ${label}, firefox ↔ chromium   link→video median ${f.link} ms (worst ${f.linkWorst}), join→connected median ${f.join} ms`,
+    );
+    console.log(
+      `  ratio firefox/chromium: link→video ${(f.link / c.link).toFixed(2)}, join→connected ${(f.join / c.join).toFixed(2)} (no goal yet)`,
+    );
+    const key = base === 'chromium' ? '' : 'extension_';
+    Object.assign(summary, {
+      [`chromium_${key}link_to_video_ms`]: c.link,
+      [`firefox_${key}link_to_video_ms`]: f.link,
+      [`chromium_${key}join_to_connected_ms`]: c.join,
+      [`firefox_${key}join_to_connected_ms`]: f.join,
+    });
+  }
+  console.log(JSON.stringify(summary));
 }
