@@ -30,11 +30,11 @@ function serve(port: chrome.runtime.Port): void {
   const reply = (message: WriterToOverlay) => {
     if (!gone) port.postMessage(message);
   };
-  const fail = (key: string, message: string) => {
+  const fail = (key: string, message: string, noSpace = false) => {
     const sink = open.get(key);
     open.delete(key);
     void sink?.discard();
-    reply({ op: 'error', key, message });
+    reply({ op: 'error', key, message, noSpace });
   };
 
   async function handle(message: OverlayToWriter): Promise<void> {
@@ -47,7 +47,7 @@ function serve(port: chrome.runtime.Port): void {
         const { key } = message;
         const sink = await sinks.create(key, key, '', {
           onWritten: (total) => reply({ op: 'written', key, total }),
-          onError: (sentence) => fail(key, sentence),
+          onError: (sentence, reason) => fail(key, sentence, reason === 'no-space'),
         });
         open.set(key, sink);
         return;

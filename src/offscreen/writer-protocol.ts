@@ -30,6 +30,6 @@ export type WriterToOverlay =
   | { op: 'digest'; key: string; sha256: string }
   | { op: 'closed'; key: string; file: File }
   | { op: 'discarded'; key: string }
-  /** `message`: the sentence the person sees. */
-  | { op: 'error'; key: string; message: string }
+  /** `message`: the sentence the person sees; `noSpace`: the disk or the quota is full. */
+  | { op: 'error'; key: string; message: string; noSpace: boolean }
   | { op: 'estimate'; free: number | null };

@@ -499,7 +499,7 @@ export class FileExchange {
       }
       const sink = await this.options.sinks.create(transfer.id, transfer.name, transfer.mime, {
         onWritten: (total) => this.onWritten(receiver, total),
-        onError: (sentence) => this.failIncoming(receiver, 'write-failed', sentence),
+        onError: (sentence, reason) => this.failIncoming(receiver, reason, sentence),
       });
       const hasher = sink.digest ? null : await IncrementalHasher.create();
       if (isFinished(transfer)) {

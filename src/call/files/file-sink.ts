@@ -21,11 +21,13 @@ export interface FileSink {
   discard(): Promise<void>;
 }
 
+export type SinkFailure = 'no-space' | 'write-failed';
+
 export interface SinkCallbacks {
   /** Total bytes safely written so far (drives acknowledgements and progress). */
   onWritten(total: number): void;
-  /** Writing failed (disk full, storage gone); the transfer must stop. */
-  onError(message: string): void;
+  /** Writing failed (`no-space`: the disk or the quota is full); the transfer must stop. */
+  onError(message: string, reason: SinkFailure): void;
 }
 
 export interface SinkFactory {

@@ -38,7 +38,8 @@ export class OffscreenSinkFactory implements SinkFactory {
       port.onDisconnect.addListener(() => {
         this.port = null;
         this.connecting = null;
-        for (const entry of this.entries.values()) entry.callbacks.onError('The file writer stopped.');
+        for (const entry of this.entries.values())
+          entry.callbacks.onError('The file writer stopped.', 'write-failed');
         this.entries.clear();
       });
       this.port = port;
@@ -76,7 +77,7 @@ export class OffscreenSinkFactory implements SinkFactory {
         this.entries.delete(reply.key);
         entry.failed?.(new Error(reply.message));
         entry.discarded?.();
-        entry.callbacks.onError(reply.message);
+        entry.callbacks.onError(reply.message, reply.noSpace ? 'no-space' : 'write-failed');
         return;
       }
     }

@@ -100,7 +100,10 @@ export class OpfsSinkFactory implements SinkFactory {
         this.pending.delete(reply.key);
         entry.failed?.(new Error(writeErrorSentence(reply.name)));
         entry.discarded?.();
-        entry.callbacks.onError(writeErrorSentence(reply.name));
+        entry.callbacks.onError(
+          writeErrorSentence(reply.name),
+          reply.name === 'QuotaExceededError' ? 'no-space' : 'write-failed',
+        );
         return;
     }
   }
