@@ -7,10 +7,11 @@
  * node with a member in the room is subscribed to it and keeps a mirror of the room (peer id
  * → its local socket, or the id of the node it is on), so a relay needs no Redis read: a
  * local target is sent to directly; frames for peers on other nodes are batched per target
- * node for one turn of the event loop and go out as one PUBLISH on that node's own channel
- * (so only the receiving node reads them, and Redis's and the client library's cost is paid
- * once per batch, not per message). Order holds: a node sends all its PUBLISHes on one
- * connection, batches keep their order, and Redis delivers a channel's messages in order.
+ * node for one turn of the event loop (signal-batch.ts) and go out as one PUBLISH on that
+ * node's own channel (so only the receiving node reads them, and Redis's cost is paid once
+ * per batch, not per message), on a publish-only connection with replies off
+ * (redis-publisher.ts). Order holds: a node sends all its batches on that one connection,
+ * batches keep their order, and Redis delivers a channel's messages in order.
  *
  * A node that dies or drains leaves its members in Redis: their clients reconnect to another
  * node and resume (the scripts treat them as live, so the others see no leave). Nodes beat a
@@ -25,8 +26,10 @@ import { joinedFrame, peerJoinedFrame, peerLeftFrame, relayFrame, signalFrame } 
 import { type Logger, roomTag } from './log.ts';
 import type { RoomsConfig } from './memory-rooms.ts';
 import { connectRedis } from './redis-connection.ts';
+import { connectPublisher } from './redis-publisher.ts';
 import { JOIN_SCRIPT, LEAVE_SCRIPT, PARK_SCRIPT, REAP_SCRIPT, SYNC_SCRIPT } from './redis-scripts.ts';
 import { hashToken, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
+import { decodeBatch, SignalBatcher } from './signal-batch.ts';
 
 export interface RedisRoomsConfig extends RoomsConfig {
   redisUrl: string;
@@ -44,6 +47,8 @@ const REFRESH_EVERY = 15; // heartbeats (30 s)
 const REAP_EVERY = 3; // heartbeats
 /** After Redis came back: how long other nodes get to re-assert their members. */
 const RESYNC_SETTLE_MS = 5000;
+/** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
+const MAX_BATCH_BYTES = 256 * 1024;
 
 interface LocalRoom<M> {
   readonly id: string;
@@ -143,59 +148,29 @@ export function createRedisRooms<M extends Member>(
   }
 
   /**
-   * A batch of signals for members on this node (see queueSignal for the layout). A signal
-   * for a peer not (yet) here while one of our joins to its room is in flight is kept with the
-   * room's events, so the newcomer gets it once its join is admitted.
+   * A batch of signals for members on this node (signal-batch.ts). A signal for a peer not
+   * (yet) here while one of our joins to its room is in flight is kept with the room's events,
+   * so the newcomer gets it once its join is admitted.
    */
   function onSignals(batch: Buffer): void {
-    let o = 0;
-    while (o + 27 <= batch.length) {
-      const to = batch.toString('latin1', o, o + 22);
-      const roomLength = batch[o + 22]!;
-      const room = batch.toString('latin1', o + 23, o + 23 + roomLength);
-      const start = o + 27 + roomLength;
-      const end = start + batch.readUInt32BE(o + 23 + roomLength);
-      o = end;
+    decodeBatch(batch, (to, room, frame) => {
       const lr = rooms.get(room);
-      if (lr === undefined) continue;
+      if (lr === undefined) return;
       const target = lr.peers.get(to);
-      if (isLocal(target)) outbox.send(target, batch.subarray(start, end));
-      else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|`, 'latin1'), batch.subarray(start, end)]));
-    }
+      if (isLocal(target)) outbox.send(target, frame);
+      else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|`, 'latin1'), frame]));
+    });
   }
 
-  /** Outgoing signals per target node, sent as one PUBLISH each at the end of this turn. */
-  const outgoing = new Map<string, Buffer[]>();
-  let flushScheduled = false;
-
-  /** Record layout: peer id (22 bytes), room id length (1), room id, frame length (4, BE), frame. */
-  function queueSignal(toNode: string, room: string, to: string, frame: Buffer): void {
-    const head = Buffer.allocUnsafe(27 + room.length);
-    head.write(to, 0, 'latin1');
-    head[22] = room.length;
-    head.write(room, 23, 'latin1');
-    head.writeUInt32BE(frame.length, 23 + room.length);
-    let parts = outgoing.get(toNode);
-    if (parts === undefined) {
-      parts = [];
-      outgoing.set(toNode, parts);
-    }
-    parts.push(head, frame);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushSignals);
-    }
-  }
-
-  function flushSignals(): void {
-    flushScheduled = false;
-    for (const [toNode, parts] of outgoing) {
-      cmd
-        .sendCommand(['PUBLISH', nodeChan(toNode), Buffer.concat(parts)])
-        .catch((err: Error) => log.debug({ err: err.message }, 'relay dropped: redis unavailable'));
-    }
-    outgoing.clear();
-  }
+  /** Signals for peers on other nodes: one PUBLISH per target node, at the end of this turn. */
+  const publisher = connectPublisher(config.redisUrl, log);
+  const batcher = new SignalBatcher({
+    windowMs: 0,
+    maxBytes: MAX_BATCH_BYTES,
+    publish(toNode, parts, bytes) {
+      if (!publisher.publish(nodeChan(toNode), parts, bytes)) log.debug('relay dropped: redis unavailable');
+    },
+  });
 
   /**
    * Applies one room event. With `only` (a member that just joined) it is a replay of an
@@ -430,8 +405,8 @@ export function createRedisRooms<M extends Member>(
     if (target === undefined || target === m) return false;
     const out = relayFrame(m.peerId, frame, text, msg.to, msg.data);
     if (isLocal(target)) outbox.send(target, out);
-    else if (cmd.isReady)
-      queueSignal(target, lr.id, msg.to, typeof out === 'string' ? Buffer.from(out) : out);
+    else if (publisher.ready)
+      batcher.queue(target, lr.id, msg.to, typeof out === 'string' ? Buffer.from(out) : out);
     outbox.relayed();
     return true;
   }
@@ -555,7 +530,8 @@ export function createRedisRooms<M extends Member>(
     async close() {
       closed = true;
       clearInterval(heartbeat);
-      await connection.close();
+      batcher.close();
+      await Promise.all([publisher.close(), connection.close()]);
     },
   };
 }

@@ -1,0 +1,131 @@
+/**
+ * A Redis connection that only PUBLISHes, with replies switched off (`CLIENT REPLY OFF`): the
+ * relay's batches between nodes (signal-batch.ts) go out on it. Every other command stays on
+ * node-redis (redis-connection.ts); this one exists because a relayed batch needs no answer,
+ * and waiting for one cost each batch a second wake-up of the sending node, a RESP parse and a
+ * promise (node-redis has no fire-and-forget mode). It speaks the few lines of RESP it needs.
+ *
+ * On connect it authenticates from the URL (`redis://[user:]password@host`, `rediss://` for
+ * TLS) and checks the answer with a PING before it switches replies off and takes batches.
+ * While it is not connected, `publish` drops (and says so): the relay is then as lossy as
+ * Redis being away, which joins already report as `unavailable`. It reconnects by itself.
+ * Pub/sub ignores the database number, so the URL's `/db` needs no SELECT.
+ */
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Logger } from './log.ts';
+
+/** Writes waiting in our socket beyond this (Redis stalled) are not added to: dropped. */
+const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+export interface RedisPublisher {
+  /** Connected, authenticated, replies off. */
+  readonly ready: boolean;
+  /** PUBLISH `channel` (ASCII) with the concatenation of `parts` (`bytes` long); false if dropped. */
+  publish(channel: string, parts: readonly Buffer[], bytes: number): boolean;
+  /** Sends what was published and closes (waits at most a second). */
+  close(): Promise<void>;
+}
+
+function command(args: readonly string[]): string {
+  let s = `*${args.length}\r\n`;
+  for (const a of args) s += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+  return s;
+}
+
+export function connectPublisher(url: string, log: Logger): RedisPublisher {
+  const u = new URL(url);
+  const tls = u.protocol === 'rediss:';
+  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = Number(u.port || 6379);
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  let socket: Socket | null = null;
+  let ready = false;
+  let closed = false;
+  let retries = 0;
+  let dropped = 0;
+  let warned = false;
+
+  function open(): void {
+    if (closed) return;
+    // No Nagle: Redis never answers on this connection, so its ACKs come late (delayed ACK),
+    // and a batch must not wait for the previous one's.
+    const raw = tcpConnect({ host, port, noDelay: true });
+    const s = tls ? tlsConnect({ socket: raw, servername: host }) : raw;
+    socket = s;
+    let greeting = '';
+    s.on(tls ? 'secureConnect' : 'connect', () => {
+      let hello = '';
+      if (password !== '') hello += command(user !== '' ? ['AUTH', user, password] : ['AUTH', password]);
+      s.write(`${hello}${command(['PING'])}`);
+    });
+    s.on('data', (chunk: Buffer) => {
+      if (ready) return; // replies are off: nothing else comes, and whatever does is not ours
+      greeting += chunk.toString('latin1');
+      if (greeting.startsWith('-')) {
+        log.warn({ err: greeting.split('\r\n')[0] }, 'redis publisher refused');
+        s.destroy();
+        return;
+      }
+      if (!greeting.includes('+PONG\r\n')) return;
+      s.write(command(['CLIENT', 'REPLY', 'OFF']));
+      ready = true;
+      retries = 0;
+      if (warned) log.info({ dropped }, 'redis publisher connected again');
+      warned = false;
+      dropped = 0;
+    });
+    s.on('error', (err: Error) => {
+      if (!warned && !closed) log.warn({ err: err.message }, 'redis publisher unreachable; reconnecting');
+      warned = true;
+    });
+    s.on('close', () => {
+      if (socket !== s) return;
+      ready = false;
+      socket = null;
+      if (closed) return;
+      warned = true;
+      setTimeout(open, Math.min(100 + retries++ * 100, 1000)).unref();
+    });
+  }
+  open();
+
+  return {
+    get ready() {
+      return ready;
+    },
+    publish(channel, parts, bytes) {
+      const s = socket;
+      if (!ready || s === null || s.writableLength > MAX_BACKLOG_BYTES) {
+        dropped++;
+        return false;
+      }
+      const head = `*3\r\n$7\r\nPUBLISH\r\n$${channel.length}\r\n${channel}\r\n$${bytes}\r\n`;
+      const out = Buffer.allocUnsafe(head.length + bytes + 2);
+      let o = out.write(head, 0, 'latin1');
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.length;
+      }
+      CRLF.copy(out, o);
+      s.write(out);
+      return true;
+    },
+    async close() {
+      closed = true;
+      ready = false;
+      const s = socket;
+      if (s === null) return;
+      await Promise.race([
+        new Promise((r) => {
+          s.once('close', r);
+          s.end();
+        }),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+      s.destroy();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * The relay's publish-only connection (server/redis-publisher.ts) against a real redis-server:
+ * batches arrive in order, nothing published before close is lost, and it comes back by
+ * itself after Redis restarts.
+ */
+import { createClient } from '@redis/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/log.ts';
+import { connectPublisher, type RedisPublisher } from '../../server/redis-publisher.ts';
+import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
+
+let redis: RedisHandle;
+
+beforeAll(async () => {
+  redis = await startRedis();
+}, 60_000);
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** A subscriber on `channel` that keeps every message (as text). */
+async function listen(channel: string) {
+  const sub = createClient({ url: redis.url });
+  sub.on('error', () => {});
+  await sub.connect();
+  const got: string[] = [];
+  await sub.subscribe(channel, (m) => got.push(m));
+  return { got, close: () => sub.close() };
+}
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const publish = (p: RedisPublisher, channel: string, text: string) => {
+  const parts = [Buffer.from(text.slice(0, 3)), Buffer.from(text.slice(3))];
+  return p.publish(channel, parts, Buffer.byteLength(text));
+};
+
+describe('redis publisher', () => {
+  it('delivers batches in order, byte-exact, and loses none published just before close', async () => {
+    const channel = 'pub-test:order';
+    const sub = await listen(channel);
+    const p = connectPublisher(redis.url, createLogger('silent'));
+    await until('the publisher to connect', () => p.ready);
+    const sentTexts = Array.from({ length: 300 }, (_, i) => `batch ${i} ✓ ${'x'.repeat(i * 7)}`);
+    for (const t of sentTexts) expect(publish(p, channel, t)).toBe(true);
+    await p.close();
+    expect(p.ready).toBe(false);
+    expect(publish(p, channel, 'after close')).toBe(false);
+    await until('every batch', () => sub.got.length >= sentTexts.length);
+    expect(sub.got).toEqual(sentTexts);
+    await sub.close();
+  });
+
+  it('drops while Redis is away and publishes again by itself once it is back', async () => {
+    const channel = 'pub-test:restart';
+    const p = connectPublisher(redis.url, createLogger('silent'));
+    await until('the publisher to connect', () => p.ready);
+    await redis.stop();
+    await until('the publisher to notice', () => !p.ready);
+    expect(publish(p, channel, 'lost')).toBe(false);
+    await redis.start();
+    const sub = await listen(channel);
+    await until('the publisher to reconnect', () => p.ready, 5000);
+    expect(publish(p, channel, 'back')).toBe(true);
+    await until('the message after the restart', () => sub.got.length > 0);
+    expect(sub.got).toEqual(['back']);
+    await p.close();
+    await sub.close();
+  });
+});
