@@ -2,9 +2,11 @@
  * The files in deploy/ as a person installs them: the systemd unit (checked with
  * systemd-analyze and its command line run), the environment file, coturn's config and the
  * Caddyfile, each started for real on loopback with only ports, paths, the host name and the
- * secret replaced; Caddy serves a certificate from a CA made here with openssl. A call's
- * signaling goes through Caddy over wss, and the TURN credentials it hands out are accepted
- * by coturn (and tampered ones are not).
+ * secret replaced; Caddy serves a certificate from a CA made here with openssl. Redis as
+ * section 5 of deploy/README.md sets it up: the env file's `REDIS_URL` line uncommented (its
+ * port replaced), two server processes, Caddy's `reverse_proxy` over both. A call's signaling
+ * goes through Caddy over wss and its room lives in Redis, and the TURN credentials it hands
+ * out are accepted by coturn (and tampered ones are not).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +14,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
 import { freePort, ROOT, type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { turnAllocate } from '../helpers/turn-allocate.ts';
 import { newRoom, TestClient } from './ws-client.ts';
@@ -52,7 +56,8 @@ function unitValue(unit: string, key: string): string {
 const tmp = mkdtempSync(path.join(tmpdir(), 'parley-deploy-'));
 const SECRET = randomBytes(24).toString('base64url');
 const children: ChildProcess[] = [];
-let server: ServerHandle;
+let servers: ServerHandle[] = [];
+let redis: RedisHandle;
 let caPem: Buffer;
 let httpsPort: number;
 let turnPort: number;
@@ -162,15 +167,29 @@ beforeAll(async () => {
   const unit = readFileSync(path.join(DEPLOY, 'parley.service'), 'utf8');
   expect(unitValue(unit, 'ExecStart').split(' ').slice(1)).toEqual(['--import', 'tsx', 'server/main.ts']);
   const env = envFile(path.join(DEPLOY, 'parley.env'));
+  // Section 5: Redis, the env file's REDIS_URL line uncommented, two processes.
+  const redisLine = /^#(REDIS_URL)=(redis:\/\/127\.0\.0\.1):6379$/m.exec(
+    readFileSync(path.join(DEPLOY, 'parley.env'), 'utf8'),
+  );
+  expect(
+    redisLine,
+    'parley.env has the commented REDIS_URL line deploy/README.md tells to uncomment',
+  ).not.toBeNull();
+  redis = await startRedis();
   httpsPort = await freePort();
-  server = await startServer({
-    ...env,
-    PORT: '0',
-    PUBLIC_ORIGIN: `https://localhost:${httpsPort}`,
-    TURN_URLS: `turn:127.0.0.1:${turnPort}?transport=udp`,
-    STUN_URLS: `stun:127.0.0.1:${turnPort}`,
-    TURN_SECRET: SECRET,
-  });
+  servers = await Promise.all(
+    [0, 1].map(() =>
+      startServer({
+        ...env,
+        REDIS_URL: `${redisLine?.[2]}:${redis.port}`,
+        PORT: '0',
+        PUBLIC_ORIGIN: `https://localhost:${httpsPort}`,
+        TURN_URLS: `turn:127.0.0.1:${turnPort}?transport=udp`,
+        STUN_URLS: `stun:127.0.0.1:${turnPort}`,
+        TURN_SECRET: SECRET,
+      }),
+    ),
+  );
 
   // Caddy with deploy/Caddyfile, our certificate instead of Let's Encrypt.
   run('caddy', caddy, ['run', '--config', path.join(DEPLOY, 'Caddyfile'), '--adapter', 'caddyfile'], {
@@ -179,7 +198,8 @@ beforeAll(async () => {
     PARLEY_HTTPS_PORT: String(httpsPort),
     PARLEY_HTTP_PORT: String(await freePort()),
     PARLEY_CADDY_ADMIN: 'off',
-    PARLEY_UPSTREAM: `127.0.0.1:${server.port}`,
+    // Both processes, as section 5 writes it: `reverse_proxy 127.0.0.1:8787 127.0.0.1:8788`.
+    PARLEY_UPSTREAM: servers.map((srv) => `127.0.0.1:${srv.port}`).join(' '),
     HOME: tmp,
     XDG_DATA_HOME: tmp,
     XDG_CONFIG_HOME: tmp,
@@ -193,7 +213,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGTERM');
-  await server?.stop();
+  await Promise.all(servers.map((srv) => srv.stop()));
+  await redis?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -214,7 +235,7 @@ describe('deploy/: systemd unit, coturn, Caddy with TLS, the server', () => {
     expect(page.status).toBe(200);
   });
 
-  it('carries a call over wss through Caddy and hands out TURN credentials coturn accepts', async () => {
+  it('carries a call over wss through Caddy, its room in Redis, and hands out TURN credentials coturn accepts', async () => {
     const origin = `https://localhost:${httpsPort}`;
     const room = newRoom();
     const { client: a, joined: ja } = await TestClient.joined(origin, room, { ca: caPem, origin });
@@ -222,6 +243,15 @@ describe('deploy/: systemd unit, coturn, Caddy with TLS, the server', () => {
     await a.next('peer-joined');
     a.send({ v: 1, type: 'signal', to: jb.peerId, data: { type: 'offer', sdp: 'v=0' } });
     expect(await b.next('signal')).toMatchObject({ from: ja.peerId, data: { type: 'offer' } });
+    // The room is in Redis (under the default prefix), with both people in it.
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    const fields = (await admin.sendCommand(['HKEYS', `parley:room:${room}`])) as string[];
+    await admin.close();
+    expect(fields.filter((f) => f.startsWith('m:')).sort()).toEqual(
+      [`m:${ja.peerId}`, `m:${jb.peerId}`].sort(),
+    );
 
     const turn = (ja.iceServers as { urls: string[]; username?: string; credential?: string }[]).find(
       (s) => s.username !== undefined,
