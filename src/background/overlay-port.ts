@@ -18,6 +18,7 @@ import { profileIdentity } from './identity.ts';
 import { answerIdentityRequest } from './identity-requests.ts';
 import { liveCalls } from './live-call.ts';
 import { OVERLAY_PAGE, openCallWindow, PERMISSION_PAGE, pageUrl, WINDOW_PAGE } from './placement.ts';
+import { claimWhileRinging } from './ring-window.ts';
 
 /** Is this port's sender the page the call was handed to (right page, right tab, right frame)? */
 function senderMatches(port: Port, call: CallRecord): boolean {
@@ -78,7 +79,9 @@ export function acceptOverlayPort(port: Port): void {
       if (callId === null) {
         if (message.type === 'claim') {
           let matched: CallRecord | undefined;
-          const candidate = await findCall((c) => c.cap === message.cap);
+          // A call window made ready while a ring rings waits here for Accept (./ring-window.ts).
+          const candidate =
+            (await findCall((c) => c.cap === message.cap)) ?? (await claimWhileRinging(message.cap, port));
           if (candidate && senderMatches(port, candidate)) {
             matched = await updateCall(candidate.callId, (c) =>
               c.capUsed || c.cap !== message.cap
@@ -104,7 +107,10 @@ export function acceptOverlayPort(port: Port): void {
         }
         return deny();
       }
-      await onOverlayMessage(callId, message);
+      // An identity request (a signature: storage and WebCrypto) answers by its own id, so it
+      // does not hold up the messages behind it, such as the description it was signed for.
+      if (message.type === 'identity') void onOverlayMessage(callId, message);
+      else await onOverlayMessage(callId, message);
     });
   });
 

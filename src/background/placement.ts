@@ -21,6 +21,8 @@ import { loadSettings } from './settings.ts';
 export const OVERLAY_PAGE = 'src/overlay/overlay.html';
 export const WINDOW_PAGE = 'src/overlay/window.html';
 export const PERMISSION_PAGE = 'src/permission/permission.html';
+/** The call window's size. */
+export const CALL_WINDOW_SIZE = { width: 440, height: 560 } as const;
 
 /** After a page says it is leaving: long enough for tabs.onRemoved to tell a closing tab. */
 const LEAVING_SETTLE_MS = 300;
@@ -88,8 +90,7 @@ export async function openCallWindow(callId: string, reason: WindowReason): Prom
     const win = await chrome.windows.create({
       type: 'popup',
       url: `${pageUrl(WINDOW_PAGE)}#cap=${call.cap}&why=${reason}`,
-      width: 440,
-      height: 560,
+      ...CALL_WINDOW_SIZE,
       focused: true,
     });
     const tabId = win?.tabs?.[0]?.id ?? null;

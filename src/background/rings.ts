@@ -39,6 +39,7 @@ import { profileIdentity } from './identity.ts';
 import { liveCalls } from './live-call.ts';
 import { openCall, openCallWindow } from './placement.ts';
 import { presence } from './presence.ts';
+import { dropCallWindow, prepareCallWindow, takeCallWindow } from './ring-window.ts';
 import { loadSettings } from './settings.ts';
 
 /** How long a ring may go unanswered before the caller is told "no answer". */
@@ -200,6 +201,7 @@ async function onRingAnswer(callId: string, answer: RingAnswer): Promise<void> {
       if (!ring) return;
       await setIncoming(rings.filter((r) => r !== ring));
       await clearNotification(callId);
+      void dropCallWindow(callId);
       await addMissed(ring);
     });
     return;
@@ -267,6 +269,8 @@ async function onRing(raw: Invite): Promise<void> {
     }
     await setIncoming([...rings, ring]);
     await notify(ring);
+    // The call window starts now, minimized, and waits for Accept (./ring-window.ts).
+    prepareCallWindow(ring.callId, async () => (await incoming()).some((r) => r.callId === ring.callId));
     setTimeout(() => void sweepRings(), RING_TIMEOUT_MS + 100);
   });
 }
@@ -307,6 +311,7 @@ export function sweepRings(now = Date.now()): Promise<void> {
     for (const ring of over) {
       presence.registered?.registration.answer(ring.callId, 'no-answer');
       await clearNotification(ring.callId);
+      void dropCallWindow(ring.callId);
       await addMissed(ring);
     }
   });
@@ -317,38 +322,56 @@ export function answerRing(callId: string, answer: 'accept' | 'decline'): Promis
     const rings = await incoming();
     const ring = rings.find((r) => r.callId === callId);
     if (!ring) return { ok: false, error: 'That call has ended.' };
-    await setIncoming(rings.filter((r) => r !== ring));
-    await clearNotification(callId);
     const registration = presence.registered?.registration;
+    const done = async () => {
+      await setIncoming(rings.filter((r) => r !== ring));
+      await clearNotification(callId);
+    };
     if (answer === 'decline') {
+      void dropCallWindow(callId);
+      await done();
       registration?.answer(callId, 'decline');
       return { ok: true };
     }
-    const contact = await getContact(ring.key);
+    // Taken while the ring is still listed: a window still opening is waited for, not closed.
+    const [ready, contact, { server, name }] = await Promise.all([
+      takeCallWindow(callId),
+      getContact(ring.key),
+      loadSettings(),
+    ]);
     if (!contact || contact.blocked || !registration?.answer(callId, 'accept')) {
+      if (ready) await chrome.windows.remove(ready.windowId).catch(() => undefined);
+      await done();
       return { ok: false, error: 'The call could not be answered: Parley is not connected.' };
     }
-    const { server, name } = await loadSettings();
     const call: CallRecord = {
       callId: randomBase64Url(16),
-      tabId: null,
+      tabId: ready?.tabId ?? null,
       pageTabId: NO_PAGE_TAB,
       host: 'window',
+      ...(ready ? { windowId: ready.windowId } : {}),
       server,
       room: ring.room,
       secret: randomBase64Url(16),
       media: ring.media,
       name: name || 'Parley user',
-      cap: randomBase64Url(32),
+      cap: ready?.cap ?? randomBase64Url(32),
       capUsed: false,
       sessionKey: randomBase64Url(32),
       joinRequested: false,
       createdAt: Date.now(),
       ring: { callId: ring.callId, contactKey: contact.key, peerName: contact.name, direction: 'in' },
     };
-    await putCall(call);
-    // In the room while the window opens: the caller's offer waits here for it.
+    // In the room while the record is written and the window comes up: the caller's offer
+    // waits here for it. (The record is queued before the room's `joined` can update it.)
     liveCalls.of(call.callId).joinAhead(call);
+    await putCall(call);
+    if (ready) {
+      ready.answer(call);
+      await done();
+      return { ok: true };
+    }
+    await done();
     const opened = await openCallWindow(call.callId, 'answered');
     return opened ? { ok: true } : { ok: false, error: 'The call window could not be opened.' };
   });

@@ -11,6 +11,7 @@ import '../overlay/app.css';
 import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
+import { warmUpWebRtc } from '../call/warm-up.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { button, el } from '../overlay/ui/dom.ts';
 import { parseContactLink } from '../protocol/contact-link.ts';
@@ -142,29 +143,6 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
   nameInput.focus();
   nameInput.select();
   setTimeout(warmUpWebRtc, 0);
-}
-
-/**
- * The first RTCPeerConnection a page makes starts WebRTC in it (its threads): 3-25 ms of the
- * main thread on a 2-core machine, against ~1 ms for the next one; and its first gathering
- * has the browser list the network interfaces. Done while the join card is read, with a
- * throwaway connection that gathers host candidates (no ICE servers: nothing leaves the
- * machine, and the candidates go nowhere), both costs are out of the way of the call's own
- * connection, made when the server says `joined` while the offer is on its way.
- */
-function warmUpWebRtc(): void {
-  try {
-    const pc = new RTCPeerConnection();
-    pc.createDataChannel('warm-up');
-    const done = (): void => pc.close();
-    pc.onicecandidate = ({ candidate }) => {
-      if (!candidate) done();
-    };
-    pc.setLocalDescription().catch(done);
-    setTimeout(done, 3000);
-  } catch {
-    // Nothing lost: the call's own connection will report what is wrong.
-  }
 }
 
 function startCall(

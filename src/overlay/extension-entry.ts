@@ -9,6 +9,7 @@
 import * as v from 'valibot';
 import type { DescriptionAuth } from '../call/description-auth.ts';
 import { IdentitySignedAuth } from '../call/identity-signed-auth.ts';
+import { warmUpWebRtc } from '../call/warm-up.ts';
 import { formatCallLink } from '../messaging/call-link.ts';
 import {
   BgToOverlaySchema,
@@ -189,8 +190,14 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
   // The capability is one-time; take it out of the URL (and the history) straight away.
   history.replaceState(null, '', location.pathname);
   if (!CAP_PATTERN.test(cap)) return inert(root);
+  // A call window made ready while a ring rings: WebRTC starts while the claim waits for Accept.
+  if (host === 'window' && why === 'answered') setTimeout(warmUpWebRtc, 0);
   const claimed = await claim(cap);
-  if (!claimed) return inert(root);
+  if (!claimed) {
+    // A call window made ready for a ring whose worker stopped meanwhile: nothing to show.
+    if (host === 'window' && why === 'answered') window.close();
+    return inert(root);
+  }
   const { call } = claimed;
 
   let controlHandler: (message: OverlayControl) => void = () => {};

@@ -347,6 +347,19 @@ export async function overlayFrame(page: Page, extensionId: string, timeout = 15
   );
 }
 
+/**
+ * The extension's call window page (an answered ring's: opened, minimized, while it rang, so
+ * it may exist before Accept is pressed).
+ */
+export function callWindow(user: ExtensionUser, timeout = 15_000): Promise<Page> {
+  const prefix = `chrome-extension://${user.extensionId}/src/overlay/window.html`;
+  return waitFor(
+    'the Parley call window',
+    async () => user.context.pages().find((p) => p.url().startsWith(prefix) && !p.isClosed()),
+    timeout,
+  );
+}
+
 /** Is our overlay host element in the page? (The shadow root is closed; the host is not.) */
 export function overlayMounted(page: Page): Promise<boolean> {
   return page.evaluate(() => document.querySelector('parley-overlay') !== null);

@@ -19,6 +19,7 @@ import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { contactLine, hangUp, linkCall, ringNotifications, saveEachOther } from './contact-steps.ts';
 import { ORDINARY_PAGE, type PageServer, startPageServer } from './harness.ts';
 import {
+  callWindow,
   configurePopup,
   type ExtensionUser,
   launchExtensionUser,
@@ -96,12 +97,8 @@ async function boAccepts(): Promise<Page> {
   await expect.poll(() => ringNotifications(bo), { timeout: 15_000 }).toBe(1);
   const popup = await bo.openPopup(boPage);
   await popup.waitForText(/Ana is calling/);
-  const windowOpened = bo.context.waitForEvent('page', {
-    predicate: (p) => p.url().startsWith(`chrome-extension://${bo.extensionId}/src/overlay/window.html`),
-    timeout: 15_000,
-  });
   await popup.click('Accept');
-  const win = await windowOpened;
+  const win = await callWindow(bo);
   await popup.close().catch(() => {});
   return win;
 }

@@ -25,7 +25,13 @@ import {
   stopServiceWorker,
 } from './contact-steps.ts';
 import { ORDINARY_PAGE, type PageServer, startPageServer } from './harness.ts';
-import { type ExtensionUser, launchExtensionUser, overlayFrame, overlayMounted } from './popup-driver.ts';
+import {
+  callWindow,
+  type ExtensionUser,
+  launchExtensionUser,
+  overlayFrame,
+  overlayMounted,
+} from './popup-driver.ts';
 
 let server: ServerHandle;
 let pages: PageServer;
@@ -79,14 +85,11 @@ describe('ringing a contact', () => {
     await expect.poll(() => ringNotifications(bo), { timeout: 15_000 }).toBe(1);
     const popup = await bo.openPopup(boPage);
     await popup.waitForText(/Ana is calling/);
-    const windowOpened = bo.context.waitForEvent('page', {
-      predicate: (p) => p.url().startsWith(`chrome-extension://${bo.extensionId}/src/overlay/window.html`),
-      timeout: 15_000,
-    });
     await popup.click('Accept');
-    const win = await windowOpened;
+    // (Opened, minimized, while it rang: Accept brings it up and hands it the call.)
+    const win = await callWindow(bo);
     await popup.close().catch(() => {});
-    expect(await ringNotifications(bo)).toBe(0);
+    await expect.poll(() => ringNotifications(bo), { timeout: 15_000 }).toBe(0);
     // Frames presented on both sides: media flows.
     const [there, here] = await Promise.all([
       framesPresented(win, REMOTE_VIDEO),
@@ -120,6 +123,9 @@ describe('ringing a contact', () => {
     await popup.close();
     await anaOverlay.getByText('Bo declined the call.').waitFor({ timeout: 15_000 });
     expect(await ringNotifications(bo)).toBe(0);
+    // The call window made ready while it rang is gone too.
+    const windowPages = () => bo.context.pages().filter((p) => p.url().includes('/src/overlay/window.html'));
+    await expect.poll(() => windowPages().length, { timeout: 15_000 }).toBe(0);
     await expect.poll(() => overlayMounted(anaPage), { timeout: 15_000 }).toBe(false);
   });
 
