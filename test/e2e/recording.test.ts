@@ -312,7 +312,7 @@ describe('recording with consent on the guest page', () => {
     await bo.page.getByText('Ana stopped recording').waitFor();
     await screenshot(ana.page, 'recording-saved');
     const { path, name } = await saveRecording(ana.page);
-    expect(name).toMatch(/^Parley recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}\.webm$/);
+    expect(name).toMatch(/^Parley recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}-\d{2}\.webm$/);
     expect(await indicator(ana.page).isVisible()).toBe(false);
     // Open plays it in the call (an inert <video>), as a received video would.
     await ana.page.getByRole('button', { name: `Open ${name}` }).click();

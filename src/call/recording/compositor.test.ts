@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { fit, layout } from './compositor.ts';
+import { fitInside, layout } from './compositor.ts';
 import { pickMimeType, recordingFileName } from './recorder.ts';
 
 describe('the recording picture', () => {
@@ -34,14 +34,20 @@ describe('the recording picture', () => {
     expect(rects[1]!.x).toBeGreaterThanOrEqual(rects[0]!.w);
   });
 
-  test('a picture is scaled to fit, centred, keeping its shape', () => {
-    expect(fit(1280, 720, { x: 0, y: 0, w: 480, h: 540 })).toEqual({ x: 0, y: 135, w: 480, h: 270 });
+  test('a picture is scaled to fitInside, centred, keeping its shape', () => {
+    expect(fitInside(1280, 720, { x: 0, y: 0, w: 480, h: 540 })).toEqual({ x: 0, y: 135, w: 480, h: 270 });
   });
 });
 
 describe('the recording file', () => {
   test('is named with the date and time it started, with nothing a file system refuses', () => {
-    expect(recordingFileName(new Date(2026, 11, 3, 14, 5))).toBe('Parley recording 2026-12-03 14-05.webm');
+    expect(recordingFileName(new Date(2026, 11, 3, 14, 5, 9))).toBe(
+      'Parley recording 2026-12-03 14-05-09.webm',
+    );
+    // Two recordings started in one minute get different names.
+    expect(recordingFileName(new Date(2026, 11, 3, 14, 5, 10))).not.toBe(
+      recordingFileName(new Date(2026, 11, 3, 14, 5, 9)),
+    );
   });
 
   test('is WebM with VP8 and Opus where the browser records it, else VP9, else none', () => {

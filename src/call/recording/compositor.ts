@@ -61,7 +61,7 @@ export function layout(sources: readonly { screen: boolean }[], width: number, h
 }
 
 /** `inner` (w×h) scaled to fit in `box`, centred. */
-export function fit(w: number, h: number, box: Rect): Rect {
+export function fitInside(w: number, h: number, box: Rect): Rect {
   if (w <= 0 || h <= 0) return box;
   const scale = Math.min(box.w / w, box.h / h);
   const fw = w * scale;
@@ -106,7 +106,7 @@ export class Compositor {
       const video = this.#videos.get(source.key);
       const playing = video && video.readyState >= 2 && video.videoWidth > 0 && hasLiveVideo(source.stream);
       if (playing) {
-        const r = fit(video.videoWidth, video.videoHeight, box);
+        const r = fitInside(video.videoWidth, video.videoHeight, box);
         g.drawImage(video, r.x, r.y, r.w, r.h);
       } else {
         g.fillStyle = '#262b33';

@@ -29,11 +29,14 @@ export function canRecord(): boolean {
   );
 }
 
-/** "Parley recording 2026-12-03 14-05.webm" (local time; no characters file systems refuse). */
+/**
+ * "Parley recording 2026-12-03 14-05-09.webm" (local time, to the second, so that two
+ * recordings of one minute do not share a name; no characters file systems refuse).
+ */
 export function recordingFileName(at: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
   const day = `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}`;
-  return `Parley recording ${day} ${two(at.getHours())}-${two(at.getMinutes())}.webm`;
+  return `Parley recording ${day} ${two(at.getHours())}-${two(at.getMinutes())}-${two(at.getSeconds())}.webm`;
 }
 
 /** How often MediaRecorder hands over a chunk (each is written to disk at once). */
