@@ -15,25 +15,14 @@ import { WebSocket } from 'ws';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
-import { CHROME_FLAGS, chromePath, collectConsoleErrors, screenshot } from './harness.ts';
-
-/** Small media for everyone: the fake devices scaled down, few frames. */
-const TINY_MEDIA = () => {
-  const md = navigator.mediaDevices;
-  const original = md.getUserMedia.bind(md);
-  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
-    const c = { ...(constraints ?? {}) };
-    if (c.video) {
-      c.video = {
-        ...(typeof c.video === 'object' ? c.video : {}),
-        width: { exact: 160 },
-        height: { exact: 120 },
-        frameRate: { max: 10 },
-      };
-    }
-    return original(c);
-  };
-};
+import {
+  CHROME_FLAGS,
+  chromePath,
+  collectConsoleErrors,
+  SMALL_CAMERA,
+  screenshot,
+  TINY_CAMERA,
+} from './harness.ts';
 
 let server: ServerHandle;
 let browser: Browser;
@@ -69,7 +58,7 @@ async function join(url: string, name: string): Promise<Person> {
     acceptDownloads: true,
   });
   contexts.push(context);
-  await context.addInitScript(TINY_MEDIA);
+  await context.addInitScript(SMALL_CAMERA, TINY_CAMERA);
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
   // tsx names functions with a __name helper that pages lack (makeFiles runs in the page).

@@ -146,6 +146,38 @@ export const ORDINARY_PAGE: TestPage = {
 };
 
 /** Console errors and uncaught exceptions of a page, for "loads without errors" checks. */
+/** The size of the fake camera a page opens: small media so that several people fit on 2 cores. */
+export interface CameraSize {
+  width: number;
+  height: number;
+  fps: number;
+}
+
+/**
+ * An init script (`context.addInitScript(SMALL_CAMERA, size)`) that makes every camera the
+ * page opens `width`×`height` at most `fps` frames a second.
+ */
+export const SMALL_CAMERA = ({ width, height, fps }: CameraSize) => {
+  const md = navigator.mediaDevices;
+  if (!md) return;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
+    const c = { ...(constraints ?? {}) };
+    if (c.video) {
+      c.video = {
+        ...(typeof c.video === 'object' ? c.video : {}),
+        width: { exact: width },
+        height: { exact: height },
+        frameRate: { max: fps },
+      };
+    }
+    return original(c);
+  };
+};
+
+/** 160×120 at 10 fps: the group calls' size. */
+export const TINY_CAMERA: CameraSize = { width: 160, height: 120, fps: 10 };
+
 export function collectConsoleErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('console', (msg) => {

@@ -16,26 +16,12 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { CHROME_FLAGS, chromePath, collectConsoleErrors, screenshot } from './harness.ts';
+import { CHROME_FLAGS, chromePath, collectConsoleErrors, SMALL_CAMERA, screenshot } from './harness.ts';
 
 const run = promisify(execFile);
 
-/** Small camera (fewer pixels to draw on 2 cores); every MediaRecorder the page makes is kept. */
+/** Every MediaRecorder the page makes is kept; the Recording indicator can be sampled. */
 const INSTRUMENT = () => {
-  const md = navigator.mediaDevices;
-  const original = md.getUserMedia.bind(md);
-  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
-    const c = { ...(constraints ?? {}) };
-    if (c.video) {
-      c.video = {
-        ...(typeof c.video === 'object' ? c.video : {}),
-        width: { exact: 320 },
-        height: { exact: 240 },
-        frameRate: { max: 15 },
-      };
-    }
-    return original(c);
-  };
   // The indicator as shown, sampled every 100 ms in the page once `__watchIndicator` runs.
   const samples: { at: number; text: string | null }[] = [];
   (window as unknown as { __indicator: typeof samples }).__indicator = samples;
@@ -104,6 +90,8 @@ async function join(url: string, name: string): Promise<Person> {
     acceptDownloads: true,
   });
   contexts.push(context);
+  // A small camera: fewer pixels to draw on 2 cores.
+  await context.addInitScript(SMALL_CAMERA, { width: 320, height: 240, fps: 15 });
   await context.addInitScript(INSTRUMENT);
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);

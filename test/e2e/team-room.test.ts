@@ -16,7 +16,9 @@ import {
   launchBrowser,
   ORDINARY_PAGE,
   type PageServer,
+  SMALL_CAMERA,
   startPageServer,
+  TINY_CAMERA,
 } from './harness.ts';
 import { configurePopup, type ExtensionUser, launchExtensionUser, overlayFrame } from './popup-driver.ts';
 
@@ -38,25 +40,6 @@ const SHIFT_CLOCK = (ms: number) => {
   globalThis.Date = ShiftedDate as DateConstructor;
 };
 const shiftScript = (ms: number) => `(${SHIFT_CLOCK.toString()})(${ms})`;
-
-/** Small media (as in group-call.test.ts): the fake camera scaled down, few frames, for 2 loaded cores. */
-const TINY_MEDIA = () => {
-  const md = navigator.mediaDevices;
-  if (!md) return;
-  const original = md.getUserMedia.bind(md);
-  md.getUserMedia = (constraints?: MediaStreamConstraints) => {
-    const c = { ...(constraints ?? {}) };
-    if (c.video) {
-      c.video = {
-        ...(typeof c.video === 'object' ? c.video : {}),
-        width: { exact: 160 },
-        height: { exact: 120 },
-        frameRate: { max: 10 },
-      };
-    }
-    return original(c);
-  };
-};
 
 /** Waits until the page's remote camera video presented a few new frames. */
 async function seesVideo(target: Page | Frame, timeout = 90_000): Promise<void> {
@@ -89,7 +72,7 @@ beforeAll(async () => {
   server = await startServer();
   pages = await startPageServer({ '/': ORDINARY_PAGE });
   [ana, guest] = await Promise.all([launchExtensionUser(), launchBrowser()]);
-  await Promise.all([ana, guest].map((user) => user.context.addInitScript(TINY_MEDIA)));
+  await Promise.all([ana, guest].map((user) => user.context.addInitScript(SMALL_CAMERA, TINY_CAMERA)));
 });
 
 afterAll(async () => {
