@@ -5,7 +5,8 @@
  */
 import type { SinkFactory } from '../files/file-sink.ts';
 import type { CallSession } from '../session.ts';
-import { Compositor, type CompositorSource } from './compositor.ts';
+import { Compositor, type CompositorSource, type RecordingPicture } from './compositor.ts';
+import { canComposeFrames, FrameCompositor } from './frame-compositor.ts';
 import { AudioMixer } from './mixer.ts';
 import { CallRecorder, recordingFileName } from './recorder.ts';
 
@@ -77,7 +78,7 @@ export function recordedVoices(
 
 export class CallRecording {
   readonly #mixer: AudioMixer;
-  readonly #compositor: Compositor;
+  readonly #compositor: RecordingPicture;
   readonly #offs: Array<() => void> = [];
   readonly startedAt = new Date();
   #recorder: CallRecorder | null = null;
@@ -89,7 +90,8 @@ export class CallRecording {
   constructor(private readonly options: CallRecordingOptions) {
     const { session, recordable } = options;
     this.#mixer = new AudioMixer();
-    this.#compositor = new Compositor(() => recordedSources(session, recordable));
+    const sources = () => recordedSources(session, recordable);
+    this.#compositor = canComposeFrames() ? new FrameCompositor(sources) : new Compositor(sources);
     const hear = () => this.#mixer.set(recordedVoices(session, recordable));
     hear();
     this.#offs.push(session.on('peer', hear), session.on('peerRemoved', hear), session.on('local', hear));

@@ -5,6 +5,10 @@
  * screen takes the big place on the left with the cameras in a column beside it. Names are
  * drawn as text under each picture; a source without video shows its name on a dark tile.
  * The canvas is captured at FPS frames a second (the recorder's video track).
+ *
+ * This canvas path is what browsers without frame streams (Firefox) use. Chromium uses
+ * frame-compositor.ts, which makes the same picture from the frames' pixels: drawing video on
+ * a canvas fills Chromium's image cache with every frame (hundreds of MiB, see there).
  */
 
 export interface CompositorSource {
@@ -20,6 +24,13 @@ export interface Rect {
   y: number;
   w: number;
   h: number;
+}
+
+/** The recording's picture: a video track, redrawn at once on `draw()`, ended by `stop()`. */
+export interface RecordingPicture {
+  readonly track: MediaStreamTrack;
+  draw(): void;
+  stop(): void;
 }
 
 export const WIDTH = 960;
@@ -69,7 +80,7 @@ export function fitInside(w: number, h: number, box: Rect): Rect {
   return { x: box.x + (box.w - fw) / 2, y: box.y + (box.h - fh) / 2, w: fw, h: fh };
 }
 
-export class Compositor {
+export class Compositor implements RecordingPicture {
   readonly canvas: HTMLCanvasElement;
   readonly #context: CanvasRenderingContext2D;
   readonly #videos = new Map<string, HTMLVideoElement>();
