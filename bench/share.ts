@@ -139,6 +139,24 @@ async function pssBytes(pids: number[]): Promise<number> {
   return total;
 }
 
+/** Pss per process type (browser, renderer, gpu-process, utility…), for the breakdown line. */
+async function pssByType(pids: number[]): Promise<Map<string, number>> {
+  const byType = new Map<string, number>();
+  for (const pid of pids) {
+    try {
+      const [rollup, cmdline] = await Promise.all([
+        readFile(`/proc/${pid}/smaps_rollup`, 'utf8'),
+        readFile(`/proc/${pid}/cmdline`, 'utf8'),
+      ]);
+      const type = /--type=([a-z-]+)/.exec(cmdline)?.[1] ?? 'browser';
+      const sub = /--utility-sub-type=([\w.]+)/.exec(cmdline)?.[1];
+      const key = sub ? `${type}:${sub.split('.').at(-1)}` : type;
+      byType.set(key, (byType.get(key) ?? 0) + Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) * 1024);
+    } catch {}
+  }
+  return byType;
+}
+
 function cpuOf(pids: number[]): number {
   let total = 0;
   for (const pid of pids) {
@@ -230,18 +248,29 @@ try {
   await sleep(2000); // the recorder and its file started
   await gc(anaPage);
   pids = processes();
+  const types0 = await pssByType(pids);
   const rss0 = await pssBytes(pids);
   const recCpu0 = cpuOf(pids);
   const recT0 = Date.now();
   let peak = rss0;
+  const series: string[] = [];
   while (Date.now() - recT0 < RECORD_S * 1000) {
     await sleep(1000);
-    peak = Math.max(peak, await pssBytes(processes()));
+    const now = await pssBytes(processes());
+    peak = Math.max(peak, now);
+    const s = Math.round((Date.now() - recT0) / 1000);
+    if (s % 10 === 0) series.push(`${s} s +${((now - rss0) / MIB).toFixed(0)}`);
   }
   const recPct = ((cpuOf(pids) - recCpu0) / ((Date.now() - recT0) / 1000)) * 100;
   await gc(anaPage);
   const rss1 = await pssBytes(processes());
   growthMiB = (rss1 - rss0) / MIB;
+  const types1 = await pssByType(processes());
+  const byType = [...new Set([...types0.keys(), ...types1.keys()])]
+    .map((k) => `${k} ${(((types1.get(k) ?? 0) - (types0.get(k) ?? 0)) / MIB).toFixed(1)}`)
+    .join(', ');
+  console.log(`  recorder growth by process (MiB): ${byType}`);
+  console.log(`  recorder growth over time (MiB, no GC between): ${series.join(', ')}`);
   recorderCpu = recPct - calmPct;
   await anaPage.evaluate(clickAt('Stop recording'));
   const size = await anaPage
