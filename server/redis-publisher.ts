@@ -65,7 +65,9 @@ export function connectPublisher(url: string, log: Logger): RedisPublisher {
       if (ready) return; // replies are off: nothing else comes, and whatever does is not ours
       greeting += chunk.toString('latin1');
       if (greeting.startsWith('-')) {
-        log.warn({ err: greeting.split('\r\n')[0] }, 'redis publisher refused');
+        // Once per outage, as for a connection error: it retries every second meanwhile.
+        if (!warned) log.warn({ err: greeting.split('\r\n')[0] }, 'redis publisher refused');
+        warned = true;
         s.destroy();
         return;
       }

@@ -20,8 +20,8 @@ afterAll(async () => {
 });
 
 /** A subscriber on `channel` that keeps every message (as text). */
-async function listen(channel: string) {
-  const sub = createClient({ url: redis.url });
+async function listen(channel: string, url = redis.url) {
+  const sub = createClient({ url });
   sub.on('error', () => {});
   await sub.connect();
   const got: string[] = [];
@@ -73,5 +73,25 @@ describe('redis publisher', () => {
     expect(sub.got).toEqual(['back']);
     await p.close();
     await sub.close();
+  });
+
+  it('authenticates with the password in REDIS_URL, and stays down with a wrong one', async () => {
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    await admin.sendCommand(['CONFIG', 'SET', 'requirepass', 'pw-ok']);
+    await admin.close();
+    const withPassword = `redis://:pw-ok@127.0.0.1:${redis.port}`;
+    const channel = 'pub-test:auth';
+    const sub = await listen(channel, withPassword);
+    const wrong = connectPublisher(`redis://:pw-wrong@127.0.0.1:${redis.port}`, createLogger('silent'));
+    const right = connectPublisher(withPassword, createLogger('silent'));
+    await until('the publisher with the right password', () => right.ready);
+    expect(publish(right, channel, 'authenticated')).toBe(true);
+    await until('its message', () => sub.got.length > 0);
+    expect(sub.got).toEqual(['authenticated']);
+    expect(wrong.ready).toBe(false);
+    expect(publish(wrong, channel, 'refused')).toBe(false);
+    await Promise.all([right.close(), wrong.close(), sub.close()]);
   });
 });
