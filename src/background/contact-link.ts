@@ -35,6 +35,7 @@ import {
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import { getContact, listContacts, saveContact } from './contacts.ts';
 import { profileIdentity, signWithIdentity } from './identity.ts';
+import { popupsChanged } from './popup-updates.ts';
 import { presence } from './presence.ts';
 import { loadSettings } from './settings.ts';
 
@@ -185,6 +186,7 @@ async function onOwnerSignal(held: OwnerRoom, from: string, data: unknown): Prom
   held.incoming = incoming;
   owner = null;
   asking = held;
+  popupsChanged();
   const stored = await storedLink();
   if (stored?.token === held.token) await chrome.storage.local.remove(STORAGE_KEY);
   await reply(held, from, { kind: 'received' });
@@ -219,6 +221,7 @@ function dropRequest(held: OwnerRoom): void {
   }
   held.room.leave();
   if (asking === held) asking = null;
+  popupsChanged();
 }
 
 export function answerContactRequest(
@@ -274,6 +277,7 @@ let outgoing: Outgoing | null = null;
 function finish(out: Outgoing, state: 'added' | 'refused', text: string): void {
   out.state = state;
   out.text = text;
+  popupsChanged();
   if (out.timer !== null) clearTimeout(out.timer);
   out.timer = null;
   out.room?.leave();
@@ -345,6 +349,7 @@ async function onRequesterSignal(
   if (message === null || out.state !== 'waiting' || outgoing !== out) return;
   if (message.kind === 'received') {
     out.text = `Waiting for ${out.name} to accept…`;
+    popupsChanged();
     wait(ANSWER_TIMEOUT_MS, `${out.name} did not answer. Try the link again later.`);
     return;
   }

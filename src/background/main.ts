@@ -13,6 +13,7 @@ import {
   PopupToBgSchema,
   parse,
 } from '../messaging/messages.ts';
+import { POPUP_PORT_NAME } from '../messaging/popup-port.ts';
 import { isOwnExtension, type MessageSender, onPortConnect, onRuntimeMessage } from '../messaging/runtime.ts';
 import { startPlatformHosts } from '../platform/background.ts';
 import { newShareLink, normalizeServerUrl, parseShareLink } from '../protocol/link.ts';
@@ -22,6 +23,7 @@ import { ensureContactLink, handleContactLinkMessage, startContactLinks } from '
 import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
 import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
+import { acceptPopupPort, startPopupUpdates } from './popup-updates.ts';
 import { presence } from './presence.ts';
 import {
   answerRing,
@@ -53,7 +55,14 @@ const popupHandlers = {
     return {
       name,
       server,
-      call: call ? { link: callLink(call), media: call.media, host: call.host } : null,
+      call: call
+        ? {
+            link: call.ring ? null : callLink(call),
+            ...(call.ring ? { contact: call.ring.peerName } : {}),
+            media: call.media,
+            host: call.host,
+          }
+        : null,
       fingerprint,
       available: available ?? contacts.length > 0,
       presence: presence.status,
@@ -151,7 +160,9 @@ onRuntimeMessage((raw, sender) => {
 
 onPortConnect((port) => {
   if (port.name === OVERLAY_PORT_NAME) acceptOverlayPort(port);
+  else if (port.name === POPUP_PORT_NAME) acceptPopupPort(port);
 });
+startPopupUpdates();
 
 chrome.tabs.onRemoved.addListener((tabId) => void endCallsInTab(tabId));
 

@@ -21,6 +21,7 @@ import { keepBackgroundAlive } from '../platform/background.ts';
 import type { Invite, RingAnswer } from '../protocol/presence.ts';
 import { type Contact, listContacts } from './contacts.ts';
 import { profileIdentity, signWithIdentity } from './identity.ts';
+import { popupsChanged } from './popup-updates.ts';
 import { loadSettings } from './settings.ts';
 
 export type PresenceStatus = 'off' | 'connecting' | 'online';
@@ -115,6 +116,10 @@ class PresenceHost {
       registration.on('registered', (r: Registered) => {
         held.now = serverClock(r.now);
       });
+      // What the popup shows: who is available, and whether we are (./popup-updates.ts).
+      registration.on('online', () => popupsChanged());
+      registration.on('registered', () => popupsChanged());
+      registration.on('error', () => popupsChanged());
       registration.on('ring', (invite) => this.#handlers?.ring(invite));
       registration.on('ringStatus', (callId, status) => this.#handlers?.ringStatus(callId, status));
       registration.on('ringAnswer', (callId, answer) => this.#handlers?.ringAnswer(callId, answer));
@@ -136,6 +141,7 @@ class PresenceHost {
   #stop(): void {
     this.#held?.registration.stop();
     this.#held = null;
+    popupsChanged();
   }
 }
 

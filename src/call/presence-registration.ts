@@ -219,10 +219,9 @@ export class PresenceRegistration implements SignalingPart {
     if (this.#state.kind === 'stopped') return;
     this.#socketEpoch++;
     this.#state = { kind: 'waiting' };
-    if (this.#online.size > 0) {
-      this.#online.clear();
-      this.#events.emit('online', this.#online);
-    }
+    this.#online.clear();
+    // Also when nobody was online: we are not registered any more, which is news too.
+    this.#events.emit('online', this.#online);
   }
 
   // ---------- internals ----------

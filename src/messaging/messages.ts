@@ -59,7 +59,10 @@ export type PopupToBg = v.InferOutput<typeof PopupToBgSchema>;
 
 /** What the popup shows about the tab it was opened on. */
 export interface ActiveCallView {
-  link: string;
+  /** Null for a call with a contact (a ring): keys verify it, no link can join it. */
+  link: string | null;
+  /** The contact, for a call that began as a ring. */
+  contact?: string;
   media: CallMedia;
   /** Where the call runs: the overlay on this page, or its own window. */
   host: 'overlay' | 'window';

@@ -524,9 +524,11 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       statusPanel,
       state === 'connected' || state === 'ended' || state === 'media-error' || line === '',
     );
-    setHidden(share, state !== 'waiting' || options.calling !== undefined);
+    // A call between contacts has no link anyone could join by (keys verify it, not a secret).
+    const linkless = options.calling !== undefined || options.auth !== undefined;
+    setHidden(share, state !== 'waiting' || linkless);
     // One visible "Copy link" at a time: the big one next to the link while waiting.
-    setHidden(copyBtn, state === 'waiting');
+    setHidden(copyBtn, state === 'waiting' || linkless);
 
     // Local preview and controls.
     const micOn = session.micOn;

@@ -2,12 +2,14 @@
  * The toolbar popup: start a video or audio call, join by pasting a link, your name, the
  * signaling server; while a call runs in this tab, Copy link and Hang up instead. Below:
  * **Your identity** (name, key fingerprint, the **Available for calls** switch) and the
- * **Contacts** list (./contacts-list.ts). The state is asked again every second while open.
+ * **Contacts** list (./contacts-list.ts). The state is asked again whenever the worker says it
+ * may have changed (a port to it, see listenForChanges).
  * The popup has the user's click, so it is the one place that can write the clipboard
  * reliably right after starting a call.
  */
 import type { ContactView, PopupState, StartResult } from '../messaging/messages.ts';
-import { askBackground } from '../messaging/runtime.ts';
+import { POPUP_PORT_NAME } from '../messaging/popup-port.ts';
+import { askBackground, connectToBackground } from '../messaging/runtime.ts';
 import { parseShareLink } from '../protocol/link.ts';
 import { addContactLink, isContactLink, refreshContactLink, startContactLinks } from './contact-link.ts';
 import { renderContacts } from './contacts-list.ts';
@@ -49,12 +51,15 @@ function render(state: PopupState): void {
   idle.hidden = state.call !== null;
   active.hidden = state.call === null;
   currentLink = state.call?.link ?? '';
+  $('copy-link').hidden = state.call?.link === null;
   if (state.call) {
+    const { contact, host } = state.call;
     const kind = state.call.media === 'audio' ? 'An audio call' : 'A video call';
+    const what = contact ? `${kind} with ${contact}` : kind;
     activeText.textContent =
-      state.call.host === 'window'
-        ? `${kind} from this tab is running in its own window.`
-        : `${kind} is running in this tab.`;
+      host === 'window'
+        ? `${what}${contact ? '' : ' from this tab'} is running in its own window.`
+        : `${what} is running in this tab.`;
   }
   $('bring-call').hidden = state.call?.host !== 'window';
   $('fingerprint').textContent = state.fingerprint ?? 'unavailable in this browser';
@@ -215,9 +220,50 @@ async function init(): Promise<void> {
   const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
   tabId = tab?.id;
   await startContactLinks($('contact-link-cards'), $('contact-link-share'), tab?.url, say);
+  listenForChanges();
   await refresh();
-  // Presence and contacts change while the popup is open (someone comes online, a ring).
-  setInterval(() => void refresh().catch(() => {}), 1000);
+}
+
+let refreshing = false;
+let again = false;
+
+/** Ask for the state again; while a refresh runs, once more after it. */
+function refreshSoon(): void {
+  if (refreshing) {
+    again = true;
+    return;
+  }
+  refreshing = true;
+  void refresh()
+    .catch(() => {})
+    .finally(() => {
+      refreshing = false;
+      if (again) {
+        again = false;
+        refreshSoon();
+      }
+    });
+}
+
+/**
+ * Presence, contacts, rings and calls change while the popup is open: the worker says so on
+ * this port (src/background/popup-updates.ts). A worker that stops drops it: connect again
+ * (which starts the worker) and ask anew, since a change may have been missed meanwhile.
+ */
+function listenForChanges(): void {
+  let port: ReturnType<typeof connectToBackground>;
+  try {
+    port = connectToBackground(POPUP_PORT_NAME);
+  } catch {
+    return;
+  }
+  port.onMessage.addListener(() => refreshSoon());
+  port.onDisconnect.addListener(() =>
+    setTimeout(() => {
+      listenForChanges();
+      refreshSoon();
+    }, 250),
+  );
 }
 
 void init();
