@@ -19,7 +19,10 @@
  * its DTLS fingerprints with its key, bound to the ring's call id and the other's key, and
  * checks the other's against the key it pinned (src/call/identity-signed-auth.ts; the overlay
  * asks this worker for the signatures). The record's `secret` is a random one that no one
- * else learns: nothing verifies with it.
+ * else learns: nothing verifies with it, and no link is shown for such a call (popup, overlay).
+ *
+ * While a ring rings, the call window is made ready for it (./ring-window.ts); Accept hands it
+ * the call and joins the room from here at once (LiveCall.joinAhead).
  */
 import { createInvite, InviteChecker, type InviteDropReason, type SeenCallId } from '../identity/invite.ts';
 import type {
