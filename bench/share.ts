@@ -14,7 +14,8 @@
  * where Blob data lives, the renderer, GPU and utility processes) at the end minus at the start
  * of the recording, each after a garbage collection of her page. CPU is the CPU time of the
  * same processes while recording minus while in the same call not recording (CALM_S seconds
- * before), in percent of one core.
+ * before), in percent of one core. The growth is also printed per process type and every 10 s;
+ * MEMDUMP=1 adds Chromium's memory-infra account of it per allocator (after the measures).
  *
  * Last line: {"bench":"share","ours_share_to_frame_ms":…,"bare_share_to_frame_ms":…,
  * "recorder_growth_mib_60s":…,"recorder_cpu_pct":…}
@@ -28,6 +29,7 @@ import { startServer } from '../test/helpers/server-process.ts';
 import { startBareCallServer } from './lib/bare-call.ts';
 import { BARE_SHARE_PAGE } from './lib/bare-share.ts';
 import { cpuSeconds, median, sleep } from './lib/bench-process.ts';
+import { growthLines, memoryDump } from './lib/memory-dump.ts';
 import { profileProcesses } from './lib/transfer-memory.ts';
 
 const SHARES = Number(process.env.SHARES ?? 10);
@@ -35,6 +37,7 @@ const RECORD_S = Number(process.env.RECORD_S ?? 60);
 const CALM_S = Number(process.env.CALM_S ?? 20);
 const MIB = 1024 * 1024;
 const TIMELINE = process.env.TIMELINE === '1';
+const MEMDUMP = process.env.MEMDUMP === '1';
 
 /**
  * TIMELINE=1: marks [Date.now(), label] in every page (A Ana's, B Bo's), printed for the last
@@ -250,16 +253,22 @@ try {
   pids = processes();
   const types0 = await pssByType(pids);
   const rss0 = await pssBytes(pids);
+  // MEMDUMP=1: Chromium's own account too (a tracing service starts: measured figures above first).
+  const dump0 = MEMDUMP ? await memoryDump(anaPage) : null;
   const recCpu0 = cpuOf(pids);
   const recT0 = Date.now();
   let peak = rss0;
   const series: string[] = [];
+  let nextMark = 10;
   while (Date.now() - recT0 < RECORD_S * 1000) {
     await sleep(1000);
     const now = await pssBytes(processes());
     peak = Math.max(peak, now);
     const s = Math.round((Date.now() - recT0) / 1000);
-    if (s % 10 === 0) series.push(`${s} s +${((now - rss0) / MIB).toFixed(0)}`);
+    if (s >= nextMark) {
+      series.push(`${s} s +${((now - rss0) / MIB).toFixed(0)}`);
+      nextMark += 10;
+    }
   }
   const recPct = ((cpuOf(pids) - recCpu0) / ((Date.now() - recT0) / 1000)) * 100;
   await gc(anaPage);
@@ -271,6 +280,13 @@ try {
     .join(', ');
   console.log(`  recorder growth by process (MiB): ${byType}`);
   console.log(`  recorder growth over time (MiB, no GC between): ${series.join(', ')}`);
+  if (dump0) {
+    for (const [pid, after] of await memoryDump(anaPage)) {
+      const lines = growthLines(dump0.get(pid) ?? new Map(), after);
+      if (lines.length)
+        console.log(`  recorder growth in process ${pid} by allocator (MiB): ${lines.join(', ')}`);
+    }
+  }
   recorderCpu = recPct - calmPct;
   await anaPage.evaluate(clickAt('Stop recording'));
   const size = await anaPage
