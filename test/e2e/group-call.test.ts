@@ -4,7 +4,8 @@
  * down to 160×120 at 10 fps so that five people fit on 2 cores). Everyone sees everyone's
  * video playing (frames counted with requestVideoFrameCallback) with their names; a fifth
  * person joins mid-call; one closes the tab and the others go on without them; chat and a
- * dropped file reach everyone, a file sent from one tile only that person; a seventh person
+ * dropped file reach everyone, a file sent from one tile only that person; a screen shared
+ * reaches the three others and Stop sharing takes it away from all; a seventh person
  * is told the call is full.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -97,6 +98,29 @@ async function seesVideos(page: Page | Frame, count: number, timeout = 90_000): 
   );
 }
 
+/** Waits until `name`'s screen tile is there and its video presented a few new frames. */
+async function seesScreen(page: Page, name: string, timeout = 90_000): Promise<void> {
+  await page.getByRole('group', { name: `${name}'s screen` }).waitFor({ timeout });
+  await page.waitForFunction(
+    () => {
+      type Counted = HTMLVideoElement & { __frames?: number };
+      const v = document.querySelector<Counted>('.parley-tile[data-source="screen"] video');
+      if (!v) return false;
+      if (v.__frames === undefined) {
+        v.__frames = 0;
+        const tick = () => {
+          v.__frames = (v.__frames ?? 0) + 1;
+          v.requestVideoFrameCallback(tick);
+        };
+        v.requestVideoFrameCallback(tick);
+      }
+      return v.__frames >= 3;
+    },
+    undefined,
+    { timeout, polling: 250 },
+  );
+}
+
 const tileNames = (page: Page | Frame) =>
   page
     .locator('.parley-tile[data-source="camera"] .parley-tile-name')
@@ -113,7 +137,7 @@ const endScreens = (page: Page) =>
   page.getByRole('heading', { name: /Call ended|Connection lost|could not continue/ }).count();
 
 describe('a group call on one link', () => {
-  test('four see each other, a fifth joins, one leaves; chat and a file reach everyone, a file from a tile one', {
+  test('four see each other, a fifth joins, one leaves; chat and a file reach everyone, a file from a tile one, a shared screen the others', {
     timeout: 420_000,
   }, async () => {
     const url = formatShareLink(newShareLink(server.url));
@@ -202,6 +226,23 @@ describe('a group call on one link', () => {
       for (const p of [bruno, danaHere]) expect(await card(p.page, 'for-chen.bin').count()).toBe(0);
 
       log('file to one');
+      // Chen shares his screen: the three others each see "Chen's screen" playing beside the
+      // cameras (which keep playing); Stop sharing takes it away from all three.
+      await chen.page.getByRole('button', { name: 'Share screen' }).click();
+      await chen.page.getByText('You are sharing your screen').waitFor();
+      const watchers = people.filter((p) => p !== chen);
+      await Promise.all(
+        watchers.map((p) => seesScreen(p.page, 'Chen').then(() => log(`${p.name} sees the share`))),
+      );
+      await Promise.all(watchers.map((p) => seesVideos(p.page, 3)));
+      await chen.page.getByRole('button', { name: 'Stop sharing' }).click();
+      for (const p of watchers) {
+        await p.page
+          .getByRole('group', { name: "Chen's screen" })
+          .waitFor({ state: 'detached', timeout: 30_000 });
+      }
+
+      log('share');
       // A fifth person joins mid-call: everyone sees four.
       people.push(await join(url, 'Emil'));
       await Promise.all(people.map((p) => seesVideos(p.page, 4).then(() => log(`${p.name} sees 4`))));
