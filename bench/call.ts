@@ -233,7 +233,7 @@ async function printProfile({ cdp, events }: { cdp: CDPSession; events: TraceEve
     const parent = stack.at(-1);
     const label = (x: TraceEvent) =>
       x.name === 'FunctionCall' || x.name === 'EvaluateScript'
-        ? `${x.name} ${(x.args?.data?.functionName ?? '') + ' ' + (x.args?.data?.url ?? '').replace(/^.*\//, '')}`
+        ? `${x.name} ${`${x.args?.data?.functionName ?? ''} ${(x.args?.data?.url ?? '').replace(/^.*\//, '')}`}`
         : x.name;
     add(label(e), clip(e));
     if (parent) add(label(parent), -clip(e));

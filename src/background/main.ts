@@ -85,7 +85,7 @@ const popupHandlers = {
   },
   async 'bring-call'(message) {
     const call = await findCallForTab(message.tabId);
-    if (!call || call.host !== 'window')
+    if (call?.host !== 'window')
       return { ok: false, error: 'There is no call in its own window for this tab.' };
     return bringCallToTab(call.callId, message.tabId);
   },

@@ -4,8 +4,8 @@ import { ALICE_KEY, BOB_KEY } from '../identity/test-vectors.ts';
 import { formatContactLink, parseContactLink } from './contact-link.ts';
 
 const TOKEN = 'AAECAwQFBgcICQoLDA0ODw';
-const SIG = 'A'.repeat(85) + 'A';
-const NONCE = 'q'.repeat(42) + 'o';
+const SIG = `${'A'.repeat(85)}A`;
+const NONCE = `${'q'.repeat(42)}o`;
 
 describe('contact links', () => {
   it('round-trips through its text form, the name percent-encoded in the fragment', () => {
