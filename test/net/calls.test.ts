@@ -6,7 +6,7 @@
  * frames stop.
  *
  * - Two guests behind symmetric NATs (a new port per destination), with the server's STUN
- *   and TURN: video keeps flowing on both sides for 20 s.
+ *   and TURN: video keeps flowing on both sides, frames counted for 30 s.
  * - A guest whose router blocks all UDP (only TCP 443 out) connects through TURN over TLS on
  *   port 443.
  */
@@ -44,7 +44,7 @@ afterAll(async () => {
   await lab?.close();
 });
 
-test('two guests behind symmetric NATs keep video flowing for 20 s (STUN and TURN from the server)', async () => {
+test('two guests behind symmetric NATs keep video flowing for 30 s (STUN and TURN from the server)', async () => {
   const host = await lab.addHost('bob', [homes.symB]);
   const bob = await lab.launchBrowser(host);
   const link = newLink();
@@ -56,9 +56,10 @@ test('two guests behind symmetric NATs keep video flowing for 20 s (STUN and TUR
     `symmetric NATs: steady video on both sides ${Date.now() - startedAt} ms after the second join`,
   );
   await Promise.all([watchReconnecting(a), watchReconnecting(b)]);
-  await new Promise((r) => setTimeout(r, 20_000));
-  const [seenA, seenB] = await Promise.all([watch(a, 20_000), watch(b, 20_000)]);
-  console.info(`symmetric NATs, 20 s: Ana ${JSON.stringify(seenA)}, Bruno ${JSON.stringify(seenB)}`);
+  await new Promise((r) => setTimeout(r, 30_000));
+  // The frames both sides presented over those 30 s.
+  const [seenA, seenB] = await Promise.all([watch(a, 30_000), watch(b, 30_000)]);
+  console.info(`symmetric NATs, 30 s: Ana ${JSON.stringify(seenA)}, Bruno ${JSON.stringify(seenB)}`);
   // The path stayed up: media never stopped long enough for the watchdog to say
   // "Reconnecting…" (2 s without a packet), and no freeze on either side: a dead path costs
   // those 2 s plus an ICE restart, 3 s and more; shorter gaps (up to 2.2 s seen, load average
