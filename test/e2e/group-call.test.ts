@@ -22,6 +22,7 @@ import {
   collectConsoleErrors,
   SMALL_CAMERA,
   screenshot,
+  seesVideos,
   TINY_CAMERA,
 } from './harness.ts';
 
@@ -69,33 +70,6 @@ async function join(url: string, name: string): Promise<Person> {
   await page.getByRole('textbox', { name: 'Your name' }).fill(name);
   await page.getByRole('button', { name: 'Join call' }).click();
   return { name, page, errors };
-}
-
-/**
- * Waits until exactly `count` remote camera videos each presented a few new frames (counted
- * with requestVideoFrameCallback from when each video was first seen).
- */
-async function seesVideos(page: Page | Frame, count: number, timeout = 90_000): Promise<void> {
-  await page.waitForFunction(
-    (n) => {
-      type Counted = HTMLVideoElement & { __frames?: number };
-      const videos = [
-        ...document.querySelectorAll<Counted>('.parley-tile[data-source="camera"] video.parley-remote-video'),
-      ];
-      for (const v of videos) {
-        if (v.__frames !== undefined) continue;
-        v.__frames = 0;
-        const tick = () => {
-          v.__frames = (v.__frames ?? 0) + 1;
-          v.requestVideoFrameCallback(tick);
-        };
-        v.requestVideoFrameCallback(tick);
-      }
-      return videos.length === n && videos.every((v) => (v.__frames ?? 0) >= 3);
-    },
-    count,
-    { timeout, polling: 250 },
-  );
 }
 
 /** Waits until `name`'s screen tile is there and its video presented a few new frames. */
@@ -234,7 +208,7 @@ describe('a group call on one link', () => {
       await Promise.all(
         watchers.map((p) => seesScreen(p.page, 'Chen').then(() => log(`${p.name} sees the share`))),
       );
-      await Promise.all(watchers.map((p) => seesVideos(p.page, 3)));
+      await Promise.all(watchers.map((p) => seesVideos(p.page, 3, 'during the share')));
       await chen.page.getByRole('button', { name: 'Stop sharing' }).click();
       for (const p of watchers) {
         await p.page
@@ -245,7 +219,7 @@ describe('a group call on one link', () => {
       log('share');
       // A fifth person joins mid-call: everyone sees four.
       people.push(await join(url, 'Emil'));
-      await Promise.all(people.map((p) => seesVideos(p.page, 4).then(() => log(`${p.name} sees 4`))));
+      await Promise.all(people.map((p) => seesVideos(p.page, 4, 'five').then(() => log(`${p.name} sees 4`))));
       for (const p of people) expect(await tileNames(p.page)).toEqual(othersOf(people, p));
 
       log('five');
@@ -258,7 +232,7 @@ describe('a group call on one link', () => {
           .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
           .toBe(3);
       }
-      await Promise.all(people.map((p) => seesVideos(p.page, 3)));
+      await Promise.all(people.map((p) => seesVideos(p.page, 3, 'after Dana')));
       for (const p of people) {
         expect(await tileNames(p.page)).toEqual(othersOf(people, p));
         expect(await endScreens(p.page)).toBe(0);

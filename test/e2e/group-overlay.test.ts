@@ -18,6 +18,7 @@ import {
   type PageServer,
   SMALL_CAMERA,
   screenshot,
+  seesVideos,
   startPageServer,
   TINY_CAMERA,
 } from './harness.ts';
@@ -68,40 +69,6 @@ async function joinAsGuest(url: string, name: string): Promise<Guest> {
   await page.getByRole('textbox', { name: 'Your name' }).fill(name);
   await page.getByRole('button', { name: 'Join call' }).click();
   return { name, page, errors };
-}
-
-/**
- * Waits until exactly `count` remote camera videos each presented a few new frames, counted
- * (requestVideoFrameCallback) from this call on: each `round` counts afresh.
- */
-async function seesVideos(
-  target: Page | Frame,
-  count: number,
-  round = 'first',
-  timeout = 90_000,
-): Promise<void> {
-  await target.waitForFunction(
-    ({ n, round }) => {
-      type Counted = HTMLVideoElement & { __frames?: Record<string, number> };
-      const videos = [
-        ...document.querySelectorAll<Counted>('.parley-tile[data-source="camera"] video.parley-remote-video'),
-      ];
-      for (const v of videos) {
-        v.__frames ??= {};
-        const counts = v.__frames;
-        if (counts[round] !== undefined) continue;
-        counts[round] = 0;
-        const tick = () => {
-          counts[round] = (counts[round] ?? 0) + 1;
-          v.requestVideoFrameCallback(tick);
-        };
-        v.requestVideoFrameCallback(tick);
-      }
-      return videos.length === n && videos.every((v) => (v.__frames?.[round] ?? 0) >= 3);
-    },
-    { n: count, round },
-    { timeout, polling: 250 },
-  );
 }
 
 const tileNames = (target: Page | Frame) =>

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
+import { type BrowserContext, chromium, type Frame, type Page, type Worker } from 'playwright-core';
 import { ROOT } from '../helpers/server-process.ts';
 
 export { ROOT };
@@ -177,6 +177,40 @@ export const SMALL_CAMERA = ({ width, height, fps }: CameraSize) => {
 
 /** 160×120 at 10 fps: the group calls' size. */
 export const TINY_CAMERA: CameraSize = { width: 160, height: 120, fps: 10 };
+
+/**
+ * Waits until exactly `count` remote camera videos each presented a few new frames, counted
+ * (requestVideoFrameCallback) from this call on: each `round` counts afresh.
+ */
+export async function seesVideos(
+  target: Page | Frame,
+  count: number,
+  round = 'first',
+  timeout = 90_000,
+): Promise<void> {
+  await target.waitForFunction(
+    ({ n, round }) => {
+      type Counted = HTMLVideoElement & { __frames?: Record<string, number> };
+      const videos = [
+        ...document.querySelectorAll<Counted>('.parley-tile[data-source="camera"] video.parley-remote-video'),
+      ];
+      for (const v of videos) {
+        v.__frames ??= {};
+        const counts = v.__frames;
+        if (counts[round] !== undefined) continue;
+        counts[round] = 0;
+        const tick = () => {
+          counts[round] = (counts[round] ?? 0) + 1;
+          v.requestVideoFrameCallback(tick);
+        };
+        v.requestVideoFrameCallback(tick);
+      }
+      return videos.length === n && videos.every((v) => (v.__frames?.[round] ?? 0) >= 3);
+    },
+    { n: count, round },
+    { timeout, polling: 250 },
+  );
+}
 
 export function collectConsoleErrors(page: Page): string[] {
   const errors: string[] = [];

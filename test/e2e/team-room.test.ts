@@ -6,7 +6,7 @@
  * link and Ana joins again from her popup: nothing in the link or in storage expired, and the
  * video plays both ways (frames counted with requestVideoFrameCallback).
  */
-import type { Frame, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseShareLink } from '../../src/protocol/link.ts';
 import { isTeamRoomId } from '../../src/protocol/team-room.ts';
@@ -17,6 +17,7 @@ import {
   ORDINARY_PAGE,
   type PageServer,
   SMALL_CAMERA,
+  seesVideos,
   startPageServer,
   TINY_CAMERA,
 } from './harness.ts';
@@ -40,28 +41,6 @@ const SHIFT_CLOCK = (ms: number) => {
   globalThis.Date = ShiftedDate as DateConstructor;
 };
 const shiftScript = (ms: number) => `(${SHIFT_CLOCK.toString()})(${ms})`;
-
-/** Waits until the page's remote camera video presented a few new frames. */
-async function seesVideo(target: Page | Frame, timeout = 90_000): Promise<void> {
-  await target.waitForFunction(
-    () => {
-      type Counted = HTMLVideoElement & { __frames?: number };
-      const v = document.querySelector<Counted>('video.parley-remote-video');
-      if (!v) return false;
-      if (v.__frames === undefined) {
-        v.__frames = 0;
-        const tick = () => {
-          v.__frames = (v.__frames ?? 0) + 1;
-          v.requestVideoFrameCallback(tick);
-        };
-        v.requestVideoFrameCallback(tick);
-      }
-      return v.__frames >= 3;
-    },
-    undefined,
-    { timeout, polling: 250 },
-  );
-}
 
 let server: ServerHandle;
 let pages: PageServer;
@@ -113,7 +92,7 @@ describe('a team room', () => {
     await popup.waitForStatus(/Joining the call/);
     const overlay = await overlayFrame(anaPage, ana.extensionId, 30_000);
     const bo = await guestJoins(link, 'Bo');
-    await Promise.all([seesVideo(overlay), seesVideo(bo)]);
+    await Promise.all([seesVideos(overlay, 1), seesVideos(bo, 1)]);
     await popup.waitForText(/2 in the call/, 30_000);
 
     // Both leave: the room is empty.
@@ -136,7 +115,7 @@ describe('a team room', () => {
     await popup.click('Join Design team');
     await popup.waitForStatus(/Joining the call/);
     const overlayAgain = await overlayFrame(anaPage, ana.extensionId, 30_000);
-    await Promise.all([seesVideo(overlayAgain), seesVideo(boAgain)]);
+    await Promise.all([seesVideos(overlayAgain, 1), seesVideos(boAgain, 1)]);
     await popup.waitForText(/2 in the call/, 30_000);
 
     // Rename and Remove change this browser's list only.
