@@ -95,24 +95,30 @@ const WATCH_RING_SENT = `(() => {
  * overlay (their RTCPeerConnection), and in Bo's worker (the call window opening, the room
  * socket). Printed per ring as times after the Accept click.
  */
+
+/** Script text: every WebSocket made in `scope` ('window' or 'self') marks open, messages in and out by type (uses the script's `mark`). */
+function markSockets(scope: string): string {
+  return `const WS = WebSocket;
+  ${scope}.WebSocket = function (url, p) {
+    const ws = new WS(url, p);
+    mark('ws-new');
+    ws.addEventListener('open', () => mark('ws-open'));
+    ws.addEventListener('message', (e) => { try { mark('ws-in-' + JSON.parse(e.data).type); } catch {} });
+    const send = ws.send.bind(ws);
+    ws.send = (d) => { try { mark('ws-out-' + JSON.parse(d).type); } catch {} return send(d); };
+    return ws;
+  };
+  ${scope}.WebSocket.prototype = WS.prototype;
+  Object.assign(${scope}.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });`;
+}
+
 const MARK_PAGE = `(() => {
   const guest = location.pathname.startsWith('/r/');
   if (!location.href.startsWith('chrome-extension://') && !guest) return;
   const marks = (window.__marks = {});
   const mark = (name) => { if (marks[name] === undefined) marks[name] = Date.now(); };
   if (guest) {
-    const WS = WebSocket;
-    window.WebSocket = function (url, p) {
-      const ws = new WS(url, p);
-      mark('ws-new');
-      ws.addEventListener('open', () => mark('ws-open'));
-      ws.addEventListener('message', (e) => { try { mark('ws-in-' + JSON.parse(e.data).type); } catch {} });
-      const send = ws.send.bind(ws);
-      ws.send = (d) => { try { mark('ws-out-' + JSON.parse(d).type); } catch {} return send(d); };
-      return ws;
-    };
-    window.WebSocket.prototype = WS.prototype;
-    Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+    ${markSockets('window')}
   }
   mark('document');
   document.addEventListener('DOMContentLoaded', () => mark('dom-ready'));
@@ -141,18 +147,7 @@ const MARK_WORKER = `(() => {
   const mark = (name) => { if (self.__marks[name] === undefined) self.__marks[name] = Date.now(); };
   const create = chrome.windows.create.bind(chrome.windows);
   chrome.windows.create = (...a) => { mark('window-create'); return create(...a).then((w) => { mark('window-created'); return w; }); };
-  const WS = WebSocket;
-  self.WebSocket = function (url, p) {
-    const ws = new WS(url, p);
-    mark('ws-new');
-    ws.addEventListener('open', () => mark('ws-open'));
-    ws.addEventListener('message', (e) => { try { mark('ws-in-' + JSON.parse(e.data).type); } catch {} });
-    const send = ws.send.bind(ws);
-    ws.send = (d) => { try { mark('ws-out-' + JSON.parse(d).type); } catch {} return send(d); };
-    return ws;
-  };
-  self.WebSocket.prototype = WS.prototype;
-  Object.assign(self.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  ${markSockets('self')}
 })()`;
 
 const CLICK_TIME = `document.addEventListener('click', () => { window.__clickAt = Date.now(); }, { capture: true, once: true })`;
