@@ -265,9 +265,9 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     signaling.close();
   });
   const chatLines: ChatEntry[] = [];
-  let chatFlush: ReturnType<typeof setTimeout> | undefined;
+  let chatFlushQueued = false;
   const flushChat = () => {
-    chatFlush = undefined;
+    chatFlushQueued = false;
     const entries = chatLines.splice(0).slice(-CHAT_LOG_MAX);
     if (entries.length > 0) signaling.post({ type: 'chat-entries', entries });
   };
@@ -295,7 +295,10 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
       onChatEntry(entry) {
         // Batched: a peer flooding the chat must not turn into a storage write per line.
         chatLines.push(entry);
-        chatFlush ??= setTimeout(flushChat, 250);
+        if (!chatFlushQueued) {
+          chatFlushQueued = true;
+          setTimeout(flushChat, 250);
+        }
       },
       copyText,
       onFirstConnected(at: number) {
