@@ -80,4 +80,43 @@ describe('PeerLink', () => {
     link.attach(channels().link);
     expect(states).toEqual(['open', 'paused', 'open', 'closed']);
   });
+
+  it('holds what we send while paused and sends it once, in order, first on the next connection', () => {
+    const link = new PeerLink(
+      'p',
+      () => 'Ana',
+      () => {},
+    );
+    const first = channels();
+    link.attach(first.link);
+    expect(link.sendOrHold({ t: 'chat', text: 'one' })).toBe('sent');
+    link.detach();
+    expect(link.sendOrHold({ t: 'chat', text: 'two' })).toBe('held');
+    expect(link.sendOrHold({ t: 'chat', text: 'three' })).toBe('held');
+    // Something the state listeners send when the link opens comes after what waited.
+    const off = link.onState((s) => {
+      if (s !== 'open') return;
+      off();
+      link.sendOrHold({ t: 'chat', text: 'four' });
+    });
+    const second = channels();
+    link.attach(second.link);
+    expect(first.sent).toEqual(['{"t":"chat","text":"one"}']);
+    expect(second.sent).toEqual([
+      '{"t":"chat","text":"two"}',
+      '{"t":"chat","text":"three"}',
+      '{"t":"chat","text":"four"}',
+    ]);
+    // A connection whose channel is already closing: held for the one after it, not lost.
+    link.detach();
+    link.attach(channels('closing').link);
+    expect(link.sendOrHold({ t: 'chat', text: 'five' })).toBe('held');
+    expect(link.sendOrHold({ t: 'chat', text: 'six' })).toBe('held');
+    link.detach();
+    const third = channels();
+    link.attach(third.link);
+    expect(third.sent).toEqual(['{"t":"chat","text":"five"}', '{"t":"chat","text":"six"}']);
+    link.close();
+    expect(link.sendOrHold({ t: 'chat', text: 'gone' })).toBe('dropped');
+  });
 });

@@ -40,6 +40,8 @@ export class PeerLink {
   readonly #routes = new Map<string, { handler: Handler; whilePaused: boolean }>();
   readonly #stateListeners = new Set<(state: PeerLinkState) => void>();
   #held: ControlMessage[] = [];
+  /** Our messages kept while paused (sendOrHold), sent in order when the next connection attaches. */
+  #outbox: ControlMessage[] = [];
   #malformed: () => void;
 
   constructor(
@@ -100,7 +102,11 @@ export class PeerLink {
 
   /** Send one control message on the current connection. False when paused or closed (not sent). */
   send(message: ControlMessage): boolean {
-    const control = this.current()?.control;
+    return this.#state === 'open' && this.#sendOnCurrent(message);
+  }
+
+  #sendOnCurrent(message: ControlMessage): boolean {
+    const control = this.#current?.control;
     if (control?.readyState !== 'open') return false;
     try {
       control.send(JSON.stringify(message));
@@ -108,6 +114,20 @@ export class PeerLink {
     } catch {
       return false; // closing: the link pauses right after
     }
+  }
+
+  /**
+   * Send one control message now if open; while paused (a connection being replaced), keep
+   * it and send it, after the ones kept before it, as soon as the next connection attaches.
+   * 'dropped' when the link is closed for good or MAX_HELD messages already wait.
+   */
+  sendOrHold(message: ControlMessage): 'sent' | 'held' | 'dropped' {
+    if (this.#state === 'closed') return 'dropped';
+    // Nothing may overtake what waits (the outbox is empty whenever the link is open).
+    if (this.#outbox.length === 0 && this.send(message)) return 'sent';
+    if (this.#outbox.length >= MAX_HELD) return 'dropped';
+    this.#outbox.push(message);
+    return 'held';
   }
 
   /** A control-channel message from the current connection: parsed once, routed by `t`. */
@@ -131,6 +151,9 @@ export class PeerLink {
     if (this.#state === 'closed') return;
     this.#current = link;
     this.#attachments += 1;
+    // What we said while paused goes first, in order (before listeners may send more).
+    while (this.#outbox.length > 0 && this.#sendOnCurrent(this.#outbox[0] as ControlMessage))
+      this.#outbox.shift();
     this.#setState('open');
     const held = this.#held;
     this.#held = [];
@@ -152,6 +175,7 @@ export class PeerLink {
     if (this.#state === 'closed') return false;
     this.#current = null;
     this.#held = [];
+    this.#outbox = [];
     this.#setState('closed');
     return this.#attachments > 0;
   }

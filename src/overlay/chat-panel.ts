@@ -32,6 +32,8 @@ export interface ChatPanel {
 }
 
 const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';
+/** Said while a message waits for a connection being replaced. */
+const HELD = 'Reconnecting: your message will be sent as soon as the connection is back.';
 
 function messageId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -142,8 +144,23 @@ export function mountChatPanel(
 
   const offLink = ctx.onLink((link) => {
     links.get(link.peerId)?.detach();
-    const detach = link.route(CHAT_TYPES, (message) => onChat(link, message));
-    links.set(link.peerId, { link, detach });
+    const offRoute = link.route(CHAT_TYPES, (message) => onChat(link, message));
+    // Messages held while a connection was replaced have gone out once it is back.
+    const offState = link.onState((state) => {
+      if (
+        state === 'open' &&
+        hint.textContent === HELD &&
+        [...links.values()].every((l) => l.link.state !== 'paused')
+      )
+        hint.textContent = '';
+    });
+    links.set(link.peerId, {
+      link,
+      detach: () => {
+        offRoute();
+        offState();
+      },
+    });
     hint.textContent = '';
   });
   const offClosed = ctx.onLinkClosed((peerId) => {
@@ -159,14 +176,18 @@ export function mountChatPanel(
       hint.textContent = `Messages can be at most ${MAX_CHAT_TEXT} characters.`;
       return;
     }
-    const open = [...links.values()].filter(({ link }) => link.state === 'open');
-    if (open.length === 0) {
+    if (links.size === 0) {
       hint.textContent = 'Nobody else is in the call yet: your message was not sent.';
       return;
     }
     const message = { t: 'chat', id: messageId(), text, sentAt: Date.now() };
-    for (const { link } of open) link.send(message);
-    hint.textContent = '';
+    // A person whose connection is being replaced gets it once the new one is up, in order.
+    const outcomes = [...links.values()].map(({ link }) => link.sendOrHold(message));
+    if (outcomes.every((o) => o === 'dropped')) {
+      hint.textContent = 'Your message could not be sent: the others are no longer connected.';
+      return;
+    }
+    hint.textContent = outcomes.includes('held') ? HELD : '';
     input.value = '';
     addMessage('You', text, new Date(), true);
   });
