@@ -38,7 +38,7 @@ import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harne
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
 import { firefoxTransferBench } from './lib/firefox-transfer.ts';
-import { type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
+import { cpuSeconds, type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
 import { type ProfileTarget, startProfiles } from './lib/transfer-profile.ts';
 import { RECORD_CHANNELS, rawThroughput } from './lib/transfer-raw.ts';
 import { MiB, makeLargeFile, median, NAME_HELPER, round, waitDone } from './lib/transfer-steps.ts';
@@ -75,8 +75,10 @@ const FIRST_BODY_PROBE = `
 interface Pair {
   sender: Page;
   receiver: Page | Frame;
-  /** Identifies the receiving Chromium's browser process (for its memory). */
+  /** Identifies the receiving Chromium's browser process (for its memory and CPU). */
   receiverMarker: string;
+  /** Identifies the sending Chromium's browser process (for its CPU). */
+  senderMarker: string;
   /** Other threads to profile with PROFILE=1 (the offscreen document). */
   moreProfileTargets?(): Promise<ProfileTarget[]>;
   close(): Promise<void>;
@@ -97,7 +99,13 @@ async function guestPair(server: ServerHandle): Promise<Pair> {
       await user.context.addInitScript({ content: RECORD_CHANNELS });
     }
     const { a, b } = await joinCall(server.url, ana.context, bo.context);
-    return { sender: a, receiver: b, receiverMarker: `--user-data-dir=${bo.userDataDir}`, close };
+    return {
+      sender: a,
+      receiver: b,
+      receiverMarker: `--user-data-dir=${bo.userDataDir}`,
+      senderMarker: `--user-data-dir=${ana.userDataDir}`,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;
@@ -137,6 +145,7 @@ async function extensionPair(server: ServerHandle): Promise<Pair> {
       sender: bo,
       receiver: overlay,
       receiverMarker: `--remote-debugging-port=${ana.cdpPort}`,
+      senderMarker: `--user-data-dir=${guest.userDataDir}`,
       async moreProfileTargets() {
         const offscreen = (await ana.targets()).find((t) => t.url.endsWith('/src/offscreen/offscreen.html'));
         return offscreen
@@ -155,6 +164,8 @@ interface Result {
   ours: number[];
   raw: number[];
   ratios: number[];
+  /** Per pair: CPU seconds of both browsers during Parley's run / during the raw run. */
+  cpuRatios: number[];
   memory: MemoryGrowth;
 }
 
@@ -165,6 +176,9 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
   const ours: number[] = [];
   const raw: number[] = [];
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
+  /** CPU seconds used so far by both browsers: [sender, receiver]. */
+  const cpu = async () => [await cpuSeconds(pair.senderMarker), await cpuSeconds(pair.receiverMarker)];
   // One small unmeasured pair first: the first loop on a fresh connection is slower (SCTP
   // window growth, code not yet optimised), whichever of raw or Parley goes first.
   const warmBytes = Math.min(bytes, 16 * MiB);
@@ -183,11 +197,13 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
   );
   for (let run = 0; run < RUNS; run += 1) {
     const label = `${receiverName} receiver, pair ${run + 1}`;
+    const cpuBeforeRaw = await cpu();
     const r = await rawThroughput(sender, receiver, bytes, {
       from: RAW_ID_FROM,
       timeoutMs: RUN_TIMEOUT_MS,
       label,
     });
+    const cpuRaw = (await cpu()).map((x, i) => x - cpuBeforeRaw[i]!);
     const name = `bench-${receiverName}-${run}.bin`;
     await makeLargeFile(sender, name, bytes);
     const profiler =
@@ -198,16 +214,21 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
             ...((await pair.moreProfileTargets?.()) ?? []),
           ])
         : null;
+    const cpuBeforeOurs = await cpu();
     const start = Date.now();
     await dropTestFiles(sender);
     await waitDone(receiver, name, RUN_TIMEOUT_MS, label);
     const o = bytes / ((Date.now() - start) / 1000) / 1e6;
+    const cpuOurs = (await cpu()).map((x, i) => x - cpuBeforeOurs[i]!);
+    const sum = (xs: number[]) => xs[0]! + xs[1]!;
+    cpuRatios.push(sum(cpuOurs) / sum(cpuRaw));
     raw.push(r.mbPerS);
     ours.push(o);
     ratios.push(o / r.mbPerS);
     await profiler?.stopAndPrint();
     log(
-      `${label}: raw ${round(r.mbPerS)} MB/s (channel id ${r.id}), Parley ${round(o)} MB/s, ratio ${round(o / r.mbPerS, 2)}×`,
+      `${label}: raw ${round(r.mbPerS)} MB/s (channel id ${r.id}), Parley ${round(o)} MB/s, ratio ${round(o / r.mbPerS, 2)}×; ` +
+        `CPU s sender/receiver: raw ${cpuRaw.map((x) => round(x)).join('/')}, Parley ${cpuOurs.map((x) => round(x)).join('/')} (${round(sum(cpuOurs) / sum(cpuRaw), 2)}×)`,
     );
   }
 
@@ -226,9 +247,9 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
     `${receiverName} receiver memory while receiving ${MEMORY_MIB} MiB: renderers ${round(memory.rendererBaseline / MiB)} → peak ${round(memory.rendererPeak / MiB)} MiB (growth ${round((memory.rendererPeak - memory.rendererBaseline) / MiB)} MiB); all processes ${round(memory.allBaseline / MiB)} → ${round(memory.allPeak / MiB)} MiB (growth ${round((memory.allPeak - memory.allBaseline) / MiB)} MiB)`,
   );
   log(
-    `${receiverName} receiver: per-pair ratios ${ratios.map((x) => round(x, 2)).join(', ')}; median ratio ${round(median(ratios), 2)}× (Parley median ${round(median(ours))} MB/s, raw median ${round(median(raw))} MB/s)`,
+    `${receiverName} receiver: per-pair ratios ${ratios.map((x) => round(x, 2)).join(', ')}; median ratio ${round(median(ratios), 2)}× (Parley median ${round(median(ours))} MB/s, raw median ${round(median(raw))} MB/s); CPU of both browsers, Parley/raw per pair ${cpuRatios.map((x) => round(x, 2)).join(', ')}`,
   );
-  return { ours, raw, ratios, memory };
+  return { ours, raw, ratios, cpuRatios, memory };
 }
 
 /** Drop → thumbnail on the receiver, and whether the thumbnail beat the first body frame. */
@@ -299,6 +320,7 @@ async function main(): Promise<void> {
           raw_mb_per_s: round(median(result.raw)),
           ratio_median: round(median(result.ratios), 2),
           ratios: result.ratios.map((x) => round(x, 2)),
+          cpu_ratio_median: round(median(result.cpuRatios), 2),
           receiver_growth_mib_1gib: allGrowthMiB(result.memory),
           receiver_growth_renderers_mib_1gib: growthMiB(result.memory),
           drop_to_thumbnail_ms: thumb.ms,
@@ -317,6 +339,7 @@ async function main(): Promise<void> {
           extension_raw_mb_per_s: round(median(result.raw)),
           extension_ratio_median: round(median(result.ratios), 2),
           extension_ratios: result.ratios.map((x) => round(x, 2)),
+          extension_cpu_ratio_median: round(median(result.cpuRatios), 2),
           extension_growth_mib_1gib: allGrowthMiB(result.memory),
           extension_growth_renderers_mib_1gib: growthMiB(result.memory),
         });

@@ -87,3 +87,18 @@ export async function sampleGrowth(marker: string, run: () => Promise<unknown>):
   if (failure) throw failure;
   return { rendererBaseline, rendererPeak, allBaseline, allPeak };
 }
+
+/** CPU time (user + system, seconds) used so far by all processes of the Chromium with `marker`. */
+export async function cpuSeconds(marker: string): Promise<number> {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  let ticks = 0;
+  for (const pid of profileProcesses(marker).all) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / ticksPerSecond;
+}
