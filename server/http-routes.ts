@@ -36,8 +36,7 @@ export function guestHeaders(host: string | undefined): Record<string, string> {
   return {
     'Content-Security-Policy': [
       "default-src 'self'",
-      // The file transfer hashes with hash-wasm (SHA-256 in WebAssembly); no JS eval is allowed.
-      "script-src 'self' 'wasm-unsafe-eval'",
+      "script-src 'self'",
       `connect-src 'self'${own}`,
       "img-src 'self' blob: data:",
       "media-src 'self' blob:",

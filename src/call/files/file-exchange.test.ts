@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BlockHasher } from './block-hash.ts';
 import { fakeLinkPair } from './fake-link.ts';
 import { FileExchange, NOT_UNDERSTOOD, PAUSED } from './file-exchange.ts';
 import type { FileSink, SinkFactory } from './file-sink.ts';
@@ -85,6 +86,12 @@ async function until(condition: () => boolean, what: string | (() => string), ms
 }
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+/** The hash the peers exchange (block-hash.ts, itself checked against Node's SHA-256 in its test). */
+const fileHash = (bytes: Uint8Array) => {
+  const hasher = new BlockHasher();
+  hasher.update(bytes);
+  return hasher.digestHex();
+};
 const fileOf = (bytes: Uint8Array, name: string, type = 'application/octet-stream') =>
   new File([bytes as Uint8Array<ArrayBuffer>], name, { type });
 
@@ -105,7 +112,7 @@ describe('FileExchange', () => {
       const received = seen.b.find((t) => t.name === `f${i}.bin`)!;
       const got = new Uint8Array(await received.file!.arrayBuffer());
       expect(sha(got)).toBe(sha(bytes));
-      expect(received.sha256).toBe(sha(bytes));
+      expect(received.sha256).toBe(await fileHash(bytes));
       expect(seen.a[i]!.bytes).toBe(bytes.byteLength);
     }
   });
@@ -192,7 +199,7 @@ describe('FileExchange', () => {
       30_000,
     );
     expect(sha(new Uint8Array(await seen.b[0]!.file!.arrayBuffer()))).toBe(sha(bytes));
-    expect(seen.b[0]!.sha256).toBe(sha(bytes));
+    expect(seen.b[0]!.sha256).toBe(await fileHash(bytes));
     // The new connection starts where the receiver was, not at 0, and only what was in
     // flight on the old one is sent twice.
     const offsets = second.sentFrames.map((f) => {

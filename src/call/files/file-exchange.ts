@@ -24,13 +24,13 @@ import {
   parseFileMessage,
 } from '../../protocol/peer-files.ts';
 import type { ControlMessage, PeerLink, PeerLinkState } from '../peer-link.ts';
-import { hashFile } from './file-hash.ts';
+import { BlockHasher } from './block-hash.ts';
+import { type FileReader, openFileReader } from './file-reader.ts';
 import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
 import { FileSender } from './file-sender.ts';
 import type { SinkFactory } from './file-sink.ts';
 import { formatSize } from './format-size.ts';
-import { decodeFrame, encodeBodyFrame } from './frame.ts';
-import { IncrementalHasher } from './incremental-hasher.ts';
+import { decodeFrame } from './frame.ts';
 import { safeFileName } from './safe-name.ts';
 import type { Thumbnail } from './thumbnail-fit.ts';
 import { isFinished, type Transfer, type TransferState } from './transfer.ts';
@@ -61,8 +61,8 @@ export interface ExchangeOptions {
   maxInFlight?: number;
   /** Receiver acknowledges after this many newly written bytes. */
   ackStep?: number;
-  /** SHA-256 of a file we send (default: in a worker, src/call/files/file-hash.ts). */
-  hashFile?: (file: Blob) => Promise<string>;
+  /** Reads, hashes and frames a file we send (default: in a worker, src/call/files/file-reader.ts). */
+  openReader?: (file: Blob) => FileReader;
   /** Thumbnails must decode as images before we show them (createImageBitmap in browsers). */
   checkImage?: (blob: Blob) => Promise<boolean>;
 }
@@ -284,14 +284,11 @@ export class FileExchange {
   private async startSending(transfer: Transfer, file: File): Promise<void> {
     const index = this.nextIndex++;
     const chunkBytes = Math.max(1024, this.link.maxMessageSize - 13);
-    const sha256 = (this.options.hashFile ?? hashFile)(file);
-    sha256.catch(() => {}); // a failed read is reported when the hash is needed
     const sender = new FileSender(
       transfer,
       index,
-      file,
+      (this.options.openReader ?? openFileReader)(file),
       chunkBytes,
-      sha256,
       () => this.pump(),
       () =>
         this.failOutgoing(
@@ -359,8 +356,7 @@ export class FileExchange {
       while (channel.readyState === 'open' && channel.bufferedAmount < this.settings.highWater) {
         const sender = this.scheduler.next((s) => s.canSend(this.settings.maxInFlight));
         if (!sender) break;
-        const { offset, bytes } = sender.take();
-        channel.send(encodeBodyFrame(sender.index, offset, bytes));
+        channel.send(sender.take());
         sender.transfer.times.firstBody ??= now();
         if (sender.allSent) this.finishSending(sender);
       }
@@ -379,7 +375,7 @@ export class FileExchange {
   private finishSending(sender: FileSender): void {
     sender.doneSent = true;
     this.scheduler.remove(sender);
-    sender.sha256.then(
+    sender.sha256().then(
       (sha256) => {
         if (!sender.stopped) this.sendControl({ t: 'file-done', id: sender.transfer.id, sha256 });
       },
@@ -501,7 +497,7 @@ export class FileExchange {
         onWritten: (total) => this.onWritten(receiver, total),
         onError: (sentence, reason) => this.failIncoming(receiver, reason, sentence),
       });
-      const hasher = sink.digest ? null : await IncrementalHasher.create();
+      const hasher = sink.digest ? null : new BlockHasher();
       if (isFinished(transfer)) {
         await sink.discard();
         return;
@@ -713,6 +709,7 @@ export class FileExchange {
         const sender = this.senders.get(message.id);
         if (!sender?.doneSent) return;
         this.senders.delete(message.id);
+        sender.stop();
         sender.transfer.sha256 = message.sha256;
         if (message.ok) {
           sender.transfer.bytes = sender.size;

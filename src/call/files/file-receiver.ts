@@ -3,8 +3,9 @@
  * streams it to a FileSink. Frames that arrive before the sink is open wait in a queue
  * (bounded by MAX_UNWRITTEN_BYTES, which an honest sender never reaches).
  */
+
+import type { BlockHasher } from './block-hash.ts';
 import type { FileSink } from './file-sink.ts';
-import type { IncrementalHasher } from './incremental-hasher.ts';
 import type { Transfer } from './transfer.ts';
 
 /** A sender that ignores our acknowledgements (honest ones stop at 32 MiB in flight). */
@@ -23,7 +24,7 @@ export class FileReceiver {
   finishing = false;
   private waiting: Uint8Array[] = [];
 
-  private hasher: IncrementalHasher | null = null;
+  private hasher: BlockHasher | null = null;
 
   constructor(
     readonly transfer: Transfer,
@@ -52,7 +53,7 @@ export class FileReceiver {
    * Storage (and our hasher, unless the sink hashes) is ready: pass on what arrived meanwhile,
    * then stream directly.
    */
-  attach(sink: FileSink, hasher: IncrementalHasher | null): void {
+  attach(sink: FileSink, hasher: BlockHasher | null): void {
     this.sink = sink;
     this.hasher = hasher;
     for (const body of this.waiting) {
@@ -65,7 +66,7 @@ export class FileReceiver {
   /** The SHA-256 of what was received. Valid once complete, attached and all written. */
   digest(): Promise<string> {
     if (this.sink?.digest) return this.sink.digest();
-    return Promise.resolve(this.hasher!.digestHex());
+    return this.hasher!.digestHex();
   }
 
   drop(): void {

@@ -1,18 +1,21 @@
 /**
- * One outgoing file: reads ahead from the File in bounded slices (never the whole file) and
- * hands out chunks to the exchange's send loop. Its SHA-256 is computed beside it, off this
- * thread (`sha256`, from src/call/files/file-hash.ts).
+ * One outgoing file: reads ahead in bounded slices (never the whole file) through a
+ * FileReader (src/call/files/file-reader.ts), which hashes each slice as it is read and cuts
+ * it into ready-to-send body frames, and hands those frames to the exchange's send loop.
  */
 import type { FileOffer } from '../../protocol/peer-files.ts';
+import { FRAME_HEADER_BYTES } from '../../protocol/peer-files.ts';
+import type { FileReader } from './file-reader.ts';
 import type { Transfer } from './transfer.ts';
 
 /** Chunks per read slice: a slice is a whole number of chunks so no frame straddles two. */
 const CHUNKS_PER_SLICE = 16;
-/** At most this many slices read but not yet sent (≈ 8 MiB with 256 KiB chunks). */
+/** At most about this many slices read but not yet sent (≈ 8 MiB with 256 KiB chunks). */
 const SLICES_AHEAD = 2;
 
 export class FileSender {
-  private readonly slices: Uint8Array[] = [];
+  /** Frames read (and framed), not yet sent, in order. */
+  private readonly frames: ArrayBuffer[] = [];
   private readOffset = 0;
   private reading = false;
   /** Bumped by `rewind`: a read still in flight is for the old position. */
@@ -33,10 +36,8 @@ export class FileSender {
   constructor(
     readonly transfer: Transfer,
     readonly index: number,
-    private readonly file: Blob,
+    private readonly reader: FileReader,
     private chunkBytes: number,
-    /** The whole file's SHA-256, computed on its own read of the file. */
-    readonly sha256: Promise<string>,
     private readonly onReadable: () => void,
     private readonly onReadError: () => void,
   ) {}
@@ -49,58 +50,53 @@ export class FileSender {
     return this.sent === this.size;
   }
 
+  /** The whole file's SHA-256 (every byte has been read once all were sent). */
+  sha256(): Promise<string> {
+    return this.reader.digest();
+  }
+
   canSend(maxInFlight: number): boolean {
     return (
       this.bodyOpen &&
       !this.stopped &&
       !this.awaitingResume &&
-      this.slices.length > 0 &&
+      this.frames.length > 0 &&
       this.sent - this.acked < maxInFlight
     );
   }
 
-  /** The next chunk (a view into a read slice) and its offset. Call only when canSend. */
-  take(): { offset: number; bytes: Uint8Array } {
-    const head = this.slices[0]!;
-    const bytes = head.subarray(0, this.chunkBytes);
-    if (bytes.byteLength === head.byteLength) this.slices.shift();
-    else this.slices[0] = head.subarray(this.chunkBytes);
-    const offset = this.sent;
-    this.sent += bytes.byteLength;
+  /** The next body frame (header + bytes), ready for the channel. Call only when canSend. */
+  take(): ArrayBuffer {
+    const frame = this.frames.shift()!;
+    this.sent += frame.byteLength - FRAME_HEADER_BYTES;
     this.readAhead();
-    return { offset, bytes };
+    return frame;
   }
 
   /** Start the next read if fewer than SLICES_AHEAD slices are waiting. */
   readAhead(): void {
     if (this.reading || this.stopped || this.readOffset >= this.size) return;
-    if (this.slices.length >= SLICES_AHEAD) return;
+    if (this.frames.length > CHUNKS_PER_SLICE * (SLICES_AHEAD - 1)) return;
     this.reading = true;
     const generation = this.generation;
-    const end = Math.min(this.size, this.readOffset + this.chunkBytes * CHUNKS_PER_SLICE);
-    this.file
-      .slice(this.readOffset, end)
-      .arrayBuffer()
-      .then(
-        (buffer) => {
-          if (generation !== this.generation) return;
-          this.reading = false;
-          if (this.stopped) return;
-          if (buffer.byteLength !== end - this.readOffset) throw new Error('short read');
-          this.slices.push(new Uint8Array(buffer));
-          this.readOffset = end;
-          this.readAhead();
-          this.onReadable();
-        },
-        () => {
-          if (generation !== this.generation) return;
-          this.reading = false;
-          if (!this.stopped) this.onReadError();
-        },
-      )
-      .catch(() => {
+    const from = this.readOffset;
+    const to = Math.min(this.size, from + this.chunkBytes * CHUNKS_PER_SLICE);
+    this.reader.read({ from, to, chunkBytes: this.chunkBytes, index: this.index }).then(
+      (frames) => {
+        if (generation !== this.generation) return;
+        this.reading = false;
+        if (this.stopped) return;
+        this.frames.push(...frames);
+        this.readOffset = to;
+        this.readAhead();
+        this.onReadable();
+      },
+      () => {
+        if (generation !== this.generation) return;
+        this.reading = false;
         if (!this.stopped) this.onReadError();
-      });
+      },
+    );
   }
 
   /**
@@ -110,7 +106,7 @@ export class FileSender {
   rewind(offset: number, chunkBytes: number): void {
     this.generation += 1;
     this.reading = false;
-    this.slices.length = 0;
+    this.frames.length = 0;
     this.chunkBytes = chunkBytes;
     this.readOffset = offset;
     this.sent = offset;
@@ -120,6 +116,7 @@ export class FileSender {
 
   stop(): void {
     this.stopped = true;
-    this.slices.length = 0;
+    this.frames.length = 0;
+    this.reader.close();
   }
 }

@@ -2,11 +2,11 @@
 /**
  * Dedicated worker that writes incoming files to the origin private file system with
  * synchronous access handles (only allowed in workers, and the fastest way to write there),
- * and hashes them as it writes (SHA-256 is the receiver's biggest CPU cost: here it stays off
- * the page's main thread, which handles the data channel).
+ * and hashes them as it writes (src/call/files/block-hash.ts; off the page's main thread, which
+ * handles the data channel).
  * Messages are handled strictly in order, so a write never overtakes its open.
  */
-import { IncrementalHasher } from './incremental-hasher.ts';
+import { BlockHasher } from './block-hash.ts';
 import type { WriterReply, WriterRequest } from './opfs-writer-protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -16,7 +16,7 @@ interface OpenFile {
   written: number;
   dir: FileSystemDirectoryHandle;
   name: string;
-  hasher: IncrementalHasher;
+  hasher: BlockHasher;
 }
 
 const open = new Map<string, OpenFile>();
@@ -39,8 +39,13 @@ async function handle(request: WriterRequest): Promise<void> {
       const fileHandle = await dir.getFileHandle(request.key, { create: true });
       const access = await fileHandle.createSyncAccessHandle();
       access.truncate(0);
-      const hasher = await IncrementalHasher.create();
-      open.set(request.key, { handle: access, written: 0, dir, name: request.key, hasher });
+      open.set(request.key, {
+        handle: access,
+        written: 0,
+        dir,
+        name: request.key,
+        hasher: new BlockHasher(),
+      });
       return;
     }
     case 'write': {
@@ -59,7 +64,7 @@ async function handle(request: WriterRequest): Promise<void> {
     case 'digest': {
       const file = open.get(request.key);
       if (!file) return;
-      reply({ op: 'digest', key: request.key, sha256: file.hasher.digestHex() });
+      reply({ op: 'digest', key: request.key, sha256: await file.hasher.digestHex() });
       return;
     }
     case 'close': {
