@@ -5,7 +5,9 @@
  *   sender → receiver: file-offer, then file-thumb (optional; the receiver answers with a
  *   file-ack of 0 bytes once it is on screen, and the sender waits up to 1.5 s for that so the
  *   thumbnail shows before any of the body arrives), then the body frames on the
- *   `files` channel, then file-done with the SHA-256 of what was sent;
+ *   `files` channel, then file-done with the hash of what was sent (`sha256`: SHA-256 over
+ *   the file's size, u64 big-endian, and the SHA-256 of each of its 4 MiB blocks in order; see
+ *   src/call/files/block-hash.ts);
  *   receiver → sender: file-ack (bytes written to disk, several times a second), file-result
  *   (whether the hashes matched); either side: file-cancel, file-error.
  * When the connection is replaced mid-transfer (src/call/peer-link.ts), the sender sends each
