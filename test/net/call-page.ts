@@ -33,7 +33,13 @@ export const COUNT_FRAMES = () => {
 /** The engine's console lines per page (`Parley: …`), told when a wait fails. */
 export const consoleLines = new WeakMap<Page, string[]>();
 
-export async function join(browser: LabBrowser, link: string, name: string): Promise<Page> {
+/** Opens `link` in a new page of `browser` and joins as `name` (with the camera unless `camera: false`). */
+export async function join(
+  browser: LabBrowser,
+  link: string,
+  name: string,
+  { camera = true }: { camera?: boolean } = {},
+): Promise<Page> {
   const page = await browser.context.newPage();
   const lines: string[] = [];
   consoleLines.set(page, lines);
@@ -50,6 +56,7 @@ export async function join(browser: LabBrowser, link: string, name: string): Pro
   expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
   await page.evaluate(COUNT_FRAMES);
   await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  if (!camera) await page.getByLabel('Join with camera').uncheck();
   await page.getByRole('button', { name: 'Join call' }).click();
   return page;
 }

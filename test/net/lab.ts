@@ -329,8 +329,15 @@ table ip filter {
   /**
    * A computer behind a delay/loss link to its home router (as over a poor Wi-Fi or a
    * mobile link): two TUN devices joined by tun-link.py running in the router's namespace.
+   * With `lan: true` the link is part of the home's LAN both ways (the other computers there
+   * reach it directly, the router answering ARP for it), so a call between it and a computer
+   * on the same LAN goes host to host over this link.
    */
-  async addHostOverTun(name: string, home: Home): Promise<{ host: Host; link: TunLink }> {
+  async addHostOverTun(
+    name: string,
+    home: Home,
+    { lan = false }: { lan?: boolean } = {},
+  ): Promise<{ host: Host; link: TunLink }> {
     const ns = `${this.prefix}-${name}`;
     await this.addNamespace(ns);
     home.hosts++;
@@ -368,6 +375,18 @@ table ip filter {
       'wan',
       'accept',
     );
+    if (lan) {
+      for (const [from, to] of [
+        [routerIf, 'lan'],
+        ['lan', routerIf],
+      ] as const)
+        await this.sh(
+          home.ns,
+          'nft',
+          ...`add rule ip filter forward iifname ${from} oifname ${to} accept`.split(' '),
+        );
+      await this.sh(home.ns, 'sysctl', '-qw', 'net.ipv4.conf.lan.proxy_arp=1');
+    }
     let pending = Promise.resolve('');
     const command = (line: string, reply: RegExp) => {
       pending = pending.then(async () => {
