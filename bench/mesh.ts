@@ -73,7 +73,7 @@ const INSTRUMENT = `(() => {
 
 /**
  * TIMELINE=1: marks in every page ([Date.now(), label]): signaling messages by type and from
- * whom, connections made, descriptions applied, ICE states; printed for the newcomer of the
+ * whom, connections made, descriptions applied, ICE states, and per connection the first inbound video packet, decoded keyframes and keyframe requests (getStats every 20 ms for 15 s); printed for the newcomer of the
  * last call of each size.
  */
 const TIMELINE_MARKS = `(() => {
@@ -104,6 +104,21 @@ const TIMELINE_MARKS = `(() => {
       this.setRemoteDescription = async (d) => { mark(id + ' setRemote(' + (d && d.type) + ')'); const r = await srd(d); mark(id + ' remote ' + (d && d.type) + ' set'); return r; };
       const sld = this.setLocalDescription.bind(this);
       this.setLocalDescription = async (...x) => { const r = await sld(...x); mark(id + ' local ' + this.localDescription.type + ' set'); return r; };
+      // The inbound video's first packet, first decoded frame and keyframe requests (PLI/FIR).
+      const seen = {};
+      const started = Date.now();
+      const poll = setInterval(async () => {
+        if (Date.now() - started > 15000 || this.connectionState === 'closed') return clearInterval(poll);
+        (await this.getStats()).forEach((r) => {
+          if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
+          const note = (key, value, label) => { if (value > (seen[key] || 0)) { seen[key] = value; mark(id + ' ' + label + ' ' + value); } };
+          if (!seen.packets && r.packetsReceived > 0) { seen.packets = 1; mark(id + ' first video packet'); }
+          note('keys', r.keyFramesDecoded || 0, 'keyframes decoded');
+          note('pli', r.pliCount || 0, 'PLI sent');
+          note('fir', r.firCount || 0, 'FIR sent');
+          if (!seen.decoded && r.framesDecoded > 0) { seen.decoded = 1; mark(id + ' first frame decoded'); }
+        });
+      }, 20);
     }
   };
 })();`;
