@@ -54,20 +54,30 @@ export interface PresenceOptions {
   ringPerMin: number;
 }
 
-/** Shared by every session that watches nothing (no array per socket). */
-const NOT_WATCHING: readonly string[] = Object.freeze([]);
+/** Shared by every session that holds or watches nothing (no empty array per socket). */
+const NONE: readonly string[] = Object.freeze([]);
 
-/** The presence state of one connection; hung on the connection only once it asks for a challenge. */
+/**
+ * The presence state of one connection, hung on it once a `register` succeeds: four fields,
+ * as there are thousands of these. The challenge before it is kept elsewhere (createPresence's
+ * `challenges`), and only while it is outstanding.
+ */
 export class PresenceSession<C> {
-  /** The registered public key; '' until a `register` succeeds. */
-  key = '';
-  /** The outstanding challenge ('' when none) and when it was issued. */
-  nonce = '';
-  nonceAt = 0;
-  mailboxes: readonly string[] = [];
+  /** Mailboxes this connection receives rings for. */
+  mailboxes: readonly string[] = NONE;
   /** Contacts' mailboxes this connection watches (told when they come and go). */
-  watching: readonly string[] = NOT_WATCHING;
-  constructor(readonly conn: C) {}
+  watching: readonly string[] = NONE;
+  constructor(
+    readonly conn: C,
+    /** The registered public key (base64url text; a ring imports it again). */
+    public key: string,
+  ) {}
+}
+
+/** A challenge given to a connection and not yet answered. */
+interface Challenge {
+  readonly nonce: string;
+  readonly at: number;
 }
 
 export interface PresenceCarrier<C> {
@@ -126,6 +136,8 @@ export function createPresence<C extends PresenceCarrier<C>>(
   directory: PresenceDirectory<PresenceSession<C>> = createMemoryDirectory(options),
 ): Presence<C> {
   const pending = new Map<string, PendingRing<C>>();
+  /** Outstanding challenges by connection: gone once answered (single use) or the socket closes. */
+  const challenges = new Map<C, Challenge>();
   /** Watched mailbox → the sessions watching it (only while someone watches). */
   const watchers = new Map<string, Set<PresenceSession<C>>>();
   let sessions = 0;
@@ -154,20 +166,10 @@ export function createPresence<C extends PresenceCarrier<C>>(
     host.sendError(conn, code, message);
   }
 
-  function sessionOf(conn: C): PresenceSession<C> {
-    let session = conn.presence;
-    if (session === null) {
-      session = new PresenceSession(conn);
-      conn.presence = session;
-    }
-    return session;
-  }
-
   function challenge(conn: C, now: number): void {
-    const session = sessionOf(conn);
-    session.nonce = randomBytes(32).toString('base64url');
-    session.nonceAt = now;
-    host.send(conn, `{"v":${PROTOCOL_VERSION},"type":"challenge","nonce":"${session.nonce}"}`);
+    const nonce = randomBytes(32).toString('base64url');
+    challenges.set(conn, { nonce, at: now });
+    host.send(conn, `{"v":${PROTOCOL_VERSION},"type":"challenge","nonce":"${nonce}"}`);
   }
 
   function registeredFrame(session: PresenceSession<C>, now: number): string {
@@ -181,9 +183,10 @@ export function createPresence<C extends PresenceCarrier<C>>(
   }
 
   function register(conn: C, key: string, signature: string, now: number): void {
-    const session = conn.presence;
-    if (session === null || session.nonce === '' || now - session.nonceAt > CHALLENGE_TTL_MS) {
-      if (session !== null) session.nonce = '';
+    const given = challenges.get(conn);
+    // Single use, whatever the outcome.
+    challenges.delete(conn);
+    if (given === undefined || now - given.at > CHALLENGE_TTL_MS) {
       refuse(
         conn,
         'stale-challenge',
@@ -191,9 +194,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
       );
       return;
     }
-    const nonce = session.nonce;
-    // Single use, whatever the outcome.
-    session.nonce = '';
+    const nonce = given.nonce;
     const keyObject = ed25519Key(key);
     const origin = options.publicOrigin ?? host.origin(conn);
     if (keyObject === null || !signedBy(keyObject, presenceProofText(origin, nonce, key), signature)) {
@@ -204,12 +205,16 @@ export function createPresence<C extends PresenceCarrier<C>>(
       );
       return;
     }
-    if (session.key !== '' && session.key !== key) {
-      setMailboxes(session, []);
-      setWatching(session, NOT_WATCHING);
+    let session = conn.presence;
+    if (session === null) {
+      session = new PresenceSession(conn, key);
+      conn.presence = session;
+      sessions++;
+    } else if (session.key !== key) {
+      setMailboxes(session, NONE);
+      setWatching(session, NONE);
       watchesInFlight.delete(session);
     }
-    if (session.key === '') sessions++;
     // Only the key text is kept (a KeyObject per socket costs ~0.3 KB); a ring imports it again.
     session.key = key;
     host.send(conn, registeredFrame(session, now));
@@ -303,7 +308,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
 
   function registered(conn: C): PresenceSession<C> | null {
     const session = conn.presence;
-    if (session !== null && session.key !== '') return session;
+    if (session !== null) return session;
     refuse(conn, 'not-registered', 'Register your presence first (challenge, then register).');
     return null;
   }
@@ -494,12 +499,13 @@ export function createPresence<C extends PresenceCarrier<C>>(
     },
 
     disconnect(conn) {
+      challenges.delete(conn);
       const session = conn.presence;
       if (session === null) return;
       conn.presence = null;
-      if (session.key !== '') sessions--;
-      setMailboxes(session, []);
-      setWatching(session, NOT_WATCHING);
+      sessions--;
+      setMailboxes(session, NONE);
+      setWatching(session, NONE);
       watchesInFlight.delete(session);
       for (const ring of pending.values()) {
         if (ring.caller !== session && ring.callee !== session) continue;
@@ -514,6 +520,7 @@ export function createPresence<C extends PresenceCarrier<C>>(
     close() {
       for (const ring of pending.values()) clearTimeout(ring.timer);
       pending.clear();
+      challenges.clear();
       watchers.clear();
       watchesInFlight.clear();
     },

@@ -71,7 +71,62 @@ export class Connection implements Member {
   }
 }
 
-type TaggedSocket = WebSocket & { parley: Connection };
+/**
+ * ws queues a socket's incoming chunks in an array (its Receiver's `_buffers`): the first
+ * message grows it to 17 slots, ~150 bytes kept for the socket's life although it is empty
+ * between messages. After a message other than `signal` (the last one an idle socket sends:
+ * join, register, mailboxes, watch, ping) it is swapped for a fresh empty array; the relay
+ * path keeps its array. Checked, not assumed: if ws stores it otherwise, nothing happens.
+ */
+function releaseReadQueue(ws: WebSocket): void {
+  const receiver = (ws as unknown as { _receiver?: { _buffers?: unknown } })._receiver;
+  if (receiver !== undefined && Array.isArray(receiver._buffers) && receiver._buffers.length === 0) {
+    receiver._buffers = [];
+  }
+}
+
+/** A server socket with its connection state; see socketClass. */
+type ParleySocket = WebSocket & { parley: Connection };
+
+interface SocketHandlers {
+  message(ws: ParleySocket, data: RawData, isBinary: boolean): void;
+  pong(ws: ParleySocket): void;
+  error(ws: ParleySocket, err: Error & { code?: string }): void;
+  close(ws: ParleySocket): void;
+}
+
+/**
+ * The socket class ws makes for each connection of one server (its `WebSocket` option): ws's
+ * own, whose `emit` calls that server's shared handlers directly. Four `on()` listeners per
+ * socket would fill its event table, a dictionary-mode object of ~0.25 KB per socket; this way
+ * the table stays empty. Events other than these four still go through `emit` as usual.
+ */
+function socketClass(handlers: SocketHandlers): typeof WebSocket {
+  return class extends WebSocket {
+    // At most two arguments (ws emits no more on a server socket): no rest array per message.
+    override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+      const ws = this as unknown as ParleySocket;
+      // Events before handleUpgrade's callback has tagged the socket take the usual way.
+      if (ws.parley !== undefined) {
+        switch (event) {
+          case 'message':
+            handlers.message(ws, a as RawData, b as boolean);
+            return true;
+          case 'pong':
+            handlers.pong(ws);
+            return true;
+          case 'error':
+            handlers.error(ws, a as Error & { code?: string });
+            return true;
+          case 'close':
+            handlers.close(ws);
+            return true;
+        }
+      }
+      return super.emit(event, a, b);
+    }
+  };
+}
 
 const STRIKE_WINDOW_MS = 10_000;
 const TEXT_FRAME = { binary: false } as const;
@@ -112,6 +167,8 @@ export function createSignalingServer(
   makeDirectory?: DirectoryFactory,
 ): SignalingServer {
   const wss = new WebSocketServer({
+    // Function declarations below: hoisted, and only called once sockets exist.
+    WebSocket: socketClass({ message: onMessage, pong: onPong, error: onError, close: onClose }),
     noServer: true,
     clientTracking: false,
     perMessageDeflate: false,
@@ -303,8 +360,8 @@ export function createSignalingServer(
     if (!rooms.relay(conn, msg, frame, text)) reject(conn, 'unknown-peer');
   }
 
-  function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
-    const conn = (this as TaggedSocket).parley;
+  function onMessage(ws: ParleySocket, data: RawData, isBinary: boolean): void {
+    const conn = ws.parley;
     conn.alive = true;
     if (conn.closing) return;
     metrics.received++;
@@ -324,6 +381,7 @@ export function createSignalingServer(
         relay(conn, parsed, frame, text);
         return;
       }
+      releaseReadQueue(ws);
       const decoded = decodeParsed(parsed);
       if (!decoded.ok) {
         reject(conn, decoded.code as ErrorCode & RejectionReason, decoded.message);
@@ -375,19 +433,19 @@ export function createSignalingServer(
     setTimeout(() => conn.ws.terminate(), SLOW_CONSUMER_TERMINATE_MS).unref();
   }
 
-  function onPong(this: WebSocket): void {
-    (this as TaggedSocket).parley.alive = true;
+  function onPong(ws: ParleySocket): void {
+    ws.parley.alive = true;
   }
 
-  function onError(this: WebSocket, err: Error & { code?: string }): void {
+  function onError(_ws: ParleySocket, err: Error & { code?: string }): void {
     // ws closes the socket itself after these (1009 for too large, 1002 for protocol errors).
     if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.reject('too-large');
     else metrics.reject('protocol-error');
     log.debug({ code: err.code }, 'socket error');
   }
 
-  function onClose(this: WebSocket): void {
-    const conn = (this as TaggedSocket).parley;
+  function onClose(ws: ParleySocket): void {
+    const conn = ws.parley;
     conns.delete(conn);
     const entry = conn.ipEntry;
     if (--entry.count <= 0) perIp.delete(entry.ip);
@@ -452,12 +510,8 @@ export function createSignalingServer(
       }
       entry.count++;
       const conn = new Connection(ws, entry, presenceOrigin(req), config.rateLimitBurst, Date.now());
-      (ws as TaggedSocket).parley = conn;
+      (ws as ParleySocket).parley = conn;
       conns.add(conn);
-      ws.on('message', onMessage);
-      ws.on('pong', onPong);
-      ws.on('error', onError);
-      ws.on('close', onClose);
     });
   }
 
