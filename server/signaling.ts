@@ -98,11 +98,18 @@ interface SocketHandlers {
 /**
  * The socket class ws makes for each connection of one server (its `WebSocket` option): ws's
  * own, whose `emit` calls that server's shared handlers directly. Four `on()` listeners per
- * socket would fill its event table, a dictionary-mode object of ~0.25 KB per socket; this way
- * the table stays empty. Events other than these four still go through `emit` as usual.
+ * socket would fill its event table, a dictionary-mode object of ~0.25 KB per socket; here it
+ * has none: EventEmitter makes one when a listener is first added (it allows `_events` to be
+ * undefined), and events other than these four still go through `emit` as usual.
  */
 function socketClass(handlers: SocketHandlers): typeof WebSocket {
-  return class extends WebSocket {
+  const ServerSocket = class extends WebSocket {
+    // ws makes server sockets as `new WebSocket(null, undefined, options)`.
+    constructor(...args: [null]) {
+      super(...args);
+      (this as unknown as { _events: undefined })._events = undefined;
+    }
+
     // At most two arguments (ws emits no more on a server socket): no rest array per message.
     override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
       const ws = this as unknown as ParleySocket;
@@ -126,6 +133,8 @@ function socketClass(handlers: SocketHandlers): typeof WebSocket {
       return super.emit(event, a, b);
     }
   };
+  // Its constructor takes only what ws passes to it (see above), not a client's arguments.
+  return ServerSocket as unknown as typeof WebSocket;
 }
 
 const STRIKE_WINDOW_MS = 10_000;
