@@ -12,7 +12,7 @@
  * The socket side (signaling.ts) owns sockets and parsing and hands each decoded presence
  * message here; the mailbox → connection map is a PresenceDirectory (presence-directory.ts).
  */
-import { createHash, createPublicKey, type KeyObject, randomBytes, verify } from 'node:crypto';
+import { hash, randomBytes, verify } from 'node:crypto';
 import {
   CHALLENGE_TTL_MS,
   INVITE_CLOCK_SKEW_MS,
@@ -106,26 +106,34 @@ export interface Presence<C> {
 /** SubjectPublicKeyInfo DER prefix of an Ed25519 public key (RFC 8410); the raw 32 bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-function ed25519Key(publicKey: string): KeyObject | null {
+/** An Ed25519 public key (raw 32 bytes, base64url) as DER, or null if it is not 32 bytes. */
+function ed25519Key(publicKey: string): Buffer | null {
   const raw = Buffer.from(publicKey, 'base64url');
   if (raw.length !== 32) return null;
-  try {
-    return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-  } catch {
-    return null;
-  }
+  return Buffer.concat([ED25519_SPKI_PREFIX, raw]);
 }
 
-function signedBy(key: KeyObject, text: string, signature: string): boolean {
+/**
+ * Checks an Ed25519 signature. The key goes in as DER, not as a KeyObject: OpenSSL's copy of
+ * it is then freed when the call returns, rather than whenever the garbage collector gets to
+ * a KeyObject (thousands of registrations a second left that much native memory waiting).
+ */
+function signedBy(key: Buffer, text: string, signature: string): boolean {
   try {
-    return verify(null, Buffer.from(text), key, Buffer.from(signature, 'base64url'));
+    return verify(
+      null,
+      Buffer.from(text),
+      { key, format: 'der', type: 'spki' },
+      Buffer.from(signature, 'base64url'),
+    );
   } catch {
     return false;
   }
 }
 
+/** One-shot SHA-256 (no Hash object per mailbox waiting for the garbage collector). */
 function mailboxId(ownerKey: string, tag: string): string {
-  return createHash('sha256').update(mailboxIdInput(ownerKey, tag)).digest().toString('base64url', 0, 16);
+  return hash('sha256', mailboxIdInput(ownerKey, tag), 'buffer').toString('base64url', 0, 16);
 }
 
 export function createPresence<C extends PresenceCarrier<C>>(
@@ -195,9 +203,9 @@ export function createPresence<C extends PresenceCarrier<C>>(
       return;
     }
     const nonce = given.nonce;
-    const keyObject = ed25519Key(key);
+    const der = ed25519Key(key);
     const origin = options.publicOrigin ?? host.origin(conn);
-    if (keyObject === null || !signedBy(keyObject, presenceProofText(origin, nonce, key), signature)) {
+    if (der === null || !signedBy(der, presenceProofText(origin, nonce, key), signature)) {
       refuse(
         conn,
         'bad-signature',
