@@ -34,6 +34,9 @@ function setup(capacity = 2, resumeGraceMs = 1000) {
     },
     resumed: () => counts.resumed++,
     relayed: () => counts.relayed++,
+    dropped: () => {
+      throw new Error('memory rooms never drop a signal');
+    },
   };
   const rooms: Rooms<FakeMember> = createMemoryRooms(
     { roomCapacity: capacity, resumeGraceMs },

@@ -41,6 +41,8 @@ export interface ServerStats {
 export class Metrics {
   readonly registry = new Registry();
   relayed = 0;
+  /** Signals for peers on other nodes dropped while Redis was unreachable. */
+  dropped = 0;
   received = 0;
   resumed = 0;
   /** Rings handed to an online mailbox, and rings whose mailbox was offline. */
@@ -80,7 +82,16 @@ export class Metrics {
         },
       });
     };
-    counted('parley_messages_relayed_total', 'Signal messages delivered to a peer.', () => self.relayed);
+    counted(
+      'parley_messages_relayed_total',
+      'Signal messages delivered to a peer (a peer on another node: handed to Redis).',
+      () => self.relayed,
+    );
+    counted(
+      'parley_messages_dropped_total',
+      'Signal messages for a peer on another node dropped because Redis was unreachable.',
+      () => self.dropped,
+    );
     counted('parley_messages_received_total', 'Text messages received from clients.', () => self.received);
     counted('parley_resumes_total', 'Peer ids reclaimed with a resume token.', () => self.resumed);
     counted(

@@ -151,14 +151,21 @@ export function createRedisRooms<M extends Member>(
    * A batch of signals for members on this node (signal-batch.ts). A signal for a peer not
    * (yet) here while one of our joins to its room is in flight is kept with the room's events,
    * so the newcomer gets it once its join is admitted.
+   *
+   * A signal whose sender is no longer in the room is dropped: its node sends signals and its
+   * leave on two connections, so Redis may see the leave first, and the room's members here
+   * have then been told `peer-left` already (a node flushes its signals before it leaves, so
+   * that is rare). Joins cannot overtake the other way: a peer learns its id only after its
+   * join script has published the `J` every node hears first.
    */
   function onSignals(batch: Buffer): void {
-    decodeBatch(batch, (to, room, frame) => {
+    decodeBatch(batch, (to, from, room, frame) => {
       const lr = rooms.get(room);
       if (lr === undefined) return;
       const target = lr.peers.get(to);
-      if (isLocal(target)) outbox.send(target, frame);
-      else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|`, 'latin1'), frame]));
+      if (isLocal(target)) {
+        if (lr.peers.has(from)) outbox.send(target, frame);
+      } else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|${from}|`, 'latin1'), frame]));
     });
   }
 
@@ -168,7 +175,13 @@ export function createRedisRooms<M extends Member>(
     windowMs: 0,
     maxBytes: MAX_BATCH_BYTES,
     publish(toNode, parts, bytes) {
-      if (!publisher.publish(nodeChan(toNode), parts, bytes)) log.debug('relay dropped: redis unavailable');
+      // Two parts per record (signal-batch.ts): counted here, once sent or dropped.
+      const count = parts.length / 2;
+      if (publisher.publish(nodeChan(toNode), parts, bytes)) outbox.relayed(count);
+      else {
+        outbox.dropped(count);
+        log.debug('relay dropped: redis unavailable');
+      }
     },
   });
 
@@ -177,10 +190,13 @@ export function createRedisRooms<M extends Member>(
    * event that arrived while its join was in flight: only that member hears of it.
    */
   function apply(lr: LocalRoom<M>, message: Buffer, only: M | null): void {
-    if (message[0] === 0x53 /* S: a signal kept while a join was in flight (onSignals) */) {
+    if (message[0] === 0x53 /* S|to|from|frame: a signal kept while a join was in flight (onSignals) */) {
       const to = message.toString('latin1', 2, 24);
+      const from = message.toString('latin1', 25, 47);
       const target = lr.peers.get(to);
-      if (isLocal(target) && (only === null || target === only)) outbox.send(target, message.subarray(25));
+      if (isLocal(target) && (only === null || target === only) && lr.peers.has(from)) {
+        outbox.send(target, message.subarray(48));
+      }
       return;
     }
     const [kind, verText, pid = '', a = '', b = ''] = message.toString().split('|');
@@ -386,6 +402,8 @@ export function createRedisRooms<M extends Member>(
     lr.local--;
     // Still listed (as elsewhere) until the room's own `L` event, which tells the others here.
     lr.peers.set(m.peerId, node);
+    // Its signals still waiting for this turn's end go to Redis before its leave does.
+    batcher.flush();
     // Draining: the member stays in Redis so that its client resumes on another node.
     if (!draining) leave(lr, m.peerId, resumable, m.tokenHash);
     log.debug({ room: roomTag(lr.id) }, 'peer left');
@@ -404,10 +422,15 @@ export function createRedisRooms<M extends Member>(
     const target = lr.peers.get(msg.to);
     if (target === undefined || target === m) return false;
     const out = relayFrame(m.peerId, frame, text, msg.to, msg.data);
-    if (isLocal(target)) outbox.send(target, out);
-    else if (publisher.ready)
-      batcher.queue(target, lr.id, msg.to, typeof out === 'string' ? Buffer.from(out) : out);
-    outbox.relayed();
+    if (isLocal(target)) {
+      outbox.send(target, out);
+      outbox.relayed();
+    } else {
+      // A queued signal is counted (relayed or dropped) when its batch goes out.
+      const bytes = typeof out === 'string' ? Buffer.from(out) : out;
+      const queued = publisher.ready && batcher.queue(target, lr.id, msg.to, m.peerId, bytes);
+      if (!queued) outbox.dropped(1);
+    }
     return true;
   }
 

@@ -39,8 +39,10 @@ export interface Outbox<M extends Member> {
   replaced(member: M): void;
   /** A resume (seamless or not) went through. */
   resumed(): void;
-  /** A signal went out (locally or to another node). */
-  relayed(): void;
+  /** Signals went out (to a local socket, or to Redis for a peer on another node); 1 if not given. */
+  relayed(count?: number): void;
+  /** Signals for peers on other nodes not sent because Redis was unreachable. */
+  dropped(count: number): void;
 }
 
 export interface Rooms<M extends Member> {

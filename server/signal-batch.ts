@@ -6,19 +6,22 @@
  *
  * A batch is a run of records, each:
  *
- *   peer id (22 bytes, latin1) | room id length (1) | room id | frame length (4, BE) | frame
+ *   to (peer id, 22 bytes, latin1) | from (the sender's peer id, 22 bytes) | room id length (1) |
+ *   room id | frame length (4, BE) | frame
  *
  * The frame is the finished outgoing WebSocket text (relayedSignalFrame's bytes), passed
- * through untouched: no JSON on either side.
+ * through untouched: no JSON on either side. The sender's id lets the receiving node drop a
+ * signal from a peer it has already announced as gone (redis-rooms.ts).
  *
  * Order: records for one target node keep the order they were queued in, a batch goes out
  * before the next one for the same node, and Redis delivers a channel's messages in order, so
  * the messages of two peers keep their order across nodes.
  */
 
-/** Bytes of a record before the room id and after it (peer id, lengths). */
+/** Bytes of a record before the room id and after it (two peer ids, lengths). */
 const PEER_ID_BYTES = 22;
-const FIXED_BYTES = PEER_ID_BYTES + 1 + 4;
+const ROOM_AT = 2 * PEER_ID_BYTES;
+const FIXED_BYTES = ROOM_AT + 1 + 4;
 
 export interface SignalBatcherOptions {
   /**
@@ -44,10 +47,10 @@ export class SignalBatcher {
 
   constructor(private readonly options: SignalBatcherOptions) {}
 
-  /** Queues `frame` for peer `to` of room `room`, on node `toNode`. False once closed. */
-  queue(toNode: string, room: string, to: string, frame: Buffer): boolean {
+  /** Queues `frame` from peer `from` for peer `to` of room `room`, on node `toNode`. False once closed. */
+  queue(toNode: string, room: string, to: string, from: string, frame: Buffer): boolean {
     if (this.closed) return false;
-    if (to.length !== PEER_ID_BYTES || room.length > 255) {
+    if (to.length !== PEER_ID_BYTES || from.length !== PEER_ID_BYTES || room.length > 255) {
       throw new Error('signal batch: peer ids are 22 characters and room ids at most 255');
     }
     const size = FIXED_BYTES + room.length + frame.length;
@@ -62,9 +65,10 @@ export class SignalBatcher {
     }
     const head = Buffer.allocUnsafe(FIXED_BYTES + room.length);
     head.write(to, 0, 'latin1');
-    head[PEER_ID_BYTES] = room.length;
-    head.write(room, PEER_ID_BYTES + 1, 'latin1');
-    head.writeUInt32BE(frame.length, PEER_ID_BYTES + 1 + room.length);
+    head.write(from, PEER_ID_BYTES, 'latin1');
+    head[ROOM_AT] = room.length;
+    head.write(room, ROOM_AT + 1, 'latin1');
+    head.writeUInt32BE(frame.length, ROOM_AT + 1 + room.length);
     p.parts.push(head, frame);
     p.bytes += size;
     this.schedule();
@@ -106,18 +110,22 @@ export class SignalBatcher {
  * Calls `each` for every record of a batch, in order (the frame is a view into `batch`). A
  * truncated record at the end is ignored; records come from our own nodes only.
  */
-export function decodeBatch(batch: Buffer, each: (to: string, room: string, frame: Buffer) => void): void {
+export function decodeBatch(
+  batch: Buffer,
+  each: (to: string, from: string, room: string, frame: Buffer) => void,
+): void {
   let o = 0;
   while (o + FIXED_BYTES <= batch.length) {
     const to = batch.toString('latin1', o, o + PEER_ID_BYTES);
-    const roomLength = batch[o + PEER_ID_BYTES]!;
-    const roomEnd = o + PEER_ID_BYTES + 1 + roomLength;
+    const from = batch.toString('latin1', o + PEER_ID_BYTES, o + ROOM_AT);
+    const roomLength = batch[o + ROOM_AT]!;
+    const roomEnd = o + ROOM_AT + 1 + roomLength;
     if (roomEnd + 4 > batch.length) return;
-    const room = batch.toString('latin1', o + PEER_ID_BYTES + 1, roomEnd);
+    const room = batch.toString('latin1', o + ROOM_AT + 1, roomEnd);
     const start = roomEnd + 4;
     const end = start + batch.readUInt32BE(roomEnd);
     if (end > batch.length) return;
-    each(to, room, batch.subarray(start, end));
+    each(to, from, room, batch.subarray(start, end));
     o = end;
   }
 }

@@ -280,8 +280,11 @@ export function createSignalingServer(
     resumed() {
       metrics.resumed++;
     },
-    relayed() {
-      metrics.relayed++;
+    relayed(count = 1) {
+      metrics.relayed += count;
+    },
+    dropped(count) {
+      metrics.dropped += count;
     },
   };
   const rooms: Rooms<Connection> =

@@ -49,6 +49,14 @@ async function news(client: TestClient): Promise<Msg[]> {
   return (await client.drain()).filter((m) => m.type === 'peer-joined' || m.type === 'peer-left');
 }
 
+/** A counter from a node's /metrics. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  if (m === null) throw new Error(`no ${name} in /metrics`);
+  return Number(m[1]);
+}
+
 describe('several nodes on one Redis', () => {
   it('a call between peers on different nodes: parked offer, both directions in order, leave', async () => {
     const room = newRoom();
@@ -91,6 +99,36 @@ describe('several nodes on one Redis', () => {
     a.send(signal(jb.peerId, 'gone?'));
     expect(await a.next('error')).toMatchObject({ code: 'unknown-peer' });
     for (const c of [a, b]) c.close();
+  });
+
+  it("a signal sent just before its sender leaves never reaches the other node after that peer's peer-left", async () => {
+    // The sender's node sends signals and leaves to Redis on two connections. Ten rounds:
+    // Ana (node 1) parks a message, signals Ben (node 2) and leaves, in one TCP write (so her
+    // node reads the three in one turn, and the park has Redis commands already waiting to
+    // go out when the signal is queued); once Ben has seen her leave, Cleo (node 1) signals
+    // him a marker, which comes on the same channel after anything of Ana's still under way.
+    for (let round = 0; round < 10; round++) {
+      const room = newRoom();
+      const { client: ben, joined: jb } = await TestClient.joined(n2.url, room);
+      const { client: ana, joined: ja } = await TestClient.joined(n1.url, room);
+      const { client: cleo } = await TestClient.joined(n1.url, room);
+      await ben.next('peer-joined');
+      await ben.next('peer-joined');
+      await ana.drain();
+      const socket = (ana.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      socket.cork();
+      ana.send({ v: 1, type: 'park', data: { round } });
+      ana.send(signal(jb.peerId, { last: round }));
+      ana.send({ v: 1, type: 'leave' });
+      socket.uncork();
+      await ben.next('peer-left');
+      cleo.send(signal(jb.peerId, 'marker'));
+      await ben.next('signal');
+      const seen = ben.received.filter((m) => m.type === 'peer-left' || m.type === 'signal');
+      const left = seen.findIndex((m) => m.type === 'peer-left' && m.peerId === ja.peerId);
+      expect(seen.slice(left + 1).filter((m) => m.from === ja.peerId)).toEqual([]);
+      for (const c of [ana, ben, cleo]) c.close();
+    }
   });
 
   it(`holds the room capacity (${CAPACITY}) when joins race on two nodes`, async () => {
@@ -194,6 +232,21 @@ describe('several nodes on one Redis', () => {
     expect((await refused.closed).code).toBe(1013);
     // The sockets of the call stay open (media never touched the server anyway).
     expect(a.ws.readyState).toBe(a.ws.OPEN);
+    // A signal for the other node is dropped meanwhile, and /metrics says so: dropped, not
+    // relayed (once the node's publish connection has noticed the outage).
+    const dropped = () => metric(n1.url, 'parley_messages_dropped_total');
+    const relayed = () => metric(n1.url, 'parley_messages_relayed_total');
+    const droppedBefore = await dropped();
+    for (let i = 0; i < 50 && (await dropped()) === droppedBefore; i++) {
+      a.send(signal(jb.peerId, 'while away'));
+      await a.drain();
+    }
+    const [droppedThen, relayedThen] = [await dropped(), await relayed()];
+    expect(droppedThen).toBeGreaterThan(droppedBefore);
+    for (let i = 0; i < 3; i++) a.send(signal(jb.peerId, { away: i }));
+    await a.drain();
+    expect(await dropped()).toBe(droppedThen + 3);
+    expect(await relayed()).toBe(relayedThen);
 
     await redis.start();
     const back = Date.now();
