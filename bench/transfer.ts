@@ -38,7 +38,7 @@ import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harne
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
 import { firefoxTransferBench } from './lib/firefox-transfer.ts';
-import { cpuSeconds, type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
+import { cpuSeconds, cpuSpent, type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
 import { type ProfileTarget, startProfiles } from './lib/transfer-profile.ts';
 import { RECORD_CHANNELS, rawThroughput } from './lib/transfer-raw.ts';
 import { MiB, makeLargeFile, median, NAME_HELPER, round, waitDone } from './lib/transfer-steps.ts';
@@ -177,8 +177,23 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
   const raw: number[] = [];
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
-  /** CPU seconds used so far by both browsers: [sender, receiver]. */
-  const cpu = async () => [await cpuSeconds(pair.senderMarker), await cpuSeconds(pair.receiverMarker)];
+  /** CPU seconds used so far by both browsers, per kind of process. */
+  const cpu = async () => ({
+    sender: await cpuSeconds(pair.senderMarker),
+    receiver: await cpuSeconds(pair.receiverMarker),
+  });
+  type Cpu = Awaited<ReturnType<typeof cpu>>;
+  const spent = (before: Cpu, after: Cpu) => ({
+    sender: cpuSpent(before.sender, after.sender),
+    receiver: cpuSpent(before.receiver, after.receiver),
+  });
+  const total = (c: Cpu) => c.sender.all! + c.receiver.all!;
+  const kinds = (c: Record<string, number>) =>
+    Object.entries(c)
+      .filter(([kind, s]) => kind !== 'all' && s >= 0.1)
+      .sort((x, y) => y[1] - x[1])
+      .map(([kind, s]) => `${kind} ${round(s)}`)
+      .join(', ');
   // One small unmeasured pair first: the first loop on a fresh connection is slower (SCTP
   // window growth, code not yet optimised), whichever of raw or Parley goes first.
   const warmBytes = Math.min(bytes, 16 * MiB);
@@ -203,7 +218,7 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
       timeoutMs: RUN_TIMEOUT_MS,
       label,
     });
-    const cpuRaw = (await cpu()).map((x, i) => x - cpuBeforeRaw[i]!);
+    const cpuRaw = spent(cpuBeforeRaw, await cpu());
     const name = `bench-${receiverName}-${run}.bin`;
     await makeLargeFile(sender, name, bytes);
     const profiler =
@@ -219,16 +234,17 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
     await dropTestFiles(sender);
     await waitDone(receiver, name, RUN_TIMEOUT_MS, label);
     const o = bytes / ((Date.now() - start) / 1000) / 1e6;
-    const cpuOurs = (await cpu()).map((x, i) => x - cpuBeforeOurs[i]!);
-    const sum = (xs: number[]) => xs[0]! + xs[1]!;
-    cpuRatios.push(sum(cpuOurs) / sum(cpuRaw));
+    const cpuOurs = spent(cpuBeforeOurs, await cpu());
+    cpuRatios.push(total(cpuOurs) / total(cpuRaw));
     raw.push(r.mbPerS);
     ours.push(o);
     ratios.push(o / r.mbPerS);
     await profiler?.stopAndPrint();
     log(
       `${label}: raw ${round(r.mbPerS)} MB/s (channel id ${r.id}), Parley ${round(o)} MB/s, ratio ${round(o / r.mbPerS, 2)}×; ` +
-        `CPU s sender/receiver: raw ${cpuRaw.map((x) => round(x)).join('/')}, Parley ${cpuOurs.map((x) => round(x)).join('/')} (${round(sum(cpuOurs) / sum(cpuRaw), 2)}×)`,
+        `CPU of both browsers Parley/raw ${round(total(cpuOurs) / total(cpuRaw), 2)}×\n` +
+        `  CPU s, raw: sender ${kinds(cpuRaw.sender)}; receiver ${kinds(cpuRaw.receiver)}\n` +
+        `  CPU s, Parley: sender ${kinds(cpuOurs.sender)}; receiver ${kinds(cpuOurs.receiver)}`,
     );
   }
 

@@ -4,11 +4,13 @@
  * all its processes (the browser process too, where Blob data and the storage service live).
  */
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 export interface ProfileProcesses {
   renderers: number[];
   all: number[];
+  /** Each process's kind: 'browser', or its --type (renderer, gpu-process, utility…). */
+  kinds: Map<number, string>;
 }
 
 /** The processes of the Chromium whose browser process has `marker` among its arguments. */
@@ -36,6 +38,7 @@ export function profileProcesses(marker: string): ProfileProcesses {
   return {
     renderers: members.filter((r) => r.args.includes('--type=renderer')).map((r) => r.pid),
     all: members.map((r) => r.pid),
+    kinds: new Map(members.map((r) => [r.pid, /--type=(\S+)/.exec(r.args)?.[1] ?? 'browser'])),
   };
 }
 
@@ -88,17 +91,42 @@ export async function sampleGrowth(marker: string, run: () => Promise<unknown>):
   return { rendererBaseline, rendererPeak, allBaseline, allPeak };
 }
 
-/** CPU time (user + system, seconds) used so far by all processes of the Chromium with `marker`. */
-export async function cpuSeconds(marker: string): Promise<number> {
+/**
+ * CPU time (user + system, seconds) used so far by the processes of the Chromium with
+ * `marker`: in all ('all') and by kind of process and thread name ('renderer:CrRendererMain',
+ * 'renderer:DedicatedWorker', 'utility:WebRTC_Network'…; threads that ended are not counted).
+ */
+export async function cpuSeconds(marker: string): Promise<Record<string, number>> {
   const ticksPerSecond = 100; // USER_HZ on Linux
-  let ticks = 0;
-  for (const pid of profileProcesses(marker).all) {
+  const out: Record<string, number> = { all: 0 };
+  const { all, kinds } = profileProcesses(marker);
+  for (const pid of all) {
+    let tids: string[] = [];
     try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      tids = await readdir(`/proc/${pid}/task`);
     } catch {}
+    for (const tid of tids) {
+      try {
+        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+        // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+        const key = `${kinds.get(pid) ?? 'other'}:${name}`;
+        out[key] = (out[key] ?? 0) + seconds;
+        out.all! += seconds;
+      } catch {}
+    }
   }
-  return ticks / ticksPerSecond;
+  return out;
+}
+
+/** `after` − `before`, per kind. */
+export function cpuSpent(
+  before: Record<string, number>,
+  after: Record<string, number>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [kind, seconds] of Object.entries(after)) out[kind] = seconds - (before[kind] ?? 0);
+  return out;
 }

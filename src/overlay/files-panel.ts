@@ -55,6 +55,7 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   const thumbnails = new ThumbnailMaker();
   let sinks: (SinkFactory & { dispose?(): Promise<void> | void }) | null = null;
   let frame = 0;
+  let waiting: ReturnType<typeof setTimeout> | undefined;
   let lastDraw = 0;
   let problemTimer: ReturnType<typeof setTimeout> | undefined;
   /** Whom the files picked next go to: one person (a tile's Send files), or null: everyone. */
@@ -81,17 +82,23 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
         : `Send files to ${peerNames()}`;
   }
 
-  // Progress is drawn on animation frames, throttled; state changes are drawn at once.
+  // Progress is drawn on an animation frame at most every PROGRESS_INTERVAL_MS (waiting with a
+  // timer, not frame after frame: a page that asks for every frame keeps the renderer and the
+  // compositor busy for the whole transfer); state changes are drawn at once.
   function schedule(): void {
-    if (frame) return;
-    frame = requestAnimationFrame(draw);
+    if (frame || waiting) return;
+    const wait = PROGRESS_INTERVAL_MS - (performance.now() - lastDraw);
+    if (wait <= 0) {
+      frame = requestAnimationFrame(draw);
+      return;
+    }
+    waiting = setTimeout(() => {
+      waiting = undefined;
+      schedule();
+    }, wait);
   }
   function draw(now: number): void {
     frame = 0;
-    if (now - lastDraw < PROGRESS_INTERVAL_MS) {
-      schedule();
-      return;
-    }
     lastDraw = now;
     for (const card of dirty) card.render(now);
     dirty.clear();
@@ -193,6 +200,7 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
       for (const exchange of exchanges.values()) exchange.close('hangup');
       exchanges.clear();
       if (frame) cancelAnimationFrame(frame);
+      clearTimeout(waiting);
       clearTimeout(problemTimer);
       thumbnails.dispose();
       for (const card of cards.values()) card.destroy();

@@ -82,11 +82,13 @@ const TERMINAL: ReadonlySet<string> = new Set(['file-cancel', 'file-error', 'fil
  * the one body frame being sent, not for all that is queued on `files`: the queue can be
  * deep enough that the pipe never runs dry while this thread is busy or descheduled (on a
  * loaded machine it can be for a good part of a second; 2 MiB is 0.2 s at 10 MB/s).
+ * What is in flight beyond the queue is held by the receiver until written (its data channel's
+ * backlog, the writer's queue), hence the smaller cap on unacknowledged bytes.
  */
 const DEFAULTS = {
   highWater: 8 * 1024 * 1024,
   lowWater: 2 * 1024 * 1024,
-  maxInFlight: 32 * 1024 * 1024,
+  maxInFlight: 16 * 1024 * 1024,
   ackStep: 1024 * 1024,
 };
 /** Storage kept free beyond the file itself. */

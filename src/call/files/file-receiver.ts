@@ -8,7 +8,7 @@ import type { BlockHasher } from './block-hash.ts';
 import type { FileSink } from './file-sink.ts';
 import type { Transfer } from './transfer.ts';
 
-/** A sender that ignores our acknowledgements (honest ones stop at 32 MiB in flight). */
+/** A sender that ignores our acknowledgements (honest ones stop at 16 MiB in flight). */
 export const MAX_UNWRITTEN_BYTES = 96 * 1024 * 1024;
 
 export type FrameVerdict = 'ok' | 'bad-offset' | 'too-long' | 'flooding';
