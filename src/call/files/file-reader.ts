@@ -78,11 +78,12 @@ export class ReaderCore {
   }
 }
 
-/** Messages between WorkerFileReader and file-reader.worker.ts (both ends are ours). */
+/** Messages between openFileReader and file-reader.worker.ts (both ends are ours). */
 export type ReaderRequest =
-  | { op: 'file'; file: Blob }
-  | { op: 'read'; id: number; slice: SliceRequest }
-  | { op: 'digest'; id: number };
+  | { op: 'file'; key: number; file: Blob }
+  | { op: 'read'; key: number; id: number; slice: SliceRequest }
+  | { op: 'digest'; key: number; id: number }
+  | { op: 'close'; key: number };
 export type ReaderReply =
   | { op: 'frames'; id: number; frames: ArrayBuffer[] }
   | { op: 'digest'; id: number; sha256: string }
@@ -94,66 +95,103 @@ export function inThreadReader(file: Blob): FileReader {
   return { read: (slice) => core.read(slice), digest: () => core.digest(), close() {} };
 }
 
-/** The file read in a dedicated worker; on this thread if the worker cannot start. */
-export function openFileReader(file: Blob): FileReader {
-  if (typeof Worker !== 'function') return inThreadReader(file);
-  let worker: Worker | null = new Worker(new URL('./file-reader.worker.ts', import.meta.url), {
-    type: 'module',
-    name: 'parley-file-reader',
-  });
-  let fallback: FileReader | null = null;
-  let nextId = 0;
-  type Waiter = { request: ReaderRequest; resolve(value: unknown): void; reject(e: Error): void };
-  const waiting = new Map<number, Waiter>();
-  const useFallback = () => {
-    worker?.terminate();
-    worker = null;
-    fallback = inThreadReader(file);
-    // Replayed in order: reads first (the hash follows them), then digests.
-    for (const waiter of [...waiting.values()]) {
-      const { request } = waiter;
-      if (request.op === 'read') fallback.read(request.slice).then(waiter.resolve, waiter.reject);
-      else fallback.digest().then(waiter.resolve, waiter.reject);
-    }
-    waiting.clear();
-  };
-  worker.onmessage = (event: MessageEvent<ReaderReply>) => {
-    const reply = event.data;
-    const waiter = waiting.get(reply.id);
+interface Waiter {
+  key: number;
+  request: { op: 'read'; slice: SliceRequest } | { op: 'digest' };
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One worker reads every file this page sends (started by the first, kept for the next ones,
+ * so only the first file of a call waits for a worker to start).
+ */
+class SharedReaderWorker {
+  private worker: Worker | null;
+  private nextKey = 0;
+  private nextId = 0;
+  private readonly waiting = new Map<number, Waiter>();
+  /** Files read on this thread once the worker failed to start (a CSP, a platform quirk). */
+  private readonly fallbacks = new Map<number, FileReader>();
+  private readonly files = new Map<number, Blob>();
+  private failed = false;
+
+  constructor() {
+    this.worker = new Worker(new URL('./file-reader.worker.ts', import.meta.url), {
+      type: 'module',
+      name: 'parley-file-reader',
+    });
+    this.worker.onmessage = (event: MessageEvent<ReaderReply>) => this.onReply(event.data);
+    this.worker.onerror = () => this.fallBack();
+  }
+
+  open(file: Blob): FileReader {
+    const key = this.nextKey++;
+    this.files.set(key, file);
+    if (this.failed) this.fallbacks.set(key, inThreadReader(file));
+    else this.worker!.postMessage({ op: 'file', key, file } satisfies ReaderRequest);
+    const ask = <T>(request: Waiter['request']): Promise<T> => {
+      const fallback = this.fallbacks.get(key);
+      if (fallback)
+        return (request.op === 'read' ? fallback.read(request.slice) : fallback.digest()) as Promise<T>;
+      const id = this.nextId++;
+      return new Promise<T>((resolve, reject) => {
+        this.waiting.set(id, { key, request, resolve: resolve as (value: unknown) => void, reject });
+        this.worker!.postMessage({ ...request, key, id } satisfies ReaderRequest);
+      });
+    };
+    return {
+      read: (slice) => ask<ArrayBuffer[]>({ op: 'read', slice }),
+      digest: () => ask<string>({ op: 'digest' }),
+      close: () => {
+        this.files.delete(key);
+        this.fallbacks.delete(key);
+        this.worker?.postMessage({ op: 'close', key } satisfies ReaderRequest);
+        for (const [id, waiter] of this.waiting) {
+          if (waiter.key !== key) continue;
+          this.waiting.delete(id);
+          waiter.reject(new Error('closed'));
+        }
+      },
+    };
+  }
+
+  private onReply(reply: ReaderReply): void {
+    const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
-    waiting.delete(reply.id);
+    this.waiting.delete(reply.id);
     if (reply.op === 'frames') waiter.resolve(reply.frames);
     else if (reply.op === 'digest') waiter.resolve(reply.sha256);
     else waiter.reject(new Error('The file could not be read.'));
-  };
-  // No worker after all (a CSP, a platform quirk): read here instead.
-  worker.onerror = useFallback;
-  worker.postMessage({ op: 'file', file } satisfies ReaderRequest);
-  const ask = <T>(make: (id: number) => ReaderRequest): Promise<T> => {
-    const request = make(nextId++);
-    return new Promise<T>((resolve, reject) => {
-      waiting.set((request as { id: number }).id, {
-        request,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
-      worker!.postMessage(request);
-    });
-  };
-  return {
-    read(slice) {
-      if (fallback) return fallback.read(slice);
-      return ask<ArrayBuffer[]>((id) => ({ op: 'read', id, slice }));
-    },
-    digest() {
-      if (fallback) return fallback.digest();
-      return ask<string>((id) => ({ op: 'digest', id }));
-    },
-    close() {
-      worker?.terminate();
-      worker = null;
-      for (const waiter of waiting.values()) waiter.reject(new Error('closed'));
-      waiting.clear();
-    },
-  };
+  }
+
+  /** No worker after all: every open file is read here, its pending requests replayed in order. */
+  private fallBack(): void {
+    this.failed = true;
+    this.worker?.terminate();
+    this.worker = null;
+    for (const [key, file] of this.files) this.fallbacks.set(key, inThreadReader(file));
+    const pending = [...this.waiting.values()];
+    this.waiting.clear();
+    // Reads first (the hash follows them), then digests.
+    for (const waiter of pending) {
+      const reader = this.fallbacks.get(waiter.key);
+      if (!reader) continue;
+      const { request } = waiter;
+      if (request.op === 'read') reader.read(request.slice).then(waiter.resolve, waiter.reject);
+    }
+    for (const waiter of pending) {
+      const reader = this.fallbacks.get(waiter.key);
+      if (reader && waiter.request.op === 'digest') reader.digest().then(waiter.resolve, waiter.reject);
+    }
+  }
+}
+
+let shared: SharedReaderWorker | null = null;
+
+/** A reader for a file we send: in the page's reader worker, on this thread where there are no workers. */
+export function openFileReader(file: Blob): FileReader {
+  if (typeof Worker !== 'function') return inThreadReader(file);
+  shared ??= new SharedReaderWorker();
+  return shared.open(file);
 }
