@@ -20,6 +20,10 @@
  * Sizes: TRANSFER_MIB (default 256), MEMORY_MIB (1024), RUNS (3); RECEIVERS=guest,extension;
  * RUN_TIMEOUT_S (300, per TRANSFER_MIB run; the memory run gets it scaled by size): a run that
  * does not finish in time fails the bench with what each side saw.
+ * Each pair also prints the CPU seconds both browsers used during the raw and the Parley run, by
+ * process kind and thread name. PROBE=1: the sender's `files` channel queue sampled every
+ * 25 ms during each Parley run (share of samples under 256 KiB and under 2 MiB between the
+ * first and last send, its mean; first and last send and the end, in ms from the drop).
  * PROFILE=1: CPU profiles of the sender's and the receiver's main threads (and the offscreen
  * document) during the first measured Parley run, self time per function.
  * The last line is one JSON object.
@@ -230,11 +234,57 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
           ])
         : null;
     const cpuBeforeOurs = await cpu();
+    if (process.env.PROBE === '1')
+      await sender.evaluate(() => {
+        const g = globalThis as unknown as {
+          __benchPcs: { channels: RTCDataChannel[] }[];
+          __probe?: { samples: number[]; timer: ReturnType<typeof setInterval>; t0: number; sends: number[] };
+        };
+        const channel = g.__benchPcs
+          .flatMap((e) => e.channels)
+          .filter((c) => c.label === 'files' && c.readyState === 'open')
+          .at(-1)!;
+        const probe = {
+          samples: [] as number[],
+          t0: performance.now(),
+          sends: [] as number[],
+          timer: 0 as unknown as ReturnType<typeof setInterval>,
+        };
+        const send = channel.send.bind(channel);
+        (channel as unknown as { send: (d: ArrayBuffer) => void }).send = (d: ArrayBuffer) => {
+          probe.sends.push(performance.now() - probe.t0);
+          send(d);
+        };
+        probe.timer = setInterval(() => probe.samples.push(channel.bufferedAmount), 25);
+        g.__probe = probe;
+      });
     const start = Date.now();
     await dropTestFiles(sender);
     await waitDone(receiver, name, RUN_TIMEOUT_MS, label);
     const o = bytes / ((Date.now() - start) / 1000) / 1e6;
     const cpuOurs = spent(cpuBeforeOurs, await cpu());
+    if (process.env.PROBE === '1') {
+      const p = await sender.evaluate(() => {
+        const g = globalThis as unknown as {
+          __probe: { samples: number[]; timer: ReturnType<typeof setInterval>; t0: number; sends: number[] };
+        };
+        clearInterval(g.__probe.timer);
+        const { samples, sends, t0 } = g.__probe;
+        const first = sends[0] ?? 0;
+        const last = sends.at(-1) ?? 0;
+        const during = samples.slice(Math.floor(first / 25), Math.ceil(last / 25));
+        const MiB = 1024 * 1024;
+        return {
+          firstSendMs: Math.round(first),
+          lastSendMs: Math.round(last),
+          endMs: Math.round(performance.now() - t0),
+          dry: during.filter((b) => b < 256 * 1024).length / during.length,
+          low: during.filter((b) => b < 2 * MiB).length / during.length,
+          mean: during.reduce((a, b) => a + b, 0) / during.length / MiB,
+        };
+      });
+      log(`  probe: ${JSON.stringify(p)}`);
+    }
     cpuRatios.push(total(cpuOurs) / total(cpuRaw));
     raw.push(r.mbPerS);
     ours.push(o);
