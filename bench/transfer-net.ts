@@ -23,8 +23,9 @@
  * file size (RTCDataChannel.send counted), as a share of the file; the bytes Bo received twice
  * are printed beside it.
  *
- * Env: TRANSFER_MIB (default 32) for the loss-free conditions, LOSS_TRANSFER_MIB (8) with
- * loss, PAIRS (2), RESUME_MIB (256), CUT_S (5), RUN_TIMEOUT_S (300, per run),
+ * Env: TRANSFER_MIB (default 32) for the loss-free conditions, LOSS_TRANSFER_MIB (4) with
+ * loss, PAIRS (3), RESUME_MIB (256), CUT_S (5), RUN_TIMEOUT_S (300, per run), RAW_CHUNK_KIB
+ * (64: the raw loop's message size; Parley's frames are up to 256 KiB),
  * PHASES (default "40ms,100ms,40ms_loss1,resume"). The last line is one JSON object.
  */
 import { loadavg } from 'node:os';
@@ -45,12 +46,14 @@ import {
 } from './lib/transfer-steps.ts';
 
 const TRANSFER_MIB = Number(process.env.TRANSFER_MIB ?? 32);
-const LOSS_TRANSFER_MIB = Number(process.env.LOSS_TRANSFER_MIB ?? 8);
-const PAIRS = Number(process.env.PAIRS ?? 2);
+const LOSS_TRANSFER_MIB = Number(process.env.LOSS_TRANSFER_MIB ?? 4);
+const PAIRS = Number(process.env.PAIRS ?? 3);
 const RESUME_MIB = Number(process.env.RESUME_MIB ?? 256);
 const CUT_MS = Number(process.env.CUT_S ?? 5) * 1000;
 const RUN_TIMEOUT_MS = Number(process.env.RUN_TIMEOUT_S ?? 300) * 1000;
 const PHASES = (process.env.PHASES ?? '40ms,100ms,40ms_loss1,resume').split(',').map((p) => p.trim());
+/** The raw loop's message size (Parley's frames are up to 256 KiB). */
+const RAW_CHUNK_BYTES = Number(process.env.RAW_CHUNK_KIB ?? 64) * 1024;
 /** Raw channels get ids from here up (the call's own are 0 and 1), each checked unused. */
 const RAW_ID_FROM = 100;
 
@@ -209,6 +212,7 @@ async function measureCondition(
   // Unmeasured: the association's congestion window finds the new path, both loops are warm.
   await rawThroughput(ana, bo, warm, {
     from: RAW_ID_FROM,
+    chunkBytes: RAW_CHUNK_BYTES,
     timeoutMs: RUN_TIMEOUT_MS,
     label: label('warm-up'),
   });
@@ -221,7 +225,12 @@ async function measureCondition(
     // Raw first in even pairs, Parley first in odd ones: a drift in the machine's load
     // weighs on both alike.
     const runRaw = () =>
-      rawThroughput(ana, bo, bytes, { from: RAW_ID_FROM, timeoutMs: RUN_TIMEOUT_MS, label: what });
+      rawThroughput(ana, bo, bytes, {
+        from: RAW_ID_FROM,
+        chunkBytes: RAW_CHUNK_BYTES,
+        timeoutMs: RUN_TIMEOUT_MS,
+        label: what,
+      });
     const runOurs = () => parleyThroughput(ana, bo, `bench-${condition.key}-${pair}.bin`, bytes, what);
     let r: { mbPerS: number };
     let o: number;
@@ -300,7 +309,19 @@ async function resumeOverhead(link: TunLink, ana: Page, bo: Page) {
   await link.set({ loss: 0 });
 
   await waitWritten(bo, name, (2 * size) / 3);
-  log(`  cut 2: the call's data channels closed on Bo's side at ${round((Date.now() - start) / 1000)} s`);
+  // What waits in Ana's files channel now is lost with the association, and sent again.
+  const queued = await ana.evaluate(() => {
+    type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
+    const pcs = (globalThis as unknown as { __benchPcs: Entry[] }).__benchPcs;
+    const call = pcs
+      .filter((e) => e.pc.connectionState === 'connected' && e.channels.some((c) => c.label === 'files'))
+      .at(-1);
+    return call?.channels.find((c) => c.label === 'files')?.bufferedAmount ?? null;
+  });
+  log(
+    `  cut 2: the call's data channels closed on Bo's side at ${round((Date.now() - start) / 1000)} s ` +
+      `(${queued ?? '?'} bytes waited in Ana's files channel just before)`,
+  );
   await bo.evaluate(() => {
     type Entry = { pc: RTCPeerConnection; channels: RTCDataChannel[] };
     const pcs = (globalThis as unknown as { __benchPcs: Entry[] }).__benchPcs;

@@ -101,9 +101,15 @@ interface RawState {
 }
 
 /** Create the negotiated raw channel on the call's connection (ids are checked in the page). */
-async function openRaw(target: Target, id: number, role: 'receiver' | 'sender', bytes: number) {
+async function openRaw(
+  target: Target,
+  id: number,
+  role: 'receiver' | 'sender',
+  bytes: number,
+  chunk: number,
+) {
   await target.evaluate(
-    ({ id, role, bytes }) => {
+    ({ id, role, bytes, chunk }) => {
       const pcs = (globalThis as { __benchPcs?: Entry[] }).__benchPcs ?? [];
       const files = pcs.filter((e) => e.channels.some((c) => c.label === 'files'));
       // No named inner functions: tsx would wrap them in a helper the page may lack.
@@ -141,7 +147,6 @@ async function openRaw(target: Target, id: number, role: 'receiver' | 'sender', 
         };
         return;
       }
-      const chunk = 64 * 1024;
       const pump = () => {
         try {
           while (state.sent < bytes && channel.bufferedAmount < 8 * 1024 * 1024) {
@@ -160,7 +165,7 @@ async function openRaw(target: Target, id: number, role: 'receiver' | 'sender', 
         pump();
       };
     },
-    { id, role, bytes },
+    { id, role, bytes, chunk },
   );
 }
 
@@ -201,12 +206,19 @@ export async function rawThroughput(
   sender: Target,
   receiver: Target,
   bytes: number,
-  options: { from: number; timeoutMs: number; label: string },
+  options: {
+    from: number;
+    timeoutMs: number;
+    label: string;
+    /** Bytes per message (default 64 KiB). */
+    chunkBytes?: number;
+  },
 ): Promise<{ mbPerS: number; id: number }> {
   const used = [...(await usedChannelIds(sender)), ...(await usedChannelIds(receiver))];
   const id = freeChannelId(used, options.from);
-  await openRaw(receiver, id, 'receiver', bytes);
-  await openRaw(sender, id, 'sender', bytes);
+  const chunk = options.chunkBytes ?? 64 * 1024;
+  await openRaw(receiver, id, 'receiver', bytes, chunk);
+  await openRaw(sender, id, 'sender', bytes, chunk);
   try {
     await receiver.waitForFunction(
       (bytes) => ((globalThis as unknown as { rawState: RawState }).rawState.received ?? 0) >= bytes,
