@@ -9,6 +9,9 @@
  *    server checks), and MAILBOXES mailboxes (one per contact); same measurement.
  *
  * The server runs with bench/lib/gc-on-signal.ts preloaded, so RSS is read after two full GCs.
+ * The headline figure is RSS (what the machine pays); beside it, from the same readings, the
+ * live JS heap per socket (GC_REPORT), which is steadier: RSS also moves with what malloc and
+ * V8's young generation kept from the burst of connections (±0.3 KB per socket run to run).
  * The last line is one JSON object. Usage: npm run bench:presence [-- --quick]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -34,6 +37,9 @@ function rssBytes(pid: number): number {
   if (kb === undefined) throw new Error(`no VmRSS for ${pid}`);
   return Number(kb) * 1024;
 }
+
+/** The last heap report of each server (bench/lib/gc-on-signal.ts with GC_REPORT=1). */
+const heapUsed = new Map<ChildProcess, number>();
 
 async function settledRss(child: ChildProcess): Promise<number> {
   for (let i = 0; i < 2; i++) {
@@ -65,8 +71,9 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
         PORT: '0',
         // All load comes from 127.0.0.1.
         MAX_CONNECTIONS_PER_IP: '1000000',
+        GC_REPORT: '1',
       },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -79,6 +86,17 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
     child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   child.stdout?.resume();
+  let errors = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+    for (let nl = errors.indexOf('\n'); nl !== -1; nl = errors.indexOf('\n')) {
+      const line = errors.slice(0, nl);
+      errors = errors.slice(nl + 1);
+      const report = /^gc-report (.*)$/.exec(line)?.[1];
+      if (report !== undefined) heapUsed.set(child, (JSON.parse(report) as { heapUsed: number }).heapUsed);
+      else process.stderr.write(`${line}\n`);
+    }
+  });
   return { child, port };
 }
 
@@ -163,22 +181,31 @@ function presenceSetup(port: number) {
  * measurement, because RSS does not shrink when sockets close: a second measurement in the
  * same process would reuse the first one's pages and read low.
  */
-async function measure(label: string, kind: 'joined' | 'presence'): Promise<number> {
+interface Reading {
+  /** RSS growth per socket, KB. */
+  kb: number;
+  /** Live JS heap growth per socket, KB. */
+  heapKb: number;
+}
+
+async function measure(label: string, kind: 'joined' | 'presence'): Promise<Reading> {
   const { child: server, port } = await startServer();
   try {
     const setup = kind === 'joined' ? joinSetup([]) : presenceSetup(port);
     await closeAll(await openMany(300, setup, port));
     await sleep(1000);
     const base = await settledRss(server);
+    const baseHeap = heapUsed.get(server) ?? Number.NaN;
     const started = Date.now();
     const clients = await openMany(SOCKETS, kind === 'joined' ? joinSetup([]) : setup, port);
     await sleep(1000);
     const kb = ((await settledRss(server)) - base) / SOCKETS / 1024;
+    const heapKb = ((heapUsed.get(server) ?? Number.NaN) - baseHeap) / SOCKETS / 1024;
     process.stdout.write(
-      `  ${label}: ${SOCKETS} sockets in ${((Date.now() - started) / 1000).toFixed(1)} s, +${kb.toFixed(2)} KB each\n`,
+      `  ${label}: ${SOCKETS} sockets in ${((Date.now() - started) / 1000).toFixed(1)} s, +${kb.toFixed(2)} KB each (JS heap +${heapKb.toFixed(2)} KB)\n`,
     );
     await closeAll(clients);
-    return kb;
+    return { kb, heapKb };
   } finally {
     server.kill('SIGTERM');
     await once(server, 'exit');
@@ -189,11 +216,14 @@ async function main(): Promise<void> {
   process.stdout.write(
     `bench:presence: ${SOCKETS} sockets, ${MAILBOXES} mailboxes each; load average ${loadavg()[0]?.toFixed(1)} on this machine (other work running skews timings, not memory)\n`,
   );
-  const joined = await measure('joined (idle) sockets', 'joined');
-  const presence = await measure('presence sockets (registered, not in a room)', 'presence');
+  const joinedReading = await measure('joined (idle) sockets', 'joined');
+  const presenceReading = await measure('presence sockets (registered, not in a room)', 'presence');
+  const joined = joinedReading.kb;
+  const presence = presenceReading.kb;
   const ratio = presence / joined;
   process.stdout.write(
-    `presence socket ${presence.toFixed(2)} KB (goal ≤ 5), ${ratio.toFixed(2)}× an idle joined socket\n`,
+    `presence socket ${presence.toFixed(2)} KB (goal ≤ 5), ${ratio.toFixed(2)}× an idle joined socket; ` +
+      `JS heap ${presenceReading.heapKb.toFixed(2)} KB vs ${joinedReading.heapKb.toFixed(2)} KB\n`,
   );
   process.stdout.write(
     `${JSON.stringify({
@@ -202,6 +232,8 @@ async function main(): Promise<void> {
       mailboxes_per_socket: MAILBOXES,
       presence_kb_per_socket: Number(presence.toFixed(2)),
       joined_kb_per_socket: Number(joined.toFixed(2)),
+      presence_heap_kb_per_socket: Number(presenceReading.heapKb.toFixed(2)),
+      joined_heap_kb_per_socket: Number(joinedReading.heapKb.toFixed(2)),
       ratio: Number(ratio.toFixed(2)),
     })}\n`,
   );
