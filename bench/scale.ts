@@ -18,7 +18,9 @@
  *  3. Cost at equal load: the same pairs at the same fixed rates (each setup's own generator
  *     offers the same load), steps of several seconds, the setups take turns three times;
  *     median CPU (user + system, /proc) of all node processes per relayed message, and of
- *     Redis per message beside it (the goal's ratio is the nodes'; with Redis is printed too).
+ *     Redis per message beside it (the goal's ratio is the nodes'; with Redis is printed too;
+ *     no setup's generator is counted). Before it, each setup's idle CPU (pairs connected, no
+ *     traffic), which two nodes pay twice; the ratio without it is printed beside.
  *     A rate at which some setup is over its p99 limit is marked: a setup that queues batches
  *     more per wake-up, and its CPU per message then flatters it.
  *  4. Relay rate: as bench:signal, a step passes when every message arrives and p99 < 50 ms;
@@ -64,6 +66,11 @@ const LOW_RATE = QUICK ? 500 : 2000;
  */
 const EQUAL_RATES = [2000, 5000, 10_000];
 const CPU_STEP_MS = QUICK ? 3000 : 5000;
+/**
+ * Idle CPU of the nodes (pairs connected, no traffic), per setup and turn; the figure is the
+ * mean over the turns (/proc's 10 ms ticks over 3 × 3 s: ±1 ms/s per process).
+ */
+const IDLE_CPU_MS = 3000;
 const TURNS = 3;
 /** Presence registrations written to Redis for its memory per presence user. */
 const PRESENCE_USERS = QUICK ? 2000 : 20_000;
@@ -215,7 +222,10 @@ async function prepare(kind: Kind): Promise<Setup> {
     );
   }
   await gen.call({ cmd: 'pairs', n: PAIRS });
-  await gen.call({ cmd: 'step', rate: 2000, durationMs: 1000 });
+  // JIT warm-up, so that the measured steps see optimized code in every setup: at 2 000
+  // msgs/s the cross-node path's per-batch functions (one call per batch, a few hundred a
+  // second) were still being compiled, or ran unoptimized, during the first CPU steps (perf).
+  await gen.call({ cmd: 'step', rate: 10_000, durationMs: 3000 });
   return setup;
 }
 
@@ -307,6 +317,27 @@ for (const k of KINDS) {
   );
 }
 
+/**
+ * The nodes' CPU with the pairs connected and no traffic: timers, heartbeats, metrics. Two
+ * nodes pay it twice; at a low rate it is a visible part of their CPU per message.
+ */
+out(`\nIdle CPU, pairs connected, no traffic (${IDLE_CPU_MS / 1000} s; setups take turns; mean of ${TURNS})`);
+const idleMsPerSec: Record<Kind, number[]> = { one: [], oneRedis: [], two: [] };
+for (let turn = 0; turn < TURNS; turn++) {
+  for (let i = 0; i < setups.length; i++) {
+    const s = setups[(i + turn) % setups.length]!;
+    const n0 = nodesCpu(s);
+    await sleep(IDLE_CPU_MS);
+    idleMsPerSec[s.kind].push(((nodesCpu(s) - n0) * 1e6) / IDLE_CPU_MS);
+  }
+}
+const idleCpu = (k: Kind) => idleMsPerSec[k].reduce((a, b) => a + b, 0) / idleMsPerSec[k].length;
+for (const k of KINDS) {
+  out(
+    `  ${LABEL[k].padEnd(18)} nodes ${idleCpu(k).toFixed(1)} ms/s (${idleMsPerSec[k].map((v) => v.toFixed(1)).join(', ')})`,
+  );
+}
+
 out(`\nCPU per message at equal rates (setups take turns; median of ${TURNS})`);
 const equal: Record<Kind, Record<number, Measured[]>> = { one: {}, oneRedis: {}, two: {} };
 for (const rate of EQUAL_RATES) {
@@ -341,6 +372,9 @@ const comparable = (rate: number) =>
       equal[k][rate]!.every((m) => m.step.received === m.step.sent) &&
       median(equal[k][rate]!.map((m) => m.step.p99)) < P99_LIMIT_MS,
   );
+/** The ratio with each setup's idle CPU (timers, heartbeats: per process) taken out. */
+const busyRatio = (rate: number) =>
+  `${((nodeUs('two', rate) - (idleCpu('two') * 1000) / rate) / (nodeUs('one', rate) - (idleCpu('one') * 1000) / rate)).toFixed(2)}×`;
 const cpuRatio = (rate: number, withRedis: boolean) =>
   `${((nodeUs('two', rate) + (withRedis ? redisUs('two', rate) : 0)) / nodeUs('one', rate)).toFixed(2)}×`;
 
@@ -438,7 +472,8 @@ out(
   `\nratios against one node without Redis, this run:\n` +
     `  one node + Redis throughput ${(rate(oneRedis) / rate(one)).toFixed(2)}× (goal ≥ 0.7)\n` +
     `  two nodes' CPU per message ${EQUAL_RATES.map((r) => `${cpuRatio(r, false)} @${r}${comparable(r) ? '' : ' (a setup over its p99 limit: not comparable)'}`).join(', ')} ` +
-    `(goal ≤ 1.5; with Redis's own CPU ${EQUAL_RATES.map((r) => cpuRatio(r, true)).join(', ')})\n` +
+    `(goal ≤ 1.5; with Redis's own CPU ${EQUAL_RATES.map((r) => cpuRatio(r, true)).join(', ')}; ` +
+    `without each setup's idle CPU ${EQUAL_RATES.map((r) => busyRatio(r)).join(', ')})\n` +
     `  two nodes throughput ${(rate(two) / rate(one)).toFixed(2)}× (two nodes, Redis and the generator share 2 cores)\n` +
     `  cross-node relay adds ${crossP50.toFixed(2)} ms at p50 (goal ≤ 2)\n` +
     `  memory per idle socket with Redis: node ${oneRedis.kbPerSocket.toFixed(2)} KB (${(oneRedis.kbPerSocket / one.kbPerSocket).toFixed(2)}× ` +
