@@ -199,6 +199,37 @@ describe('watching contacts', () => {
     anaClient.close();
     stranger.close();
   });
+
+  it('tells every connection watching one mailbox, also after one of them stops watching or goes', async () => {
+    const ana = await generateIdentity();
+    const bo = await generateIdentity();
+    const { aInbox, bInbox } = await contacts(ana, bo);
+    // Ana with two connections at once (a reconnect overlapping the old socket), both watching Bo.
+    const first = await present(ana, [aInbox]);
+    const second = await present(ana, [aInbox]);
+    for (const c of [first, second]) {
+      c.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+      expect(await c.next('watching')).toMatchObject({ online: [] });
+    }
+    const boClient = await present(bo, [bInbox]);
+    for (const c of [first, second]) {
+      expect(await c.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
+    }
+    // The first stops watching him: only the second hears him go and come back.
+    first.send({ v: 1, type: 'watch', mailboxes: [] });
+    expect(await first.next('watching')).toMatchObject({ online: [] });
+    boClient.send({ v: 1, type: 'mailboxes', tags: [] });
+    expect(await second.next('presence')).toMatchObject({ mailbox: bInbox.id, online: false });
+    // Watching again, and the second one's socket goes: the first alone is told.
+    first.send({ v: 1, type: 'watch', mailboxes: [bInbox.id] });
+    expect(await first.next('watching')).toMatchObject({ online: [] });
+    second.close();
+    boClient.send({ v: 1, type: 'mailboxes', tags: [bInbox.tag] });
+    expect(await first.next('presence')).toMatchObject({ mailbox: bInbox.id, online: true });
+    expect(first.received.filter((m) => m.type === 'presence')).toHaveLength(2);
+    first.close();
+    boClient.close();
+  });
 });
 
 describe('ringing', () => {
