@@ -36,17 +36,23 @@ const SHARES = Number(process.env.SHARES ?? 10);
 const RECORD_S = Number(process.env.RECORD_S ?? 60);
 const CALM_S = Number(process.env.CALM_S ?? 20);
 const MIB = 1024 * 1024;
-const TIMELINE = process.env.TIMELINE === '1';
+const TIMELINE = process.env.TIMELINE === '1' || process.env.TIMELINE === 'all';
+const TIMELINE_ALL = process.env.TIMELINE === 'all';
 const MEMDUMP = process.env.MEMDUMP === '1';
 
 /**
  * TIMELINE=1: marks [Date.now(), label] in every page (A Ana's, B Bo's), printed for the last
- * share of each kind: WebSocket messages, descriptions, tracks arriving and unmuting.
+ * share of each kind: WebSocket messages, descriptions (with the stream ids their m-sections
+ * send, a=msid), tracks arriving and unmuting, Bo's screen element's events and first frame.
+ * TIMELINE=all: for every share, and Bo's video receivers' frames received/decoded too
+ * (getStats polled for 3 s).
  */
 const TIMELINE_MARKS = `(() => {
   const L = (window.__timeline = []);
   const who = window.name || '?';
   const mark = (m) => L.push([Date.now(), (window.__who || '?') + ' ' + m]);
+  // The sending m-sections' stream ids (a=msid), shortened: which stream each offer labels.
+  const msids = (sdp) => { const ids = [...sdp.matchAll(/^a=msid:(\\S+) /gm)].map((m) => m[1].slice(0, 6)); return ids.length ? ' msid ' + ids.join(',') : ''; };
   const kind = (s) => { const t = /"(?:type|t)":"([a-z-]+)"/.exec(s); return (t ? t[1] : '?') + (s.includes('"offer"') ? ' (offer)' : s.includes('"answer"') ? ' (answer)' : ''); };
   const NativeWS = window.WebSocket;
   window.WebSocket = class extends NativeWS {
@@ -57,12 +63,33 @@ const TIMELINE_MARKS = `(() => {
   window.RTCPeerConnection = class extends NativePC {
     constructor(...a) {
       super(...a);
+      (window.__pcs ||= []).push(this);
       this.addEventListener('negotiationneeded', () => mark('negotiationneeded'));
       this.addEventListener('track', (e) => { mark('track ' + e.track.kind); e.track.addEventListener('unmute', () => mark('unmute ' + e.track.kind)); });
       this.addEventListener('datachannel', (e) => e.channel.addEventListener('message', (m) => typeof m.data === 'string' && mark('dc ← ' + kind(m.data))));
     }
-    async setLocalDescription(...a) { mark('setLocalDescription'); const r = await super.setLocalDescription(...a); mark('local ' + this.localDescription.type + ' set'); return r; }
+    async setLocalDescription(...a) { mark('setLocalDescription'); const r = await super.setLocalDescription(...a); mark('local ' + this.localDescription.type + ' set' + msids(this.localDescription.sdp)); return r; }
     async setRemoteDescription(d) { mark('setRemoteDescription(' + d.type + ')'); const r = await super.setRemoteDescription(d); mark('remote ' + d.type + ' set'); return r; }
+  };
+  // For ms: marks the first changes of every video receiver's frames received / decoded.
+  window.__watch = (ms) => {
+    const last = new Map();
+    const end = Date.now() + ms;
+    const poll = async () => {
+      for (const pc of window.__pcs || []) {
+        if (pc.connectionState === 'closed') continue;
+        for (const r of (await pc.getStats()).values()) {
+          if (r.kind !== 'video' || r.type !== 'inbound-rtp') continue;
+          const key = r.mid;
+          const now = r.framesReceived + '/' + r.framesDecoded;
+          const prev = last.get(key);
+          if (prev && prev.now !== now && prev.n < 4) mark('rtp in mid ' + key + ' recv/dec ' + now + ' key ' + r.keyFramesDecoded + ' pli ' + r.pliCount);
+          last.set(key, { now, n: prev ? prev.n + (prev.now !== now ? 1 : 0) : 0 });
+        }
+      }
+      if (Date.now() < end) setTimeout(poll, 15);
+    };
+    poll();
   };
   const gdm = navigator.mediaDevices.getDisplayMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getDisplayMedia = async (o) => { mark('getDisplayMedia called'); const r = await gdm(o); mark('getDisplayMedia resolved'); return r; };
@@ -97,7 +124,14 @@ const NEXT_SCREEN_FRAME = `new Promise((resolve) => {
     const video = document.querySelector('.parley-tile[data-source="screen"] video');
     if (!video || !video.srcObject) return void setTimeout(check, 5);
     window.__timeline?.push([Date.now(), 'B screen tile has its stream']);
-    const onFrame = () => (video.videoWidth > 0 ? resolve(Date.now()) : video.requestVideoFrameCallback(onFrame));
+    if (window.__timeline)
+      for (const e of ['play', 'loadedmetadata', 'loadeddata', 'canplay', 'playing', 'resize', 'waiting', 'stalled'])
+        video.addEventListener(e, () => window.__timeline.push([Date.now(), 'B screen video ' + e + ' rs ' + video.readyState + ' paused ' + video.paused]), { once: true });
+    const onFrame = () => {
+      if (video.videoWidth === 0) return void video.requestVideoFrameCallback(onFrame);
+      window.__timeline?.push([Date.now(), 'B screen tile: first frame']);
+      resolve(Date.now());
+    };
     video.requestVideoFrameCallback(onFrame);
   };
   check();
@@ -206,18 +240,20 @@ try {
   for (let i = 0; i < SHARES; i++) {
     // Bare: getDisplayMedia + addTrack + renegotiation → first frame on the other page.
     await b.evaluate('window.__marks.screenFrame = 0; window.__marks.screenGone = 0');
+    if (TIMELINE_ALL) await b.evaluate('window.__watch(3000)');
     const bareStart = (await a.evaluate('window.__share()')) as number;
     const bareFrame = await until<number>(b, 'window.__marks.screenFrame');
     bare.push(bareFrame - bareStart);
-    if (i === SHARES - 1) await timeline([a, b], bareStart, 'the last bare share');
+    if (i === SHARES - 1 || TIMELINE_ALL) await timeline([a, b], bareStart, `bare share ${i + 1}`);
     await a.evaluate('window.__stop()');
     await until(b, 'window.__marks.screenGone');
 
     // Parley: Share screen → first frame of "Ana's screen" on Bo's side.
+    if (TIMELINE_ALL) await boPage.evaluate('window.__watch(3000)');
     const frame = boPage.evaluate(NEXT_SCREEN_FRAME) as Promise<number>;
     const start = (await anaPage.evaluate(clickAt('Share screen'))) as number;
     ours.push((await frame) - start);
-    if (i === SHARES - 1) await timeline([anaPage, boPage], start, 'the last Parley share');
+    if (i === SHARES - 1 || TIMELINE_ALL) await timeline([anaPage, boPage], start, `Parley share ${i + 1}`);
     await anaPage.evaluate(clickAt('Stop sharing'));
     await boPage.getByRole('group', { name: "Ana's screen" }).waitFor({ state: 'detached', timeout: 60_000 });
     await anaPage.getByRole('button', { name: 'Share screen' }).waitFor({ timeout: 60_000 });

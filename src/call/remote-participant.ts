@@ -497,8 +497,7 @@ export class RemoteParticipant {
     const connection = this.#connection;
     connection.sendControl({ t: 'hello', name: cleanDisplayName(this.host.localName()) });
     connection.sendControl({ t: 'media', audio: this.host.tracks.micOn, video: this.host.tracks.cameraOn });
-    const screen = this.host.tracks.screen;
-    if (screen) connection.sendControl({ t: 'screen', stream: screen.stream.id });
+    if (this.host.tracks.screen) this.announceScreen();
     const link = connection.dataLink(this.key, () => this.name);
     if (!link) return;
     this.link.attach(link);
@@ -675,6 +674,16 @@ export class RemoteParticipant {
   }
 
   /** Tell them over the data channel (dropped if it is not open). */
+  /**
+   * Tell them what we share (or that we stopped): the stream id our screen transceivers on
+   * this connection are labelled with (src/call/screen-share.ts, ScreenSenders.streamId).
+   */
+  announceScreen(): void {
+    const capture = this.host.tracks.screen;
+    const stream = capture ? (this.#connection.senders.screen?.streamId ?? capture.stream.id) : null;
+    this.#connection.sendControl({ t: 'screen', stream });
+  }
+
   sendControl(message: Parameters<PeerConnection['sendControl']>[0]): void {
     this.#connection.sendControl(message);
   }

@@ -143,14 +143,33 @@ describe('ScreenSenders', () => {
       [null, 'inactive'],
     ]);
 
-    // A share without audio: the same transceivers, the audio one stays off.
+    expect(screen.streamId).toBeNull();
+
+    // A share without audio: the same transceivers, the audio one stays off. Not relabelled
+    // (that renegotiated twice in Chromium): the first label is the one announced.
     const second = screenCapture('S2', false);
     await screen.set(second);
     expect(pc.transceivers).toHaveLength(2);
     expect(pc.transceivers.map((t) => [t.sender.track, t.direction, t.streams])).toEqual([
-      [second.video, 'sendonly', ['S2']],
+      [second.video, 'sendonly', ['S1']],
       [null, 'inactive', ['S1']],
     ]);
+    expect(screen.streamId).toBe('S1');
+  });
+
+  it('a transceiver added by a later share (the first had no audio) joins the first label', async () => {
+    const pc = fakePc();
+    const screen = new ScreenSenders(pc as unknown as RTCPeerConnection);
+    await screen.set(screenCapture('S1', false));
+    expect(screen.streamId).toBe('S1');
+    await screen.set(null);
+    const second = screenCapture('S2');
+    await screen.set(second);
+    expect(pc.transceivers.map((t) => [t.sender.track, t.direction, t.streams])).toEqual([
+      [second.video, 'sendonly', ['S1']],
+      [second.audio, 'sendonly', ['S1']],
+    ]);
+    expect(screen.streamId).toBe('S1');
   });
 });
 

@@ -4,9 +4,10 @@
  *
  * The share is a source of its own beside the microphone and camera: its video (and the
  * tab's audio, when the browser's picker offers it and the person leaves it on) go in their
- * own transceivers, labelled with the capture's MediaStream id (their `msid`), which the
- * control channel announces (`{t: 'screen', stream}`, src/protocol/peer-call.ts), so the
- * other side tells the screen from the camera although both are video. Adding the
+ * own transceivers, labelled with a stream id (their `msid`: the first share's capture
+ * stream on that connection) which the control channel announces (`{t: 'screen', stream}`,
+ * src/protocol/peer-call.ts), so the other side tells the screen from the camera although
+ * both are video. Adding the
  * transceivers, or turning them off again, renegotiates (perfect negotiation,
  * peer-connection.ts); the transceivers stay on the connection and are reused by the next
  * share. While a share is on, every camera sender steps down (a quarter of the pixels, a
@@ -118,16 +119,32 @@ export function describeDisplayError(err: unknown): ScreenShareError {
 }
 
 /**
- * One connection's screen transceivers: made on the first share, then reused (the track and
- * the stream label swapped in, the direction flipped), so that sharing again does not grow
- * the description.
+ * One connection's screen transceivers: made on the first share, then reused (the track
+ * swapped in, the direction flipped), so that sharing again does not grow the description.
+ *
+ * Their stream label (`msid`) stays the first capture's stream id for the connection's life,
+ * and that is the id announced for every later share on it (`streamId`): relabelling a reused
+ * transceiver (`RTCRtpSender.setStreams`) made Chromium negotiate a second time after each
+ * re-share (its second offer even carried the first label again), so a re-share cost two
+ * offer/answer rounds instead of one (bench:share's timeline). The label is only how the
+ * other side tells the share from the camera; the capture's own stream id does not matter.
  */
 export class ScreenSenders {
   #video: RTCRtpTransceiver | null = null;
   #audio: RTCRtpTransceiver | null = null;
   #current: ScreenCapture | null = null;
+  /** The stream the transceivers are labelled with: the first capture's (see above). */
+  #label: MediaStream | null = null;
 
   constructor(private readonly pc: RTCPeerConnection) {}
+
+  /**
+   * The stream id the share's tracks are sent in on this connection (what `{t: 'screen'}`
+   * announces), or null when not sharing.
+   */
+  get streamId(): string | null {
+    return this.#current ? (this.#label?.id ?? this.#current.stream.id) : null;
+  }
 
   /**
    * Send this capture (or nothing). Renegotiates when the transceivers change direction.
@@ -150,15 +167,12 @@ export class ScreenSenders {
   ): RTCRtpTransceiver | null {
     if (!transceiver || transceiver.currentDirection === 'stopped') {
       if (!track || !stream) return null;
-      return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      // A transceiver made later (the first share had no audio) joins the same label.
+      this.#label ??= stream;
+      return this.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.#label] });
     }
     swaps.push(transceiver.sender.replaceTrack(track).catch(() => {}));
-    if (track && stream) {
-      transceiver.sender.setStreams?.(stream);
-      transceiver.direction = 'sendonly';
-    } else {
-      transceiver.direction = 'inactive';
-    }
+    transceiver.direction = track ? 'sendonly' : 'inactive';
     return transceiver;
   }
 }

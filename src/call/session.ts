@@ -368,8 +368,7 @@ export class CallSession {
     capture?.video.addEventListener('ended', () => {
       if (this.tracks.screen === capture) this.useScreen(null);
     });
-    const stream = capture?.stream.id ?? null;
-    for (const p of this.room.participants) p.sendControl({ t: 'screen', stream });
+    for (const p of this.room.participants) p.announceScreen();
     this.events.emit('local', this.localState());
   }
 
