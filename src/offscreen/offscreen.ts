@@ -80,29 +80,19 @@ function serve(port: chrome.runtime.Port): void {
     }
   }
 
-  let channel: BroadcastChannel | null = null;
-  const onRequest = (raw: unknown) => {
+  port.onMessage.addListener((raw: unknown) => {
     const parsed = v.safeParse(OverlayToWriterSchema, raw);
-    if (!parsed.success || gone) return;
+    if (!parsed.success) return;
     const message = parsed.output;
-    if (message.op === 'channel') {
-      channel?.close();
-      channel = new BroadcastChannel(message.name);
-      channel.onmessage = (event: MessageEvent) => onRequest(event.data);
-      reply({ op: 'channel-ready' });
-      return;
-    }
     queue = queue.then(() =>
       handle(message).catch(() => {
         if ('key' in message) fail(message.key, 'The browser could not write the file to disk.');
       }),
     );
-  };
-  port.onMessage.addListener(onRequest);
+  });
 
   port.onDisconnect.addListener(() => {
     gone = true;
-    channel?.close();
     queue = queue.then(async () => {
       for (const sink of open.values()) await sink.discard();
       open.clear();

@@ -5,11 +5,6 @@
  * chunks travel as byte arrays (a few MiB per message, copied through the browser process and
  * freed there once delivered; Blobs would stay in the browser process until both documents
  * collect their garbage), and finished files come back disk-backed.
- * A runtime port reaches every extension context that listens for connections, the service
- * worker too, which would get a copy of every chunk: so once the port is up, the overlay
- * names a BroadcastChannel (same origin: only this extension's pages can join it), the
- * offscreen document listens on it and says so, and the overlay's requests go there. Replies
- * stay on the port; the port's end still ends the overlay's files.
  */
 import * as v from 'valibot';
 
@@ -27,8 +22,6 @@ export const OverlayToWriterSchema = v.variant('op', [
   v.object({ op: v.literal('close'), key: Key }),
   v.object({ op: v.literal('discard'), key: Key }),
   v.object({ op: v.literal('estimate') }),
-  /** Everything after this comes on a BroadcastChannel of that name (see below). */
-  v.object({ op: v.literal('channel'), name: v.pipe(v.string(), v.regex(/^parley-writer-[0-9a-f-]{36}$/)) }),
 ]);
 export type OverlayToWriter = v.InferOutput<typeof OverlayToWriterSchema>;
 
@@ -39,6 +32,4 @@ export type WriterToOverlay =
   | { op: 'discarded'; key: string }
   /** `message`: the sentence the person sees; `noSpace`: the disk or the quota is full. */
   | { op: 'error'; key: string; message: string; noSpace: boolean }
-  | { op: 'estimate'; free: number | null }
-  /** The offscreen document listens on the overlay's BroadcastChannel. */
-  | { op: 'channel-ready' };
+  | { op: 'estimate'; free: number | null };

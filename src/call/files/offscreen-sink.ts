@@ -1,8 +1,7 @@
 /**
  * Incoming files in the extension overlay, whose iframe has no storage: chunks are batched
- * (BATCH_BYTES per message, as byte arrays) and sent to the offscreen document (over a
- * BroadcastChannel it listens on, named over a runtime port: see
- * src/offscreen/writer-protocol.ts), whose writer worker hashes them, writes them to its origin private file system
+ * (BATCH_BYTES per message, as byte arrays) and sent over a runtime port to the offscreen
+ * document, whose writer worker hashes them, writes them to its origin private file system
  * and acknowledges what it wrote.
  */
 import {
@@ -23,63 +22,35 @@ interface Entry {
   failed?: (error: Error) => void;
 }
 
-/** Requests to the offscreen document: over its BroadcastChannel once it listens there. */
-interface Writer {
-  port: chrome.runtime.Port;
-  post(message: OverlayToWriter): void;
-}
-
 export class OffscreenSinkFactory implements SinkFactory {
   private port: chrome.runtime.Port | null = null;
-  private connecting: Promise<Writer> | null = null;
-  private writer: Writer | null = null;
-  private channel: BroadcastChannel | null = null;
+  private connecting: Promise<chrome.runtime.Port> | null = null;
   private readonly entries = new Map<string, Entry>();
   private estimateWaiters: ((free: number | undefined) => void)[] = [];
 
-  private connect(): Promise<Writer> {
-    if (this.writer) return Promise.resolve(this.writer);
+  private connect(): Promise<chrome.runtime.Port> {
+    if (this.port) return Promise.resolve(this.port);
     this.connecting ??= (async () => {
       const answer = (await chrome.runtime.sendMessage(ENSURE_WRITER)) as { ok?: boolean } | undefined;
       if (!answer?.ok) throw new Error('The file writer could not start.');
       const port = chrome.runtime.connect({ name: WRITER_PORT_NAME });
-      let ready: (() => void) | null = null;
-      port.onMessage.addListener((message: WriterToOverlay) => {
-        if (message.op === 'channel-ready') ready?.();
-        else this.onReply(message);
-      });
+      port.onMessage.addListener((message: WriterToOverlay) => this.onReply(message));
       port.onDisconnect.addListener(() => {
         this.port = null;
-        this.writer = null;
         this.connecting = null;
-        this.channel?.close();
-        this.channel = null;
         for (const entry of this.entries.values())
           entry.callbacks.onError('The file writer stopped.', 'write-failed');
         this.entries.clear();
       });
       this.port = port;
-      let post = (message: OverlayToWriter) => port.postMessage(message);
-      if (typeof BroadcastChannel === 'function') {
-        const channel = new BroadcastChannel(`parley-writer-${crypto.randomUUID()}`);
-        // Nothing is sent there before the offscreen document listens (it would be lost).
-        await new Promise<void>((resolve, reject) => {
-          ready = resolve;
-          port.onDisconnect.addListener(() => reject(new Error('The file writer stopped.')));
-          port.postMessage({ op: 'channel', name: channel.name } satisfies OverlayToWriter);
-        });
-        this.channel = channel;
-        post = (message) => channel.postMessage(message);
-      }
-      this.writer = { port, post };
-      return this.writer;
+      return port;
     })().finally(() => {
       this.connecting = null;
     });
     return this.connecting;
   }
 
-  private onReply(reply: Exclude<WriterToOverlay, { op: 'channel-ready' }>): void {
+  private onReply(reply: WriterToOverlay): void {
     if (reply.op === 'estimate') {
       for (const resolve of this.estimateWaiters) resolve(reply.free ?? undefined);
       this.estimateWaiters = [];
@@ -113,11 +84,11 @@ export class OffscreenSinkFactory implements SinkFactory {
   }
 
   async create(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<FileSink> {
-    const writer = await this.connect();
+    const port = await this.connect();
     const entry: Entry = { callbacks };
     this.entries.set(id, entry);
-    const post = (message: OverlayToWriter) => writer.post(message);
-    const connected = () => this.writer === writer;
+    const post = (message: OverlayToWriter) => port.postMessage(message);
+    const connected = () => this.port === port;
     post({ op: 'open', key: id });
     let batch: Uint8Array[] = [];
     let batched = 0;
@@ -170,10 +141,10 @@ export class OffscreenSinkFactory implements SinkFactory {
   }
 
   async freeBytes(): Promise<number | undefined> {
-    const writer = await this.connect();
+    const port = await this.connect();
     return new Promise((resolve) => {
       this.estimateWaiters.push(resolve);
-      writer.post({ op: 'estimate' });
+      port.postMessage({ op: 'estimate' } satisfies OverlayToWriter);
     });
   }
 
@@ -181,8 +152,5 @@ export class OffscreenSinkFactory implements SinkFactory {
   dispose(): void {
     this.port?.disconnect();
     this.port = null;
-    this.writer = null;
-    this.channel?.close();
-    this.channel = null;
   }
 }
