@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { joinCall } from './files-helpers.ts';
+import { joinCall, KEEP_CHANNELS } from './files-helpers.ts';
 import { type BrowserUser, launchBrowser } from './harness.ts';
 
 let server: ServerHandle;
@@ -24,17 +24,6 @@ afterAll(async () => {
   await Promise.all([ana?.close(), bo?.close()]);
   await server?.stop();
 });
-
-/** Keeps every data channel the page creates (the call's are negotiated: created on both sides). */
-const KEEP_CHANNELS = `(() => {
-  const channels = (globalThis.__channels = []);
-  const create = RTCPeerConnection.prototype.createDataChannel;
-  RTCPeerConnection.prototype.createDataChannel = function (...args) {
-    const channel = create.apply(this, args);
-    channels.push(channel);
-    return channel;
-  };
-})();`;
 
 test('chat sent while the connection is replaced waits for the new one and arrives once, in order', async () => {
   await ana.context.addInitScript({ content: KEEP_CHANNELS });

@@ -185,3 +185,14 @@ export function incomingFileCount(page: Page): Promise<number> {
     return count;
   });
 }
+
+/** Keeps every data channel the page creates (the call's are negotiated: created on both sides). */
+export const KEEP_CHANNELS = `(() => {
+  const channels = (globalThis.__channels = []);
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const channel = create.apply(this, args);
+    channels.push(channel);
+    return channel;
+  };
+})();`;

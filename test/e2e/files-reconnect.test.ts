@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { card, dropTestFiles, joinCall, makeFiles, sha256OfDownload } from './files-helpers.ts';
+import { card, dropTestFiles, joinCall, KEEP_CHANNELS, makeFiles, sha256OfDownload } from './files-helpers.ts';
 import { type BrowserUser, launchBrowser } from './harness.ts';
 
 let server: ServerHandle;
@@ -27,17 +27,6 @@ afterAll(async () => {
   await Promise.all([ana?.close(), bo?.close()]);
   await server?.stop();
 });
-
-/** Keeps every data channel the page creates (the call's are negotiated: created on both sides). */
-const KEEP_CHANNELS = `(() => {
-  const channels = (globalThis.__channels = []);
-  const create = RTCPeerConnection.prototype.createDataChannel;
-  RTCPeerConnection.prototype.createDataChannel = function (...args) {
-    const channel = create.apply(this, args);
-    channels.push(channel);
-    return channel;
-  };
-})();`;
 
 /**
  * Counts the body bytes Bo's page hands to 'files' channels: on the first one, and in all; and
