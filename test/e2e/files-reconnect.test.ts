@@ -11,7 +11,14 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { card, dropTestFiles, joinCall, KEEP_CHANNELS, makeFiles, sha256OfDownload } from './files-helpers.ts';
+import {
+  card,
+  dropTestFiles,
+  joinCall,
+  KEEP_CHANNELS,
+  makeFiles,
+  sha256OfDownload,
+} from './files-helpers.ts';
 import { type BrowserUser, launchBrowser } from './harness.ts';
 
 let server: ServerHandle;
