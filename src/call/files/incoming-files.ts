@@ -1,0 +1,312 @@
+/**
+ * The files one person sends us: offer → storage → body frames → verified file, their
+ * thumbnails, and what we answer when an offer comes again on a new connection.
+ */
+import {
+  type FileErrorCode,
+  type FileMessage,
+  type FileOffer,
+  MAX_THUMB_BYTES,
+} from '../../protocol/peer-files.ts';
+import { BlockHasher } from './block-hash.ts';
+import { type ExchangeContext, NOT_UNDERSTOOD } from './exchange-context.ts';
+import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
+import { formatSize } from './format-size.ts';
+import { decodeFrame } from './frame.ts';
+import { safeFileName } from './safe-name.ts';
+import { isFinished, type Transfer } from './transfer.ts';
+import { now } from './transfer-book.ts';
+
+/** Storage kept free beyond the file itself. */
+const SPACE_MARGIN = 16 * 1024 * 1024;
+
+type Thumb = Extract<FileMessage, { t: 'file-thumb' }>;
+
+async function defaultCheckImage(blob: Blob): Promise<boolean> {
+  if (typeof createImageBitmap !== 'function') return false;
+  try {
+    const bitmap = await createImageBitmap(blob);
+    const ok = bitmap.width > 0 && bitmap.height > 0 && bitmap.width <= 4096 && bitmap.height <= 4096;
+    bitmap.close();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+function fromBase64(data: string): Uint8Array<ArrayBuffer> | null {
+  try {
+    const binary = atob(data);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+export class IncomingFiles {
+  private readonly receivers = new Map<string, FileReceiver>();
+  private readonly byIndex = new Map<number, FileReceiver>();
+  /** Incoming transfers we stopped (refused, cancelled, failed): their late frames are dropped quietly. */
+  private readonly droppedIndexes = new Set<number>();
+  private readonly checkImage: (blob: Blob) => Promise<boolean>;
+
+  constructor(private readonly ctx: ExchangeContext) {
+    this.checkImage = ctx.options.checkImage ?? defaultCheckImage;
+  }
+
+  get(id: string): FileReceiver | undefined {
+    return this.receivers.get(id);
+  }
+
+  /** A new offer: a card, and storage for its bytes. */
+  receive(offer: FileOffer): void {
+    const { book } = this.ctx;
+    if (book.has(offer.id) || this.byIndex.has(offer.index) || this.droppedIndexes.has(offer.index)) {
+      book.problem(NOT_UNDERSTOOD);
+      return;
+    }
+    const transfer = book.create(offer.id, 'in', safeFileName(offer.name), offer.size, offer.mime);
+    const receiver = new FileReceiver(transfer, offer.index);
+    this.receivers.set(offer.id, receiver);
+    this.byIndex.set(offer.index, receiver);
+    book.show(transfer);
+    void this.openStorage(receiver);
+  }
+
+  /** An offer sent again on a new connection: say how much of it we have. */
+  offeredAgain(offer: FileOffer): void {
+    const { ctx } = this;
+    const receiver = this.receivers.get(offer.id);
+    if (receiver) {
+      if (receiver.index !== offer.index || receiver.transfer.size !== offer.size) {
+        this.fail(receiver, 'unsupported', `${NOT_UNDERSTOOD} The transfer was stopped.`);
+        return;
+      }
+      ctx.book.unpause(receiver.transfer);
+      // What was written meanwhile was never acknowledged (the link was down).
+      receiver.lastAcked = receiver.written;
+      ctx.send({ t: 'file-ack', id: offer.id, bytes: receiver.written });
+      ctx.send({ t: 'file-resume', id: offer.id, bytes: receiver.received });
+      return;
+    }
+    const known = ctx.book.get(offer.id);
+    if (known) {
+      // Finished here while the link was down: its last word did not reach the sender.
+      if (known.direction === 'in' && known.state === 'done' && known.sha256)
+        ctx.send({ t: 'file-result', id: offer.id, ok: true, sha256: known.sha256 });
+      else if (known.direction === 'in' && isFinished(known))
+        ctx.send({ t: 'file-cancel', id: offer.id, by: 'receiver' });
+      return;
+    }
+    // Its first offer never arrived: a new transfer, from the start.
+    this.receive(offer);
+    if (this.receivers.has(offer.id)) ctx.send({ t: 'file-resume', id: offer.id, bytes: 0 });
+  }
+
+  /** Incoming files still paused after a new connection came: their sender could not continue them. */
+  giveUpPaused(): void {
+    for (const receiver of [...this.receivers.values()]) {
+      if (receiver.transfer.state === 'paused' && this.ctx.link.state === 'open')
+        this.fail(
+          receiver,
+          'read-failed',
+          `Interrupted: ${this.ctx.link.remoteName()} could not continue this file. Ask them to send it again.`,
+        );
+    }
+  }
+
+  private async openStorage(receiver: FileReceiver): Promise<void> {
+    const { transfer } = receiver;
+    const { options, book } = this.ctx;
+    try {
+      const free = await options.sinks.freeBytes();
+      if (free !== undefined && transfer.size + SPACE_MARGIN > free) {
+        const sentence = `Not enough free space to receive this file (${formatSize(transfer.size)} needed, ${formatSize(Math.max(0, free))} free).`;
+        this.fail(receiver, 'no-space', sentence);
+        return;
+      }
+      const sink = await options.sinks.create(transfer.id, transfer.name, transfer.mime, {
+        onWritten: (total) => this.onWritten(receiver, total),
+        onError: (sentence, reason) => this.fail(receiver, reason, sentence),
+      });
+      const hasher = sink.digest ? null : new BlockHasher();
+      if (isFinished(transfer)) {
+        await sink.discard();
+        return;
+      }
+      receiver.attach(sink, hasher);
+      if (receiver.complete) sink.flush?.();
+      if (transfer.state === 'preparing') transfer.state = 'transferring';
+      book.changed(transfer);
+      void this.maybeFinish(receiver);
+    } catch {
+      this.fail(receiver, 'write-failed', 'This browser could not open storage for the file.');
+    }
+  }
+
+  private onWritten(receiver: FileReceiver, total: number): void {
+    if (isFinished(receiver.transfer)) return;
+    receiver.written = total;
+    receiver.transfer.bytes = total;
+    if (total - receiver.lastAcked >= this.ctx.settings.ackStep || total === receiver.transfer.size) {
+      receiver.lastAcked = total;
+      this.ctx.send({ t: 'file-ack', id: receiver.transfer.id, bytes: total });
+    }
+    this.ctx.book.changed(receiver.transfer);
+    void this.maybeFinish(receiver);
+  }
+
+  /** A binary frame from the `files` channel. */
+  onFrame(data: unknown): void {
+    const { book } = this.ctx;
+    const decoded = decodeFrame(data);
+    if (!decoded.ok) {
+      book.problem(NOT_UNDERSTOOD);
+      return;
+    }
+    const { index, offset, body } = decoded.frame;
+    const receiver = this.byIndex.get(index);
+    if (!receiver) {
+      if (!this.droppedIndexes.has(index)) book.problem(NOT_UNDERSTOOD);
+      return;
+    }
+    const verdict = receiver.accept(offset, body);
+    if (verdict !== 'ok') {
+      this.refuseFrame(receiver, verdict);
+      return;
+    }
+    receiver.transfer.times.firstBody ??= now();
+    if (receiver.complete) {
+      receiver.sink?.flush?.();
+      void this.maybeFinish(receiver);
+    }
+  }
+
+  private refuseFrame(receiver: FileReceiver, verdict: Exclude<FrameVerdict, 'ok'>): void {
+    const sentences = {
+      'too-long': 'The other side sent more data than it announced; the file was refused.',
+      'bad-offset': 'The other side sent parts of the file out of place; the file was refused.',
+      flooding: 'The other side sent data faster than it could be saved; the file was refused.',
+    } as const;
+    this.fail(receiver, verdict === 'flooding' ? 'bad-frame' : verdict, sentences[verdict]);
+  }
+
+  /** The sender's file-done: the hash to check once every byte is written. */
+  onDone(id: string, sha256: string): void {
+    const receiver = this.receivers.get(id);
+    if (!receiver || receiver.announcedSha !== null) return;
+    receiver.announcedSha = sha256;
+    void this.maybeFinish(receiver);
+  }
+
+  private async maybeFinish(receiver: FileReceiver): Promise<void> {
+    const { transfer } = receiver;
+    const { book } = this.ctx;
+    if (receiver.finishing || isFinished(transfer) || !receiver.sink) return;
+    if (!receiver.complete || receiver.announcedSha === null || receiver.written !== transfer.size) return;
+    receiver.finishing = true;
+    transfer.state = 'verifying';
+    book.changed(transfer);
+    let sha256: string;
+    try {
+      sha256 = await receiver.digest();
+    } catch {
+      this.fail(receiver, 'write-failed', 'The browser could not finish saving the file.');
+      return;
+    }
+    if (isFinished(transfer)) return;
+    const ok = sha256 === receiver.announcedSha;
+    this.forget(receiver);
+    this.ctx.send({ t: 'file-result', id: transfer.id, ok, sha256 });
+    transfer.sha256 = sha256;
+    if (!ok) {
+      await receiver.sink.discard();
+      book.finish(
+        transfer,
+        'corrupted',
+        'Corrupted — not saved. The file that arrived differs from the one sent.',
+      );
+      return;
+    }
+    try {
+      transfer.file = await receiver.sink.close();
+      transfer.bytes = transfer.size;
+      book.finish(transfer, 'done', null);
+    } catch {
+      await receiver.sink.discard();
+      book.finish(transfer, 'failed', 'The browser could not finish saving the file.');
+    }
+  }
+
+  fail(receiver: FileReceiver, code: FileErrorCode, sentence: string): void {
+    if (isFinished(receiver.transfer)) return;
+    this.forget(receiver);
+    this.ctx.send({ t: 'file-error', id: receiver.transfer.id, code, message: sentence });
+    this.ctx.book.finish(receiver.transfer, 'failed', sentence);
+    void receiver.sink?.discard();
+  }
+
+  /** Stop receiving (cancelled, failed on the sender's side): the partial file is deleted. */
+  drop(receiver: FileReceiver): void {
+    this.forget(receiver);
+    void receiver.sink?.discard();
+  }
+
+  private forget(receiver: FileReceiver): void {
+    receiver.drop();
+    this.receivers.delete(receiver.transfer.id);
+    this.byIndex.delete(receiver.index);
+    this.droppedIndexes.add(receiver.index);
+  }
+
+  onThumb(thumb: Thumb): void {
+    const receiver = this.receivers.get(thumb.id);
+    if (receiver) void this.acceptThumbnail(receiver, thumb);
+  }
+
+  private async acceptThumbnail(receiver: FileReceiver, thumb: Thumb): Promise<void> {
+    const { transfer } = receiver;
+    const { book } = this.ctx;
+    if (transfer.thumbnail || transfer.thumbnailProblem) return;
+    const bytes = fromBase64(thumb.data);
+    if (!bytes || bytes.byteLength > MAX_THUMB_BYTES) {
+      this.refuseThumbnail(transfer, 'The preview was refused: it was too large.');
+      return;
+    }
+    const blob = new Blob([bytes], { type: thumb.mime });
+    if (!(await this.checkImage(blob))) {
+      this.refuseThumbnail(transfer, 'The preview was refused: it was not an image.');
+      return;
+    }
+    if (isFinished(transfer) && transfer.state !== 'done') return;
+    transfer.thumbnail = blob;
+    book.changed(transfer);
+    await book.events.thumbnailShown?.(transfer).catch(() => {});
+    transfer.times.thumbnail = now();
+    this.ackThumbnail(transfer);
+  }
+
+  refuseThumbnail(transfer: Transfer, sentence: string): void {
+    transfer.thumbnailProblem = sentence;
+    this.ctx.book.changed(transfer);
+    this.ackThumbnail(transfer);
+  }
+
+  /** "Thumbnail handled": an acknowledgement of 0 bytes lets the sender start the body. */
+  private ackThumbnail(transfer: Transfer): void {
+    if (!isFinished(transfer) && transfer.bytes === 0)
+      this.ctx.send({ t: 'file-ack', id: transfer.id, bytes: 0 });
+  }
+
+  /** The exchange closes: every partial file is deleted. */
+  dropAll(): void {
+    for (const receiver of this.receivers.values()) {
+      receiver.drop();
+      void receiver.sink?.discard();
+    }
+    this.receivers.clear();
+    this.byIndex.clear();
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * The files we send to one person: offer → thumbnail → body → file-done, and continuing from
+ * the receiver's bytes on a new connection.
+ *
+ * Send loop: no timers. It sends while the `files` channel's bufferedAmount is below
+ * HIGH_WATER, round-robin between active transfers, and runs again on `bufferedamountlow`,
+ * when a read slice is ready, and when an acknowledgement frees room under MAX_IN_FLIGHT
+ * (bytes sent but not yet written to the receiver's disk: a slow disk slows the sender).
+ */
+import { type FileErrorCode, type FileMessage, MAX_THUMB_BYTES } from '../../protocol/peer-files.ts';
+import type { ExchangeContext } from './exchange-context.ts';
+import { openFileReader } from './file-reader.ts';
+import { FileSender } from './file-sender.ts';
+import { isFinished, type Transfer } from './transfer.ts';
+import { now } from './transfer-book.ts';
+import { TransferScheduler } from './transfer-scheduler.ts';
+
+/** The sender waits at most this long for the receiver to show the thumbnail. */
+const THUMB_ACK_WAIT_MS = 1500;
+
+function randomId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+type Ack = Extract<FileMessage, { t: 'file-ack' }>;
+type Result = Extract<FileMessage, { t: 'file-result' }>;
+
+export class OutgoingFiles {
+  private readonly senders = new Map<string, FileSender>();
+  private readonly scheduler = new TransferScheduler<FileSender>();
+  /** Senders waiting for the receiver's "thumbnail shown" (a file-ack of 0 bytes). */
+  private readonly thumbWaiters = new Map<string, () => void>();
+  private nextIndex = 0;
+  private pumping = false;
+
+  constructor(private readonly ctx: ExchangeContext) {}
+
+  get(id: string): FileSender | undefined {
+    return this.senders.get(id);
+  }
+
+  private get chunkBytes(): number {
+    return Math.max(1024, this.ctx.link.maxMessageSize - 13);
+  }
+
+  /** Offer `file` to the peer: offer → thumbnail → body → done. */
+  send(file: File): Transfer {
+    const { book } = this.ctx;
+    const transfer = book.create(randomId(), 'out', file.name, file.size, file.type);
+    book.show(transfer);
+    this.start(transfer, file).catch(() => {
+      if (isFinished(transfer)) return;
+      const sender = this.senders.get(transfer.id);
+      if (sender) this.stop(sender);
+      this.ctx.send({ t: 'file-cancel', id: transfer.id, by: 'sender' });
+      book.finish(transfer, 'failed', 'This browser could not prepare the file for sending.');
+    });
+    return transfer;
+  }
+
+  private async start(transfer: Transfer, file: File): Promise<void> {
+    const { ctx } = this;
+    const index = this.nextIndex++;
+    const sender = new FileSender(
+      transfer,
+      index,
+      (ctx.options.openReader ?? openFileReader)(file),
+      this.chunkBytes,
+      () => this.pump(),
+      () =>
+        this.fail(sender, 'read-failed', 'The file could not be read any more (was it moved or changed?).'),
+    );
+    this.senders.set(transfer.id, sender);
+    sender.readAhead(); // the first slice is read while the thumbnail is made
+    sender.offer = {
+      t: 'file-offer',
+      id: transfer.id,
+      index,
+      name: file.name.slice(0, 1024),
+      size: file.size,
+      mime: file.type.slice(0, 255),
+      lastModified: Number.isFinite(file.lastModified) ? file.lastModified : 0,
+    };
+    // Offered while the link is paused: it goes out (with `resume`) when it is back.
+    if (ctx.link.state === 'open') ctx.send(sender.offer);
+    else sender.awaitingResume = true;
+    const thumbnail = (await ctx.options.thumbnails?.make(file).catch(() => null)) ?? null;
+    if (isFinished(transfer)) return;
+    if (thumbnail) {
+      const bytes = new Uint8Array(await thumbnail.blob.arrayBuffer());
+      if (bytes.byteLength <= MAX_THUMB_BYTES) {
+        ctx.send({
+          t: 'file-thumb',
+          id: transfer.id,
+          mime: 'image/jpeg',
+          width: thumbnail.width,
+          height: thumbnail.height,
+          data: toBase64(bytes),
+        });
+        transfer.thumbnail = thumbnail.blob;
+        transfer.times.thumbnail = now();
+        ctx.book.changed(transfer);
+        // Thumbnail first: the body starts once the receiver shows it (or after a short wait).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, THUMB_ACK_WAIT_MS);
+          this.thumbWaiters.set(transfer.id, () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        this.thumbWaiters.delete(transfer.id);
+      }
+    }
+    if (isFinished(transfer)) return;
+    ctx.book.advance(transfer, 'transferring');
+    sender.bodyOpen = true;
+    this.scheduler.add(sender);
+    ctx.book.changed(transfer);
+    this.pump();
+  }
+
+  /** Hand frames to the `files` channel while it has room (see the top of this file). */
+  pump(): void {
+    const { ctx } = this;
+    if (this.pumping || ctx.closed) return;
+    const channel = ctx.link.files;
+    if (!channel) return;
+    this.pumping = true;
+    try {
+      while (channel.readyState === 'open' && channel.bufferedAmount < ctx.settings.highWater) {
+        const sender = this.scheduler.next((s) => s.canSend(ctx.settings.maxInFlight));
+        if (!sender) break;
+        channel.send(sender.take());
+        sender.transfer.times.firstBody ??= now();
+        if (sender.allSent) this.finishSending(sender);
+      }
+      // Empty files (and any file whose last byte went out) still need their file-done.
+      for (const sender of [...this.scheduler.values()]) {
+        if (sender.bodyOpen && sender.allSent && !sender.doneSent && !sender.awaitingResume)
+          this.finishSending(sender);
+      }
+    } catch {
+      // The channel is closing; its close event interrupts every transfer.
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private finishSending(sender: FileSender): void {
+    sender.doneSent = true;
+    this.scheduler.remove(sender);
+    sender.sha256().then(
+      (sha256) => {
+        if (!sender.stopped) this.ctx.send({ t: 'file-done', id: sender.transfer.id, sha256 });
+      },
+      () =>
+        this.fail(sender, 'read-failed', 'The file could not be read any more (was it moved or changed?).'),
+    );
+  }
+
+  fail(sender: FileSender, code: FileErrorCode, sentence: string): void {
+    if (isFinished(sender.transfer)) return;
+    this.stop(sender);
+    this.ctx.send({ t: 'file-error', id: sender.transfer.id, code, message: sentence });
+    this.ctx.book.finish(sender.transfer, 'failed', sentence);
+  }
+
+  stop(sender: FileSender): void {
+    sender.stop();
+    this.scheduler.remove(sender);
+    this.senders.delete(sender.transfer.id);
+  }
+
+  /** The connection was lost: nothing is sent until the receiver says where to continue. */
+  pause(): void {
+    for (const sender of this.senders.values()) sender.awaitingResume = true;
+  }
+
+  /** A new connection: offer each unfinished file again (the receiver answers where to continue). */
+  offerAgain(): void {
+    for (const sender of this.senders.values()) {
+      if (sender.offer && !sender.stopped) this.ctx.send({ ...sender.offer, resume: true });
+    }
+  }
+
+  /** The receiver has `bytes` of our file: continue from there on this connection. */
+  continueFrom(id: string, bytes: number): void {
+    const { ctx } = this;
+    const sender = this.senders.get(id);
+    if (!sender) {
+      const transfer = ctx.book.get(id);
+      // Stopped here while the link was down (our cancel was lost with it).
+      if (transfer?.direction === 'out' && isFinished(transfer) && transfer.state !== 'done')
+        ctx.send({ t: 'file-cancel', id, by: 'sender' });
+      return;
+    }
+    if (!sender.awaitingResume || sender.stopped) return;
+    // Less than it acknowledged: its page was replaced and it starts over (from 0).
+    if (bytes > sender.sent || bytes > sender.size) {
+      this.fail(
+        sender,
+        'bad-offset',
+        'The other side asked to continue from a wrong place; the transfer stopped.',
+      );
+      return;
+    }
+    sender.acked = Math.min(sender.acked, bytes);
+    sender.rewind(bytes, this.chunkBytes);
+    ctx.book.unpause(sender.transfer);
+    if (bytes === sender.size && sender.doneSent) {
+      // Every byte is there; the file-done may have been lost with the old connection.
+      sender.doneSent = false;
+      if (sender.bodyOpen) this.finishSending(sender);
+    } else if (sender.bodyOpen) {
+      sender.doneSent = false;
+      this.scheduler.remove(sender);
+      this.scheduler.add(sender);
+    }
+    this.pump();
+  }
+
+  onAck(message: Ack): void {
+    const sender = this.senders.get(message.id);
+    if (message.bytes === 0) this.thumbWaiters.get(message.id)?.();
+    if (!sender || message.bytes > sender.sent || message.bytes < sender.acked) return;
+    sender.acked = message.bytes;
+    sender.transfer.bytes = message.bytes;
+    if (sender.acked === sender.size) this.ctx.book.advance(sender.transfer, 'verifying');
+    this.ctx.book.changed(sender.transfer);
+    this.pump();
+  }
+
+  onResult(message: Result): void {
+    const sender = this.senders.get(message.id);
+    if (!sender?.doneSent) return;
+    this.senders.delete(message.id);
+    sender.stop();
+    sender.transfer.sha256 = message.sha256;
+    if (message.ok) {
+      sender.transfer.bytes = sender.size;
+      this.ctx.book.finish(sender.transfer, 'done', null);
+    } else {
+      this.ctx.book.finish(
+        sender.transfer,
+        'corrupted',
+        'The file arrived damaged on the other side and was not saved.',
+      );
+    }
+  }
+
+  /** The exchange closes: every sender stops. */
+  stopAll(): void {
+    for (const resolve of this.thumbWaiters.values()) resolve();
+    for (const sender of this.senders.values()) sender.stop();
+    this.senders.clear();
+  }
+}
