@@ -47,6 +47,8 @@ const REFRESH_EVERY = 15; // heartbeats (30 s)
 const REAP_EVERY = 3; // heartbeats
 /** After Redis came back: how long other nodes get to re-assert their members. */
 const RESYNC_SETTLE_MS = 5000;
+/** How long a node also hears the channel of a node a member resumed from (listenAsMoved). */
+const MOVED_LISTEN_MS = 10_000;
 /** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
 const MAX_BATCH_BYTES = 256 * 1024;
 
@@ -84,6 +86,8 @@ export function createRedisRooms<M extends Member>(
   const roomTtl = String(config.resumeGraceMs + ROOM_TTL_EXTRA_MS);
   const rooms = new Map<string, LocalRoom<M>>();
   const joining = new Set<M>();
+  /** Other nodes' channels listened on after members resumed here from them (listenAsMoved). */
+  const moved = new Map<string, { subscribed: Promise<unknown>; timer: NodeJS.Timeout }>();
   let draining = false;
   let closed = false;
 
@@ -285,6 +289,11 @@ export function createRedisRooms<M extends Member>(
       log.warn({ err: (err as Error).message, room: roomTag(lr.id) }, 'join failed: redis unavailable');
       reply = null;
     }
+    const movedFrom = reply === null ? '' : seamlessFrom(reply);
+    if (movedFrom !== '' && movedFrom !== node) {
+      // Before the member hears `joined`: signals meanwhile are kept with the room's events.
+      await timed(listenAsMoved(movedFrom)).catch(() => {});
+    }
     joining.delete(m);
     const events = lr.log ?? [];
     lr.inflight--;
@@ -297,6 +306,38 @@ export function createRedisRooms<M extends Member>(
       admit(m, lr, reply, token, tokenHash, events);
     }
     maybeDrop(lr);
+  }
+
+  /** The node a `seamless` resume took the member from (after the script's '' marker), or ''. */
+  function seamlessFrom(reply: Reply): string {
+    if (reply[0] !== 'seamless') return '';
+    const marker = reply.indexOf('', 3);
+    return marker < 0 ? '' : (reply[marker + 1] ?? '');
+  }
+
+  /**
+   * A member resumed here from another node (that node died or drains, or its old socket is
+   * not yet noticed as gone). The other nodes route signals for it by their mirrors, which
+   * still name the old node until they have read the room's `R` event: a signal sent in that
+   * moment goes to the old node's channel, where nobody may listen any more. So this node
+   * listens on that channel too for MOVED_LISTEN_MS (long past any node's lag behind the event)
+   * and delivers what is for its own members; the rest it drops, as on its own channel.
+   */
+  function listenAsMoved(from: string): Promise<unknown> {
+    const listening = moved.get(from);
+    if (listening !== undefined) {
+      listening.timer.refresh();
+      return listening.subscribed;
+    }
+    const subscribed = sub.subscribe(nodeChan(from), onSignals, true);
+    subscribed.catch(() => {});
+    const timer = setTimeout(() => {
+      moved.delete(from);
+      sub.unsubscribe(nodeChan(from)).catch(() => {});
+    }, MOVED_LISTEN_MS);
+    timer.unref();
+    moved.set(from, { subscribed, timer });
+    return subscribed;
   }
 
   /** A join that went through for a socket that is gone: leave again (resumable). */

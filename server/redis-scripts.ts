@@ -65,7 +65,8 @@ end
  * resumePeerId ('' for none), presentedTokenHash, ttlMs, channel, teamKey ('' for none).
  * Reply: { status, peerId, ver, (peerId, node)… } with status joined | resumed | seamless |
  * full | taken (the new peer id collided: pick another), then for `joined` the parked
- * messages handed over come after a '' marker as (fromPeerId, json)….
+ * messages handed over come after a '' marker as (fromPeerId, json)…, and for `seamless` the
+ * node the member was on comes after a '' marker.
  */
 export const JOIN_SCRIPT = `${READ_ROOM}
 local room, noderooms = KEYS[1], KEYS[2]
@@ -85,8 +86,12 @@ if rpid ~= '' then
     redis.call('PUBLISH', chan, 'R|' .. ver .. '|' .. rpid .. '|' .. node)
     keep_key()
     redis.call('PEXPIRE', room, ttl)
+    local was = old.node
     old.node = node
-    return reply('seamless', rpid, ver, live, rpid)
+    local out = reply('seamless', rpid, ver, live, rpid)
+    out[#out + 1] = ''
+    out[#out + 1] = was
+    return out
   end
   if away[rpid] ~= nil and away[rpid] == rth then
     if #live >= cap then return { 'full' } end

@@ -4,6 +4,8 @@
  */
 import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signalFrame } from '../../server/frames.ts';
+import { SignalBatcher } from '../../server/signal-batch.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { type Msg, newRoom, TestClient } from './ws-client.ts';
@@ -195,6 +197,46 @@ describe('several nodes on one Redis', () => {
     expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'still here' });
     expect(await news(b)).toEqual([]);
     for (const x of [a2, b]) x.close();
+  });
+
+  it('a signal routed to the node a peer just left (a mirror behind the resume) still reaches it on its new node', async () => {
+    // The race behind a rare loss after a handoff: b's node routes by its mirror of the room,
+    // which names a's old node until it has read the room's resume event; a signal sent in that
+    // moment goes out on the old node's channel. The test stands in for that node's lag by
+    // publishing b's signal on the old node's channel itself, after the resume, as the
+    // lagging node would (the batch format of server/signal-batch.ts).
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    const n3 = await startServer(env);
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
+      await a.next('peer-joined');
+      const oldNode = String(await admin.hGet(`parley:room:${room}`, `m:${ja.peerId}`)).split('|')[0]!;
+      expect(await n3.stop('SIGTERM')).toBe(0);
+      const { client: a2, joined: again } = await resumeOn(n1.url, room, ja.peerId, ja.resumeToken);
+      expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+      const late = [] as Buffer[];
+      const batcher = new SignalBatcher({
+        windowMs: 0,
+        maxBytes: 64 * 1024,
+        publish: (_node, parts) => late.push(Buffer.concat(parts)),
+      });
+      batcher.queue(oldNode, room, ja.peerId, jb.peerId, Buffer.from(signalFrame(jb.peerId, '"late"')));
+      batcher.flush();
+      expect(late).toHaveLength(1);
+      await admin.publish(`parley:nc:${oldNode}`, late[0]!);
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'late' });
+      // And the usual route once b's node has caught up.
+      b.send(signal(ja.peerId, 'after'));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'after' });
+      for (const x of [a2, b]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+      await admin.close();
+    }
   });
 
   it('a slow Redis (DEBUG SLEEP) does not block the nodes: livez answers, a join meanwhile is told to retry', async () => {
