@@ -4,7 +4,8 @@
  * Each overlay connects one port; its files are written and hashed by the same OPFS writer
  * worker as the guest page's (src/call/files/opfs-sink.ts), one per port, in
  * parley-incoming/<session>/, and are deleted when the port goes away (call ended, tab
- * closed). At startup everything left from an earlier run is deleted: this document is the
+ * closed); files still being received then are kept for KEEP_MS, for the next overlay of the
+ * call (the page re-mounted it, the call moved to its window) to `adopt` and continue. At startup everything left from an earlier run is deleted: this document is the
  * only writer.
  */
 import * as v from 'valibot';
@@ -22,19 +23,69 @@ const startup = (async () => {
   await root.removeEntry(INCOMING_DIR, { recursive: true }).catch(() => {});
 })();
 
+/**
+ * How long the unfinished files of an overlay that went away (its page deleted it, the call
+ * moved to its window) wait for the next overlay to continue them (`adopt`).
+ */
+const KEEP_MS = 60_000;
+
+interface Owner {
+  reply(message: WriterToOverlay): void;
+  fail(key: string, message: string, noSpace?: boolean): void;
+}
+
+/** One unfinished file; its owner changes when another overlay adopts it. */
+interface Held {
+  sink: FileSink;
+  owner: Owner;
+}
+
+/** An overlay's unfinished files, and the writers (one per port) whose folders hold its files. */
+interface Files {
+  open: Map<string, Held>;
+  factories: OpfsSinkFactory[];
+}
+
+/** Files of overlays that went away, until adopted or KEEP_MS passed. */
+const parked = new Set<{ files: Files; timer: ReturnType<typeof setTimeout> }>();
+
+async function discardAll(files: Files): Promise<void> {
+  for (const held of files.open.values()) await held.sink.discard();
+  files.open.clear();
+  for (const factory of files.factories) await factory.dispose();
+}
+
 function serve(port: chrome.runtime.Port): void {
   const sinks = new OpfsSinkFactory(undefined, 0);
-  const open = new Map<string, FileSink>();
+  const files: Files = { open: new Map(), factories: [sinks] };
   let queue: Promise<void> = startup;
   let gone = false;
-  const reply = (message: WriterToOverlay) => {
-    if (!gone) port.postMessage(message);
+  const owner: Owner = {
+    reply(message) {
+      if (!gone) port.postMessage(message);
+    },
+    fail(key, message, noSpace = false) {
+      const held = files.open.get(key);
+      files.open.delete(key);
+      void held?.sink.discard();
+      owner.reply({ op: 'error', key, message, noSpace });
+    },
   };
-  const fail = (key: string, message: string, noSpace = false) => {
-    const sink = open.get(key);
-    open.delete(key);
-    void sink?.discard();
-    reply({ op: 'error', key, message, noSpace });
+  const reply = owner.reply;
+
+  /** Take over the files of the overlay that went away holding `key` (all of them: one call). */
+  const adopt = (key: string): void => {
+    for (const park of parked) {
+      if (!park.files.open.has(key)) continue;
+      clearTimeout(park.timer);
+      parked.delete(park);
+      for (const [other, held] of park.files.open) {
+        held.owner = owner;
+        files.open.set(other, held);
+      }
+      files.factories.push(...park.files.factories);
+      return;
+    }
   };
 
   async function handle(message: OverlayToWriter): Promise<void> {
@@ -45,34 +96,43 @@ function serve(port: chrome.runtime.Port): void {
       }
       case 'open': {
         const { key } = message;
-        const sink = await sinks.create(key, key, '', {
-          onWritten: (total) => reply({ op: 'written', key, total }),
-          onError: (sentence, reason) => fail(key, sentence, reason === 'no-space'),
+        const held: Held = { sink: null as unknown as FileSink, owner };
+        held.sink = await sinks.create(key, key, '', {
+          onWritten: (total) => held.owner.reply({ op: 'written', key, total }),
+          onError: (sentence, reason) => held.owner.fail(key, sentence, reason === 'no-space'),
         });
-        open.set(key, sink);
+        files.open.set(key, held);
+        return;
+      }
+      case 'adopt': {
+        const { key } = message;
+        if (!files.open.has(key)) adopt(key);
+        const sink = files.open.get(key)?.sink;
+        const written = sink?.position ? await sink.position().catch(() => null) : null;
+        reply({ op: 'adopted', key, written });
         return;
       }
       case 'write': {
         // Posted to the worker without waiting: writes stay in order there.
-        const sink = open.get(message.key);
+        const sink = files.open.get(message.key)?.sink;
         for (const chunk of message.chunks) sink?.write(chunk);
         return;
       }
       case 'digest': {
-        const sink = open.get(message.key);
+        const sink = files.open.get(message.key)?.sink;
         if (sink?.digest) reply({ op: 'digest', key: message.key, sha256: await sink.digest() });
         return;
       }
       case 'close': {
-        const sink = open.get(message.key);
+        const sink = files.open.get(message.key)?.sink;
         if (!sink) return;
-        open.delete(message.key);
+        files.open.delete(message.key);
         reply({ op: 'closed', key: message.key, file: await sink.close() });
         return;
       }
       case 'discard': {
-        const sink = open.get(message.key);
-        open.delete(message.key);
+        const sink = files.open.get(message.key)?.sink;
+        files.open.delete(message.key);
         await sink?.discard();
         reply({ op: 'discarded', key: message.key });
         return;
@@ -86,7 +146,7 @@ function serve(port: chrome.runtime.Port): void {
     const message = parsed.output;
     queue = queue.then(() =>
       handle(message).catch(() => {
-        if ('key' in message) fail(message.key, 'The browser could not write the file to disk.');
+        if ('key' in message) owner.fail(message.key, 'The browser could not write the file to disk.');
       }),
     );
   });
@@ -94,9 +154,19 @@ function serve(port: chrome.runtime.Port): void {
   port.onDisconnect.addListener(() => {
     gone = true;
     queue = queue.then(async () => {
-      for (const sink of open.values()) await sink.discard();
-      open.clear();
-      await sinks.dispose();
+      // Unfinished files wait a while for the next overlay (re-mounted, or the call's window).
+      if (files.open.size === 0) {
+        await discardAll(files);
+        return;
+      }
+      const park = {
+        files,
+        timer: setTimeout(() => {
+          parked.delete(park);
+          void discardAll(files);
+        }, KEEP_MS),
+      };
+      parked.add(park);
     });
   });
 }

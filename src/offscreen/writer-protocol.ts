@@ -21,6 +21,8 @@ export const OverlayToWriterSchema = v.variant('op', [
   v.object({ op: v.literal('digest'), key: Key }),
   v.object({ op: v.literal('close'), key: Key }),
   v.object({ op: v.literal('discard'), key: Key }),
+  /** Take over an unfinished file of an overlay that went away (answered with `adopted`). */
+  v.object({ op: v.literal('adopt'), key: Key }),
   v.object({ op: v.literal('estimate') }),
 ]);
 export type OverlayToWriter = v.InferOutput<typeof OverlayToWriterSchema>;
@@ -30,6 +32,8 @@ export type WriterToOverlay =
   | { op: 'digest'; key: string; sha256: string }
   | { op: 'closed'; key: string; file: File }
   | { op: 'discarded'; key: string }
+  /** `written`: the bytes the file holds, or null when there is no such file to continue. */
+  | { op: 'adopted'; key: string; written: number | null }
   /** `message`: the sentence the person sees; `noSpace`: the disk or the quota is full. */
   | { op: 'error'; key: string; message: string; noSpace: boolean }
   | { op: 'estimate'; free: number | null };

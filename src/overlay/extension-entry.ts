@@ -23,6 +23,7 @@ import {
   type WindowReason,
 } from '../messaging/messages.ts';
 import { connectToBackground, type Port } from '../messaging/runtime.ts';
+import { leaveFileWriters } from '../platform/overlay-sinks.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { type CallApp, mountCallApp } from './app.ts';
@@ -261,6 +262,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
     unloading = true;
     flushChat();
     if (host !== 'overlay') return;
+    leaveFileWriters();
     app?.session.detach();
     signaling.close();
   });
@@ -327,6 +329,7 @@ export async function runExtensionCall(host: Host, root: HTMLElement): Promise<v
       // Another page takes the call over (the worker closes this one next): no bye, no end.
       unloading = true;
       flushChat();
+      leaveFileWriters();
       session.detach();
       signaling.close();
     }

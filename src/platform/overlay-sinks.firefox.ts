@@ -9,3 +9,9 @@ import { OpfsSinkFactory } from '../call/files/opfs-sink.ts';
 export function extensionOverlaySinks(): SinkFactory & { dispose?(): Promise<void> | void } {
   return new OpfsSinkFactory();
 }
+
+/**
+ * Firefox: the overlay's own OPFS writer goes with it, so the next overlay starts unfinished
+ * files over (nothing to hand over).
+ */
+export function leaveFileWriters(): void {}

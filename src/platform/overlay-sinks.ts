@@ -4,8 +4,17 @@
  * Firefox build uses overlay-sinks.firefox.ts instead (see background.ts for how).
  */
 import type { SinkFactory } from '../call/files/file-sink.ts';
-import { OffscreenSinkFactory } from '../call/files/offscreen-sink.ts';
+import { leaveOffscreenWriters, OffscreenSinkFactory } from '../call/files/offscreen-sink.ts';
 
 export function extensionOverlaySinks(): SinkFactory & { dispose?(): Promise<void> | void } {
   return new OffscreenSinkFactory();
+}
+
+/**
+ * This overlay goes away and the call goes on in another one (the page deleted it, the call
+ * moves to its window or to another page): let go of the file writer without deleting the
+ * files still being received; the offscreen document keeps them for the next overlay.
+ */
+export function leaveFileWriters(): void {
+  leaveOffscreenWriters();
 }

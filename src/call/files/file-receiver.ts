@@ -63,6 +63,14 @@ export class FileReceiver {
     this.waiting = [];
   }
 
+  /** Continue a file whose first `written` bytes an earlier document received (the sink holds them). */
+  startAt(written: number): void {
+    this.received = written;
+    this.written = written;
+    this.lastAcked = written;
+    this.transfer.bytes = written;
+  }
+
   /** The SHA-256 of what was received. Valid once complete, attached and all written. */
   digest(): Promise<string> {
     if (this.sink?.digest) return this.sink.digest();

@@ -15,6 +15,8 @@ export interface FileSink {
    * hashes on its own thread.
    */
   digest?(): Promise<string>;
+  /** How many bytes are written, once every earlier write is (the OPFS writer). */
+  position?(): Promise<number>;
   /** All bytes written and flushed; resolves to the disk-backed file. */
   close(): Promise<File>;
   /** Delete whatever was written (cancelled, interrupted, corrupted). Never throws. */
@@ -33,6 +35,18 @@ export interface SinkCallbacks {
 export interface SinkFactory {
   /** A new sink for one incoming transfer; `id` names its storage. */
   create(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<FileSink>;
+  /**
+   * The partial file `id` kept from an earlier document, to continue it (the extension's
+   * offscreen writer keeps an overlay's unfinished files a while after the overlay went away:
+   * re-mounted, or moved to the call window), with the bytes it holds; null when there is none.
+   */
+  adopt?(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<AdoptedSink | null>;
   /** Bytes we may still store, or undefined when the browser will not say. */
   freeBytes(): Promise<number | undefined>;
+}
+
+export interface AdoptedSink {
+  sink: FileSink;
+  /** Bytes already in it (the next write goes there). */
+  written: number;
 }

@@ -11,6 +11,7 @@ import {
 import { BlockHasher } from './block-hash.ts';
 import { type ExchangeContext, NOT_UNDERSTOOD } from './exchange-context.ts';
 import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
+import type { FileSink, SinkCallbacks } from './file-sink.ts';
 import { formatSize } from './format-size.ts';
 import { decodeFrame } from './frame.ts';
 import { safeFileName } from './safe-name.ts';
@@ -60,8 +61,13 @@ export class IncomingFiles {
     return this.receivers.get(id);
   }
 
-  /** A new offer: a card, and storage for its bytes. */
-  receive(offer: FileOffer): void {
+  /**
+   * A new offer: a card, and storage for its bytes. `again`: offered again on a new
+   * connection, and new to this document: an earlier document of ours (this overlay before it
+   * was re-mounted or moved to the call window) may have kept part of it, to continue from; the
+   * sender is told where (file-resume) once storage is open.
+   */
+  receive(offer: FileOffer, again = false): void {
     const { book } = this.ctx;
     if (book.has(offer.id) || this.byIndex.has(offer.index) || this.droppedIndexes.has(offer.index)) {
       book.problem(NOT_UNDERSTOOD);
@@ -72,7 +78,7 @@ export class IncomingFiles {
     this.receivers.set(offer.id, receiver);
     this.byIndex.set(offer.index, receiver);
     book.show(transfer);
-    void this.openStorage(receiver);
+    void this.openStorage(receiver, again);
   }
 
   /** An offer sent again on a new connection: say how much of it we have. */
@@ -100,9 +106,8 @@ export class IncomingFiles {
         ctx.send({ t: 'file-cancel', id: offer.id, by: 'receiver' });
       return;
     }
-    // Its first offer never arrived: a new transfer, from the start.
-    this.receive(offer);
-    if (this.receivers.has(offer.id)) ctx.send({ t: 'file-resume', id: offer.id, bytes: 0 });
+    // New to this document: from what an earlier one kept, else from the start.
+    this.receive(offer, true);
   }
 
   /** Incoming files still paused after a new connection came: their sender could not continue them. */
@@ -117,26 +122,31 @@ export class IncomingFiles {
     }
   }
 
-  private async openStorage(receiver: FileReceiver): Promise<void> {
+  private async openStorage(receiver: FileReceiver, again: boolean): Promise<void> {
     const { transfer } = receiver;
     const { options, book } = this.ctx;
     try {
-      const free = await options.sinks.freeBytes();
-      if (free !== undefined && transfer.size + SPACE_MARGIN > free) {
-        const sentence = `Not enough free space to receive this file (${formatSize(transfer.size)} needed, ${formatSize(Math.max(0, free))} free).`;
-        this.fail(receiver, 'no-space', sentence);
-        return;
-      }
-      const sink = await options.sinks.create(transfer.id, transfer.name, transfer.mime, {
+      const callbacks: SinkCallbacks = {
         onWritten: (total) => this.onWritten(receiver, total),
         onError: (sentence, reason) => this.fail(receiver, reason, sentence),
-      });
+      };
+      let sink = again ? await this.adopt(receiver, callbacks) : null;
+      if (!sink) {
+        const free = await options.sinks.freeBytes();
+        if (free !== undefined && transfer.size + SPACE_MARGIN > free) {
+          const sentence = `Not enough free space to receive this file (${formatSize(transfer.size)} needed, ${formatSize(Math.max(0, free))} free).`;
+          this.fail(receiver, 'no-space', sentence);
+          return;
+        }
+        sink = await options.sinks.create(transfer.id, transfer.name, transfer.mime, callbacks);
+      }
       const hasher = sink.digest ? null : new BlockHasher();
       if (isFinished(transfer)) {
         await sink.discard();
         return;
       }
       receiver.attach(sink, hasher);
+      if (again) this.ctx.send({ t: 'file-resume', id: transfer.id, bytes: receiver.received });
       if (receiver.complete) sink.flush?.();
       if (transfer.state === 'preparing') transfer.state = 'transferring';
       book.changed(transfer);
@@ -144,6 +154,25 @@ export class IncomingFiles {
     } catch {
       this.fail(receiver, 'write-failed', 'This browser could not open storage for the file.');
     }
+  }
+
+  /**
+   * The part of this file an earlier document of ours received, if our storage kept it: only
+   * when the sink hashes what it holds (the whole file's SHA-256 is still checked) and it is
+   * no longer than the offer says.
+   */
+  private async adopt(receiver: FileReceiver, callbacks: SinkCallbacks): Promise<FileSink | null> {
+    const { transfer } = receiver;
+    const adopted = await this.ctx.options.sinks
+      .adopt?.(transfer.id, transfer.name, transfer.mime, callbacks)
+      .catch(() => null);
+    if (!adopted) return null;
+    if (!adopted.sink.digest || adopted.written > transfer.size) {
+      await adopted.sink.discard();
+      return null;
+    }
+    receiver.startAt(adopted.written);
+    return adopted.sink;
   }
 
   private onWritten(receiver: FileReceiver, total: number): void {

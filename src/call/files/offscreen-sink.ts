@@ -10,13 +10,26 @@ import {
   WRITER_PORT_NAME,
   type WriterToOverlay,
 } from '../../offscreen/writer-protocol.ts';
-import type { FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
+import type { AdoptedSink, FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
 
 const BATCH_BYTES = 2 * 1024 * 1024;
+
+/** Factories with a port to the writer (see leaveOffscreenWriters). */
+const live = new Set<OffscreenSinkFactory>();
+
+/**
+ * This document goes away and the call goes on in another one: disconnect from the writer
+ * now, so that the transfers closing with this document do not delete their unfinished
+ * files (the writer keeps them for the next overlay to adopt).
+ */
+export function leaveOffscreenWriters(): void {
+  for (const factory of live) factory.leave();
+}
 
 interface Entry {
   callbacks: SinkCallbacks;
   digested?: (sha256: string) => void;
+  adopted?: (written: number | null) => void;
   closed?: (file: File) => void;
   discarded?: () => void;
   failed?: (error: Error) => void;
@@ -28,8 +41,11 @@ export class OffscreenSinkFactory implements SinkFactory {
   private readonly entries = new Map<string, Entry>();
   private estimateWaiters: ((free: number | undefined) => void)[] = [];
 
+  private left = false;
+
   private connect(): Promise<chrome.runtime.Port> {
     if (this.port) return Promise.resolve(this.port);
+    if (this.left) return Promise.reject(new Error('This overlay is going away.'));
     this.connecting ??= (async () => {
       const answer = (await chrome.runtime.sendMessage(ENSURE_WRITER)) as { ok?: boolean } | undefined;
       if (!answer?.ok) throw new Error('The file writer could not start.');
@@ -38,11 +54,14 @@ export class OffscreenSinkFactory implements SinkFactory {
       port.onDisconnect.addListener(() => {
         this.port = null;
         this.connecting = null;
-        for (const entry of this.entries.values())
+        for (const entry of this.entries.values()) {
+          entry.adopted?.(null);
           entry.callbacks.onError('The file writer stopped.', 'write-failed');
+        }
         this.entries.clear();
       });
       this.port = port;
+      live.add(this);
       return port;
     })().finally(() => {
       this.connecting = null;
@@ -64,6 +83,9 @@ export class OffscreenSinkFactory implements SinkFactory {
         return;
       case 'digest':
         entry.digested?.(reply.sha256);
+        return;
+      case 'adopted':
+        entry.adopted?.(reply.written);
         return;
       case 'closed':
         this.entries.delete(reply.key);
@@ -87,9 +109,31 @@ export class OffscreenSinkFactory implements SinkFactory {
     const port = await this.connect();
     const entry: Entry = { callbacks };
     this.entries.set(id, entry);
-    const post = (message: OverlayToWriter) => port.postMessage(message);
+    port.postMessage({ op: 'open', key: id } satisfies OverlayToWriter);
+    return this.sink(port, entry, id, name, mime);
+  }
+
+  /** Continue a file an earlier overlay of this call was receiving (the writer kept it). */
+  async adopt(id: string, name: string, mime: string, callbacks: SinkCallbacks): Promise<AdoptedSink | null> {
+    const port = await this.connect();
+    const entry: Entry = { callbacks };
+    this.entries.set(id, entry);
+    const written = await new Promise<number | null>((resolve) => {
+      entry.adopted = resolve;
+      port.postMessage({ op: 'adopt', key: id } satisfies OverlayToWriter);
+    });
+    if (written === null) {
+      this.entries.delete(id);
+      return null;
+    }
+    return { sink: this.sink(port, entry, id, name, mime), written };
+  }
+
+  private sink(port: chrome.runtime.Port, entry: Entry, id: string, name: string, mime: string): FileSink {
+    const post = (message: OverlayToWriter) => {
+      if (this.port === port) port.postMessage(message);
+    };
     const connected = () => this.port === port;
-    post({ op: 'open', key: id });
     let batch: Uint8Array[] = [];
     let batched = 0;
     let finished = false;
@@ -150,7 +194,18 @@ export class OffscreenSinkFactory implements SinkFactory {
 
   /** The writer deletes this overlay's files when the port closes. */
   dispose(): void {
+    live.delete(this);
     this.port?.disconnect();
     this.port = null;
+  }
+
+  /** See leaveOffscreenWriters: nothing more is written, discarded or reported from here. */
+  leave(): void {
+    live.delete(this);
+    this.left = true;
+    this.entries.clear();
+    const port = this.port;
+    this.port = null;
+    port?.disconnect();
   }
 }

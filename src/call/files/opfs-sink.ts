@@ -21,6 +21,7 @@ function writeErrorSentence(name: string): string {
 interface Entry {
   callbacks: SinkCallbacks;
   digested?: (sha256: string) => void;
+  positioned?: (total: number) => void;
   closed?: (file: File) => void;
   discarded?: () => void;
   failed?: (e: Error) => void;
@@ -88,6 +89,9 @@ export class OpfsSinkFactory implements SinkFactory {
       case 'digest':
         entry.digested?.(reply.sha256);
         return;
+      case 'position':
+        entry.positioned?.(reply.total);
+        return;
       case 'closed':
         this.pending.delete(reply.key);
         entry.closed?.(reply.file);
@@ -139,6 +143,12 @@ export class OpfsSinkFactory implements SinkFactory {
           entry.digested = resolve;
           entry.failed = reject;
           this.post({ op: 'digest', key });
+        }),
+      position: () =>
+        new Promise<number>((resolve, reject) => {
+          entry.positioned = resolve;
+          entry.failed = reject;
+          this.post({ op: 'position', key });
         }),
       close: () => {
         finished = true;

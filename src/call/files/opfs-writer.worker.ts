@@ -67,6 +67,12 @@ async function handle(request: WriterRequest): Promise<void> {
       reply({ op: 'digest', key: request.key, sha256: await file.hasher.digestHex() });
       return;
     }
+    case 'position': {
+      const file = open.get(request.key);
+      if (!file) throw new DOMException('not open', 'NotFoundError');
+      reply({ op: 'position', key: request.key, total: file.written });
+      return;
+    }
     case 'close': {
       const file = open.get(request.key);
       if (!file) return;
