@@ -14,7 +14,7 @@
  * lower bitrate) so that the screen gets the bandwidth.
  */
 
-import type { VideoCap } from './uplink-budget.ts';
+import { FULL_FPS, type VideoCap } from './uplink-budget.ts';
 
 /** What is being shared, as the senders need it. */
 export interface ScreenCapture {
@@ -179,11 +179,12 @@ export class ScreenSenders {
 
 /**
  * The camera's cap while a screen is shared: the group call's uplink share for each copy
- * (src/call/uplink-budget.ts), and at most CAMERA_WHILE_SHARING.
+ * (src/call/uplink-budget.ts), and at most CAMERA_WHILE_SHARING; the frame rate is the budget's.
  */
 export function cameraCapWhileSharing(budget: VideoCap | null): VideoCap {
   return {
     maxBitrate: Math.min(budget?.maxBitrate ?? Number.POSITIVE_INFINITY, CAMERA_WHILE_SHARING.maxBitrate),
     maxHeight: Math.min(budget?.maxHeight ?? Number.POSITIVE_INFINITY, CAMERA_WHILE_SHARING.maxHeight),
+    maxFramerate: budget?.maxFramerate ?? FULL_FPS,
   };
 }
