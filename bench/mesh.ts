@@ -1,11 +1,16 @@
 /**
  * `npm run bench:mesh`: what a full-mesh group call costs as it grows.
  *
- * For N = 2, 3, 4 and 6 people on one link (guest pages, each person in a Chromium of their
- * own so that each one's CPU can be read; fake camera scaled to 320×180 and fake microphone,
- * real signaling server): N − 1 people join one at a time and settle (everyone sees everyone,
- * then the prepared offers for the next person have their moment), then the newcomer opens
- * the link and presses "Join call".
+ * For N = 2, 3, 4 and 6 people on one link (guest pages, fake camera scaled to 320×180 at
+ * CAPTURE_FPS frames per second and fake microphone, real signaling server): N − 1 people
+ * join one at a time and settle (everyone sees everyone, then the prepared offers for the
+ * next person have their moment), then the newcomer opens the link and presses "Join call".
+ *
+ * Browsers (BROWSERS): `shared` (default) runs ONE headless Chromium with one BrowserContext
+ * per person: each person's page is its own renderer process (where their WebRTC encoders,
+ * decoders and page run), and the browser, GPU, network, audio and video-capture processes
+ * are paid once, not N times. `per-person` is the old mode: one Chromium per person, six
+ * copies of Chromium's fixed overhead at N = 6.
  *
  * Measured per call:
  *   join → all videos: from the newcomer's click on "Join call" to the first frame of the
@@ -14,226 +19,93 @@
  *   uplink: for each person, the rate of growth of `bytesSent` summed over every outbound RTP
  *     stream of every RTCPeerConnection in the page (audio and video, all N − 1 copies), over
  *     a WINDOW_S-second window once everyone sees everyone; with the caps the uplink budget
- *     put on the video senders (src/call/uplink-budget.ts) summed the same way.
- *   CPU: for each person, user + system CPU time of their whole Chromium process tree
- *     (browser, renderer, GPU, utility and network processes, read from /proc/<pid>/stat)
- *     over the same window, as % of one core.
+ *     put on the video senders (src/call/uplink-budget.ts) read back the same way, and the
+ *     video frames encoded per second (all copies).
+ *   CPU per person (user + system time from /proc/<pid>/stat over the same window, % of one
+ *     core): `shared`: the renderer processes that appeared while the person's page opened
+ *     (their own), plus 1/N of the browser's other processes (browser, GPU, network, audio,
+ *     video capture: the common part, also printed on its own); `per-person`: the person's
+ *     whole Chromium process tree.
  *   The newcomer's page also checks that every remote video keeps decoding (framesDecoded of
  *     every inbound video stream grows over the window).
  *
- * N = 2 is the baseline, in the same run; the sizes are interleaved (2, 3, 4, 6, 2, 3, …) so
- * that a slower minute of a shared machine weighs on all of them alike. Prints every call,
- * then medians and the goals (join → all videos at N = 6 ≤ 1.5 × N = 2; uplink per person at
- * N = 6 ≤ 4 Mbit/s), and last one JSON line.
+ * N = 2 is the baseline, in the same run, with the same camera; the sizes are interleaved
+ * (2, 3, 4, 6, 2, 3, …) so that a slower minute of a shared machine weighs on all of them
+ * alike. A size written with a `u` ("6u") is that size with the uplink budget's frame-rate
+ * cap taken out in the pages (what the cap saves). A call that does not finish within
+ * CALL_TIMEOUT_S fails with what each page saw, and the bench goes on with the next call and
+ * exits with an error at the end. Prints every call, then medians and the goals (join → all
+ * videos at N = 6 ≤ 1.5 × N = 2; uplink per person at N = 6 ≤ 4 Mbit/s), and last one JSON
+ * line.
  *
  * RUNS (default 3): calls per size. SIZES (default "2,3,4,6"). WINDOW_S (default 10).
- * VIDEO=720: the fake camera at 1280×720 instead (the uplink budget's caps then bite; heavy).
+ * CAPTURE_FPS (default 20; the fake camera gives 30). CALL_TIMEOUT_S (default 240).
+ * BROWSERS: shared | per-person. VIDEO=720: the fake camera at 1280×720 (the uplink budget's
+ * resolution caps then bite; heavy).
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { UPLINK_BUDGET_KBPS } from '../src/call/uplink-budget.ts';
 import { formatShareLink, newShareLink } from '../src/protocol/link.ts';
-import { type BrowserUser, launchBrowser } from '../test/e2e/harness.ts';
+import { CHROME_FLAGS, chromePath, launchBrowser } from '../test/e2e/harness.ts';
 import { startServer } from '../test/helpers/server-process.ts';
 import { median, sleep } from './lib/bench-process.ts';
+import { ALL_VIDEOS, instrument, STATS, type Stats, TIMELINE_MARKS } from './lib/mesh-pages.ts';
+import { alive, browserPidWith, cpuSecondsOf, processTree, rendererPids } from './lib/proc-tree.ts';
 
 const RUNS = Number(process.env.RUNS ?? 3);
-const SIZES = (process.env.SIZES ?? '2,3,4,6').split(',').map(Number);
+const SIZES = (process.env.SIZES ?? '2,3,4,6').split(',').map((s) => s.trim());
 const WINDOW_S = Number(process.env.WINDOW_S ?? 10);
+const CAPTURE_FPS = Number(process.env.CAPTURE_FPS ?? 20);
+const CALL_TIMEOUT_MS = Number(process.env.CALL_TIMEOUT_S ?? 240) * 1000;
+const SHARED = (process.env.BROWSERS ?? 'shared') === 'shared';
+if (!['shared', 'per-person', undefined].includes(process.env.BROWSERS))
+  throw new Error(`BROWSERS must be "shared" or "per-person", not "${process.env.BROWSERS}"`);
+for (const s of SIZES)
+  if (!/^[2-6]u?$/.test(s)) throw new Error(`SIZES: "${s}" is not a size from 2 to 6 (or "6u")`);
 const [WIDTH, HEIGHT] = process.env.VIDEO === '720' ? [1280, 720] : [320, 180];
 const TIMELINE = process.env.TIMELINE === '1';
 const NAMES = ['Ana', 'Bruno', 'Chen', 'Dana', 'Emil', 'Fay'];
 /** After the room settled: long enough for the next person's offer to be made and parked. */
 const SETTLE_MS = 5000;
 
-/**
- * In every page: the fake camera at WIDTH×HEIGHT; every RTCPeerConnection kept (for getStats);
- * the moment "Join call" is clicked. Strings, not functions: tsx would wrap named inner
- * functions with a helper the page does not have.
- */
-const INSTRUMENT = `(() => {
-  const md = navigator.mediaDevices;
-  if (!md) return;
-  const gum = md.getUserMedia.bind(md);
-  md.getUserMedia = (c) => {
-    const x = { ...(c || {}) };
-    if (x.video) x.video = { ...(typeof x.video === 'object' ? x.video : {}), width: { exact: ${WIDTH} }, height: { exact: ${HEIGHT} } };
-    return gum(x);
-  };
-  const pcs = (window.__pcs = []);
-  const Native = window.RTCPeerConnection;
-  window.RTCPeerConnection = class extends Native {
-    constructor(...a) { super(...a); pcs.push(this); }
-  };
-  document.addEventListener('click', (e) => {
-    const b = e.target instanceof Element ? e.target.closest('button') : null;
-    if (b && b.textContent.trim() === 'Join call' && !window.__joinAt) window.__joinAt = Date.now();
-  }, true);
-})();`;
-
-/**
- * TIMELINE=1: marks in every page ([Date.now(), label]): signaling messages by type and from
- * whom, connections made, descriptions applied, ICE states, and per connection the first inbound video packet, decoded keyframes and keyframe requests (getStats every 20 ms for 15 s); printed for the newcomer of the
- * last call of each size.
- */
-const TIMELINE_MARKS = `(() => {
-  const L = (window.__timeline = []);
-  const mark = (m) => L.push([Date.now(), m]);
-  const kind = (s) => {
-    const t = /"type":"([a-z-]+)"/.exec(s);
-    const k = /"kind":"([a-z-]+)"/.exec(s);
-    const d = /"type":"(offer|answer)","sdp"/.exec(s);
-    const f = /"(?:from|peerId)":"([^"]{0,6})/.exec(s);
-    return (t ? t[1] : '?') + (k ? ' ' + k[1] : '') + (d ? ' ' + d[1] : '') + (f ? ' ' + f[1] : '');
-  };
-  const NativeWS = window.WebSocket;
-  window.WebSocket = class extends NativeWS {
-    constructor(...a) { super(...a); this.addEventListener('message', (e) => mark('ws ← ' + kind(String(e.data)))); }
-    send(d) { mark('ws → ' + kind(String(d))); return super.send(d); }
-  };
-  const NativePC = window.RTCPeerConnection;
-  let count = 0;
-  window.RTCPeerConnection = class extends NativePC {
-    constructor(...a) {
-      super(...a);
-      const id = 'pc' + ++count;
-      mark(id + ' created');
-      this.addEventListener('iceconnectionstatechange', () => mark(id + ' ICE ' + this.iceConnectionState));
-      this.addEventListener('track', (e) => e.track.kind === 'video' && mark(id + ' video track'));
-      const srd = this.setRemoteDescription.bind(this);
-      this.setRemoteDescription = async (d) => { mark(id + ' setRemote(' + (d && d.type) + ')'); const r = await srd(d); mark(id + ' remote ' + (d && d.type) + ' set'); return r; };
-      const sld = this.setLocalDescription.bind(this);
-      this.setLocalDescription = async (...x) => { const r = await sld(...x); mark(id + ' local ' + this.localDescription.type + ' set'); return r; };
-      // The inbound video's first packet, first decoded frame and keyframe requests (PLI/FIR).
-      const seen = {};
-      const started = Date.now();
-      const poll = setInterval(async () => {
-        if (Date.now() - started > 15000 || this.connectionState === 'closed') return clearInterval(poll);
-        (await this.getStats()).forEach((r) => {
-          if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
-          const note = (key, value, label) => { if (value > (seen[key] || 0)) { seen[key] = value; mark(id + ' ' + label + ' ' + value); } };
-          if (!seen.packets && r.packetsReceived > 0) { seen.packets = 1; mark(id + ' first video packet'); }
-          note('keys', r.keyFramesDecoded || 0, 'keyframes decoded');
-          note('pli', r.pliCount || 0, 'PLI sent');
-          note('fir', r.firCount || 0, 'FIR sent');
-          if (!seen.decoded && r.framesDecoded > 0) { seen.decoded = 1; mark(id + ' first frame decoded'); }
-        });
-      }, 20);
-    }
-  };
-})();`;
-
-/**
- * Resolves with the Date.now() of the first presented frame (with dimensions) of the last of
- * `n` remote camera videos, once there are exactly `n` and each presented one.
- */
-const ALL_VIDEOS = `(n) => new Promise((resolve) => {
-  const check = () => {
-    const videos = [...document.querySelectorAll('.parley-tile[data-source="camera"] video.parley-remote-video')];
-    for (const v of videos) {
-      if (v.__watched) continue;
-      v.__watched = true;
-      const onFrame = () => {
-        if (v.videoWidth > 0) v.__first = Date.now();
-        else v.requestVideoFrameCallback(onFrame);
-      };
-      v.requestVideoFrameCallback(onFrame);
-    }
-    if (videos.length === n && videos.every((v) => v.__first)) return resolve(Math.max(...videos.map((v) => v.__first)));
-    setTimeout(check, 10);
-  };
-  check();
-})`;
-
-/** Per page: bytes sent (all outbound RTP), the video caps in force, frames decoded per inbound video. */
-const STATS = `async () => {
-  let sent = 0; let capBps = 0; let capped = 0; let copies = 0; const decoded = [];
-  for (const pc of window.__pcs) {
-    if (pc.connectionState !== 'connected') continue;
-    copies++;
-    const report = await pc.getStats();
-    report.forEach((s) => {
-      if (s.type === 'outbound-rtp') sent += s.bytesSent || 0;
-      if (s.type === 'inbound-rtp' && s.kind === 'video') decoded.push(s.framesDecoded || 0);
-    });
-    for (const sender of pc.getSenders()) {
-      if (sender.track?.kind !== 'video') continue;
-      const e = sender.getParameters().encodings?.[0];
-      if (e?.maxBitrate) { capBps += e.maxBitrate; capped++; }
-    }
-  }
-  return { at: performance.now(), sent, capBps, capped, copies, decoded };
-}`;
-
-interface Stats {
-  at: number;
-  sent: number;
-  capBps: number;
-  capped: number;
-  copies: number;
-  decoded: number[];
-}
-
-/** Pids of a process and all its descendants. */
-function processTree(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const after = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      parent.set(Number(d), Number(after[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++)
-    for (const [pid, ppid] of parent) if (ppid === tree[i]) tree.push(pid);
-  return tree;
-}
-
-/** The Chromium main process of a profile: the one started with its --user-data-dir. */
-function browserPid(userDataDir: string): number {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes(`--user-data-dir=${userDataDir}`) && !cmd.some((a) => a.startsWith('--type=')))
-        return Number(d);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error(`No Chromium process for ${userDataDir}`);
-}
-
-/** CPU seconds (user + system, USER_HZ = 100) of every process in a tree now. */
-function treeCpuSeconds(root: number): number {
-  let ticks = 0;
-  for (const pid of processTree(root)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return ticks / 100;
-}
-
 /** Load average now (the machine is shared: say how busy it was). */
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 interface Person {
-  user: BrowserUser;
-  pid: number;
+  context: BrowserContext;
+  /** The person's own Chromium (per-person mode). */
+  browserPid?: number;
+  /** Their page's renderer processes (shared mode), found when it opens. */
+  renderers: number[];
+  close(): Promise<void>;
 }
 
-async function open(person: Person, url: string, name: string): Promise<Page> {
-  const page = await person.user.context.newPage();
+/** The one Chromium of the shared mode. */
+let shared: { browser: Browser; pid: number } | undefined;
+/** Why the bench must stop (the browser went away). */
+let fatal: string | undefined;
+/** The bench is closing the browsers itself. */
+let closing = false;
+
+/** Rejects after `ms` with `message()`; the promise raced is kept from rejecting unhandled. */
+function within<T>(promise: Promise<T>, ms: number, message: () => Promise<string>): Promise<T> {
+  promise.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => void message().then((m) => reject(new Error(m))), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function open(person: Person, url: string, name: string, noFpsCap: boolean): Promise<Page> {
+  const before = shared ? new Set(rendererPids(shared.pid)) : new Set<number>();
+  const page = await person.context.newPage();
   page.setDefaultTimeout(120_000);
   page.on('crash', () => console.log(`  (${name}'s page crashed)`));
   page.on('pageerror', (e) => console.log(`  (${name}'s page: ${e})`));
+  if (noFpsCap) await page.addInitScript('window.__noFpsCap = true');
   // The page loads again if the server stumbles (once seen on this shared machine).
   for (let attempt = 1; ; attempt++) {
     const failed = await page.goto(url).then(
@@ -251,67 +123,128 @@ async function open(person: Person, url: string, name: string): Promise<Page> {
   }
   await page.getByRole('textbox', { name: 'Your name' }).fill(name);
   await page.getByRole('button', { name: 'Join call' }).click();
+  if (shared) {
+    // People open one at a time: the renderers new since this page opened are its own.
+    person.renderers = rendererPids(shared.pid).filter((pid) => !before.has(pid));
+    if (person.renderers.length === 0)
+      throw new Error(`${name}'s page got no renderer process of its own: its CPU cannot be read`);
+  }
   return page;
 }
 
 const allVideos = (page: Page, n: number) => page.evaluate(`(${ALL_VIDEOS})(${n})`) as Promise<number>;
 
+/** What each page shows now, for a call that did not finish. */
+async function seen(pages: Page[]): Promise<string> {
+  const counts = await Promise.all(
+    pages.map((p) =>
+      within(
+        p.evaluate(
+          `[...document.querySelectorAll('.parley-tile[data-source="camera"] video.parley-remote-video')].filter((v) => v.videoWidth > 0).length`,
+        ) as Promise<number>,
+        5000,
+        async () => 'no answer',
+      ).catch((e: Error) => e.message.split('\n')[0]),
+    ),
+  );
+  return pages.map((_, i) => `${NAMES[i]} sees ${counts[i]} videos`).join(', ');
+}
+
+/** The CPU seconds of each person now, and of the common processes (shared mode). */
+function cpuNow(people: Person[]): { person: number[]; common: number } {
+  if (!shared) return { person: people.map((p) => cpuSecondsOf(processTree(p.browserPid!))), common: 0 };
+  const own = new Set(people.flatMap((p) => p.renderers));
+  const common = processTree(shared.pid).filter((pid) => !own.has(pid));
+  return { person: people.map((p) => cpuSecondsOf(p.renderers)), common: cpuSecondsOf(common) };
+}
+
 interface Sample {
-  n: number;
+  size: string;
   joinToAll: number;
   /** Per person, kbit/s sent (all copies, audio and video). */
   uplinkKbps: number[];
   /** Per person, the uplink budget's caps on their video senders, kbit/s (0: none). */
   capKbps: number[];
-  /** Per person, % of one core. */
+  /** Per person, video frames encoded per second (all copies). */
+  encodedFps: number[];
+  /** Per person, % of one core (own processes plus their share of the common ones). */
   cpuPct: number[];
+  /** Shared mode: the common processes, % of one core in all. */
+  commonPct: number;
 }
 
-async function call(people: Person[], serverUrl: string, n: number, run: number): Promise<Sample> {
+async function call(people: Person[], serverUrl: string, size: string, run: number): Promise<Sample> {
+  const n = Number.parseInt(size, 10);
+  const noFpsCap = size.endsWith('u');
   const url = formatShareLink(newShareLink(serverUrl));
   const pages: Page[] = [];
+  const deadline = Date.now() + CALL_TIMEOUT_MS;
+  const step = <T>(what: string, p: Promise<T>) =>
+    within(p, Math.max(0, deadline - Date.now()), async () => {
+      const why = fatal ?? `not within CALL_TIMEOUT_S=${CALL_TIMEOUT_MS / 1000} s`;
+      return `N=${size} did not finish (${what}): ${why}; ${await seen(pages)}; load ${loadavg()}`;
+    });
   try {
     // The first N − 1 join one at a time, as people do, and settle.
     for (let i = 0; i < n - 1; i++) {
-      pages.push(await open(people[i]!, url, NAMES[i]!));
-      await Promise.all(pages.map((p) => allVideos(p, i)));
+      pages.push(await step(`${NAMES[i]} opening the link`, open(people[i]!, url, NAMES[i]!, noFpsCap)));
+      await step(`${NAMES[i]} joining`, Promise.all(pages.map((p) => allVideos(p, i))));
     }
     await sleep(SETTLE_MS);
-    const newcomer = await open(people[n - 1]!, url, NAMES[n - 1]!);
+    const newcomer = await step(
+      'the newcomer opening the link',
+      open(people[n - 1]!, url, NAMES[n - 1]!, noFpsCap),
+    );
     pages.push(newcomer);
-    const lastFrame = await allVideos(newcomer, n - 1);
+    const lastFrame = await step('the newcomer joining', allVideos(newcomer, n - 1));
     const joinAt = (await newcomer.evaluate('window.__joinAt')) as number;
     if (TIMELINE && run === RUNS - 1) {
       const marks = (await newcomer.evaluate('window.__timeline')) as [number, string][];
-      console.log(`  timeline of the newcomer at N=${n} (ms after Join):`);
+      console.log(`  timeline of the newcomer at N=${size} (ms after Join):`);
       for (const [t, label] of marks.filter(([t]) => t >= joinAt - 50))
         console.log(`  ${String(t - joinAt).padStart(6)}  ${label}`);
       console.log(`  ${String(lastFrame - joinAt).padStart(6)}  last remote video's first frame`);
     }
     // Everyone sees everyone, then the steady state is measured.
-    await Promise.all(pages.map((p) => allVideos(p, n - 1)));
+    await step('everyone seeing everyone', Promise.all(pages.map((p) => allVideos(p, n - 1))));
     await sleep(2000);
-    const before = await Promise.all(pages.map((p) => p.evaluate(`(${STATS})()`) as Promise<Stats>));
-    const cpuBefore = people.slice(0, n).map((p) => treeCpuSeconds(p.pid));
+    const stats = () =>
+      step('reading stats', Promise.all(pages.map((p) => p.evaluate(`(${STATS})()`) as Promise<Stats>)));
+    const before = await stats();
+    const cpuBefore = cpuNow(people.slice(0, n));
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
-    const cpuAfter = people.slice(0, n).map((p) => treeCpuSeconds(p.pid));
+    const cpuAfter = cpuNow(people.slice(0, n));
     const wall = (performance.now() - t0) / 1000;
-    const after = await Promise.all(pages.map((p) => p.evaluate(`(${STATS})()`) as Promise<Stats>));
-    const uplinkKbps = after.map((a, i) => {
-      const b = before[i]!;
-      return Math.round(((a.sent - b.sent) * 8) / (a.at - b.at));
-    });
+    const after = await stats();
+    const uplinkKbps = after.map((a, i) =>
+      Math.round(((a.sent - before[i]!.sent) * 8) / (a.at - before[i]!.at)),
+    );
+    const encodedFps = after.map((a, i) =>
+      Math.round(((a.encoded - before[i]!.encoded) * 1000) / (a.at - before[i]!.at)),
+    );
     const capKbps = after.map((a) => Math.round(a.capBps / 1000));
-    const cpuPct = cpuAfter.map((c, i) => Math.round(((c - cpuBefore[i]!) / wall) * 100));
+    const fpsCaps = [...new Set(after.map((a) => a.fpsCap || 'none'))].join('/');
+    const commonPct = Math.round(((cpuAfter.common - cpuBefore.common) / wall) * 100);
+    const cpuPct = cpuAfter.person.map((c, i) =>
+      Math.round(((c - cpuBefore.person[i]!) / wall) * 100 + commonPct / n),
+    );
     // Every remote video still decodes on the newcomer's page.
     const nb = before.at(-1)!.decoded;
     const na = after.at(-1)!.decoded;
     if (na.length !== n - 1 || na.some((d, i) => d <= (nb[i] ?? 0)))
-      throw new Error(`N=${n}: the newcomer's videos stopped decoding (${nb} → ${na})`);
-    const sample = { n, joinToAll: lastFrame - joinAt, uplinkKbps, capKbps, cpuPct };
+      throw new Error(`N=${size}: the newcomer's videos stopped decoding (${nb} → ${na})`);
+    const sample = {
+      size,
+      joinToAll: lastFrame - joinAt,
+      uplinkKbps,
+      capKbps,
+      encodedFps,
+      cpuPct,
+      commonPct,
+    };
     console.log(
-      `  N=${n} call ${run + 1}: join → all ${n - 1} videos ${sample.joinToAll} ms; uplink per person ${uplinkKbps.join(', ')} kbit/s (video caps ${capKbps.join(', ')}); CPU ${cpuPct.join(', ')} % of a core; load ${loadavg()}`,
+      `  N=${size} call ${run + 1}: join → all ${n - 1} videos ${sample.joinToAll} ms; uplink per person ${uplinkKbps.join(', ')} kbit/s (video caps ${capKbps.join(', ')}; fps cap ${fpsCaps}; frames encoded/s ${encodedFps.join(', ')}); CPU per person ${cpuPct.join(', ')} % of a core${shared ? ` (of which common ${commonPct} % / ${n})` : ''}; load ${loadavg()}`,
     );
     return sample;
   } finally {
@@ -319,57 +252,125 @@ async function call(people: Person[], serverUrl: string, n: number, run: number)
   }
 }
 
-console.log(
-  `bench:mesh: N = ${SIZES.join(', ')}, ${RUNS} calls each, one Chromium per person, guest pages, fake ${WIDTH}×${HEIGHT} camera and microphone, loopback; CPU from /proc of each person's Chromium process tree`,
-);
-const maxN = Math.max(...SIZES);
-const server = await startServer({ LOG_LEVEL: 'warn' });
-const people: Person[] = [];
-try {
-  for (let i = 0; i < maxN; i++) {
-    const user = await launchBrowser();
-    if (TIMELINE) await user.context.addInitScript(TIMELINE_MARKS);
-    await user.context.addInitScript(INSTRUMENT);
-    people.push({ user, pid: browserPid(user.userDataDir) });
+async function launchPeople(count: number): Promise<Person[]> {
+  const people: Person[] = [];
+  if (SHARED) {
+    const marker = `--parley-bench-mesh=${randomUUID()}`; // finds the browser's pid
+    const browser = await chromium.launch({
+      executablePath: chromePath(),
+      headless: true,
+      // No spare renderer kept warm: each page's renderer appears when the page opens.
+      args: ['--headless=new', ...CHROME_FLAGS, '--disable-features=SpareRendererForSitePerProcess', marker],
+      ignoreDefaultArgs: ['--mute-audio'],
+    });
+    shared = { browser, pid: browserPidWith(marker) };
+    const pid = shared.pid;
+    browser.on('disconnected', () => {
+      if (closing) return;
+      fatal = `Chromium went away (pid ${pid} ${alive(pid) ? 'still running' : 'exited'})`;
+      console.log(`  (${fatal})`);
+    });
+    for (let i = 0; i < count; i++) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      await context.grantPermissions(['camera', 'microphone']);
+      people.push({ context, renderers: [], close: () => context.close().catch(() => {}) });
+    }
+  } else {
+    for (let i = 0; i < count; i++) {
+      const user = await launchBrowser();
+      const browserPid = browserPidWith(`--user-data-dir=${user.userDataDir}`);
+      user.context.on('close', () => {
+        if (closing) return;
+        fatal = `${NAMES[i]}'s Chromium went away (pid ${browserPid} ${alive(browserPid) ? 'still running' : 'exited'})`;
+        console.log(`  (${fatal})`);
+      });
+      people.push({ context: user.context, browserPid, renderers: [], close: () => user.close() });
+    }
   }
+  for (const p of people) {
+    if (TIMELINE) await p.context.addInitScript(TIMELINE_MARKS);
+    await p.context.addInitScript(instrument(WIDTH, HEIGHT, CAPTURE_FPS));
+  }
+  return people;
+}
+
+console.log(
+  `bench:mesh: N = ${SIZES.join(', ')}, ${RUNS} calls each, ${SHARED ? 'one Chromium with a context per person' : 'one Chromium per person'}, guest pages, fake ${WIDTH}×${HEIGHT} camera at ${CAPTURE_FPS} fps and microphone, loopback; CPU from /proc of ${SHARED ? "each person's renderer plus a 1/N share of the common processes" : "each person's Chromium process tree"}; load ${loadavg()}`,
+);
+const maxN = Math.max(...SIZES.map((s) => Number.parseInt(s, 10)));
+const server = await startServer({ LOG_LEVEL: 'warn' });
+let people: Person[] = [];
+const failures: string[] = [];
+try {
+  people = await launchPeople(maxN);
   const samples: Sample[] = [];
-  for (let run = 0; run < RUNS; run++)
-    for (const n of SIZES) samples.push(await call(people, server.url, n, run));
+  for (let run = 0; run < RUNS && !fatal; run++)
+    for (const size of SIZES) {
+      if (fatal) break;
+      try {
+        samples.push(await call(people, server.url, size, run));
+      } catch (e) {
+        const message = (e as Error).message.split('\n')[0]!;
+        failures.push(message);
+        console.log(`  N=${size} call ${run + 1} FAILED: ${message}`);
+      }
+    }
 
   console.log('');
-  const joinToAll: Record<string, number> = {};
-  const summary = new Map<number, { uplink: number; uplinkMax: number; cap: number; cpu: number }>();
-  for (const n of SIZES) {
-    const of = samples.filter((s) => s.n === n);
-    joinToAll[n] = median(of.map((s) => s.joinToAll));
+  const joinToAll: Record<string, number | null> = {};
+  const summary = new Map<string, { uplink: number; uplinkMax: number; cap: number; cpu: number }>();
+  for (const size of SIZES) {
+    if (size in joinToAll) continue;
+    const of = samples.filter((s) => s.size === size);
+    if (of.length === 0) {
+      joinToAll[size] = null;
+      console.log(`N=${size}: no call finished`);
+      continue;
+    }
+    joinToAll[size] = median(of.map((s) => s.joinToAll));
     const uplinks = of.flatMap((s) => s.uplinkKbps);
-    const cpus = of.flatMap((s) => s.cpuPct);
     const s = {
       uplink: median(uplinks),
       uplinkMax: Math.max(...uplinks),
       cap: median(of.flatMap((x) => x.capKbps)),
-      cpu: median(cpus),
+      cpu: median(of.flatMap((x) => x.cpuPct)),
     };
-    summary.set(n, s);
+    summary.set(size, s);
     console.log(
-      `N=${n}: join → all videos median ${joinToAll[n]} ms, worst ${Math.max(...of.map((x) => x.joinToAll))} ms; uplink per person median ${s.uplink} kbit/s, worst ${s.uplinkMax} kbit/s (video caps ${s.cap || 'none'}${s.cap ? ' kbit/s' : ''}); CPU per person median ${s.cpu} % of a core`,
+      `N=${size}: join → all videos median ${joinToAll[size]} ms, worst ${Math.max(...of.map((x) => x.joinToAll))} ms (${of.length} calls); uplink per person median ${s.uplink} kbit/s, worst ${s.uplinkMax} kbit/s (video caps ${s.cap || 'none'}${s.cap ? ' kbit/s' : ''}); frames encoded/s per person median ${median(of.flatMap((x) => x.encodedFps))}; CPU per person median ${s.cpu} % of a core${SHARED ? ` (common processes median ${median(of.map((x) => x.commonPct))} % in all)` : ''}`,
     );
   }
-  const base = joinToAll[2];
-  const top = joinToAll[maxN];
-  if (base !== undefined && top !== undefined)
+  const base = joinToAll['2'];
+  const top = joinToAll[String(maxN)];
+  if (base && top)
     console.log(
-      `ratio join → all videos N=${maxN}/N=2: ${(top / base).toFixed(2)} (goal ≤ 1.5); uplink per person at N=${maxN}: worst ${summary.get(maxN)!.uplinkMax} kbit/s (goal ≤ ${UPLINK_BUDGET_KBPS})`,
+      `ratio join → all videos N=${maxN}/N=2: ${(top / base).toFixed(2)} (goal ≤ 1.5); uplink per person at N=${maxN}: worst ${summary.get(String(maxN))!.uplinkMax} kbit/s (goal ≤ ${UPLINK_BUDGET_KBPS})`,
+    );
+  const capped = summary.get(String(maxN));
+  const uncapped = summary.get(`${maxN}u`);
+  if (capped && uncapped)
+    console.log(
+      `CPU per person at N=${maxN}, frame-rate cap on / off: ${capped.cpu} / ${uncapped.cpu} % of a core (${(capped.cpu / uncapped.cpu).toFixed(2)})`,
     );
   console.log(
     JSON.stringify({
       bench: 'mesh',
       join_to_all_ms: joinToAll,
-      uplink_kbps_n6: summary.get(6)?.uplink ?? null,
-      cpu_pct_n6: summary.get(6)?.cpu ?? null,
+      uplink_kbps_n6: summary.get('6')?.uplink ?? null,
+      cpu_pct_n6: summary.get('6')?.cpu ?? null,
+      ...(uncapped ? { cpu_pct_n6_no_fps_cap: summary.get('6u')?.cpu ?? null } : {}),
+      browsers: SHARED ? 'shared' : 'per-person',
+      capture_fps: CAPTURE_FPS,
     }),
   );
 } finally {
-  for (const p of people) await p.user.close();
+  closing = true;
+  for (const p of people) await p.close();
+  await shared?.browser.close().catch(() => {});
   await server.stop();
+}
+if (failures.length > 0 || fatal) {
+  console.error(`bench:mesh: ${failures.length} call(s) did not finish${fatal ? `; ${fatal}` : ''}:`);
+  for (const f of failures) console.error(`  ${f}`);
+  process.exit(1);
 }
