@@ -45,6 +45,7 @@ import {
   Generator,
   machineTicks,
   median,
+  OURS_LIMITS,
   type Step,
   settledRss,
   sleep,
@@ -86,8 +87,7 @@ const LABEL: Record<Kind, string> = {
 
 /** As bench:signal: all load comes from one address; the token bucket still runs. */
 const NODE_ENV = {
-  MAX_CONNECTIONS_PER_IP: '1000000',
-  RATE_LIMIT_PER_SEC: '1000',
+  ...OURS_LIMITS,
   HOST: '127.0.0.1',
   PORT: '0',
   LOG_LEVEL: 'info',
@@ -140,7 +140,7 @@ out(
   `bench:scale — ${PAIRS} pairs, ~500-byte messages both ways, pass = all delivered and p99 < ${P99_LIMIT_MS} ms; ` +
     `each setup has its own load-generator process.\n` +
     `Nodes run with full validation and limits; raised for load from one address: ` +
-    `MAX_CONNECTIONS_PER_IP=${NODE_ENV.MAX_CONNECTIONS_PER_IP}, RATE_LIMIT_PER_SEC=${NODE_ENV.RATE_LIMIT_PER_SEC}.`,
+    `MAX_CONNECTIONS_PER_IP=${NODE_ENV.MAX_CONNECTIONS_PER_IP}, RATE_LIMIT_PER_SEC=${NODE_ENV.RATE_LIMIT_PER_SEC}, RATE_LIMIT_BURST=${NODE_ENV.RATE_LIMIT_BURST}.`,
 );
 out(`load average before: ${load()} (other work on this machine skews the figures)`);
 

@@ -62,6 +62,8 @@ const ADAPTERS: Record<Kind, Adapter> = {
 };
 
 const MESSAGE_BYTES = 500;
+/** Where the type's first letter is in our server's frames: `{"v":1,"type":"signal"…`. */
+const OURS_TYPE_AT = '{"v":1,"type":"'.length;
 
 class Conn {
   peerId = '';
@@ -144,7 +146,11 @@ function onFrames(conn: Conn, chunk: Buffer): void {
     const start = off + hdr;
     if (opcode === 1) {
       if (conn.onText) conn.onText(buf.toString('utf8', start, start + len));
-      else if (conn.head < conn.queue.length) {
+      else if (kind === 'ours' && buf[start + OURS_TYPE_AT] !== 0x73 /* s: not a signal */) {
+        // An error (rate-limited, …) or news is not a relayed message: it must not take a
+        // message's send time, or every later message would be matched with an older one.
+        if (buf.toString('utf8', start, start + len).includes('"peer-joined"')) conn.sawPeer = true;
+      } else if (conn.head < conn.queue.length) {
         const sentAt = conn.queue[conn.head++]!;
         if (counting) {
           record(performance.now() - sentAt);
@@ -334,9 +340,51 @@ interface StepResult {
   /** The generator could not offer the rate asked for (its own limit, not the server's). */
   genLimited: boolean;
   durationMs: number;
+  /** Messages of earlier steps still arriving when this one was due, waited for first. */
+  backlog: number;
 }
 
-async function step(rate: number, durationMs: number): Promise<StepResult> {
+/** Messages sent to the pairs and not arrived yet. */
+function outstanding(): number {
+  let n = 0;
+  for (const c of pairs) n += c.queue.length - c.head;
+  return n;
+}
+
+/**
+ * Before a step: waits for what earlier steps left on the way (a server that fell behind
+ * still has it queued), so a step measures its own messages only, and returns how many that
+ * was. What stops arriving for 5 s is lost: its send times are dropped, so that later
+ * messages are not matched with them. Throws if the server closed pair sockets: every step
+ * after that would measure nothing.
+ */
+async function settle(): Promise<number> {
+  const closed = pairs.filter((c) => c.closed).length;
+  if (closed > 0) {
+    throw new Error(
+      `${closed} of ${pairs.length} pair sockets were closed by the server (rate limit? see its log); later steps would measure nothing`,
+    );
+  }
+  const backlog = outstanding();
+  let left = backlog;
+  let progressAt = performance.now();
+  while (left > 0 && performance.now() - progressAt < 5000) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = outstanding();
+    if (now < left) progressAt = performance.now();
+    left = now;
+  }
+  if (left > 0) {
+    for (const c of pairs) {
+      c.queue = [];
+      c.head = 0;
+    }
+  }
+  return backlog;
+}
+
+async function step(rate: number, durationMs: number, waitMs = 3000): Promise<StepResult> {
+  const backlog = await settle();
   hist.fill(0);
   received = 0;
   counting = true;
@@ -364,7 +412,7 @@ async function step(rate: number, durationMs: number): Promise<StepResult> {
   });
   const sendEnd = performance.now();
   // Let in-flight messages land (bounded wait; anything later counts as lost for this step).
-  const deadline = sendEnd + 3000;
+  const deadline = sendEnd + waitMs;
   while (received < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   counting = false;
   const lost = sent - received;
@@ -378,6 +426,7 @@ async function step(rate: number, durationMs: number): Promise<StepResult> {
     max: percentile(1),
     genLimited: sendEnd - start > durationMs + 200,
     durationMs,
+    backlog,
   };
 }
 
@@ -386,7 +435,7 @@ type Command =
   | { cmd: 'idle'; total: number }
   | { cmd: 'closeIdle' }
   | { cmd: 'pairs'; n: number }
-  | { cmd: 'step'; rate: number; durationMs: number }
+  | { cmd: 'step'; rate: number; durationMs: number; waitMs?: number }
   | { cmd: 'exit' };
 
 process.on('message', (raw) => {
@@ -415,7 +464,7 @@ process.on('message', (raw) => {
         .catch(fail);
       return;
     case 'step':
-      step(command.rate, command.durationMs).then(reply).catch(fail);
+      step(command.rate, command.durationMs, command.waitMs).then(reply).catch(fail);
       return;
     case 'exit':
       closeAll([...idle, ...pairs]).finally(() => process.exit(0));
