@@ -146,6 +146,18 @@ const clickAt = (name: string) => `(() => {
   return t0;
 })()`;
 
+/**
+ * Bring these pages to the front of their browsers. Both kinds of pages share the two browsers,
+ * and a tab that is not its browser's front one presents video frames late: headless Chromium
+ * says it is 'visible', it decodes the frames and its <video> is 'playing', but its first
+ * requestVideoFrameCallback comes 300-1000 ms after the first packets (a page alone reproduces
+ * it). Left as it was (the bare pages, opened last, in front), every Parley share paid that and
+ * the bare ones did not.
+ */
+async function frontPages(...pages: Page[]): Promise<void> {
+  for (const page of pages) await page.bringToFront();
+}
+
 async function joinGuest(user: BrowserUser, url: string, name: string): Promise<Page> {
   const page = await user.context.newPage();
   await page.goto(url);
@@ -241,6 +253,8 @@ try {
     // Bare: getDisplayMedia + addTrack + renegotiation → first frame on the other page.
     await b.evaluate('window.__marks.screenFrame = 0; window.__marks.screenGone = 0');
     if (TIMELINE_ALL) await b.evaluate('window.__watch(3000)');
+    // Each browser's measured page in front (see frontPages).
+    await frontPages(a, b);
     const bareStart = (await a.evaluate('window.__share()')) as number;
     const bareFrame = await until<number>(b, 'window.__marks.screenFrame');
     bare.push(bareFrame - bareStart);
@@ -250,6 +264,7 @@ try {
 
     // Parley: Share screen → first frame of "Ana's screen" on Bo's side.
     if (TIMELINE_ALL) await boPage.evaluate('window.__watch(3000)');
+    await frontPages(anaPage, boPage);
     const frame = boPage.evaluate(NEXT_SCREEN_FRAME) as Promise<number>;
     const start = (await anaPage.evaluate(clickAt('Share screen'))) as number;
     ours.push((await frame) - start);
