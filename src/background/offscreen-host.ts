@@ -4,7 +4,24 @@
  * receives Blobs from the overlay and writes them to the origin private file system, which
  * the overlay iframe cannot reach).
  */
-import { ENSURE_WRITER, OFFSCREEN_PATH } from '../offscreen/writer-protocol.ts';
+import * as v from 'valibot';
+import { ENSURE_WRITER, OFFSCREEN_PATH, WriterChannelSchema } from '../offscreen/writer-protocol.ts';
+
+/** What this module uses of the service worker's global scope (tsconfig has no WebWorker lib). */
+interface WorkerClient {
+  url: string;
+  postMessage(message: unknown, transfer: Transferable[]): void;
+}
+interface ChannelEvent {
+  data: unknown;
+  ports: readonly MessagePort[];
+  source: { url?: string } | null;
+  waitUntil(promise: Promise<unknown>): void;
+}
+interface ServiceWorkerScope {
+  addEventListener(type: 'message', listener: (event: ChannelEvent) => void): void;
+  clients: { matchAll(options: { includeUncontrolled: boolean; type: 'all' }): Promise<WorkerClient[]> };
+}
 
 let creating: Promise<void> | null = null;
 
@@ -28,7 +45,29 @@ async function ensureWriter(): Promise<void> {
   await creating;
 }
 
+/**
+ * An overlay's direct channel to the writer (writer-protocol.ts, WRITER_CHANNEL): pass its
+ * MessagePort on to the offscreen document. Only our extension's own documents can post to
+ * this worker; the offscreen document pairs the port with that overlay's runtime port by token.
+ */
+function forwardChannel(event: ChannelEvent): void {
+  const parsed = v.safeParse(WriterChannelSchema, event.data);
+  const port = event.ports[0];
+  if (!parsed.success || !port) return;
+  if (!event.source?.url?.startsWith(chrome.runtime.getURL(''))) return;
+  event.waitUntil(
+    (async () => {
+      await ensureWriter();
+      const url = chrome.runtime.getURL(OFFSCREEN_PATH);
+      const scope = globalThis as unknown as ServiceWorkerScope;
+      const clients = await scope.clients.matchAll({ includeUncontrolled: true, type: 'all' });
+      clients.find((client) => client.url === url)?.postMessage(parsed.output, [port]);
+    })().catch(() => {}),
+  );
+}
+
 export function registerOffscreenHost(): void {
+  (globalThis as unknown as ServiceWorkerScope).addEventListener('message', forwardChannel);
   chrome.runtime.onMessage.addListener((message: unknown, sender, sendResponse) => {
     if ((message as { parley?: unknown } | null)?.parley !== ENSURE_WRITER.parley) return false;
     if (sender.id !== chrome.runtime.id) return false;

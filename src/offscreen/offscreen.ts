@@ -15,6 +15,7 @@ import {
   type OverlayToWriter,
   OverlayToWriterSchema,
   WRITER_PORT_NAME,
+  WriterChannelSchema,
   type WriterToOverlay,
 } from './writer-protocol.ts';
 
@@ -53,6 +54,27 @@ async function discardAll(files: Files): Promise<void> {
   for (const held of files.open.values()) await held.sink.discard();
   files.open.clear();
   for (const factory of files.factories) await factory.dispose();
+}
+
+/**
+ * Direct channels (writer-protocol.ts, WRITER_CHANNEL) met on one side: ports that came from
+ * the service worker before their overlay's `bind`, and `bind`s waiting for their port.
+ */
+const channelPorts = new Map<string, MessagePort>();
+const channelBinds = new Map<string, (channel: MessagePort) => void>();
+
+function offerChannel(token: string, channel: MessagePort): void {
+  const bind = channelBinds.get(token);
+  channelBinds.delete(token);
+  if (bind) bind(channel);
+  else channelPorts.set(token, channel);
+}
+
+function awaitChannel(token: string, bind: (channel: MessagePort) => void): void {
+  const channel = channelPorts.get(token);
+  channelPorts.delete(token);
+  if (channel) bind(channel);
+  else channelBinds.set(token, bind);
 }
 
 function serve(port: chrome.runtime.Port): void {
@@ -140,19 +162,39 @@ function serve(port: chrome.runtime.Port): void {
     }
   }
 
-  port.onMessage.addListener((raw: unknown) => {
+  let channel: MessagePort | null = null;
+  let bindToken: string | null = null;
+  const receive = (raw: unknown) => {
     const parsed = v.safeParse(OverlayToWriterSchema, raw);
     if (!parsed.success) return;
     const message = parsed.output;
+    if (message.op === 'bind') {
+      if (channel || bindToken) return;
+      bindToken = message.token;
+      awaitChannel(message.token, (bound) => {
+        bindToken = null;
+        if (gone) {
+          bound.close();
+          return;
+        }
+        channel = bound;
+        bound.onmessage = (event: MessageEvent) => receive(event.data);
+        bound.postMessage({ op: 'bound' } satisfies WriterToOverlay);
+      });
+      return;
+    }
     queue = queue.then(() =>
       handle(message).catch(() => {
         if ('key' in message) owner.fail(message.key, 'The browser could not write the file to disk.');
       }),
     );
-  });
+  };
+  port.onMessage.addListener(receive);
 
   port.onDisconnect.addListener(() => {
     gone = true;
+    channel?.close();
+    if (bindToken) channelBinds.delete(bindToken);
     queue = queue.then(async () => {
       // Unfinished files wait a while for the next overlay (re-mounted, or the call's window).
       if (files.open.size === 0) {
@@ -170,6 +212,15 @@ function serve(port: chrome.runtime.Port): void {
     });
   });
 }
+
+// The service worker hands over overlays' direct channels (it alone can post here).
+const container = navigator.serviceWorker as ServiceWorkerContainer | undefined;
+container?.addEventListener('message', (event: MessageEvent) => {
+  const parsed = v.safeParse(WriterChannelSchema, event.data);
+  const channel = event.ports[0];
+  if (parsed.success && channel) offerChannel(parsed.output.token, channel);
+});
+container?.startMessages();
 
 chrome.runtime.onConnect.addListener((port) => {
   // Only our own extension pages (the overlay) may write; web pages cannot connect here.

@@ -12,6 +12,16 @@ export const WRITER_PORT_NAME = 'parley-file-writer';
 export const OFFSCREEN_PATH = 'src/offscreen/offscreen.html';
 /** Runtime message the overlay sends the background to get the offscreen document created. */
 export const ENSURE_WRITER = { parley: 'ensure-file-writer' } as const;
+/**
+ * The direct channel: the overlay posts `{ parley: WRITER_CHANNEL, token }` with a MessagePort
+ * to the service worker (`navigator.serviceWorker`), which hands the port on to the offscreen
+ * document; the overlay sends `{ op: 'bind', token }` on its runtime port, and once the
+ * offscreen document has both it answers `{ op: 'bound' }` on the MessagePort. From then on
+ * the overlay sends everything on the MessagePort, chunks' buffers transferred (no copy, and
+ * no detour through the browser process and the service worker, which a runtime port reaches
+ * too). Without an answer the runtime port carries everything, as before.
+ */
+export const WRITER_CHANNEL = 'file-writer-channel';
 
 const Key = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{8,64}$/));
 
@@ -24,8 +34,12 @@ export const OverlayToWriterSchema = v.variant('op', [
   /** Take over an unfinished file of an overlay that went away (answered with `adopted`). */
   v.object({ op: v.literal('adopt'), key: Key }),
   v.object({ op: v.literal('estimate') }),
+  v.object({ op: v.literal('bind'), token: Key }),
 ]);
 export type OverlayToWriter = v.InferOutput<typeof OverlayToWriterSchema>;
+
+/** The token of a direct channel, as it comes from the service worker with its MessagePort. */
+export const WriterChannelSchema = v.object({ parley: v.literal(WRITER_CHANNEL), token: Key });
 
 export type WriterToOverlay =
   | { op: 'written'; key: string; total: number }
@@ -36,4 +50,6 @@ export type WriterToOverlay =
   | { op: 'adopted'; key: string; written: number | null }
   /** `message`: the sentence the person sees; `noSpace`: the disk or the quota is full. */
   | { op: 'error'; key: string; message: string; noSpace: boolean }
-  | { op: 'estimate'; free: number | null };
+  | { op: 'estimate'; free: number | null }
+  /** On the direct channel only: the offscreen document listens on it. */
+  | { op: 'bound' };

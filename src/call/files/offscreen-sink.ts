@@ -1,18 +1,60 @@
 /**
  * Incoming files in the extension overlay, whose iframe has no storage: chunks are batched
- * (BATCH_BYTES per message, as byte arrays) and sent over a runtime port to the offscreen
- * document, whose writer worker hashes them, writes them to its origin private file system
- * and acknowledges what it wrote.
+ * (BATCH_BYTES per message) and sent to the offscreen document, whose writer worker hashes
+ * them, writes them to its origin private file system and acknowledges what it wrote.
+ * Everything the overlay sends goes on a direct MessagePort, chunks' buffers transferred,
+ * when the service worker could hand one over (writer-protocol.ts, WRITER_CHANNEL), else as
+ * byte arrays on the runtime port, which always carries the replies and whose end tells the
+ * writer this overlay went away.
  */
 import {
   ENSURE_WRITER,
   type OverlayToWriter,
+  WRITER_CHANNEL,
   WRITER_PORT_NAME,
   type WriterToOverlay,
 } from '../../offscreen/writer-protocol.ts';
 import type { AdoptedSink, FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
 
 const BATCH_BYTES = 2 * 1024 * 1024;
+/** How long the direct channel may take to be set up before the runtime port carries the chunks. */
+const CHANNEL_WAIT_MS = 2000;
+
+type Send = (message: OverlayToWriter, transfer?: Transferable[]) => void;
+
+/**
+ * Ask the service worker to hand a MessagePort to the writer, and the writer to bind it to
+ * this runtime port; null when that does not happen in time (no service worker reachable
+ * from this frame, an older writer).
+ */
+async function openChannel(port: chrome.runtime.Port): Promise<MessagePort | null> {
+  const container = navigator.serviceWorker as ServiceWorkerContainer | undefined;
+  if (!container) return null;
+  const channel = new MessageChannel();
+  const token = crypto.randomUUID();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), CHANNEL_WAIT_MS);
+  });
+  const bound = (async () => {
+    const registration = await container.ready;
+    const worker = registration.active;
+    if (!worker) return null;
+    const answered = new Promise<MessagePort>((resolve) => {
+      channel.port1.onmessage = (event: MessageEvent<WriterToOverlay>) => {
+        if (event.data?.op === 'bound') resolve(channel.port1);
+      };
+    });
+    worker.postMessage({ parley: WRITER_CHANNEL, token }, [channel.port2]);
+    port.postMessage({ op: 'bind', token } satisfies OverlayToWriter);
+    return answered;
+  })();
+  const result = await Promise.race([bound, timeout]).catch(() => null);
+  clearTimeout(timer);
+  if (!result) channel.port1.close();
+  else channel.port1.onmessage = null;
+  return result;
+}
 
 /** Factories with a port to the writer (see leaveOffscreenWriters). */
 const live = new Set<OffscreenSinkFactory>();
@@ -37,6 +79,10 @@ interface Entry {
 
 export class OffscreenSinkFactory implements SinkFactory {
   private port: chrome.runtime.Port | null = null;
+  /** The direct channel of `port`, if it could be set up (see openChannel). */
+  private channel: MessagePort | null = null;
+  /** Sends on `port`'s connection: on its direct channel when there is one, else on the port. */
+  private send: Send = () => {};
   private connecting: Promise<chrome.runtime.Port> | null = null;
   private readonly entries = new Map<string, Entry>();
   private estimateWaiters: ((free: number | undefined) => void)[] = [];
@@ -53,6 +99,7 @@ export class OffscreenSinkFactory implements SinkFactory {
       port.onMessage.addListener((message: WriterToOverlay) => this.onReply(message));
       port.onDisconnect.addListener(() => {
         this.port = null;
+        this.closeChannel();
         this.connecting = null;
         for (const entry of this.entries.values()) {
           entry.adopted?.(null);
@@ -62,11 +109,26 @@ export class OffscreenSinkFactory implements SinkFactory {
       });
       this.port = port;
       live.add(this);
+      const channel = await openChannel(port);
+      if (this.port !== port) {
+        channel?.close();
+        throw new Error('The file writer stopped.');
+      }
+      this.channel = channel;
+      this.send = channel
+        ? (message, transfer = []) => channel.postMessage(message, transfer)
+        : (message) => port.postMessage(message);
       return port;
     })().finally(() => {
       this.connecting = null;
     });
     return this.connecting;
+  }
+
+  private closeChannel(): void {
+    this.channel?.close();
+    this.channel = null;
+    this.send = () => {};
   }
 
   private onReply(reply: WriterToOverlay): void {
@@ -75,6 +137,7 @@ export class OffscreenSinkFactory implements SinkFactory {
       this.estimateWaiters = [];
       return;
     }
+    if (reply.op === 'bound') return;
     const entry = this.entries.get(reply.key);
     if (!entry) return;
     switch (reply.op) {
@@ -109,7 +172,7 @@ export class OffscreenSinkFactory implements SinkFactory {
     const port = await this.connect();
     const entry: Entry = { callbacks };
     this.entries.set(id, entry);
-    port.postMessage({ op: 'open', key: id } satisfies OverlayToWriter);
+    this.send({ op: 'open', key: id });
     return this.sink(port, entry, id, name, mime);
   }
 
@@ -120,7 +183,7 @@ export class OffscreenSinkFactory implements SinkFactory {
     this.entries.set(id, entry);
     const written = await new Promise<number | null>((resolve) => {
       entry.adopted = resolve;
-      port.postMessage({ op: 'adopt', key: id } satisfies OverlayToWriter);
+      this.send({ op: 'adopt', key: id });
     });
     if (written === null) {
       this.entries.delete(id);
@@ -130,8 +193,9 @@ export class OffscreenSinkFactory implements SinkFactory {
   }
 
   private sink(port: chrome.runtime.Port, entry: Entry, id: string, name: string, mime: string): FileSink {
-    const post = (message: OverlayToWriter) => {
-      if (this.port === port) port.postMessage(message);
+    const send = this.send;
+    const post: Send = (message, transfer) => {
+      if (this.port === port) send(message, transfer);
     };
     const connected = () => this.port === port;
     let batch: Uint8Array[] = [];
@@ -139,7 +203,9 @@ export class OffscreenSinkFactory implements SinkFactory {
     let finished = false;
     const flush = () => {
       if (batched === 0) return;
-      post({ op: 'write', key: id, chunks: batch as Uint8Array<ArrayBuffer>[] });
+      // Each chunk is a view of its own frame's buffer, which nothing reads after write().
+      const buffers = [...new Set(batch.map((chunk) => chunk.buffer as ArrayBuffer))];
+      post({ op: 'write', key: id, chunks: batch as Uint8Array<ArrayBuffer>[] }, buffers);
       batch = [];
       batched = 0;
     };
@@ -185,16 +251,17 @@ export class OffscreenSinkFactory implements SinkFactory {
   }
 
   async freeBytes(): Promise<number | undefined> {
-    const port = await this.connect();
+    await this.connect();
     return new Promise((resolve) => {
       this.estimateWaiters.push(resolve);
-      port.postMessage({ op: 'estimate' } satisfies OverlayToWriter);
+      this.send({ op: 'estimate' });
     });
   }
 
   /** The writer deletes this overlay's files when the port closes. */
   dispose(): void {
     live.delete(this);
+    this.closeChannel();
     this.port?.disconnect();
     this.port = null;
   }
@@ -206,6 +273,7 @@ export class OffscreenSinkFactory implements SinkFactory {
     this.entries.clear();
     const port = this.port;
     this.port = null;
+    this.closeChannel();
     port?.disconnect();
   }
 }
