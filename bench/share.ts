@@ -340,10 +340,11 @@ try {
   }
   recorderCpu = recPct - calmPct;
   await anaPage.evaluate(clickAt('Stop recording'));
-  const size = await anaPage
-    .locator('.parley-rec-file .parley-file-status')
-    .filter({ hasText: /^Recording, / })
-    .textContent({ timeout: 60_000 });
+  // Saved, or failed with the panel's sentence (a failed recording says why instead of a timeout).
+  const card = anaPage.locator('.parley-rec-file:is([data-state="done"], [data-state="failed"])');
+  await card.waitFor({ timeout: 60_000 });
+  const size = await card.locator('.parley-file-status').textContent();
+  if ((await card.getAttribute('data-state')) === 'failed') throw new Error(`The recording failed: ${size}`);
   console.log(
     `  recorder: ${RECORD_S} s recorded (${size}); Ana's processes ${(rss0 / MIB).toFixed(0)} → ${(rss1 / MIB).toFixed(0)} MiB (peak ${(peak / MIB).toFixed(0)} MiB; in the call without recording ${(calmGrowth / MIB).toFixed(1)} MiB over ${CALM_S} s); CPU ${calmPct.toFixed(1)} % of a core in the call, ${recPct.toFixed(1)} % while recording`,
   );
