@@ -134,20 +134,41 @@ async function open(person: Person, url: string, name: string, noFpsCap: boolean
 
 const allVideos = (page: Page, n: number) => page.evaluate(`(${ALL_VIDEOS})(${n})`) as Promise<number>;
 
-/** What each page shows now, for a call that did not finish. */
+/**
+ * What each page shows now, for a call that did not finish: the remote videos with frames,
+ * and the state of each of its connections (connection/ICE/DTLS).
+ */
 async function seen(pages: Page[]): Promise<string> {
-  const counts = await Promise.all(
+  const views = await Promise.all(
     pages.map((p) =>
       within(
-        p.evaluate(
-          `[...document.querySelectorAll('.parley-tile[data-source="camera"] video.parley-remote-video')].filter((v) => v.videoWidth > 0).length`,
-        ) as Promise<number>,
+        p.evaluate(`(async () => {
+          const videos = [...document.querySelectorAll('.parley-tile[data-source="camera"] video.parley-remote-video')];
+          const states = [];
+          for (const pc of window.__pcs) {
+            if (pc.connectionState === 'closed') continue;
+            let dtls = '?';
+            (await pc.getStats()).forEach((r) => { if (r.type === 'transport') dtls = r.dtlsState; });
+            states.push(pc.connectionState + '/' + pc.iceConnectionState + '/' + dtls);
+          }
+          return videos.filter((v) => v.videoWidth > 0).length + ' of ' + videos.length + ' videos playing; connections ' + states.join(' ');
+        })()`) as Promise<string>,
         5000,
         async () => 'no answer',
       ).catch((e: Error) => e.message.split('\n')[0]),
     ),
   );
-  return pages.map((_, i) => `${NAMES[i]} sees ${counts[i]} videos`).join(', ');
+  return pages.map((_, i) => `${NAMES[i]}: ${views[i]}`).join('; ');
+}
+
+/** TIMELINE=1: the newcomer's marks since Join, also when the call did not finish. */
+async function printTimeline(newcomer: Page, size: string, lastFrame?: number): Promise<void> {
+  const joinAt = (await newcomer.evaluate('window.__joinAt')) as number;
+  const marks = (await newcomer.evaluate('window.__timeline')) as [number, string][];
+  console.log(`  timeline of the newcomer at N=${size} (ms after Join):`);
+  for (const [t, label] of marks.filter(([t]) => t >= joinAt - 50))
+    console.log(`  ${String(t - joinAt).padStart(6)}  ${label}`);
+  if (lastFrame) console.log(`  ${String(lastFrame - joinAt).padStart(6)}  last remote video's first frame`);
 }
 
 /** The CPU seconds of each person now, and of the common processes (shared mode). */
@@ -182,7 +203,11 @@ async function call(people: Person[], serverUrl: string, size: string, run: numb
   const step = <T>(what: string, p: Promise<T>) =>
     within(p, Math.max(0, deadline - Date.now()), async () => {
       const why = fatal ?? `not within CALL_TIMEOUT_S=${CALL_TIMEOUT_MS / 1000} s`;
-      return `N=${size} did not finish (${what}): ${why}; ${await seen(pages)}; load ${loadavg()}`;
+      const message = `N=${size} did not finish (${what}): ${why}; ${await seen(pages)}; load ${loadavg()}`;
+      const newcomer = pages.length === n ? pages[n - 1] : undefined;
+      if (TIMELINE && newcomer)
+        await within(printTimeline(newcomer, size), 5000, async () => '').catch(() => {});
+      return message;
     });
   try {
     // The first N − 1 join one at a time, as people do, and settle.
@@ -198,13 +223,7 @@ async function call(people: Person[], serverUrl: string, size: string, run: numb
     pages.push(newcomer);
     const lastFrame = await step('the newcomer joining', allVideos(newcomer, n - 1));
     const joinAt = (await newcomer.evaluate('window.__joinAt')) as number;
-    if (TIMELINE && run === RUNS - 1) {
-      const marks = (await newcomer.evaluate('window.__timeline')) as [number, string][];
-      console.log(`  timeline of the newcomer at N=${size} (ms after Join):`);
-      for (const [t, label] of marks.filter(([t]) => t >= joinAt - 50))
-        console.log(`  ${String(t - joinAt).padStart(6)}  ${label}`);
-      console.log(`  ${String(lastFrame - joinAt).padStart(6)}  last remote video's first frame`);
-    }
+    if (TIMELINE && run === RUNS - 1) await printTimeline(newcomer, size, lastFrame);
     // Everyone sees everyone, then the steady state is measured.
     await step('everyone seeing everyone', Promise.all(pages.map((p) => allVideos(p, n - 1))));
     await sleep(2000);
