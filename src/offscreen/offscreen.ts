@@ -12,6 +12,7 @@ import * as v from 'valibot';
 import type { FileSink } from '../call/files/file-sink.ts';
 import { INCOMING_DIR, OpfsSinkFactory } from '../call/files/opfs-sink.ts';
 import {
+  type KeptFile,
   type OverlayToWriter,
   OverlayToWriterSchema,
   WRITER_PORT_NAME,
@@ -41,9 +42,14 @@ interface Held {
   owner: Owner;
 }
 
-/** An overlay's unfinished files, and the writers (one per port) whose folders hold its files. */
+/**
+ * An overlay's unfinished files (received, and the Files it sends: structured clone carries
+ * a File over the port, and it stays readable here after the overlay's document is gone), and
+ * the writers (one per port) whose folders hold its received files.
+ */
 interface Files {
   open: Map<string, Held>;
+  kept: Map<string, KeptFile & { peer: string }>;
   factories: OpfsSinkFactory[];
 }
 
@@ -53,6 +59,7 @@ const parked = new Set<{ files: Files; timer: ReturnType<typeof setTimeout> }>()
 async function discardAll(files: Files): Promise<void> {
   for (const held of files.open.values()) await held.sink.discard();
   files.open.clear();
+  files.kept.clear();
   for (const factory of files.factories) await factory.dispose();
 }
 
@@ -79,7 +86,7 @@ function awaitChannel(token: string, bind: (channel: MessagePort) => void): void
 
 function serve(port: chrome.runtime.Port): void {
   const sinks = new OpfsSinkFactory(undefined, 0);
-  const files: Files = { open: new Map(), factories: [sinks] };
+  const files: Files = { open: new Map(), kept: new Map(), factories: [sinks] };
   let queue: Promise<void> = startup;
   let gone = false;
   const owner: Owner = {
@@ -95,19 +102,20 @@ function serve(port: chrome.runtime.Port): void {
   };
   const reply = owner.reply;
 
-  /** Take over the files of the overlay that went away holding `key` (all of them: one call). */
-  const adopt = (key: string): void => {
-    for (const park of parked) {
-      if (!park.files.open.has(key)) continue;
-      clearTimeout(park.timer);
-      parked.delete(park);
-      for (const [other, held] of park.files.open) {
-        held.owner = owner;
-        files.open.set(other, held);
-      }
-      files.factories.push(...park.files.factories);
-      return;
+  /** Take over the files of an overlay that went away (all of them: one call). */
+  const take = (park: { files: Files; timer: ReturnType<typeof setTimeout> }): void => {
+    clearTimeout(park.timer);
+    parked.delete(park);
+    for (const [key, held] of park.files.open) {
+      held.owner = owner;
+      files.open.set(key, held);
     }
+    for (const [key, kept] of park.files.kept) files.kept.set(key, kept);
+    files.factories.push(...park.files.factories);
+  };
+  const adopt = (key: string): void => {
+    const park = [...parked].find((p) => p.files.open.has(key));
+    if (park) take(park);
   };
 
   async function handle(message: OverlayToWriter): Promise<void> {
@@ -132,6 +140,26 @@ function serve(port: chrome.runtime.Port): void {
         const sink = files.open.get(key)?.sink;
         const written = sink?.position ? await sink.position().catch(() => null) : null;
         reply({ op: 'adopted', key, written });
+        return;
+      }
+      case 'keep': {
+        const { key, peer, index, file } = message;
+        files.kept.set(key, { key, peer, index, file });
+        return;
+      }
+      case 'release': {
+        files.kept.delete(message.key);
+        return;
+      }
+      case 'reclaim': {
+        const { peer } = message;
+        for (const park of [...parked]) {
+          if ([...park.files.kept.values()].some((kept) => kept.peer === peer)) take(park);
+        }
+        const found = [...files.kept.values()]
+          .filter((kept) => kept.peer === peer)
+          .map(({ key, index, file }) => ({ key, index, file }));
+        reply({ op: 'reclaimed', peer, files: found });
         return;
       }
       case 'write': {
@@ -197,7 +225,7 @@ function serve(port: chrome.runtime.Port): void {
     if (bindToken) channelBinds.delete(bindToken);
     queue = queue.then(async () => {
       // Unfinished files wait a while for the next overlay (re-mounted, or the call's window).
-      if (files.open.size === 0) {
+      if (files.open.size === 0 && files.kept.size === 0) {
         await discardAll(files);
         return;
       }

@@ -33,6 +33,18 @@ export const OverlayToWriterSchema = v.variant('op', [
   v.object({ op: v.literal('discard'), key: Key }),
   /** Take over an unfinished file of an overlay that went away (answered with `adopted`). */
   v.object({ op: v.literal('adopt'), key: Key }),
+  /** Hold a File this overlay sends to `peer`, for the next overlay if this one goes away. */
+  v.object({
+    op: v.literal('keep'),
+    key: Key,
+    peer: v.pipe(v.string(), v.maxLength(200)),
+    index: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff)),
+    file: v.instance(File),
+  }),
+  /** The kept File's transfer ended. */
+  v.object({ op: v.literal('release'), key: Key }),
+  /** The Files kept for `peer` by an overlay that went away (answered with `reclaimed`). */
+  v.object({ op: v.literal('reclaim'), peer: v.pipe(v.string(), v.maxLength(200)) }),
   v.object({ op: v.literal('estimate') }),
   v.object({ op: v.literal('bind'), token: Key }),
 ]);
@@ -46,6 +58,7 @@ export type WriterToOverlay =
   | { op: 'digest'; key: string; sha256: string }
   | { op: 'closed'; key: string; file: File }
   | { op: 'discarded'; key: string }
+  | { op: 'reclaimed'; peer: string; files: KeptFile[] }
   /** `written`: the bytes the file holds, or null when there is no such file to continue. */
   | { op: 'adopted'; key: string; written: number | null }
   /** `message`: the sentence the person sees; `noSpace`: the disk or the quota is full. */
@@ -53,3 +66,12 @@ export type WriterToOverlay =
   | { op: 'estimate'; free: number | null }
   /** On the direct channel only: the offscreen document listens on it. */
   | { op: 'bound' };
+
+/** A File an overlay was sending, kept by the writer across overlays of one call. */
+export interface KeptFile {
+  /** The transfer id. */
+  key: string;
+  /** The transfer index its body frames carry. */
+  index: number;
+  file: File;
+}

@@ -3,6 +3,7 @@
  * and a card per file on both sides. The engine (src/call/files/) does the transfer; this
  * module only draws it. Peer-provided text (names) only ever goes into text nodes.
  */
+import type { FileKeeper } from '../call/files/exchange-context.ts';
 import { FileExchange } from '../call/files/file-exchange.ts';
 import type { SinkFactory } from '../call/files/file-sink.ts';
 import { formatSize } from '../call/files/format-size.ts';
@@ -139,7 +140,9 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
 
   function attach(link: PeerLink): void {
     exchanges.get(link.peerId)?.close('lost');
-    const exchange = new FileExchange(link, { sinks: sinkFactory(), thumbnails }, events);
+    const sinks = sinkFactory();
+    const keeper = 'keep' in sinks ? (sinks as SinkFactory & FileKeeper) : undefined;
+    const exchange = new FileExchange(link, { sinks, keeper, thumbnails }, events);
     exchanges.set(link.peerId, exchange);
     updateSendState();
   }

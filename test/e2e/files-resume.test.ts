@@ -8,7 +8,11 @@
  * for the next overlay: the new one takes it over and Bo continues from there (counted: no
  * restart from 0), and the file Ana saves is byte-exact. Continuing from the receiver's offset
  * when both documents stay is proven with fakes in src/call/files/file-exchange.test.ts.
+ * The other way round, Ana sending: the File she dropped is kept by the offscreen document
+ * (the runtime port carries Files), so her new overlay continues sending it from the bytes Bo
+ * has, which Bo counts.
  */
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
@@ -131,6 +135,92 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   expect(sent).toBeGreaterThanOrEqual(size);
   expect(sent - size).toBeLessThanOrEqual(maxInFlight);
   expect(sent - size).toBeLessThan(writtenAtCut);
+  await bo.close();
+  await anaPage.close();
+});
+
+/** Counts the body bytes Bo's page receives on 'files' channels. */
+const COUNT_RECEIVED = `(() => {
+  globalThis.__bodyBytesReceived = 0;
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const channel = create.apply(this, args);
+    if (channel.label === 'files')
+      channel.addEventListener('message', (event) => {
+        if (event.data instanceof ArrayBuffer) globalThis.__bodyBytesReceived += event.data.byteLength - 13;
+      });
+    return channel;
+  };
+})();`;
+
+test("a file in flight when the sender's overlay is re-mounted continues from the receiver's bytes", async () => {
+  const anaPage = await ana.context.newPage();
+  await anaPage.goto(`${pages.url}/`);
+  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+
+  const bo = await guest.context.newPage();
+  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  await bo.addInitScript({ content: COUNT_RECEIVED });
+  await bo.goto(link);
+  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
+  await bo.getByRole('button', { name: 'Join call' }).click();
+  await overlay
+    .getByRole('button', { name: 'Send files', exact: true })
+    .and(overlay.locator(':enabled'))
+    .waitFor({ timeout: 30_000 });
+
+  const size = 64 * 1024 * 1024;
+  const maxInFlight = 16 * 1024 * 1024;
+  const originals = await makeFiles(overlay as unknown as Page, [{ kind: 'random', name: 'film.bin', size }]);
+  await dropTestFiles(overlay as unknown as Page);
+  await card(bo, 'film.bin').waitFor({ timeout: 60_000 });
+  const writtenAtCut = (await bo
+    .waitForFunction(
+      (least) => {
+        const progress = document.querySelector<HTMLProgressElement>('li.parley-file progress');
+        return progress && progress.value >= least ? progress.value : false;
+      },
+      maxInFlight + 8 * 1024 * 1024,
+      { polling: 10, timeout: 90_000 },
+    )
+    .then((handle) => handle.jsonValue())) as number;
+  expect(writtenAtCut).toBeLessThan(size);
+
+  // Ana's page deletes the overlay; the new one takes the File over and continues.
+  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+  let next = overlay;
+  await expect
+    .poll(
+      async () => {
+        next =
+          anaPage
+            .frames()
+            .find(
+              (f) =>
+                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
+            ) ?? overlay;
+        return next === overlay ? 0 : card(next, 'film.bin').count();
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(1);
+  await expect.poll(() => card(bo, 'film.bin').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
+  await expect
+    .poll(() => card(next, 'film.bin').getAttribute('data-state'), { timeout: 30_000 })
+    .toBe('done');
+  const [download] = await Promise.all([
+    bo.waitForEvent('download'),
+    card(bo, 'film.bin').getByRole('button', { name: 'Save' }).click(),
+  ]);
+  expect(await sha256OfDownload(download)).toBe(originals['film.bin']!.sha256);
+  // Continued from what Bo had written: only what was in flight came twice.
+  const received = await bo.evaluate(
+    () => (globalThis as { __bodyBytesReceived?: number }).__bodyBytesReceived ?? 0,
+  );
+  expect(received).toBeGreaterThanOrEqual(size);
+  expect(received - size).toBeLessThanOrEqual(maxInFlight);
+  expect(received - size).toBeLessThan(writtenAtCut);
   await bo.close();
   await anaPage.close();
 });

@@ -25,6 +25,29 @@ export interface ExchangeOptions {
   openReader?: (file: Blob) => FileReader;
   /** Thumbnails must decode as images before we show them (createImageBitmap in browsers). */
   checkImage?: (blob: Blob) => Promise<boolean>;
+  /** Keeps the Files we send beyond this document, for the next one to continue (extension overlay). */
+  keeper?: FileKeeper;
+}
+
+/** A File we were sending, kept by an earlier document. */
+export interface KeptSend {
+  /** The transfer id and index it was offered with. */
+  id: string;
+  index: number;
+  file: File;
+}
+
+/**
+ * Somewhere that outlives this document (the extension's offscreen document): the Files we
+ * send are kept there while their transfers run, so that the next document of the call (the
+ * overlay re-mounted, or moved to the call window) continues them.
+ */
+export interface FileKeeper {
+  keep(peerId: string, id: string, index: number, file: File): Promise<void>;
+  /** The transfer ended (sent, failed, cancelled). */
+  release(id: string): void;
+  /** The Files an earlier document was sending to this person (taken over by this one). */
+  reclaim(peerId: string): Promise<KeptSend[]>;
 }
 
 export const NOT_UNDERSTOOD = 'The other side sent something Parley does not understand.';

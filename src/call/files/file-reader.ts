@@ -28,6 +28,9 @@ export interface FileReader {
   close(): void;
 }
 
+/** Bytes read at a time when hashing the part of a file before where sending starts. */
+const PREFIX_SLICE = 8 * 1024 * 1024;
+
 /** Reads, hashes and frames one file; used in the worker and on the page alike. */
 export class ReaderCore {
   private readonly hasher = new BlockHasher();
@@ -41,6 +44,14 @@ export class ReaderCore {
   async read({ from, to, chunkBytes, index }: SliceRequest): Promise<ArrayBuffer[]> {
     let bytes: Uint8Array;
     try {
+      // Continuing from where another document of ours got to: hash what comes before first.
+      while (this.hashed < from) {
+        const end = Math.min(from, this.hashed + PREFIX_SLICE);
+        const prefix = new Uint8Array(await this.file.slice(this.hashed, end).arrayBuffer());
+        if (prefix.byteLength !== end - this.hashed) throw new Error('short read');
+        this.hasher.update(prefix);
+        this.hashed = end;
+      }
       bytes = new Uint8Array(await this.file.slice(from, to).arrayBuffer());
       if (bytes.byteLength !== to - from) throw new Error('short read');
     } catch (error) {

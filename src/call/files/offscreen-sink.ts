@@ -14,6 +14,7 @@ import {
   WRITER_PORT_NAME,
   type WriterToOverlay,
 } from '../../offscreen/writer-protocol.ts';
+import type { FileKeeper, KeptSend } from './exchange-context.ts';
 import type { AdoptedSink, FileSink, SinkCallbacks, SinkFactory } from './file-sink.ts';
 
 const BATCH_BYTES = 2 * 1024 * 1024;
@@ -77,7 +78,7 @@ interface Entry {
   failed?: (error: Error) => void;
 }
 
-export class OffscreenSinkFactory implements SinkFactory {
+export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
   private port: chrome.runtime.Port | null = null;
   /** The direct channel of `port`, if it could be set up (see openChannel). */
   private channel: MessagePort | null = null;
@@ -86,6 +87,7 @@ export class OffscreenSinkFactory implements SinkFactory {
   private connecting: Promise<chrome.runtime.Port> | null = null;
   private readonly entries = new Map<string, Entry>();
   private estimateWaiters: ((free: number | undefined) => void)[] = [];
+  private readonly reclaimWaiters = new Map<string, ((files: KeptSend[]) => void)[]>();
 
   private left = false;
 
@@ -101,6 +103,8 @@ export class OffscreenSinkFactory implements SinkFactory {
         this.port = null;
         this.closeChannel();
         this.connecting = null;
+        for (const waiters of this.reclaimWaiters.values()) for (const resolve of waiters) resolve([]);
+        this.reclaimWaiters.clear();
         for (const entry of this.entries.values()) {
           entry.adopted?.(null);
           entry.callbacks.onError('The file writer stopped.', 'write-failed');
@@ -138,6 +142,13 @@ export class OffscreenSinkFactory implements SinkFactory {
       return;
     }
     if (reply.op === 'bound') return;
+    if (reply.op === 'reclaimed') {
+      const waiters = this.reclaimWaiters.get(reply.peer) ?? [];
+      this.reclaimWaiters.delete(reply.peer);
+      for (const resolve of waiters)
+        resolve(reply.files.map(({ key, index, file }) => ({ id: key, index, file })));
+      return;
+    }
     const entry = this.entries.get(reply.key);
     if (!entry) return;
     switch (reply.op) {
@@ -248,6 +259,25 @@ export class OffscreenSinkFactory implements SinkFactory {
         });
       },
     };
+  }
+
+  async keep(peerId: string, id: string, index: number, file: File): Promise<void> {
+    await this.connect();
+    this.send({ op: 'keep', key: id, peer: peerId, index, file });
+  }
+
+  release(id: string): void {
+    if (this.port) this.send({ op: 'release', key: id });
+  }
+
+  async reclaim(peerId: string): Promise<KeptSend[]> {
+    await this.connect();
+    return new Promise((resolve) => {
+      const waiters = this.reclaimWaiters.get(peerId) ?? [];
+      waiters.push(resolve);
+      this.reclaimWaiters.set(peerId, waiters);
+      this.send({ op: 'reclaim', peer: peerId });
+    });
   }
 
   async freeBytes(): Promise<number | undefined> {

@@ -8,7 +8,7 @@
  * (bytes sent but not yet written to the receiver's disk: a slow disk slows the sender).
  */
 import { type FileErrorCode, type FileMessage, MAX_THUMB_BYTES } from '../../protocol/peer-files.ts';
-import type { ExchangeContext } from './exchange-context.ts';
+import type { ExchangeContext, FileKeeper, KeptSend } from './exchange-context.ts';
 import { openFileReader } from './file-reader.ts';
 import { FileSender } from './file-sender.ts';
 import { isFinished, type Transfer } from './transfer.ts';
@@ -44,7 +44,33 @@ export class OutgoingFiles {
   private nextIndex = 0;
   private pumping = false;
 
-  constructor(private readonly ctx: ExchangeContext) {}
+  constructor(private readonly ctx: ExchangeContext) {
+    if (ctx.options.keeper) void this.reclaim(ctx.options.keeper);
+  }
+
+  /**
+   * Continue the files an earlier document of ours was sending to this person (this overlay
+   * was re-mounted or moved to the call window; the keeper held their Files): offered again
+   * with `resume`, the receiver answers where to continue, and the whole file is still hashed.
+   */
+  private async reclaim(keeper: FileKeeper): Promise<void> {
+    const { ctx } = this;
+    const kept = await keeper.reclaim(ctx.link.peerId).catch((): KeptSend[] => []);
+    for (const { id, index, file } of kept) {
+      if (ctx.closed || ctx.book.has(id)) continue;
+      const transfer = ctx.book.create(id, 'out', file.name, file.size, file.type);
+      this.nextIndex = Math.max(this.nextIndex, index + 1);
+      const sender = this.newSender(transfer, index, file);
+      sender.awaitingResume = true;
+      sender.bodyOpen = true;
+      // Any offset up to the end may be where the receiver got to.
+      sender.sent = file.size;
+      transfer.state = 'transferring';
+      ctx.book.show(transfer);
+      if (ctx.link.state === 'open') ctx.send({ ...sender.offer!, resume: true });
+    }
+    if (kept.length > 0 && ctx.link.state !== 'open') ctx.book.pauseAll();
+  }
 
   get(id: string): FileSender | undefined {
     return this.senders.get(id);
@@ -69,9 +95,9 @@ export class OutgoingFiles {
     return transfer;
   }
 
-  private async start(transfer: Transfer, file: File): Promise<void> {
+  /** Reads `file` for `transfer`, whose body frames carry `index`. */
+  private newSender(transfer: Transfer, index: number, file: File): FileSender {
     const { ctx } = this;
-    const index = this.nextIndex++;
     const sender = new FileSender(
       transfer,
       index,
@@ -82,7 +108,6 @@ export class OutgoingFiles {
         this.fail(sender, 'read-failed', 'The file could not be read any more (was it moved or changed?).'),
     );
     this.senders.set(transfer.id, sender);
-    sender.readAhead(); // the first slice is read while the thumbnail is made
     sender.offer = {
       t: 'file-offer',
       id: transfer.id,
@@ -92,8 +117,17 @@ export class OutgoingFiles {
       mime: file.type.slice(0, 255),
       lastModified: Number.isFinite(file.lastModified) ? file.lastModified : 0,
     };
+    return sender;
+  }
+
+  private async start(transfer: Transfer, file: File): Promise<void> {
+    const { ctx } = this;
+    const index = this.nextIndex++;
+    const sender = this.newSender(transfer, index, file);
+    ctx.options.keeper?.keep(ctx.link.peerId, transfer.id, index, file).catch(() => {});
+    sender.readAhead(); // the first slice is read while the thumbnail is made
     // Offered while the link is paused: it goes out (with `resume`) when it is back.
-    if (ctx.link.state === 'open') ctx.send(sender.offer);
+    if (ctx.link.state === 'open') ctx.send(sender.offer!);
     else sender.awaitingResume = true;
     const thumbnail = (await ctx.options.thumbnails?.make(file).catch(() => null)) ?? null;
     if (isFinished(transfer)) return;
@@ -177,6 +211,7 @@ export class OutgoingFiles {
   }
 
   stop(sender: FileSender): void {
+    this.ctx.options.keeper?.release(sender.transfer.id);
     sender.stop();
     this.scheduler.remove(sender);
     this.senders.delete(sender.transfer.id);
@@ -245,6 +280,7 @@ export class OutgoingFiles {
     const sender = this.senders.get(message.id);
     if (!sender?.doneSent) return;
     this.senders.delete(message.id);
+    this.ctx.options.keeper?.release(message.id);
     sender.stop();
     sender.transfer.sha256 = message.sha256;
     if (message.ok) {
@@ -262,7 +298,10 @@ export class OutgoingFiles {
   /** The exchange closes: every sender stops. */
   stopAll(): void {
     for (const resolve of this.thumbWaiters.values()) resolve();
-    for (const sender of this.senders.values()) sender.stop();
+    for (const sender of this.senders.values()) {
+      this.ctx.options.keeper?.release(sender.transfer.id);
+      sender.stop();
+    }
     this.senders.clear();
   }
 }
