@@ -71,7 +71,7 @@ export interface FakeLinkPair {
   close(): void;
 }
 
-function fakeConnection(maxMessageSize: number): FakeConnection {
+export function fakeConnection(maxMessageSize: number): FakeConnection {
   const controlA = new FakeChannel('control');
   const controlB = new FakeChannel('control');
   const filesA = new FakeChannel('files');

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PeerLink } from '../peer-link.ts';
 import { BlockHasher } from './block-hash.ts';
-import { fakeLinkPair } from './fake-link.ts';
+import type { FileKeeper, KeptSend } from './exchange-context.ts';
+import { fakeConnection, fakeLinkPair } from './fake-link.ts';
 import { FileExchange, NOT_UNDERSTOOD, PAUSED } from './file-exchange.ts';
 import type { FileSink, SinkFactory } from './file-sink.ts';
 import { decodeFrame, encodeBodyFrame } from './frame.ts';
@@ -213,6 +215,80 @@ describe('FileExchange', () => {
     expect(twice).toBeGreaterThanOrEqual(0);
     // At most the unacknowledged window (the sender may exceed it by the chunk it was sending).
     expect(twice).toBeLessThanOrEqual(window + 256 * 1024);
+  }, 40_000);
+
+  it("a new document continues a file the old one was sending, from the receiver's bytes (the keeper held the File)", async () => {
+    const kept = new Map<string, KeptSend & { peer: string }>();
+    const keeper: FileKeeper = {
+      async keep(peer, id, index, file) {
+        kept.set(id, { peer, id, index, file });
+      },
+      release(id) {
+        kept.delete(id);
+      },
+      async reclaim(peer) {
+        return [...kept.values()]
+          .filter((k) => k.peer === peer)
+          .map(({ id, index, file }) => ({ id, index, file }));
+      },
+    };
+    const pair = fakeLinkPair();
+    const sinks = recordingSinks({ writeDelayMs: 1 });
+    const checkImage = async () => true;
+    const seenA: Transfer[] = [];
+    const seenA2: Transfer[] = [];
+    const seenB: Transfer[] = [];
+    const events = (list: Transfer[]) => ({
+      onTransfer: (t: Transfer) => list.push(t),
+      onUpdate: () => {},
+      onProblem: () => {},
+    });
+    const maxInFlight = 1024 * 1024;
+    const a1 = new FileExchange(
+      pair.linkA,
+      { sinks: sinks.factory, checkImage, keeper, maxInFlight },
+      events(seenA),
+    );
+    const b = new FileExchange(pair.linkB, { sinks: sinks.factory, checkImage, maxInFlight }, events(seenB));
+    const bytes = randomBytes(8 * 1024 * 1024 + 5);
+    a1.send(fileOf(bytes, 'big.bin'));
+    await until(() => (seenB[0]?.bytes ?? 0) > 2 * 1024 * 1024, 'some bytes');
+    pair.cut();
+    // Ana's document is gone without a word (a1 is never closed); her next one has a new link.
+    const linkA2 = new PeerLink(
+      'peer-b',
+      () => 'Bo',
+      () => {},
+    );
+    const a2 = new FileExchange(
+      linkA2,
+      { sinks: sinks.factory, checkImage, keeper, maxInFlight },
+      events(seenA2),
+    );
+    cleanups.push(() => {
+      a1.close('hangup');
+      a2.close('hangup');
+      b.close('hangup');
+    });
+    const connection = fakeConnection(256 * 1024);
+    connection.a.control.addEventListener('message', (e) => linkA2.deliver((e as MessageEvent).data));
+    connection.b.control.addEventListener('message', (e) => pair.linkB.deliver((e as MessageEvent).data));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seenA2.map((t) => t.name)).toEqual(['big.bin']);
+    linkA2.attach(connection.a);
+    pair.linkB.attach(connection.b);
+    await until(
+      () => seenB[0]!.state === 'done' && seenA2[0]?.state === 'done',
+      () => `done (${seenA2[0]?.state}, ${seenB[0]!.state}: ${seenB[0]!.message})`,
+      30_000,
+    );
+    expect(seenB).toHaveLength(1);
+    expect(sha(new Uint8Array(await seenB[0]!.file!.arrayBuffer()))).toBe(sha(bytes));
+    expect(seenB[0]!.sha256).toBe(await fileHash(bytes));
+    const first = decodeFrame(connection.a.files.sentFrames[0]!);
+    if (!first.ok) throw new Error('bad frame');
+    expect(first.frame.offset).toBeGreaterThan(2 * 1024 * 1024);
+    expect(kept.size).toBe(0);
   }, 40_000);
 
   it('a cancel made while the connection is down reaches the other side once it is back', async () => {
