@@ -12,7 +12,7 @@
  * (the runtime port carries Files), so her new overlay continues sending it from the bytes Bo
  * has, which Bo counts.
  */
-import type { Page } from 'playwright-core';
+import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
@@ -41,6 +41,41 @@ afterAll(async () => {
   await pages?.close();
   await server?.stop();
 });
+
+/** Waits until the file card's progress in `frame` reaches `least` bytes; returns the value. */
+async function progressReaching(frame: Page | Frame, least: number): Promise<number> {
+  const handle = await frame.waitForFunction(
+    (atLeast) => {
+      const progress = document.querySelector<HTMLProgressElement>('li.parley-file progress');
+      return progress && progress.value >= atLeast ? progress.value : false;
+    },
+    least,
+    { polling: 10, timeout: 90_000 },
+  );
+  return (await handle.jsonValue()) as number;
+}
+
+/** Ana's page deletes her overlay; returns the new one once it shows the card of `fileName`. */
+async function remountOverlay(anaPage: Page, overlay: Frame, fileName: string): Promise<Frame> {
+  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+  let next = overlay;
+  await expect
+    .poll(
+      async () => {
+        next =
+          anaPage
+            .frames()
+            .find(
+              (f) =>
+                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
+            ) ?? overlay;
+        return next === overlay ? 0 : card(next, fileName).count();
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(1);
+  return next;
+}
 
 /** Counts the body bytes Bo's page hands to 'files' channels, and records each card's states. */
 const COUNT_SENT = `(() => {
@@ -87,36 +122,11 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   await dropTestFiles(bo);
   // Cut once Ana has written well over what may be in flight, so that starting over would show.
   await card(overlay, 'movie.bin').waitFor({ timeout: 60_000 });
-  const writtenAtCut = (await overlay
-    .waitForFunction(
-      (least) => {
-        const progress = document.querySelector<HTMLProgressElement>('li.parley-file progress');
-        return progress && progress.value >= least ? progress.value : false;
-      },
-      maxInFlight + 8 * 1024 * 1024,
-      { polling: 10, timeout: 90_000 },
-    )
-    .then((handle) => handle.jsonValue())) as number;
+  const writtenAtCut = await progressReaching(overlay, maxInFlight + 8 * 1024 * 1024);
   expect(writtenAtCut).toBeLessThan(size);
 
   // Ana's page deletes the overlay; a new one comes back and connects again.
-  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
-  let next = overlay;
-  await expect
-    .poll(
-      async () => {
-        next =
-          anaPage
-            .frames()
-            .find(
-              (f) =>
-                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
-            ) ?? overlay;
-        return next === overlay ? 0 : card(next, 'movie.bin').count();
-      },
-      { timeout: 60_000 },
-    )
-    .toBe(1);
+  const next = await remountOverlay(anaPage, overlay, 'movie.bin');
   await expect
     .poll(() => card(next, 'movie.bin').getAttribute('data-state'), { timeout: 120_000 })
     .toBe('done');
@@ -174,36 +184,11 @@ test("a file in flight when the sender's overlay is re-mounted continues from th
   const originals = await makeFiles(overlay as unknown as Page, [{ kind: 'random', name: 'film.bin', size }]);
   await dropTestFiles(overlay as unknown as Page);
   await card(bo, 'film.bin').waitFor({ timeout: 60_000 });
-  const writtenAtCut = (await bo
-    .waitForFunction(
-      (least) => {
-        const progress = document.querySelector<HTMLProgressElement>('li.parley-file progress');
-        return progress && progress.value >= least ? progress.value : false;
-      },
-      maxInFlight + 8 * 1024 * 1024,
-      { polling: 10, timeout: 90_000 },
-    )
-    .then((handle) => handle.jsonValue())) as number;
+  const writtenAtCut = await progressReaching(bo, maxInFlight + 8 * 1024 * 1024);
   expect(writtenAtCut).toBeLessThan(size);
 
   // Ana's page deletes the overlay; the new one takes the File over and continues.
-  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
-  let next = overlay;
-  await expect
-    .poll(
-      async () => {
-        next =
-          anaPage
-            .frames()
-            .find(
-              (f) =>
-                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
-            ) ?? overlay;
-        return next === overlay ? 0 : card(next, 'film.bin').count();
-      },
-      { timeout: 60_000 },
-    )
-    .toBe(1);
+  const next = await remountOverlay(anaPage, overlay, 'film.bin');
   await expect.poll(() => card(bo, 'film.bin').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
   await expect
     .poll(() => card(next, 'film.bin').getAttribute('data-state'), { timeout: 30_000 })
