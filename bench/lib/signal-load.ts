@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { isSignalFrame } from './signal-frames.ts';
 
 type Kind = 'ours' | 'peerjs' | 'bare';
 
@@ -62,8 +63,6 @@ const ADAPTERS: Record<Kind, Adapter> = {
 };
 
 const MESSAGE_BYTES = 500;
-/** Where the type's first letter is in our server's frames: `{"v":1,"type":"signal"…`. */
-const OURS_TYPE_AT = '{"v":1,"type":"'.length;
 
 class Conn {
   peerId = '';
@@ -146,7 +145,7 @@ function onFrames(conn: Conn, chunk: Buffer): void {
     const start = off + hdr;
     if (opcode === 1) {
       if (conn.onText) conn.onText(buf.toString('utf8', start, start + len));
-      else if (kind === 'ours' && buf[start + OURS_TYPE_AT] !== 0x73 /* s: not a signal */) {
+      else if (kind === 'ours' && !isSignalFrame(buf, start, start + len)) {
         // An error (rate-limited, …) or news is not a relayed message: it must not take a
         // message's send time, or every later message would be matched with an older one.
         if (buf.toString('utf8', start, start + len).includes('"peer-joined"')) conn.sawPeer = true;
