@@ -1,5 +1,5 @@
 /**
- * A Redis connection that only PUBLISHes, with replies switched off (`CLIENT REPLY OFF`): the
+ * A Redis connection that only sends (PUBLISH, or EVAL of the relay's script), with replies switched off (`CLIENT REPLY OFF`): the
  * relay's batches between nodes (signal-batch.ts) go out on it. Every other command stays on
  * node-redis (redis-connection.ts); this one exists because a relayed batch needs no answer,
  * and waiting for one cost each batch a second wake-up of the sending node, a RESP parse and a
@@ -22,16 +22,29 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 export interface RedisPublisher {
   /** Connected, authenticated, replies off. */
   readonly ready: boolean;
-  /** PUBLISH `channel` (ASCII) with the concatenation of `parts` (`bytes` long); false if dropped. */
+  /** PUBLISH `channel` with the concatenation of `parts` (`bytes` long); false if dropped. */
   publish(channel: string, parts: readonly Buffer[], bytes: number): boolean;
+  /**
+   * EVAL `script` with `keys`, the concatenation of `parts` (`bytes` long) as its first
+   * argument and `args` after it; false if dropped. Its answer is never read (nor an error).
+   */
+  evalWith(
+    script: string,
+    keys: readonly string[],
+    parts: readonly Buffer[],
+    bytes: number,
+    args: readonly string[],
+  ): boolean;
   /** Sends what was published and closes (waits at most a second). */
   close(): Promise<void>;
 }
 
+function bulk(a: string): string {
+  return `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+}
+
 function command(args: readonly string[]): string {
-  let s = `*${args.length}\r\n`;
-  for (const a of args) s += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-  return s;
+  return `*${args.length}\r\n${args.map(bulk).join('')}`;
 }
 
 export function connectPublisher(url: string, log: Logger): RedisPublisher {
@@ -94,26 +107,40 @@ export function connectPublisher(url: string, log: Logger): RedisPublisher {
   }
   open();
 
+  /** Writes `head`, a bulk string of `parts` (`bytes` long), then `tail`: one command, one write. */
+  function send(head: string, parts: readonly Buffer[], bytes: number, tail: string): boolean {
+    const s = socket;
+    if (!ready || s === null || s.writableLength > MAX_BACKLOG_BYTES) {
+      dropped++;
+      return false;
+    }
+    const open = `${head}$${bytes}\r\n`;
+    const openBytes = Buffer.byteLength(open);
+    const out = Buffer.allocUnsafe(openBytes + bytes + 2 + Buffer.byteLength(tail));
+    let o = out.write(open, 0);
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    o += CRLF.copy(out, o);
+    if (tail !== '') out.write(tail, o);
+    s.write(out);
+    return true;
+  }
+
   return {
     get ready() {
       return ready;
     },
     publish(channel, parts, bytes) {
-      const s = socket;
-      if (!ready || s === null || s.writableLength > MAX_BACKLOG_BYTES) {
-        dropped++;
-        return false;
-      }
-      const head = `*3\r\n$7\r\nPUBLISH\r\n$${channel.length}\r\n${channel}\r\n$${bytes}\r\n`;
-      const out = Buffer.allocUnsafe(head.length + bytes + 2);
-      let o = out.write(head, 0, 'latin1');
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.length;
-      }
-      CRLF.copy(out, o);
-      s.write(out);
-      return true;
+      return send(`*3\r\n$7\r\nPUBLISH\r\n${bulk(channel)}`, parts, bytes, '');
+    },
+    evalWith(script, keys, parts, bytes, args) {
+      let head = `*${4 + keys.length + args.length}\r\n$4\r\nEVAL\r\n${bulk(script)}${bulk(String(keys.length))}`;
+      for (const k of keys) head += bulk(k);
+      let tail = '';
+      for (const a of args) tail += bulk(a);
+      return send(head, parts, bytes, tail);
     },
     async close() {
       closed = true;

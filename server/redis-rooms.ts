@@ -21,13 +21,22 @@
  * when it is back each node re-asserts its members (a restarted Redis may be empty) and
  * brings its mirrors up to date.
  */
+
+import { RESP_TYPES } from '@redis/client';
 import type { IceServer, JoinMessage, SignalOutMessage } from '../src/protocol/signaling.ts';
 import { joinedFrame, peerJoinedFrame, peerLeftFrame, relayFrame, signalFrame } from './frames.ts';
 import { type Logger, roomTag } from './log.ts';
 import type { RoomsConfig } from './memory-rooms.ts';
 import { connectRedis } from './redis-connection.ts';
 import { connectPublisher } from './redis-publisher.ts';
-import { JOIN_SCRIPT, LEAVE_SCRIPT, PARK_SCRIPT, REAP_SCRIPT, SYNC_SCRIPT } from './redis-scripts.ts';
+import {
+  JOIN_SCRIPT,
+  LEAVE_SCRIPT,
+  PARK_SCRIPT,
+  REAP_SCRIPT,
+  RELAY_SCRIPT,
+  SYNC_SCRIPT,
+} from './redis-scripts.ts';
 import { hashToken, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
 import { decodeBatch, SignalBatcher } from './signal-batch.ts';
 
@@ -51,6 +60,10 @@ const RESYNC_SETTLE_MS = 5000;
 const MOVED_LISTEN_MS = 10_000;
 /** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
 const MAX_BATCH_BYTES = 256 * 1024;
+/** Signals kept for a node that is gone (RELAY_SCRIPT), at most this many bytes per node. */
+const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+/** While listening as moved (listenAsMoved): how often the old node's queue is read. */
+const QUEUE_POLL_MS = 250;
 
 interface LocalRoom<M> {
   readonly id: string;
@@ -83,11 +96,21 @@ export function createRedisRooms<M extends Member>(
   const nodesKey = `${prefix}nodes`;
   const nodeRoomsKey = `${prefix}node:${node}`;
   const nodeChan = (id: string) => `${prefix}nc:${id}`;
+  /** Only this node subscribes to its live channel: Redis sees it gone the moment it dies. */
+  const liveChan = (id: string) => `${prefix}nl:${id}`;
+  const queueKey = (id: string) => `${prefix}nq:${id}`;
+  /** Queues keep signals for a gone node's members for as long as those may resume. */
+  const queueTtl = String(config.resumeGraceMs + MOVED_LISTEN_MS);
   const roomTtl = String(config.resumeGraceMs + ROOM_TTL_EXTRA_MS);
   const rooms = new Map<string, LocalRoom<M>>();
   const joining = new Set<M>();
   /** Other nodes' channels listened on after members resumed here from them (listenAsMoved). */
-  const moved = new Map<string, { subscribed: Promise<unknown>; timer: NodeJS.Timeout }>();
+  const moved = new Map<string, { ready: Promise<unknown>; timer: NodeJS.Timeout; poll: NodeJS.Timeout }>();
+  /**
+   * How far this node has read each gone node's queue (listenAsMoved), kept as long as the
+   * queue lives so that a later resume from the same node does not deliver a record again.
+   */
+  const queueRead = new Map<string, { offset: number; reading: Promise<void>; until: number }>();
   let draining = false;
   let closed = false;
 
@@ -104,8 +127,13 @@ export function createRedisRooms<M extends Member>(
     },
     log,
   );
-  // Signals for members on this node (the client resubscribes after a reconnect).
+  // Signals for members on this node (the client resubscribes after a reconnect), and the
+  // live channel that says this node is there (RELAY_SCRIPT).
   sub.subscribe(nodeChan(node), onSignals, true).catch(() => {});
+  sub.subscribe(liveChan(node), () => {}, true).catch(() => {});
+
+  /** Commands whose string replies come as bytes (the queued batches). */
+  const buffers = cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
 
   // ---- the local mirror of rooms ----
   function roomFor(id: string): LocalRoom<M> {
@@ -173,15 +201,20 @@ export function createRedisRooms<M extends Member>(
     });
   }
 
-  /** Signals for peers on other nodes: one PUBLISH per target node, at the end of this turn. */
+  /**
+   * Signals for peers on other nodes: one batch per target node, at the end of this turn,
+   * published on its channel, or kept in its queue if it is gone (RELAY_SCRIPT).
+   */
   const publisher = connectPublisher(config.redisUrl, log);
+  const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES)] as const;
   const batcher = new SignalBatcher({
     windowMs: 0,
     maxBytes: MAX_BATCH_BYTES,
     publish(toNode, parts, bytes) {
       // Two parts per record (signal-batch.ts): counted here, once sent or dropped.
       const count = parts.length / 2;
-      if (publisher.publish(nodeChan(toNode), parts, bytes)) outbox.relayed(count);
+      const keys = [nodeChan(toNode), liveChan(toNode), queueKey(toNode), `${prefix}nqb:${toNode}`];
+      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, queueArgs)) outbox.relayed(count);
       else {
         outbox.dropped(count);
         log.debug('relay dropped: redis unavailable');
@@ -319,25 +352,59 @@ export function createRedisRooms<M extends Member>(
    * A member resumed here from another node (that node died or drains, or its old socket is
    * not yet noticed as gone). The other nodes route signals for it by their mirrors, which
    * still name the old node until they have read the room's `R` event: a signal sent in that
-   * moment goes to the old node's channel, where nobody may listen any more. So this node
-   * listens on that channel too for MOVED_LISTEN_MS (long past any node's lag behind the event)
-   * and delivers what is for its own members; the rest it drops, as on its own channel.
+   * moment goes to the old node. If that node is still live it is published on its channel,
+   * where nobody may listen any more by the time it arrives: so this node listens on that
+   * channel too for MOVED_LISTEN_MS (long past any node's lag behind the event) and delivers
+   * what is for its own members; the rest it drops, as on its own channel. If it is gone,
+   * signals for it (also those sent while its members were reconnecting) are kept in its queue
+   * (RELAY_SCRIPT): this node reads that now, before the member hears `joined`, and then every
+   * QUEUE_POLL_MS while it listens, and delivers what is for its own members.
    */
   function listenAsMoved(from: string): Promise<unknown> {
     const listening = moved.get(from);
     if (listening !== undefined) {
       listening.timer.refresh();
-      return listening.subscribed;
+      return listening.ready.then(() => readQueue(from));
     }
     const subscribed = sub.subscribe(nodeChan(from), onSignals, true);
-    subscribed.catch(() => {});
+    const ready = Promise.all([subscribed, readQueue(from)]);
+    ready.catch(() => {});
+    const poll = setInterval(() => void readQueue(from).catch(() => {}), QUEUE_POLL_MS);
+    poll.unref();
     const timer = setTimeout(() => {
       moved.delete(from);
+      clearInterval(poll);
       sub.unsubscribe(nodeChan(from)).catch(() => {});
     }, MOVED_LISTEN_MS);
     timer.unref();
-    moved.set(from, { subscribed, timer });
-    return subscribed;
+    moved.set(from, { ready, timer, poll });
+    return ready;
+  }
+
+  /** Delivers the batches kept in a gone node's queue since this node last read it (in order, one read at a time). */
+  function readQueue(from: string): Promise<void> {
+    const now = Date.now();
+    for (const [id, r] of queueRead) if (r.until < now) queueRead.delete(id);
+    let r = queueRead.get(from);
+    if (r === undefined) {
+      r = { offset: 0, reading: Promise.resolve(), until: 0 };
+      queueRead.set(from, r);
+    }
+    r.until = now + Number(queueTtl);
+    const state = r;
+    state.reading = state.reading
+      .catch(() => {})
+      .then(async () => {
+        const batches = (await buffers.sendCommand([
+          'LRANGE',
+          queueKey(from),
+          String(state.offset),
+          '-1',
+        ])) as Buffer[];
+        state.offset += batches.length;
+        for (const batch of batches) onSignals(batch);
+      });
+    return state.reading;
   }
 
   /** A join that went through for a socket that is gone: leave again (resumable). */
@@ -590,10 +657,16 @@ export function createRedisRooms<M extends Member>(
     drain() {
       draining = true;
       clearInterval(heartbeat);
+      // No longer live: signals for its members are kept for the nodes they resume on.
+      sub.unsubscribe(liveChan(node)).catch(() => {});
     },
     async close() {
       closed = true;
       clearInterval(heartbeat);
+      for (const { timer, poll } of moved.values()) {
+        clearTimeout(timer);
+        clearInterval(poll);
+      }
       batcher.close();
       await Promise.all([publisher.close(), connection.close()]);
     },

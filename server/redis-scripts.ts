@@ -17,8 +17,8 @@
  *   L|ver|peerId                   left
  *   R|ver|peerId|node              resumed on `node` with its old socket still counted live
  *   A|ver|peerId||node             re-asserted by its node after Redis came back (SYNC_SCRIPT)
- * (Signals between nodes go on the receiving node's channel `<prefix>nc:<node>`, batched; see
- * redis-rooms.ts.)
+ * (Signals between nodes go on the receiving node's channel `<prefix>nc:<node>`, batched, through
+ * RELAY_SCRIPT; see redis-rooms.ts.)
  * Keys are built inside the scripts, so this is for a single Redis (with replicas or
  * Sentinel), not Redis Cluster.
  */
@@ -241,4 +241,28 @@ for _, node in ipairs(dead) do
   redis.call('ZREM', nodes, node)
 end
 return reaped
+`;
+
+/**
+ * One batch of signals for one node (signal-batch.ts), sent with replies off by
+ * redis-publisher.ts. While that node is live it is published on the node's channel. A node is
+ * live while its subscriber holds its live channel `<prefix>nl:<node>` (only that node
+ * subscribes to it; a killed node's connection closes and Redis drops it at once; a draining
+ * node leaves it first). Otherwise nobody would read the batch: it is kept in the node's queue
+ * `<prefix>nq:<node>` (a list) for the nodes its members resume on (redis-rooms.ts reads it),
+ * for the resume grace, up to a size (`<prefix>nqb:<node>` counts its bytes).
+ * KEYS: node channel, live channel, queue, queue bytes. ARGV: batch, ttlMs, maxBytes.
+ */
+export const RELAY_SCRIPT = `
+if redis.call('PUBSUB', 'NUMSUB', KEYS[2])[2] > 0 then
+  redis.call('PUBLISH', KEYS[1], ARGV[1])
+  return 1
+end
+local bytes = redis.call('INCRBY', KEYS[4], #ARGV[1])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
+if bytes <= tonumber(ARGV[3]) then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return 0
 `;

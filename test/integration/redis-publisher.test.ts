@@ -7,6 +7,7 @@ import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.ts';
 import { connectPublisher, type RedisPublisher } from '../../server/redis-publisher.ts';
+import { RELAY_SCRIPT } from '../../server/redis-scripts.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
 
 let redis: RedisHandle;
@@ -29,9 +30,9 @@ async function listen(channel: string, url = redis.url) {
   return { got, close: () => sub.close() };
 }
 
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -73,6 +74,35 @@ describe('redis publisher', () => {
     expect(sub.got).toEqual(['back']);
     await p.close();
     await sub.close();
+  });
+
+  it("the relay's script: published while the node's live channel is held, else kept in its queue with a TTL", async () => {
+    const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nq:n1', 'pub-test:nqb:n1'];
+    const p = connectPublisher(redis.url, createLogger('silent'));
+    await until('the publisher to connect', () => p.ready);
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    const relay = (text: string) => {
+      const parts = [Buffer.from(text.slice(0, 2)), Buffer.from(text.slice(2))];
+      return p.evalWith(RELAY_SCRIPT, keys, parts, Buffer.byteLength(text), ['60000', '40']);
+    };
+    // Nobody holds the live channel (the node is gone): kept, up to 40 bytes.
+    const sub = await listen(keys[0]!);
+    expect(relay('kept ✓ 1')).toBe(true);
+    expect(relay('kept 2')).toBe(true);
+    expect(relay('x'.repeat(30))).toBe(true); // past the size limit: not kept
+    await until('the queue', async () => (await admin.lLen(keys[2]!)) === 2);
+    // The node is live again: published, not kept.
+    const live = await listen(keys[1]!);
+    expect(relay('published')).toBe(true);
+    await until('the published batch', () => sub.got.length > 0);
+    expect(sub.got).toEqual(['published']);
+    expect(await admin.lRange(keys[2]!, 0, -1)).toEqual(['kept ✓ 1', 'kept 2']);
+    const ttl = await admin.pTTL(keys[2]!);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    await Promise.all([p.close(), sub.close(), live.close(), admin.close()]);
   });
 
   it('authenticates with the password in REDIS_URL, and stays down with a wrong one', async () => {

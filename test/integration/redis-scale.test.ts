@@ -181,6 +181,41 @@ describe('several nodes on one Redis', () => {
     }
   });
 
+  it('signals sent to a peer while it reconnects after its node died reach it once it resumes on another node', async () => {
+    const n3 = await startServer(env);
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b, joined: jb } = await TestClient.joined(n1.url, room);
+      await a.next('peer-joined');
+      await n3.stop('SIGKILL');
+      await a.closed;
+      // Sent while a has no socket anywhere: its node is gone, b's node still routes to it.
+      const before = await metric(n1.url, 'parley_messages_relayed_total');
+      b.send(signal(ja.peerId, { n: 1 }));
+      b.send(signal(ja.peerId, { n: 2 }));
+      const end = Date.now() + 10_000;
+      while ((await metric(n1.url, 'parley_messages_relayed_total')) < before + 2) {
+        if (Date.now() > end) throw new Error("b's node did not send the two signals");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const { client: a2, joined: again } = await resumeOn(n2.url, room, ja.peerId, ja.resumeToken);
+      expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 1 } });
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 2 } });
+      b.send(signal(ja.peerId, { n: 3 }));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 3 } });
+      // The new node reads the old node's queue a few times more: nothing comes twice.
+      await new Promise((r) => setTimeout(r, 1000));
+      b.send(signal(ja.peerId, { n: 4 }));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 4 } });
+      expect(await news(b)).toEqual([]);
+      for (const x of [a2, b]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+    }
+  });
+
   it('a node draining on SIGTERM hands its clients off: they resume elsewhere with the same ids, unnoticed', async () => {
     const n3 = await startServer(env);
     const room = newRoom();
