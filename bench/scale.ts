@@ -77,13 +77,25 @@ const TURNS = 3;
 const PRESENCE_USERS = QUICK ? 2000 : 20_000;
 const MAILBOXES_PER_USER = 5;
 
-type Kind = 'one' | 'oneRedis' | 'two';
-const KINDS: readonly Kind[] = ['one', 'oneRedis', 'two'];
+/**
+ * `--baseline DIR`: a fourth setup, two nodes + Redis running the server of another checkout
+ * (DIR, with its node_modules), in the latency, idle and equal-rate phases, taking turns with
+ * the others: a before/after of a change to the cross-node path within one run.
+ */
+const baselineAt = process.argv.indexOf('--baseline');
+const BASELINE = baselineAt > 0 ? (process.argv[baselineAt + 1] ?? null) : null;
+if (baselineAt > 0 && BASELINE === null) throw new Error('--baseline needs a directory');
+
+type Kind = 'one' | 'oneRedis' | 'two' | 'twoBase';
+const KINDS: readonly Kind[] =
+  BASELINE === null ? ['one', 'oneRedis', 'two'] : ['one', 'oneRedis', 'two', 'twoBase'];
 const LABEL: Record<Kind, string> = {
   one: 'one node',
   oneRedis: 'one node + Redis',
   two: 'two nodes + Redis',
+  twoBase: 'two nodes, baseline',
 };
+const perKind = <T>(make: () => T) => Object.fromEntries(KINDS.map((k) => [k, make()])) as Record<Kind, T>;
 
 /** As bench:signal: all load comes from one address; the token bucket still runs. */
 const NODE_ENV = {
@@ -157,9 +169,10 @@ async function redisUsedMemory(): Promise<number> {
 async function startNodes(kind: Kind): Promise<{ nodes: ChildProcess[]; ports: number[] }> {
   const env: Record<string, string> =
     kind === 'one' ? NODE_ENV : { ...NODE_ENV, REDIS_URL: redis!.url, REDIS_PREFIX: `bench-${kind}:` };
+  const main = kind === 'twoBase' ? `${BASELINE}/server/main.ts` : 'server/main.ts';
   const started = await Promise.all(
-    Array.from({ length: kind === 'two' ? 2 : 1 }, (_, i) =>
-      startNodeServer(`${LABEL[kind]} (node ${i + 1})`, ['server/main.ts'], env),
+    Array.from({ length: kind === 'two' || kind === 'twoBase' ? 2 : 1 }, (_, i) =>
+      startNodeServer(`${LABEL[kind]} (node ${i + 1})`, [main], env),
     ),
   );
   for (const s of started) children.add(s.child);
@@ -185,7 +198,8 @@ async function prepare(kind: Kind): Promise<Setup> {
     lo: 0,
     hi: null,
     bisects: 0,
-    done: false,
+    // The baseline is only in the equal-rate comparison, not in the relay-rate climb.
+    done: kind === 'twoBase',
     trying: null,
     attempts: 0,
   };
@@ -193,7 +207,7 @@ async function prepare(kind: Kind): Promise<Setup> {
   await gen.call({ cmd: 'idle', total: 300 });
   await gen.call({ cmd: 'closeIdle' });
   await sleep(1500);
-  if (kind !== 'two') {
+  if (kind === 'one' || kind === 'oneRedis') {
     const node = nodes[0]!;
     const base = await settledRss(node);
     const redisBase = await redisUsedMemory();
@@ -301,7 +315,7 @@ for (const kind of KINDS) setups.push(await prepare(kind));
 const byKind = (k: Kind) => setups.find((s) => s.kind === k)!;
 
 out(`\nLatency at ${LOW_RATE} msgs/s (setups take turns; median of ${TURNS})`);
-const low: Record<Kind, Measured[]> = { one: [], oneRedis: [], two: [] };
+const low = perKind<Measured[]>(() => []);
 for (let turn = 0; turn < TURNS; turn++) {
   for (let i = 0; i < setups.length; i++) {
     const s = setups[(i + turn) % setups.length]!;
@@ -322,7 +336,7 @@ for (const k of KINDS) {
  * nodes pay it twice; at a low rate it is a visible part of their CPU per message.
  */
 out(`\nIdle CPU, pairs connected, no traffic (${IDLE_CPU_MS / 1000} s; setups take turns; mean of ${TURNS})`);
-const idleMsPerSec: Record<Kind, number[]> = { one: [], oneRedis: [], two: [] };
+const idleMsPerSec = perKind<number[]>(() => []);
 for (let turn = 0; turn < TURNS; turn++) {
   for (let i = 0; i < setups.length; i++) {
     const s = setups[(i + turn) % setups.length]!;
@@ -339,7 +353,7 @@ for (const k of KINDS) {
 }
 
 out(`\nCPU per message at equal rates (setups take turns; median of ${TURNS})`);
-const equal: Record<Kind, Record<number, Measured[]>> = { one: {}, oneRedis: {}, two: {} };
+const equal = perKind<Record<number, Measured[]>>(() => ({}));
 for (const rate of EQUAL_RATES) {
   for (let turn = 0; turn < TURNS; turn++) {
     for (let i = 0; i < setups.length; i++) {
@@ -476,6 +490,13 @@ out(
     `without each setup's idle CPU ${EQUAL_RATES.map((r) => busyRatio(r)).join(', ')})\n` +
     `  two nodes throughput ${(rate(two) / rate(one)).toFixed(2)}× (two nodes, Redis and the generator share 2 cores)\n` +
     `  cross-node relay adds ${crossP50.toFixed(2)} ms at p50 (goal ≤ 2)\n` +
+    (BASELINE === null
+      ? ''
+      : `  against the baseline (${BASELINE}): two nodes' CPU per message ` +
+        `${EQUAL_RATES.map((r) => `${(nodeUs('two', r) / nodeUs('twoBase', r)).toFixed(2)}× @${r}`).join(', ')}, ` +
+        `Redis's ${EQUAL_RATES.map((r) => `${(redisUs('two', r) / redisUs('twoBase', r)).toFixed(2)}×`).join(', ')}; ` +
+        `baseline's CPU per message against one node ${EQUAL_RATES.map((r) => `${(nodeUs('twoBase', r) / nodeUs('one', r)).toFixed(2)}×`).join(', ')}; ` +
+        `its cross-node relay adds ${(p50('twoBase') - p50('one')).toFixed(2)} ms at p50\n`) +
     `  memory per idle socket with Redis: node ${oneRedis.kbPerSocket.toFixed(2)} KB (${(oneRedis.kbPerSocket / one.kbPerSocket).toFixed(2)}× ` +
     `without Redis, ${one.kbPerSocket.toFixed(2)} KB) + Redis ${oneRedis.redisBytesPerSocket.toFixed(0)} bytes`,
 );
