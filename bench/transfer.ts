@@ -16,7 +16,10 @@
  *     same size, timed from the drop to "Received and verified" on the receiver;
  *  3. the receiver's memory growth while receiving 1 GiB: peak minus baseline of the summed
  *     resident memory of all the receiving browser's processes (the browser process holds
- *     Blob data and the storage service's buffers), and, printed too, of its renderers only.
+ *     Blob data and the storage service's buffers; Chromium's on-device model service, which
+ *     starts by itself, left out), and, printed too, of its renderers only, of each kind of
+ *     process, and the V8 heaps (JS heap, ArrayBuffer backing stores) of the receiving
+ *     document and its workers. The baseline is taken after a full garbage collection there.
  * Sizes: TRANSFER_MIB (default 256), MEMORY_MIB (1024), RUNS (3); RECEIVERS=guest,extension;
  * RUN_TIMEOUT_S (300, per TRANSFER_MIB run; the memory run gets it scaled by size): a run that
  * does not finish in time fails the bench with what each side saw.
@@ -34,6 +37,7 @@
  */
 
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
@@ -42,7 +46,14 @@ import { launchBrowser, ORDINARY_PAGE, startPageServer } from '../test/e2e/harne
 import { launchExtensionUser, overlayFrame, startCallFromPopup } from '../test/e2e/popup-driver.ts';
 import { ROOT, type ServerHandle, startServer } from '../test/helpers/server-process.ts';
 import { firefoxTransferBench } from './lib/firefox-transfer.ts';
-import { cpuSeconds, cpuSpent, type MemoryGrowth, sampleGrowth } from './lib/transfer-memory.ts';
+import { type HeapWatch, watchHeaps } from './lib/transfer-heap.ts';
+import {
+  cpuSeconds,
+  cpuSpent,
+  type MemoryGrowth,
+  sampleGrowth,
+  UNRELATED_ROLES,
+} from './lib/transfer-memory.ts';
 import { type ProfileTarget, startProfiles } from './lib/transfer-profile.ts';
 import { RECORD_CHANNELS, rawThroughput } from './lib/transfer-raw.ts';
 import { MiB, makeLargeFile, median, NAME_HELPER, round, waitDone } from './lib/transfer-steps.ts';
@@ -85,13 +96,28 @@ interface Pair {
   senderMarker: string;
   /** Other threads to profile with PROFILE=1 (the offscreen document). */
   moreProfileTargets?(): Promise<ProfileTarget[]>;
+  /** The DevTools target of the document whose V8 heaps (and its workers') the memory run samples. */
+  heapTarget(): Promise<{ name: string; webSocketDebuggerUrl: string }>;
   close(): Promise<void>;
+}
+
+interface DevToolsTarget {
+  type: string;
+  url: string;
+  webSocketDebuggerUrl: string;
+}
+
+/** The DevTools targets of a browser launched with --remote-debugging-port=0. */
+async function devToolsTargets(userDataDir: string): Promise<DevToolsTarget[]> {
+  const port = (await readFile(join(userDataDir, 'DevToolsActivePort'), 'utf8')).split('\n')[0];
+  return (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as DevToolsTarget[];
 }
 
 async function guestPair(server: ServerHandle): Promise<Pair> {
   const [ana, bo] = await Promise.all([
     launchBrowser({ extension: false }),
-    launchBrowser({ extension: false }),
+    // The receiver's DevTools port: its V8 heaps during the memory run.
+    launchBrowser({ extension: false, args: ['--remote-debugging-port=0'] }),
   ]);
   const close = async () => {
     await Promise.all([ana.close(), bo.close()]);
@@ -108,6 +134,13 @@ async function guestPair(server: ServerHandle): Promise<Pair> {
       receiver: b,
       receiverMarker: `--user-data-dir=${bo.userDataDir}`,
       senderMarker: `--user-data-dir=${ana.userDataDir}`,
+      async heapTarget() {
+        const page = (await devToolsTargets(bo.userDataDir)).find(
+          (t) => t.type === 'page' && new URL(t.url).pathname.startsWith('/r/'),
+        );
+        if (!page) throw new Error('The receiving guest page is not among the DevTools targets.');
+        return { name: 'guest page', webSocketDebuggerUrl: page.webSocketDebuggerUrl };
+      },
       close,
     };
   } catch (error) {
@@ -155,6 +188,11 @@ async function extensionPair(server: ServerHandle): Promise<Pair> {
         return offscreen
           ? [{ name: 'offscreen document', webSocketDebuggerUrl: offscreen.webSocketDebuggerUrl }]
           : [];
+      },
+      async heapTarget() {
+        const offscreen = (await ana.targets()).find((t) => t.url.endsWith('/src/offscreen/offscreen.html'));
+        if (!offscreen) throw new Error('The offscreen document is not among the DevTools targets.');
+        return { name: 'extension main thread', webSocketDebuggerUrl: offscreen.webSocketDebuggerUrl };
       },
       close,
     };
@@ -298,19 +336,47 @@ async function measure(pair: Pair, receiverName: string): Promise<Result> {
     );
   }
 
-  await receiver.evaluate(() => (globalThis as { gc?: () => void }).gc?.());
   await makeLargeFile(sender, `memory-${receiverName}.bin`, MEMORY_MIB * MiB);
-  const memory = await sampleGrowth(pair.receiverMarker, async () => {
-    await dropTestFiles(sender);
-    await waitDone(
-      receiver,
-      `memory-${receiverName}.bin`,
-      RUN_TIMEOUT_MS * Math.max(1, MEMORY_MIB / TRANSFER_MIB),
-      `${receiverName} receiver, memory run`,
+  const heapTarget = await pair.heapTarget();
+  const heaps: HeapWatch = await watchHeaps(heapTarget.webSocketDebuggerUrl, heapTarget.name);
+  let memory: MemoryGrowth;
+  try {
+    // The baseline without the garbage of the earlier runs (the chunks they received).
+    await heaps.collectGarbage();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await heaps.sample();
+    memory = await sampleGrowth(
+      pair.receiverMarker,
+      async () => {
+        await dropTestFiles(sender);
+        await waitDone(
+          receiver,
+          `memory-${receiverName}.bin`,
+          RUN_TIMEOUT_MS * Math.max(1, MEMORY_MIB / TRANSFER_MIB),
+          `${receiverName} receiver, memory run`,
+        );
+      },
+      () => heaps.sample(),
     );
-  });
+  } finally {
+    heaps.close();
+  }
+  const mib = (bytes: number) => round(bytes / MiB);
   log(
-    `${receiverName} receiver memory while receiving ${MEMORY_MIB} MiB: renderers ${round(memory.rendererBaseline / MiB)} → peak ${round(memory.rendererPeak / MiB)} MiB (growth ${round((memory.rendererPeak - memory.rendererBaseline) / MiB)} MiB); all processes ${round(memory.allBaseline / MiB)} → ${round(memory.allPeak / MiB)} MiB (growth ${round((memory.allPeak - memory.allBaseline) / MiB)} MiB)`,
+    `${receiverName} receiver memory while receiving ${MEMORY_MIB} MiB: renderers ${mib(memory.rendererBaseline)} → peak ${mib(memory.rendererPeak)} MiB (growth ${mib(memory.rendererPeak - memory.rendererBaseline)} MiB); all processes ${mib(memory.allBaseline)} → ${mib(memory.allPeak)} MiB (growth ${mib(memory.allPeak - memory.allBaseline)} MiB)\n` +
+      `  growth by process (at the peak of all / its own peak, MiB): ${Object.entries(memory.byRole)
+        .sort((a, b) => b[1].atPeak - a[1].atPeak)
+        .map(
+          ([role, g]) =>
+            `${role} ${mib(g.atPeak)} / ${mib(g.peak)}${UNRELATED_ROLES.has(role) ? ' (not counted)' : ''}`,
+        )
+        .join(', ')}\n` +
+      `  V8 heaps (first sample → peak, MiB; JS heap used, ArrayBuffer backing stores): ${[...heaps.figures]
+        .map(
+          ([name, f]) =>
+            `${name}: used ${mib(f.first.used)} → ${mib(f.peak.used)}, buffers ${mib(f.first.backing)} → ${mib(f.peak.backing)}`,
+        )
+        .join('; ')}`,
   );
   log(
     `${receiverName} receiver: per-pair ratios ${ratios.map((x) => round(x, 2)).join(', ')}; median ratio ${round(median(ratios), 2)}× (Parley median ${round(median(ours))} MB/s, raw median ${round(median(raw))} MB/s); CPU of both browsers, Parley/raw per pair ${cpuRatios.map((x) => round(x, 2)).join(', ')}`,
@@ -347,6 +413,9 @@ async function thumbnailCheck(pair: Pair & { receiver: Page }): Promise<{ ms: nu
 
 const growthMiB = (m: MemoryGrowth) => round((m.rendererPeak - m.rendererBaseline) / MiB);
 const allGrowthMiB = (m: MemoryGrowth) => round((m.allPeak - m.allBaseline) / MiB);
+/** Each kind of process's growth at the peak of all of them, MiB. */
+const growthByProcess = (m: MemoryGrowth) =>
+  Object.fromEntries(Object.entries(m.byRole).map(([role, g]) => [role, round(g.atPeak / MiB)]));
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, 'build/guest/index.html'))) {
@@ -389,6 +458,7 @@ async function main(): Promise<void> {
           cpu_ratio_median: round(median(result.cpuRatios), 2),
           receiver_growth_mib_1gib: allGrowthMiB(result.memory),
           receiver_growth_renderers_mib_1gib: growthMiB(result.memory),
+          receiver_growth_by_process_mib_1gib: growthByProcess(result.memory),
           drop_to_thumbnail_ms: thumb.ms,
           thumbnail_before_body: thumb.beforeBody,
         });
@@ -408,6 +478,7 @@ async function main(): Promise<void> {
           extension_cpu_ratio_median: round(median(result.cpuRatios), 2),
           extension_growth_mib_1gib: allGrowthMiB(result.memory),
           extension_growth_renderers_mib_1gib: growthMiB(result.memory),
+          extension_growth_by_process_mib_1gib: growthByProcess(result.memory),
         });
       } finally {
         await pair.close();

@@ -1,7 +1,9 @@
 /**
  * Memory of one Chromium profile for `bench:transfer`: resident set size (VmRSS, /proc) of
  * its renderer processes (pages, the overlay, the offscreen document, their workers) and of
- * all its processes (the browser process too, where Blob data and the storage service live).
+ * all its processes (the browser process too, where Blob data and the storage service live),
+ * and how much each kind of process (browser, extension renderer, page renderer, GPU, the
+ * network and storage services…) grew.
  */
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
@@ -11,6 +13,24 @@ export interface ProfileProcesses {
   all: number[];
   /** Each process's kind: 'browser', or its --type (renderer, gpu-process, utility…). */
   kinds: Map<number, string>;
+  /**
+   * Finer than `kinds`, for memory: 'extension renderer' (the overlay frame, the offscreen
+   * document and the service worker share it), 'page renderer', 'utility:network'…
+   */
+  roles: Map<number, string>;
+}
+
+/** A process's role (see ProfileProcesses.roles) from its command line. */
+function role(args: string): string {
+  const type = /--type=(\S+)/.exec(args)?.[1];
+  if (!type) return 'browser';
+  if (type === 'renderer')
+    return args.includes('--extension-process') ? 'extension renderer' : 'page renderer';
+  if (type === 'utility') {
+    const sub = /--utility-sub-type=(\S+)/.exec(args)?.[1] ?? 'other';
+    return `utility:${sub.replace(/\.mojom\..*$/, '')}`;
+  }
+  return type;
 }
 
 /** The processes of the Chromium whose browser process has `marker` among its arguments. */
@@ -39,18 +59,26 @@ export function profileProcesses(marker: string): ProfileProcesses {
     renderers: members.filter((r) => r.args.includes('--type=renderer')).map((r) => r.pid),
     all: members.map((r) => r.pid),
     kinds: new Map(members.map((r) => [r.pid, /--type=(\S+)/.exec(r.args)?.[1] ?? 'browser'])),
+    roles: new Map(members.map((r) => [r.pid, role(r.args)])),
   };
 }
 
 export async function rssBytes(pids: number[]): Promise<number> {
   let total = 0;
+  for (const rss of (await rssByPid(pids)).values()) total += rss;
+  return total;
+}
+
+/** Resident bytes of each process that still exists. */
+async function rssByPid(pids: number[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
   for (const pid of pids) {
     try {
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+      out.set(pid, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024);
     } catch {}
   }
-  return total;
+  return out;
 }
 
 export interface MemoryGrowth {
@@ -58,18 +86,49 @@ export interface MemoryGrowth {
   rendererPeak: number;
   allBaseline: number;
   allPeak: number;
+  /**
+   * Per role of process (see ProfileProcesses.roles): its growth (resident bytes minus its
+   * baseline, a process started meanwhile counting from 0) in the sample where all processes
+   * together peaked (`atPeak`), and its own largest growth over the run (`peak`).
+   */
+  byRole: Record<string, { atPeak: number; peak: number }>;
 }
+
+/**
+ * Processes left out of the totals (their growth is still printed per role): Chromium's
+ * on-device model service, which Chromium starts by itself some minutes after launch (47 MiB
+ * in one memory run) whatever the pages do.
+ */
+export const UNRELATED_ROLES = new Set(['utility:on_device_model']);
 
 /**
  * Takes a baseline, starts `run`, and samples every 200 ms until it settles (peak minus
  * baseline). The process list is re-read every sample (Chromium may start a process meanwhile).
+ * `sample`, when given, is called about once a second meanwhile (the V8 heaps, bench/lib/transfer-heap.ts).
  */
-export async function sampleGrowth(marker: string, run: () => Promise<unknown>): Promise<MemoryGrowth> {
+export async function sampleGrowth(
+  marker: string,
+  run: () => Promise<unknown>,
+  sample?: () => Promise<void>,
+): Promise<MemoryGrowth> {
   const first = profileProcesses(marker);
-  const rendererBaseline = await rssBytes(first.renderers);
-  const allBaseline = await rssBytes(first.all);
+  const baseline = await rssByPid(first.all);
+  const counted = (p: ProfileProcesses) => p.all.filter((pid) => !UNRELATED_ROLES.has(p.roles.get(pid)!));
+  const rendererBaseline = sum(first.renderers, baseline);
+  const allBaseline = sum(counted(first), baseline);
   let rendererPeak = rendererBaseline;
   let allPeak = allBaseline;
+  const byRole: MemoryGrowth['byRole'] = {};
+  const growthByRole = (now: ProfileProcesses, rss: Map<number, number>) => {
+    const out: Record<string, number> = {};
+    // Processes that ended since the baseline count as shrunk to 0 in their role.
+    const pids = new Set([...first.all, ...now.all]);
+    for (const pid of pids) {
+      const role = now.roles.get(pid) ?? first.roles.get(pid) ?? 'other';
+      out[role] = (out[role] ?? 0) + (rss.get(pid) ?? 0) - (baseline.get(pid) ?? 0);
+    }
+    return out;
+  };
   let finished = false;
   let failure: unknown = null;
   const watched = run().then(
@@ -81,14 +140,36 @@ export async function sampleGrowth(marker: string, run: () => Promise<unknown>):
       failure = error;
     },
   );
+  let lastSample = 0;
   while (!finished) {
     const now = profileProcesses(marker);
-    rendererPeak = Math.max(rendererPeak, await rssBytes(now.renderers));
-    allPeak = Math.max(allPeak, await rssBytes(now.all));
+    const rss = await rssByPid(now.all);
+    rendererPeak = Math.max(rendererPeak, sum(now.renderers, rss));
+    const all = sum(counted(now), rss);
+    const roles = growthByRole(now, rss);
+    for (const [role, growth] of Object.entries(roles)) {
+      byRole[role] ??= { atPeak: 0, peak: 0 };
+      byRole[role].peak = Math.max(byRole[role].peak, growth);
+    }
+    if (all > allPeak) {
+      allPeak = all;
+      for (const entry of Object.values(byRole)) entry.atPeak = 0;
+      for (const [role, growth] of Object.entries(roles)) byRole[role]!.atPeak = growth;
+    }
+    if (sample && Date.now() - lastSample >= 1000) {
+      lastSample = Date.now();
+      await sample().catch(() => {});
+    }
     await Promise.race([watched, new Promise((r) => setTimeout(r, 200))]);
   }
   if (failure) throw failure;
-  return { rendererBaseline, rendererPeak, allBaseline, allPeak };
+  return { rendererBaseline, rendererPeak, allBaseline, allPeak, byRole };
+}
+
+function sum(pids: number[], rss: Map<number, number>): number {
+  let total = 0;
+  for (const pid of pids) total += rss.get(pid) ?? 0;
+  return total;
 }
 
 /**
