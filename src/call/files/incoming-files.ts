@@ -18,14 +18,6 @@ import { safeFileName } from './safe-name.ts';
 import { isFinished, type Transfer } from './transfer.ts';
 import { now } from './transfer-book.ts';
 
-/**
- * Continue a file an earlier overlay of this call was receiving (the offscreen writer keeps
- * it) instead of starting over. Off: with it on, test/e2e/files-resume.test.ts's receiver
- * re-mount hung in about one run of three (the transfer never finished; cause not found).
- * Off, a re-mounted receiver starts the file over from 0, as before.
- */
-const ADOPT_KEPT_FILES = false;
-
 /** Storage kept free beyond the file itself. */
 const SPACE_MARGIN = 16 * 1024 * 1024;
 
@@ -138,7 +130,7 @@ export class IncomingFiles {
         onWritten: (total) => this.onWritten(receiver, total),
         onError: (sentence, reason) => this.fail(receiver, reason, sentence),
       };
-      let sink = again && ADOPT_KEPT_FILES ? await this.adopt(receiver, callbacks) : null;
+      let sink = again ? await this.adopt(receiver, callbacks) : null;
       if (!sink) {
         const free = await options.sinks.freeBytes();
         if (free !== undefined && transfer.size + SPACE_MARGIN > free) {

@@ -84,6 +84,12 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
   private channel: MessagePort | null = null;
   /** Sends on `port`'s connection: on its direct channel when there is one, else on the port. */
   private send: Send = () => {};
+  /**
+   * The port once `send` is final (its direct channel set up or given up on), shared by every
+   * caller from the first one until the port goes away. Nobody gets the port sooner: until
+   * then `send` drops what it is given (an `adopt`, `open` or `estimate` that would never be
+   * answered, leaving its file "Starting…" for good).
+   */
   private connecting: Promise<chrome.runtime.Port> | null = null;
   private readonly entries = new Map<string, Entry>();
   private estimateWaiters: ((free: number | undefined) => void)[] = [];
@@ -92,9 +98,9 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
   private left = false;
 
   private connect(): Promise<chrome.runtime.Port> {
-    if (this.port) return Promise.resolve(this.port);
     if (this.left) return Promise.reject(new Error('This overlay is going away.'));
-    this.connecting ??= (async () => {
+    if (this.connecting) return this.connecting;
+    const connecting = (async () => {
       const answer = (await chrome.runtime.sendMessage(ENSURE_WRITER)) as { ok?: boolean } | undefined;
       if (!answer?.ok) throw new Error('The file writer could not start.');
       const port = chrome.runtime.connect({ name: WRITER_PORT_NAME });
@@ -123,10 +129,12 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
         ? (message, transfer = []) => channel.postMessage(message, transfer)
         : (message) => port.postMessage(message);
       return port;
-    })().finally(() => {
-      this.connecting = null;
+    })();
+    this.connecting = connecting;
+    connecting.catch(() => {
+      if (this.connecting === connecting) this.connecting = null;
     });
-    return this.connecting;
+    return connecting;
   }
 
   private closeChannel(): void {
@@ -267,7 +275,10 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
   }
 
   release(id: string): void {
-    if (this.port) this.send({ op: 'release', key: id });
+    void this.connecting?.then(
+      () => this.send({ op: 'release', key: id }),
+      () => {},
+    );
   }
 
   async reclaim(peerId: string): Promise<KeptSend[]> {
@@ -294,6 +305,7 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
     this.closeChannel();
     this.port?.disconnect();
     this.port = null;
+    this.connecting = null;
   }
 
   /** See leaveOffscreenWriters: nothing more is written, discarded or reported from here. */
@@ -303,6 +315,7 @@ export class OffscreenSinkFactory implements SinkFactory, FileKeeper {
     this.entries.clear();
     const port = this.port;
     this.port = null;
+    this.connecting = null;
     this.closeChannel();
     port?.disconnect();
   }
