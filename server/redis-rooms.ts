@@ -6,12 +6,8 @@
  * capacity holds across nodes. Each script publishes its event on the room's channel; every
  * node with a member in the room is subscribed to it and keeps a mirror of the room (peer id
  * → its local socket, or the id of the node it is on), so a relay needs no Redis read: a
- * local target is sent to directly; frames for peers on other nodes are batched per target
- * node for one turn of the event loop (signal-batch.ts) and go out as one PUBLISH on that
- * node's own channel (so only the receiving node reads them, and Redis's cost is paid once
- * per batch, not per message), on a publish-only connection with replies off
- * (redis-publisher.ts). Order holds: a node sends all its batches on that one connection,
- * batches keep their order, and Redis delivers a channel's messages in order.
+ * local target is sent to directly; frames for peers on other nodes go through the relay
+ * between nodes (redis-relay.ts: batched, one Redis call per target node and turn).
  *
  * A node that dies or drains leaves its members in Redis: their clients reconnect to another
  * node and resume (the scripts treat them as live, so the others see no leave). Nodes beat a
@@ -28,17 +24,10 @@ import { joinedFrame, peerJoinedFrame, peerLeftFrame, relayFrame, signalFrame } 
 import { type Logger, roomTag } from './log.ts';
 import type { RoomsConfig } from './memory-rooms.ts';
 import { connectRedis } from './redis-connection.ts';
-import { connectPublisher } from './redis-publisher.ts';
-import {
-  JOIN_SCRIPT,
-  LEAVE_SCRIPT,
-  PARK_SCRIPT,
-  REAP_SCRIPT,
-  RELAY_SCRIPT,
-  SYNC_SCRIPT,
-} from './redis-scripts.ts';
+import { applyEvent, type LocalRoom, type MirrorContext } from './redis-mirror.ts';
+import { createNodeRelay, isLocal } from './redis-relay.ts';
+import { JOIN_SCRIPT, LEAVE_SCRIPT, PARK_SCRIPT, REAP_SCRIPT, SYNC_SCRIPT } from './redis-scripts.ts';
 import { hashToken, type Member, type Outbox, type Rooms, randomId } from './rooms.ts';
-import { decodeBatch, SignalBatcher } from './signal-batch.ts';
 
 export interface RedisRoomsConfig extends RoomsConfig {
   redisUrl: string;
@@ -56,32 +45,6 @@ const REFRESH_EVERY = 15; // heartbeats (30 s)
 const REAP_EVERY = 3; // heartbeats
 /** After Redis came back: how long other nodes get to re-assert their members. */
 const RESYNC_SETTLE_MS = 5000;
-/** How long a node also hears the channel of a node a member resumed from (listenAsMoved). */
-const MOVED_LISTEN_MS = 10_000;
-/** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
-const MAX_BATCH_BYTES = 256 * 1024;
-/** Signals kept for a node that is gone (RELAY_SCRIPT), at most this many bytes per node. */
-const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
-/** While listening as moved (listenAsMoved): how often the old node's queue is read. */
-const QUEUE_POLL_MS = 250;
-
-interface LocalRoom<M> {
-  readonly id: string;
-  readonly key: string;
-  readonly chan: string;
-  /** The last room event applied (scripts number them). */
-  ver: number;
-  /** Every member: its socket when on this node, else the id of the node it is on. */
-  peers: Map<string, M | string>;
-  /** Members on this node. */
-  local: number;
-  /** Joins of this node in flight for this room; events meanwhile are kept in `log`. */
-  inflight: number;
-  log: Buffer[] | null;
-  sub: Promise<unknown>;
-  /** A team room's key (every join of it carries the same one); null for other rooms. */
-  teamKey: string | null;
-}
 
 type Reply = string[];
 
@@ -95,22 +58,9 @@ export function createRedisRooms<M extends Member>(
   const prefix = config.redisPrefix;
   const nodesKey = `${prefix}nodes`;
   const nodeRoomsKey = `${prefix}node:${node}`;
-  const nodeChan = (id: string) => `${prefix}nc:${id}`;
-  /** Only this node subscribes to its live channel: Redis sees it gone the moment it dies. */
-  const liveChan = (id: string) => `${prefix}nl:${id}`;
-  const queueKey = (id: string) => `${prefix}nq:${id}`;
-  /** Queues keep signals for a gone node's members for as long as those may resume. */
-  const queueTtl = String(config.resumeGraceMs + MOVED_LISTEN_MS);
   const roomTtl = String(config.resumeGraceMs + ROOM_TTL_EXTRA_MS);
   const rooms = new Map<string, LocalRoom<M>>();
   const joining = new Set<M>();
-  /** Other nodes' channels listened on after members resumed here from them (listenAsMoved). */
-  const moved = new Map<string, { ready: Promise<unknown>; timer: NodeJS.Timeout; poll: NodeJS.Timeout }>();
-  /**
-   * How far this node has read each gone node's queue (listenAsMoved), kept as long as the
-   * queue lives so that a later resume from the same node does not deliver a record again.
-   */
-  const queueRead = new Map<string, { offset: number; reading: Promise<void>; until: number }>();
   let draining = false;
   let closed = false;
 
@@ -127,15 +77,23 @@ export function createRedisRooms<M extends Member>(
     },
     log,
   );
-  // Signals for members on this node (the client resubscribes after a reconnect), and the
-  // live channel that says this node is there (RELAY_SCRIPT).
-  sub.subscribe(nodeChan(node), onSignals, true).catch(() => {});
-  sub.subscribe(liveChan(node), () => {}, true).catch(() => {});
-
-  /** Commands whose string replies come as bytes (the queued batches). */
-  const buffers = cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  /** Signals between nodes; their batches are delivered by this node's mirrors. */
+  const relayer = createNodeRelay<M>({
+    redisUrl: config.redisUrl,
+    prefix,
+    node,
+    resumeGraceMs: config.resumeGraceMs,
+    sub,
+    // The queued batches come back as bytes.
+    buffers: cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }),
+    room: (id) => rooms.get(id),
+    outbox,
+    log,
+  });
 
   // ---- the local mirror of rooms ----
+  const mirror: MirrorContext<M> = { node, outbox, dropIfEmpty: (lr) => maybeDrop(lr) };
+
   function roomFor(id: string): LocalRoom<M> {
     let lr = rooms.get(id);
     if (lr === undefined) {
@@ -167,111 +125,12 @@ export function createRedisRooms<M extends Member>(
     if (!draining) cmd.sendCommand(['SREM', nodeRoomsKey, lr.id]).catch(() => {});
   }
 
-  function isLocal(value: M | string | undefined): value is M {
-    return typeof value === 'object';
-  }
-
   function onEvent(message: Buffer, channel: Buffer): void {
     const id = channel.toString('latin1', prefix.length + 3);
     const lr = rooms.get(id);
     if (lr === undefined) return;
     lr.log?.push(message);
-    apply(lr, message, null);
-  }
-
-  /**
-   * A batch of signals for members on this node (signal-batch.ts). A signal for a peer not
-   * (yet) here while one of our joins to its room is in flight is kept with the room's events,
-   * so the newcomer gets it once its join is admitted.
-   *
-   * A signal whose sender is no longer in the room is dropped: its node sends signals and its
-   * leave on two connections, so Redis may see the leave first, and the room's members here
-   * have then been told `peer-left` already (a node flushes its signals before it leaves, so
-   * that is rare). Joins cannot overtake the other way: a peer learns its id only after its
-   * join script has published the `J` every node hears first.
-   */
-  function onSignals(batch: Buffer): void {
-    decodeBatch(batch, (to, from, room, frame) => {
-      const lr = rooms.get(room);
-      if (lr === undefined) return;
-      const target = lr.peers.get(to);
-      if (isLocal(target)) {
-        if (lr.peers.has(from)) outbox.send(target, frame);
-      } else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|${from}|`, 'latin1'), frame]));
-    });
-  }
-
-  /**
-   * Signals for peers on other nodes: one batch per target node, at the end of this turn,
-   * published on its channel, or kept in its queue if it is gone (RELAY_SCRIPT).
-   */
-  const publisher = connectPublisher(config.redisUrl, log);
-  const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES)] as const;
-  const batcher = new SignalBatcher({
-    windowMs: 0,
-    maxBytes: MAX_BATCH_BYTES,
-    publish(toNode, parts, bytes) {
-      // Two parts per record (signal-batch.ts): counted here, once sent or dropped.
-      const count = parts.length / 2;
-      const keys = [nodeChan(toNode), liveChan(toNode), queueKey(toNode), `${prefix}nqb:${toNode}`];
-      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, queueArgs)) outbox.relayed(count);
-      else {
-        outbox.dropped(count);
-        log.debug('relay dropped: redis unavailable');
-      }
-    },
-  });
-
-  /**
-   * Applies one room event. With `only` (a member that just joined) it is a replay of an
-   * event that arrived while its join was in flight: only that member hears of it.
-   */
-  function apply(lr: LocalRoom<M>, message: Buffer, only: M | null): void {
-    if (message[0] === 0x53 /* S|to|from|frame: a signal kept while a join was in flight (onSignals) */) {
-      const to = message.toString('latin1', 2, 24);
-      const from = message.toString('latin1', 25, 47);
-      const target = lr.peers.get(to);
-      if (isLocal(target) && (only === null || target === only) && lr.peers.has(from)) {
-        outbox.send(target, message.subarray(48));
-      }
-      return;
-    }
-    const [kind, verText, pid = '', a = '', b = ''] = message.toString().split('|');
-    const ver = Number(verText);
-    if (only !== null) {
-      if (ver <= lr.ver) return;
-    } else if (ver > lr.ver) lr.ver = ver;
-    if (kind === 'J') {
-      if (!isLocal(lr.peers.get(pid))) lr.peers.set(pid, b);
-      const parkedBy = a === '' ? [] : a.split(',');
-      for (const m of only === null ? lr.peers.values() : [only]) {
-        if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid, parkedBy.includes(m.peerId)));
-      }
-    } else if (kind === 'L') {
-      const cur = lr.peers.get(pid);
-      if (cur === undefined || isLocal(cur)) return;
-      lr.peers.delete(pid);
-      for (const m of only === null ? lr.peers.values() : [only])
-        if (isLocal(m)) outbox.send(m, peerLeftFrame(pid));
-    } else if (kind === 'A') {
-      // Re-asserted by its node after Redis came back empty: known again; news only if missed.
-      const cur = lr.peers.get(pid);
-      if (isLocal(cur)) return;
-      lr.peers.set(pid, b);
-      if (cur !== undefined) return;
-      for (const m of only === null ? lr.peers.values() : [only])
-        if (isLocal(m) && m.peerId !== pid) outbox.send(m, peerJoinedFrame(pid));
-    } else if (kind === 'R' && a !== node) {
-      // Resumed on another node: if we still hold its old socket, that one is replaced.
-      const old = lr.peers.get(pid);
-      lr.peers.set(pid, a);
-      if (isLocal(old)) {
-        old.room = null;
-        lr.local--;
-        outbox.replaced(old);
-        maybeDrop(lr);
-      }
-    }
+    applyEvent(lr, message, null, mirror);
   }
 
   // ---- join ----
@@ -325,7 +184,7 @@ export function createRedisRooms<M extends Member>(
     const movedFrom = reply === null ? '' : seamlessFrom(reply);
     if (movedFrom !== '' && movedFrom !== node) {
       // Before the member hears `joined`: signals meanwhile are kept with the room's events.
-      await timed(listenAsMoved(movedFrom)).catch(() => {});
+      await timed(relayer.listenAsMoved(movedFrom)).catch(() => {});
     }
     joining.delete(m);
     const events = lr.log ?? [];
@@ -346,65 +205,6 @@ export function createRedisRooms<M extends Member>(
     if (reply[0] !== 'seamless') return '';
     const marker = reply.indexOf('', 3);
     return marker < 0 ? '' : (reply[marker + 1] ?? '');
-  }
-
-  /**
-   * A member resumed here from another node (that node died or drains, or its old socket is
-   * not yet noticed as gone). The other nodes route signals for it by their mirrors, which
-   * still name the old node until they have read the room's `R` event: a signal sent in that
-   * moment goes to the old node. If that node is still live it is published on its channel,
-   * where nobody may listen any more by the time it arrives: so this node listens on that
-   * channel too for MOVED_LISTEN_MS (long past any node's lag behind the event) and delivers
-   * what is for its own members; the rest it drops, as on its own channel. If it is gone,
-   * signals for it (also those sent while its members were reconnecting) are kept in its queue
-   * (RELAY_SCRIPT): this node reads that now, before the member hears `joined`, and then every
-   * QUEUE_POLL_MS while it listens, and delivers what is for its own members.
-   */
-  function listenAsMoved(from: string): Promise<unknown> {
-    const listening = moved.get(from);
-    if (listening !== undefined) {
-      listening.timer.refresh();
-      return listening.ready.then(() => readQueue(from));
-    }
-    const subscribed = sub.subscribe(nodeChan(from), onSignals, true);
-    const ready = Promise.all([subscribed, readQueue(from)]);
-    ready.catch(() => {});
-    const poll = setInterval(() => void readQueue(from).catch(() => {}), QUEUE_POLL_MS);
-    poll.unref();
-    const timer = setTimeout(() => {
-      moved.delete(from);
-      clearInterval(poll);
-      sub.unsubscribe(nodeChan(from)).catch(() => {});
-    }, MOVED_LISTEN_MS);
-    timer.unref();
-    moved.set(from, { ready, timer, poll });
-    return ready;
-  }
-
-  /** Delivers the batches kept in a gone node's queue since this node last read it (in order, one read at a time). */
-  function readQueue(from: string): Promise<void> {
-    const now = Date.now();
-    for (const [id, r] of queueRead) if (r.until < now) queueRead.delete(id);
-    let r = queueRead.get(from);
-    if (r === undefined) {
-      r = { offset: 0, reading: Promise.resolve(), until: 0 };
-      queueRead.set(from, r);
-    }
-    r.until = now + Number(queueTtl);
-    const state = r;
-    state.reading = state.reading
-      .catch(() => {})
-      .then(async () => {
-        const batches = (await buffers.sendCommand([
-          'LRANGE',
-          queueKey(from),
-          String(state.offset),
-          '-1',
-        ])) as Buffer[];
-        state.offset += batches.length;
-        for (const batch of batches) onSignals(batch);
-      });
-    return state.reading;
   }
 
   /** A join that went through for a socket that is gone: leave again (resumable). */
@@ -479,7 +279,7 @@ export function createRedisRooms<M extends Member>(
     }
     // Events that came while the script ran and are newer than it: the mirror and the
     // newcomer catch up (the other local members already heard of them).
-    for (const event of events) apply(lr, event, m);
+    for (const event of events) applyEvent(lr, event, m, mirror);
     lr.ver = Math.max(lr.ver, before);
     log.debug({ room: roomTag(lr.id), status }, 'peer joined');
   }
@@ -511,7 +311,7 @@ export function createRedisRooms<M extends Member>(
     // Still listed (as elsewhere) until the room's own `L` event, which tells the others here.
     lr.peers.set(m.peerId, node);
     // Its signals still waiting for this turn's end go to Redis before its leave does.
-    batcher.flush();
+    relayer.flush();
     // Draining: the member stays in Redis so that its client resumes on another node.
     if (!draining) leave(lr, m.peerId, resumable, m.tokenHash);
     log.debug({ room: roomTag(lr.id) }, 'peer left');
@@ -536,8 +336,7 @@ export function createRedisRooms<M extends Member>(
     } else {
       // A queued signal is counted (relayed or dropped) when its batch goes out.
       const bytes = typeof out === 'string' ? Buffer.from(out) : out;
-      const queued = publisher.ready && batcher.queue(target, lr.id, msg.to, m.peerId, bytes);
-      if (!queued) outbox.dropped(1);
+      if (!relayer.send(target, lr.id, msg.to, m.peerId, bytes)) outbox.dropped(1);
     }
     return true;
   }
@@ -658,17 +457,12 @@ export function createRedisRooms<M extends Member>(
       draining = true;
       clearInterval(heartbeat);
       // No longer live: signals for its members are kept for the nodes they resume on.
-      sub.unsubscribe(liveChan(node)).catch(() => {});
+      relayer.drain();
     },
     async close() {
       closed = true;
       clearInterval(heartbeat);
-      for (const { timer, poll } of moved.values()) {
-        clearTimeout(timer);
-        clearInterval(poll);
-      }
-      batcher.close();
-      await Promise.all([publisher.close(), connection.close()]);
+      await Promise.all([relayer.close(), connection.close()]);
     },
   };
 }
