@@ -11,6 +11,7 @@
  * Redis being away, which joins already report as `unavailable`. It reconnects by itself.
  * Pub/sub ignores the database number, so the URL's `/db` needs no SELECT.
  */
+import { createHash } from 'node:crypto';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from './log.ts';
@@ -25,8 +26,10 @@ export interface RedisPublisher {
   /** PUBLISH `channel` with the concatenation of `parts` (`bytes` long); false if dropped. */
   publish(channel: string, parts: readonly Buffer[], bytes: number): boolean;
   /**
-   * EVAL `script` with `keys`, the concatenation of `parts` (`bytes` long) as its first
+   * Runs `script` with `keys`, the concatenation of `parts` (`bytes` long) as its first
    * argument and `args` after it; false if dropped. Its answer is never read (nor an error).
+   * A script given to connectPublisher goes by its SHA (EVALSHA: loaded on every connect),
+   * any other in full (EVAL).
    */
   evalWith(
     script: string,
@@ -47,7 +50,14 @@ function command(args: readonly string[]): string {
   return `*${args.length}\r\n${args.map(bulk).join('')}`;
 }
 
-export function connectPublisher(url: string, log: Logger): RedisPublisher {
+/**
+ * `scripts`: Lua scripts `evalWith` will run, loaded on every connect so that a batch carries
+ * only their SHA. (Replies are off, so a NOSCRIPT error would go unseen: whoever empties the
+ * script cache of a running Redis must load them again; redis-relay.ts does so every few
+ * seconds.)
+ */
+export function connectPublisher(url: string, log: Logger, scripts: readonly string[] = []): RedisPublisher {
+  const shas = new Map(scripts.map((script) => [script, createHash('sha1').update(script).digest('hex')]));
   const u = new URL(url);
   const tls = u.protocol === 'rediss:';
   const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
@@ -72,12 +82,13 @@ export function connectPublisher(url: string, log: Logger): RedisPublisher {
     s.on(tls ? 'secureConnect' : 'connect', () => {
       let hello = '';
       if (password !== '') hello += command(user !== '' ? ['AUTH', user, password] : ['AUTH', password]);
+      for (const script of shas.keys()) hello += command(['SCRIPT', 'LOAD', script]);
       s.write(`${hello}${command(['PING'])}`);
     });
     s.on('data', (chunk: Buffer) => {
       if (ready) return; // replies are off: nothing else comes, and whatever does is not ours
       greeting += chunk.toString('latin1');
-      if (greeting.startsWith('-')) {
+      if (greeting.startsWith('-') || greeting.includes('\r\n-')) {
         // Once per outage, as for a connection error: it retries every second meanwhile.
         if (!warned) log.warn({ err: greeting.split('\r\n')[0] }, 'redis publisher refused');
         warned = true;
@@ -136,7 +147,8 @@ export function connectPublisher(url: string, log: Logger): RedisPublisher {
       return send(`*3\r\n$7\r\nPUBLISH\r\n${bulk(channel)}`, parts, bytes, '');
     },
     evalWith(script, keys, parts, bytes, args) {
-      let head = `*${4 + keys.length + args.length}\r\n$4\r\nEVAL\r\n${bulk(script)}${bulk(String(keys.length))}`;
+      const sha = shas.get(script);
+      let head = `*${4 + keys.length + args.length}\r\n${sha === undefined ? `$4\r\nEVAL\r\n${bulk(script)}` : `$7\r\nEVALSHA\r\n${bulk(sha)}`}${bulk(String(keys.length))}`;
       for (const k of keys) head += bulk(k);
       let tail = '';
       for (const a of args) tail += bulk(a);

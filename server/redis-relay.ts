@@ -26,6 +26,8 @@ const MAX_BATCH_BYTES = 256 * 1024;
 const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
 /** While listening as moved (listenAsMoved): how often the old node's queue is read. */
 const QUEUE_POLL_MS = 250;
+/** How often the relay's script is loaded again (see connectPublisher). */
+const SCRIPT_RELOAD_MS = 5000;
 
 /** What the relay reads of a room's mirror (redis-rooms.ts). */
 export interface RelayRoom<M> {
@@ -114,7 +116,13 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     });
   }
 
-  const publisher = connectPublisher(o.redisUrl, log);
+  const publisher = connectPublisher(o.redisUrl, log, [RELAY_SCRIPT]);
+  // The publisher loads its script on every connect; this puts it back should someone empty
+  // the script cache of a running Redis (SCRIPT FLUSH), where batches would fail unseen.
+  const reload = setInterval(() => {
+    o.buffers.sendCommand(['SCRIPT', 'LOAD', RELAY_SCRIPT]).catch(() => {});
+  }, SCRIPT_RELOAD_MS);
+  reload.unref();
   const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES)] as const;
   const batcher = new SignalBatcher({
     windowMs: 0,
@@ -200,6 +208,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
       sub.unsubscribe(liveChan(node)).catch(() => {});
     },
     async close() {
+      clearInterval(reload);
       for (const { timer, poll } of moved.values()) {
         clearTimeout(timer);
         clearInterval(poll);

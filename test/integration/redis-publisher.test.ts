@@ -78,7 +78,8 @@ describe('redis publisher', () => {
 
   it("the relay's script: published while the node's live channel is held, else kept in its queue with a TTL", async () => {
     const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nq:n1', 'pub-test:nqb:n1'];
-    const p = connectPublisher(redis.url, createLogger('silent'));
+    // Loaded on connect and run by its SHA.
+    const p = connectPublisher(redis.url, createLogger('silent'), [RELAY_SCRIPT]);
     await until('the publisher to connect', () => p.ready);
     const admin = createClient({ url: redis.url });
     admin.on('error', () => {});
