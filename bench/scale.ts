@@ -31,7 +31,7 @@
  * cores the whole cluster needs per message, not what two machines would do. The CPU per
  * message (phase 3) is the figure that carries over to a real deployment.
  *
- * Last line: one JSON object (see the issue). Usage: npm run bench:scale [-- --quick]
+ * Last line: one JSON object (see the issue). Usage: npm run bench:scale [-- --quick] [--baseline DIR]
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
