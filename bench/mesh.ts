@@ -52,6 +52,13 @@ import { CHROME_FLAGS, chromePath, launchBrowser } from '../test/e2e/harness.ts'
 import { startServer } from '../test/helpers/server-process.ts';
 import { median, sleep } from './lib/bench-process.ts';
 import { ALL_VIDEOS, instrument, STATS, type Stats, TIMELINE_MARKS } from './lib/mesh-pages.ts';
+import {
+  profileSummary,
+  type ThreadCpu,
+  threadBreakdown,
+  threadSnapshot,
+  threadTable,
+} from './lib/mesh-threads.ts';
 import { alive, browserPidWith, cpuSecondsOf, processTree, rendererPids } from './lib/proc-tree.ts';
 
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -66,6 +73,12 @@ for (const s of SIZES)
   if (!/^[2-6]u?$/.test(s)) throw new Error(`SIZES: "${s}" is not a size from 2 to 6 (or "6u")`);
 const [WIDTH, HEIGHT] = process.env.VIDEO === '720' ? [1280, 720] : [320, 180];
 const TIMELINE = process.env.TIMELINE === '1';
+/** THREADS=1: CPU per thread (by name) of each person's renderer and of the common processes. */
+const THREADS = process.env.THREADS === '1';
+/** PROFILE=1: a CPU profile of the newcomer's main thread over the window (CDP Profiler). */
+const PROFILE = process.env.PROFILE === '1';
+if ((THREADS || PROFILE) && process.env.BROWSERS === 'per-person')
+  throw new Error('THREADS=1 and PROFILE=1 need BROWSERS=shared (the default)');
 const NAMES = ['Ana', 'Bruno', 'Chen', 'Dana', 'Emil', 'Fay'];
 /** After the room settled: long enough for the next person's offer to be made and parked. */
 const SETTLE_MS = 5000;
@@ -192,6 +205,8 @@ interface Sample {
   cpuPct: number[];
   /** Shared mode: the common processes, % of one core in all. */
   commonPct: number;
+  /** THREADS=1: % of a core per thread name, a person's own renderer (mean of the N) and the common processes. */
+  threads?: ThreadCpu;
 }
 
 async function call(people: Person[], serverUrl: string, size: string, run: number): Promise<Sample> {
@@ -229,12 +244,25 @@ async function call(people: Person[], serverUrl: string, size: string, run: numb
     await sleep(2000);
     const stats = () =>
       step('reading stats', Promise.all(pages.map((p) => p.evaluate(`(${STATS})()`) as Promise<Stats>)));
+    const profiler = PROFILE ? await newcomer.context().newCDPSession(newcomer) : undefined;
+    if (profiler) {
+      await profiler.send('Profiler.enable');
+      await profiler.send('Profiler.start');
+    }
     const before = await stats();
+    const own = people.slice(0, n).map((p) => p.renderers);
+    const threadsBefore = THREADS && shared ? threadSnapshot(shared.pid, own) : undefined;
     const cpuBefore = cpuNow(people.slice(0, n));
     const t0 = performance.now();
     await sleep(WINDOW_S * 1000);
     const cpuAfter = cpuNow(people.slice(0, n));
+    const threadsAfter = threadsBefore && shared ? threadSnapshot(shared.pid, own) : undefined;
     const wall = (performance.now() - t0) / 1000;
+    if (profiler) {
+      const { profile } = await profiler.send('Profiler.stop');
+      await profiler.detach();
+      console.log(profileSummary(profile, `N=${size} call ${run + 1}, ${NAMES[n - 1]}'s page`));
+    }
     const after = await stats();
     const uplinkKbps = after.map((a, i) =>
       Math.round(((a.sent - before[i]!.sent) * 8) / (a.at - before[i]!.at)),
@@ -253,7 +281,9 @@ async function call(people: Person[], serverUrl: string, size: string, run: numb
     const na = after.at(-1)!.decoded;
     if (na.length !== n - 1 || na.some((d, i) => d <= (nb[i] ?? 0)))
       throw new Error(`N=${size}: the newcomer's videos stopped decoding (${nb} → ${na})`);
-    const sample = {
+    const threads =
+      threadsBefore && threadsAfter ? threadBreakdown(threadsBefore, threadsAfter, wall) : undefined;
+    const sample: Sample = {
       size,
       joinToAll: lastFrame - joinAt,
       uplinkKbps,
@@ -261,10 +291,12 @@ async function call(people: Person[], serverUrl: string, size: string, run: numb
       encodedFps,
       cpuPct,
       commonPct,
+      threads,
     };
     console.log(
       `  N=${size} call ${run + 1}: join → all ${n - 1} videos ${sample.joinToAll} ms; uplink per person ${uplinkKbps.join(', ')} kbit/s (video caps ${capKbps.join(', ')}; fps cap ${fpsCaps}; frames encoded/s ${encodedFps.join(', ')}); CPU per person ${cpuPct.join(', ')} % of a core${shared ? ` (of which common ${commonPct} % / ${n})` : ''}; load ${loadavg()}`,
     );
+    if (threads) console.log(threadTable([threads], `N=${size} call ${run + 1}`));
     return sample;
   } finally {
     for (const p of pages) await p.close().catch(() => {});
@@ -355,6 +387,9 @@ try {
       cpu: median(of.flatMap((x) => x.cpuPct)),
     };
     summary.set(size, s);
+    const withThreads = of.flatMap((x) => (x.threads ? [x.threads] : []));
+    if (withThreads.length > 0)
+      console.log(threadTable(withThreads, `N=${size}, mean of ${withThreads.length} calls`));
     console.log(
       `N=${size}: join → all videos median ${joinToAll[size]} ms, worst ${Math.max(...of.map((x) => x.joinToAll))} ms (${of.length} calls); uplink per person median ${s.uplink} kbit/s, worst ${s.uplinkMax} kbit/s (video caps ${s.cap || 'none'}${s.cap ? ' kbit/s' : ''}); frames encoded/s per person median ${median(of.flatMap((x) => x.encodedFps))}; CPU per person median ${s.cpu} % of a core${SHARED ? ` (common processes median ${median(of.map((x) => x.commonPct))} % in all)` : ''}`,
     );

@@ -73,3 +73,45 @@ export function cpuSecondsOf(pids: Iterable<number>): number {
 }
 
 export const alive = (pid: number) => cmdline(pid) !== '';
+
+/**
+ * CPU ticks per thread name of these processes now (`/proc/<pid>/task/<tid>/stat`; the name
+ * is the thread's `comm`, at most 15 characters: `CrRendererMain`, `Compositor`,
+ * `WebRTC_W_and_N`, …), prefixed with `prefix(pid)`. Threads of one name are summed.
+ */
+export function threadTicks(
+  pids: Iterable<number>,
+  prefix: (pid: number) => string = () => '',
+): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    const p = prefix(pid);
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const close = stat.lastIndexOf(') ');
+        const comm = stat.slice(stat.indexOf('(') + 1, close);
+        const f = stat.slice(close + 2).split(' ');
+        const name = `${p}${comm}`;
+        byName.set(name, (byName.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return byName;
+}
+
+/** Chromium's process type of a pid (`browser`, `renderer`, `gpu-process`, `utility: audio`, …). */
+export function processLabel(pid: number): string {
+  const cmd = cmdline(pid);
+  const type = processType(cmd);
+  const service = /(?:^| )--utility-sub-type=([\w.-]+)/.exec(cmd)?.[1];
+  return service ? `utility ${service.replace(/^.*\./, '')}` : type;
+}
