@@ -41,7 +41,11 @@
  * RUNS (default 3): calls per size. SIZES (default "2,3,4,6"). WINDOW_S (default 10).
  * CAPTURE_FPS (default 20; the fake camera gives 30). CALL_TIMEOUT_S (default 240).
  * BROWSERS: shared | per-person. VIDEO=720: the fake camera at 1280×720 (the uplink budget's
- * resolution caps then bite; heavy).
+ * resolution caps then bite; heavy). THREADS=1: CPU per thread name over the window, of a
+ * person's own renderer (mean of the people) and of the common processes, per call and per
+ * size (bench/lib/mesh-threads.ts). PROFILE=1: a CPU profile of the newcomer's main thread
+ * over the window (CDP Profiler), self time by function. GUEST_DIR: another build of the
+ * guest page (e.g. a copy of build/guest from before a change), served by the bench's server.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { describeQuality, type RawStat, rateQuality, summarizeStats } from './stats.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describeQuality, type RawStat, rateQuality, StatsSampler, summarizeStats } from './stats.ts';
 
 function report(opts: {
   rtt?: number;
@@ -94,5 +94,78 @@ describe('connection quality from getStats', () => {
       (s) => s.type !== 'transport',
     );
     expect(summarizeStats(stats, null, 0).rttMs).toBe(120);
+  });
+});
+
+describe('StatsSampler', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A connection whose getStats answers after `delayMs` with a growing packet count. */
+  function fakePc(delayMs: number) {
+    let packets = 0;
+    const pc = {
+      connectionState: 'connected' as RTCPeerConnectionState,
+      calls: 0,
+      getStats: () => {
+        pc.calls++;
+        packets += 50;
+        const stats = [{ id: 'I', type: 'inbound-rtp', kind: 'audio', packetsReceived: packets }];
+        return new Promise((resolve) =>
+          setTimeout(() => resolve({ forEach: (f: (s: RawStat) => void) => stats.forEach(f) }), delayMs),
+        );
+      },
+    };
+    return pc;
+  }
+
+  it('samples every connection of a call together and hands the samples on at one moment', async () => {
+    vi.useFakeTimers();
+    const delivered: [string, number][] = [];
+    const a = fakePc(5);
+    const b = fakePc(40);
+    const sa = new StatsSampler(a as unknown as RTCPeerConnection, () => delivered.push(['a', Date.now()]));
+    sa.start();
+    await vi.advanceTimersByTimeAsync(300); // b connects later: its first sample comes at once
+    const sb = new StatsSampler(b as unknown as RTCPeerConnection, () => delivered.push(['b', Date.now()]));
+    sb.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(delivered.map(([who]) => who)).toEqual(['a', 'b']);
+    delivered.length = 0;
+    // From then on both are read on the same tick, and the quicker waits for the slower: their
+    // samples come together (one redraw), not each at its own moment.
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(delivered.map(([who]) => who)).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+    for (let i = 0; i < delivered.length; i += 2) expect(delivered[i]![1]).toBe(delivered[i + 1]![1]);
+    expect(new Set(delivered.map(([, at]) => at)).size).toBe(3);
+    expect(sb.latest?.totals.packetsReceived).toBe(200);
+    // Stopping one that never started undoes nothing.
+    new StatsSampler(a as unknown as RTCPeerConnection, () => {}).stop();
+    // A stopped sampler is no longer read; the last one stopped stops the clock.
+    sa.stop();
+    const calls = a.calls;
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(a.calls).toBe(calls);
+    expect(b.calls).toBe(6);
+    sb.stop();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('skips a closed connection', async () => {
+    vi.useFakeTimers();
+    const pc = fakePc(1);
+    const samples: number[] = [];
+    const s = new StatsSampler(pc as unknown as RTCPeerConnection, (x) =>
+      samples.push(x.totals.packetsReceived),
+    );
+    s.start();
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(samples).toEqual([50, 100]);
+    pc.connectionState = 'closed';
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(samples).toEqual([50, 100]);
+    s.stop();
   });
 });

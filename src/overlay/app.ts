@@ -509,7 +509,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
           : app.dataset.state === 'media-error'
             ? 'media-error'
             : 'starting';
-    app.dataset.state = state;
+    setAttr(app, 'data-state', state);
     app.classList.toggle('is-minimized', minimized);
 
     // Status line over the stage.
@@ -537,7 +537,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     const camOn = session.cameraOn;
     label(cameraBtn, camOn ? 'Turn camera off' : 'Turn camera on', camOn ? 'Camera off' : 'Camera on');
     setAttr(cameraBtn, 'aria-pressed', camOn ? 'false' : 'true');
-    local.dataset.video = camOn ? 'on' : 'off';
+    setAttr(local, 'data-video', camOn ? 'on' : 'off');
     // The preview gets the camera track only: our own microphone is never played back.
     const cameraTrack =
       camOn && media === 'video' ? (session.localStream?.getVideoTracks()[0] ?? null) : null;
@@ -605,7 +605,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
 
     // Quality.
     const q = session.quality;
-    quality.dataset.quality = q?.quality ?? 'unknown';
+    setAttr(quality, 'data-quality', q?.quality ?? 'unknown');
     setAttr(quality, 'aria-label', q ? describeQuality(q) : 'Connection quality unknown');
     setText(qualityText, q ? `${q.rttMs ?? '–'} ms` : '');
     setHidden(quality, state !== 'connected' && state !== 'reconnecting');
@@ -638,6 +638,19 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     }
   }
 
+  // Peer updates come in bursts (every connection's stats sample, once a second, in one
+  // task: src/call/stats.ts): the rest of the screen is drawn once for the burst.
+  let renderQueued = false;
+  let destroyed = false;
+  function renderSoon(): void {
+    if (renderQueued) return;
+    renderQueued = true;
+    queueMicrotask(() => {
+      renderQueued = false;
+      if (!destroyed) render();
+    });
+  }
+
   let firstConnectedReported = false;
   function updateTimer(): void {
     const since = session.connectedSince;
@@ -661,7 +674,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
     session.on('status', () => render()),
     session.on('peer', (peer) => {
       tiles.update(peer);
-      render();
+      renderSoon();
     }),
     session.on('peerRemoved', (peerId) => {
       tiles.remove(peerId);
@@ -704,6 +717,7 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
   return {
     session,
     destroy() {
+      destroyed = true;
       clearInterval(timerInterval);
       clearTimeout(copiedTimer);
       app.removeEventListener('keydown', onKey);

@@ -247,7 +247,7 @@ export function mountTiles(options: TilesOptions): Tiles {
       const hasVideo = main
         ? media === 'video' && peer.cameraOn && !!stream?.getVideoTracks().some((t) => !t.muted)
         : !!stream?.getVideoTracks().length;
-      tile.root.dataset.video = hasVideo ? 'on' : 'off';
+      setAttr(tile.root, 'data-video', hasVideo ? 'on' : 'off');
       if (!main) continue;
       if (tile.sendFiles) {
         setAttr(tile.sendFiles, 'aria-label', `Send files to ${peer.name}`);
@@ -258,10 +258,14 @@ export function mountTiles(options: TilesOptions): Tiles {
       if (!peer.micOn) lines.push(`${peer.name} is muted`);
       if (media === 'video' && !peer.cameraOn) lines.push(`${possessive(peer.name)} camera is off`);
       if (peer.connection === 'reconnecting') lines.push(`Reconnecting to ${peer.name}…`);
-      tile.indicators.replaceChildren(...lines.map((line) => el('span', {}, line)));
+      // Rebuilt only when they change: this runs on every stats sample (once a second per
+      // person), and a live region rewritten with the same words may be read out again.
+      const shownLines = [...tile.indicators.children].map((line) => line.textContent);
+      if (shownLines.join('\n') !== lines.join('\n') || shownLines.length !== lines.length)
+        tile.indicators.replaceChildren(...lines.map((line) => el('span', {}, line)));
       const stats = peer.connection === 'connected' ? peer.stats : null;
-      tile.quality.dataset.quality = stats?.quality ?? 'unknown';
-      tile.quality.dataset.limited = stats?.bandwidthLimited ? 'bandwidth' : 'no';
+      setAttr(tile.quality, 'data-quality', stats?.quality ?? 'unknown');
+      setAttr(tile.quality, 'data-limited', stats?.bandwidthLimited ? 'bandwidth' : 'no');
       setAttr(
         tile.quality,
         'aria-label',
@@ -302,8 +306,8 @@ export function mountTiles(options: TilesOptions): Tiles {
       tile.root.classList.toggle('is-speaking', speaking);
       tile.root.classList.toggle('is-big', layout === 'speaker' && key === bigKey);
     }
-    container.dataset.layout = layout;
-    container.dataset.count = String(Math.min(count, 9));
+    setAttr(container, 'data-layout', layout);
+    setAttr(container, 'data-count', String(Math.min(count, 9)));
     setHidden(layoutToggle, count < 2);
     setAttr(gridBtn, 'aria-pressed', current === 'grid' ? 'true' : 'false');
     setAttr(speakerBtn, 'aria-pressed', current === 'speaker' ? 'true' : 'false');
