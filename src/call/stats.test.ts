@@ -153,6 +153,29 @@ describe('StatsSampler', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('does not hold the others back for a slow connection', async () => {
+    vi.useFakeTimers();
+    const delivered: [string, number][] = [];
+    const quick = new StatsSampler(fakePc(5) as unknown as RTCPeerConnection, () =>
+      delivered.push(['quick', Date.now()]),
+    );
+    const slow = new StatsSampler(fakePc(800) as unknown as RTCPeerConnection, () =>
+      delivered.push(['slow', Date.now()]),
+    );
+    const t0 = Date.now();
+    quick.start();
+    slow.start();
+    await vi.advanceTimersByTimeAsync(900);
+    delivered.length = 0;
+    await vi.advanceTimersByTimeAsync(1000); // the tick at 1000 ms
+    expect(delivered.map(([who, at]) => [who, at - t0])).toEqual([
+      ['quick', 1500],
+      ['slow', 1800],
+    ]);
+    quick.stop();
+    slow.stop();
+  });
+
   it('skips a closed connection', async () => {
     vi.useFakeTimers();
     const pc = fakePc(1);

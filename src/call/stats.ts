@@ -155,7 +155,7 @@ function join(sampler: StatsSampler, intervalMs: number): void {
   let clock = clocks.get(intervalMs);
   if (!clock) {
     const samplers = new Set<StatsSampler>();
-    const timer = setInterval(() => void tick(samplers), intervalMs);
+    const timer = setInterval(() => void tick(samplers, intervalMs / 2), intervalMs);
     clock = { timer, samplers };
     clocks.set(intervalMs, clock);
   }
@@ -169,9 +169,26 @@ function leave(sampler: StatsSampler, intervalMs: number): void {
   clocks.delete(intervalMs);
 }
 
-async function tick(samplers: Set<StatsSampler>): Promise<void> {
+/**
+ * Read every sampler of the clock, and hand the reports on together once all are in, or at
+ * half an interval: one slow connection does not hold the others' samples back (its own comes
+ * when it is in).
+ */
+async function tick(samplers: Set<StatsSampler>, waitMs: number): Promise<void> {
   const due = [...samplers];
-  const reports = await Promise.all(due.map((s) => s.read()));
+  const reports: (RawStat[] | null)[] = due.map(() => null);
+  let gathered = false;
+  const all = Promise.all(
+    due.map(async (s, i) => {
+      const report = await s.read();
+      if (!gathered) reports[i] = report;
+      else if (report && samplers.has(s)) s.take(report);
+    }),
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(timer);
+  gathered = true;
   due.forEach((s, i) => {
     const report = reports[i];
     if (report && samplers.has(s)) s.take(report);
