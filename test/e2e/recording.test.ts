@@ -6,62 +6,24 @@
  * the file, which Save downloads and ffprobe (Debian's ffmpeg) decodes: a video and an audio
  * stream, 4-7 s. Cy joining mid-recording is asked, and the recording pauses until Cy allows.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { CHROME_FLAGS, chromePath, collectConsoleErrors, SMALL_CAMERA, screenshot } from './harness.ts';
-
-const run = promisify(execFile);
-
-/** Every MediaRecorder the page makes is kept; the Recording indicator can be sampled. */
-const INSTRUMENT = () => {
-  // The indicator as shown, sampled every 100 ms in the page once `__watchIndicator` runs.
-  const samples: { at: number; text: string | null }[] = [];
-  (window as unknown as { __indicator: typeof samples }).__indicator = samples;
-  (window as unknown as { __watchIndicator: () => void }).__watchIndicator = () => {
-    setInterval(() => {
-      const node = document.querySelector<HTMLElement>('.parley-recording');
-      samples.push({ at: Date.now(), text: node?.checkVisibility() ? node.textContent : null });
-    }, 100);
-  };
-  const w = window as unknown as { __recorders: MediaRecorder[] };
-  w.__recorders = [];
-  const Native = window.MediaRecorder;
-  window.MediaRecorder = class extends Native {
-    constructor(stream: MediaStream, options?: MediaRecorderOptions) {
-      super(stream, options);
-      w.__recorders.push(this);
-    }
-    override start(timeslice?: number): void {
-      (window as unknown as { __recordingSince: number }).__recordingSince = Date.now();
-      super.start(timeslice);
-    }
-  } as typeof MediaRecorder;
-};
+import { INSTRUMENT, loudness, pictureSpread, probe, requireFfprobe } from './recording-helpers.ts';
 
 let server: ServerHandle;
 let browser: Browser;
 let downloads: string;
 const contexts: BrowserContext[] = [];
 
-async function ffprobe(): Promise<string> {
-  try {
-    await run('ffprobe', ['-version']);
-    return 'ffprobe';
-  } catch {
-    throw new Error('ffprobe not found: install it with `apt-get install -y ffmpeg` (Debian/Ubuntu).');
-  }
-}
-
 beforeAll(async () => {
-  await ffprobe();
+  await requireFfprobe();
   downloads = await mkdtemp(joinPath(tmpdir(), 'parley-recording-'));
   server = await startServer();
   browser = await chromium.launch({
@@ -140,83 +102,6 @@ async function saveRecording(page: Page): Promise<{ path: string; name: string }
   const path = joinPath(downloads, name);
   await download.saveAs(path);
   return { path, name };
-}
-
-/** Streams and duration of a media file, as ffprobe decodes them. */
-async function probe(path: string): Promise<{ streams: string[]; codecs: string[]; seconds: number }> {
-  const { stdout } = await run('ffprobe', [
-    '-v',
-    'error',
-    '-show_entries',
-    'stream=codec_type,codec_name:packet=pts_time,duration_time',
-    '-of',
-    'json',
-    path,
-  ]);
-  const info = JSON.parse(stdout) as {
-    streams: { codec_type: string; codec_name: string }[];
-    packets: { pts_time?: string; duration_time?: string }[];
-  };
-  // Packet times: MediaRecorder's WebM carries no duration field, so it is read off the packets.
-  let first = Number.POSITIVE_INFINITY;
-  let last = 0;
-  for (const p of info.packets) {
-    const at = Number(p.pts_time);
-    if (!Number.isFinite(at)) continue;
-    first = Math.min(first, at);
-    last = Math.max(last, at + (Number(p.duration_time) || 0));
-  }
-  return {
-    streams: info.streams.map((s) => s.codec_type).sort(),
-    codecs: info.streams.map((s) => s.codec_name).sort(),
-    seconds: last - Math.min(first, last),
-  };
-}
-
-/** The standard deviation of a frame's grey levels, 2 s in (0 for a uniform picture). */
-async function pictureSpread(path: string): Promise<number> {
-  const { stdout } = await run(
-    'ffmpeg',
-    [
-      '-v',
-      'error',
-      '-i',
-      path,
-      // Output-side selection decodes from the start: seeking (-ss) in MediaRecorder's WebM,
-      // which has no cues, can land past every frame and return nothing.
-      '-vf',
-      'select=gte(t\\,2),scale=64:36,format=gray',
-      '-frames:v',
-      '1',
-      '-f',
-      'rawvideo',
-      '-',
-    ],
-    { encoding: 'buffer', maxBuffer: 1 << 20 },
-  );
-  const pixels = [...(stdout as Buffer)];
-  if (pixels.length === 0) throw new Error(`No video frame at or after 2 s could be decoded from ${path}.`);
-  const mean = pixels.reduce((a, b) => a + b, 0) / pixels.length;
-  return Math.sqrt(pixels.reduce((a, b) => a + (b - mean) ** 2, 0) / pixels.length);
-}
-
-/** The loudest sample of the audio stream, in dB (volumedetect). */
-async function loudness(path: string): Promise<number> {
-  const { stderr } = await run('ffmpeg', [
-    '-v',
-    'info',
-    '-i',
-    path,
-    '-map',
-    '0:a',
-    '-af',
-    'volumedetect',
-    '-f',
-    'null',
-    '-',
-  ]);
-  const max = /max_volume: (-?[\d.]+) dB/.exec(stderr);
-  return max ? Number(max[1]) : Number.NEGATIVE_INFINITY;
 }
 
 describe('recording with consent on the guest page', () => {

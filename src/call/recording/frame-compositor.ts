@@ -15,7 +15,8 @@
  *   MediaStreamTrackGenerator, whose track MediaRecorder encodes as it would a camera's.
  *
  * A picture is made when a source's frame arrives (so a recording in a background tab, where
- * timers run once a second, keeps its frame rate) and on a timer for calls without video.
+ * timers run once a second, keeps its frame rate: test/e2e/recording-background.test.ts) and
+ * on a timer for calls without video.
  * Browsers without these APIs (Firefox) use the canvas compositor (compositor.ts).
  */
 
