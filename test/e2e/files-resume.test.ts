@@ -10,7 +10,8 @@
  * when both documents stay is proven with fakes in src/call/files/file-exchange.test.ts.
  * The other way round, Ana sending: the File she dropped is kept by the offscreen document
  * (the runtime port carries Files), so her new overlay continues sending it from the bytes Bo
- * has, which Bo counts.
+ * has, which Bo counts. And when Ana navigates away, the call moves to its own window (see
+ * extension-remount.test.ts): the window's document takes the file over the same way.
  */
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -206,6 +207,58 @@ test("a file in flight when the sender's overlay is re-mounted continues from th
   expect(received).toBeGreaterThanOrEqual(size);
   expect(received - size).toBeLessThanOrEqual(maxInFlight);
   expect(received - size).toBeLessThan(writtenAtCut);
+  await bo.close();
+  await anaPage.close();
+});
+
+test('a file in flight when the call moves to its own window (Ana navigates away) continues from the bytes her overlay wrote', async () => {
+  const anaPage = await ana.context.newPage();
+  await anaPage.goto(`${pages.url}/`);
+  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
+  const overlay = await overlayFrame(anaPage, ana.extensionId);
+
+  const bo = await guest.context.newPage();
+  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  await bo.addInitScript({ content: COUNT_SENT });
+  await bo.goto(link);
+  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
+  await bo.getByRole('button', { name: 'Join call' }).click();
+  await bo
+    .getByRole('button', { name: 'Send files', exact: true })
+    .and(bo.locator(':enabled'))
+    .waitFor({ timeout: 30_000 });
+
+  const size = 64 * 1024 * 1024;
+  const maxInFlight = 16 * 1024 * 1024;
+  const originals = await makeFiles(bo, [{ kind: 'random', name: 'trip.bin', size }]);
+  await dropTestFiles(bo);
+  await card(overlay, 'trip.bin').waitFor({ timeout: 60_000 });
+  const writtenAtCut = await progressReaching(overlay, maxInFlight + 8 * 1024 * 1024);
+  expect(writtenAtCut).toBeLessThan(size);
+
+  // Ana follows a link: her page, and the overlay with it, goes; the call goes on in its window.
+  const windowOpened = ana.context.waitForEvent('page', {
+    predicate: (p) => p.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/window.html`),
+    timeout: 30_000,
+  });
+  await anaPage.goto(`${pages.url}/?elsewhere`);
+  const win = await windowOpened;
+  await win.getByText('You left the page the call was on, so the call moved to its own window.').waitFor();
+  await expect
+    .poll(() => card(win, 'trip.bin').getAttribute('data-state'), { timeout: 120_000 })
+    .toBe('done');
+  await expect.poll(() => card(bo, 'trip.bin').getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+  const [download] = await Promise.all([
+    win.waitForEvent('download'),
+    card(win, 'trip.bin').getByRole('button', { name: 'Save' }).click(),
+  ]);
+  expect(await sha256OfDownload(download)).toBe(originals['trip.bin']!.sha256);
+  // Continued from what the overlay had written: only what was in flight came twice.
+  const sent = await bo.evaluate(() => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0);
+  expect(sent).toBeGreaterThanOrEqual(size);
+  expect(sent - size).toBeLessThanOrEqual(maxInFlight);
+  expect(sent - size).toBeLessThan(writtenAtCut);
+  await win.close();
   await bo.close();
   await anaPage.close();
 });
