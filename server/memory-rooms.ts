@@ -218,7 +218,7 @@ export function createMemoryRooms<M extends Member>(
       return { key: room.key, people: room.members.length };
     },
     count: () => rooms.size,
-    drain() {
+    async drain() {
       draining = true;
     },
     async close() {

@@ -3,31 +3,39 @@
  * nodes are batched per target node for one turn of the event loop (signal-batch.ts) and go
  * out through RELAY_SCRIPT on a send-only connection with replies off (redis-publisher.ts):
  * published on the target node's own channel while that node is live (so only it reads them,
- * and Redis's cost is paid once per batch, not per message), kept in its queue when it is gone.
- * Order holds: a node sends all its batches on that one connection, batches keep their order,
- * and Redis delivers a channel's messages in order.
+ * and Redis's cost is paid once per batch, not per message), else each record is kept in its
+ * receiver's queue. Order holds: a node sends all its batches on that one connection, batches
+ * keep their order, and Redis delivers a channel's messages in order.
  *
- * Receiving: this node's channel, and for a while the channel and queue of a node its members
- * resumed from (listenAsMoved). A record is delivered to the local socket it names, in the
- * room's mirror (redis-rooms.ts), if its sender is still in that room.
+ * Receiving: this node's channel, and for a while the channel of a node its members resumed
+ * from (listenAsMoved). A record is delivered to the local socket it names, in the room's
+ * mirror (redis-rooms.ts), if its sender is still in that room. Records kept in a member's
+ * queue are taken (read and deleted at once, so no two nodes deliver one) by the node it
+ * resumes on, and by its own node when that node's subscriber is back after losing Redis.
+ * A draining node leaves its live channel and waits for Redis to confirm it before its
+ * clients are told; what still reaches it for them after that goes to their queues.
  */
 import type { RedisClientType } from '@redis/client';
 import type { Logger } from './log.ts';
 import { connectPublisher } from './redis-publisher.ts';
-import { RELAY_SCRIPT } from './redis-scripts.ts';
+import { RELAY_SCRIPT, TAKE_SCRIPT } from './redis-scripts.ts';
 import type { Member, Outbox } from './rooms.ts';
 import { decodeBatch, SignalBatcher } from './signal-batch.ts';
 
-/** How long a node also hears the channel of a node a member resumed from (listenAsMoved). */
+/** How long a node also hears the channel of a node a member resumed from, and takes that member's queue (listenAsMoved). */
 const MOVED_LISTEN_MS = 10_000;
 /** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
 const MAX_BATCH_BYTES = 256 * 1024;
-/** Signals kept for a node that is gone (RELAY_SCRIPT), at most this many bytes per node. */
+/** Signals kept for a node's members (RELAY_SCRIPT), at most this many bytes per node. */
 const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
-/** While listening as moved (listenAsMoved): how often the old node's queue is read. */
+/** While listening as moved (listenAsMoved): how often the moved members' queues are taken. */
 const QUEUE_POLL_MS = 250;
 /** How often the relay's script is loaded again (see connectPublisher). */
 const SCRIPT_RELOAD_MS = 5000;
+/** Queues taken by one script call (a node back from losing Redis takes all its members'). */
+const TAKE_CHUNK = 500;
+/** A node back from losing Redis tries this many times, QUEUE_POLL_MS apart, to take its members' queues (its command connection may come back after its subscriber). */
+const CATCH_UP_TRIES = 40;
 
 /** What the relay reads of a room's mirror (redis-rooms.ts). */
 export interface RelayRoom<M> {
@@ -49,6 +57,8 @@ export interface NodeRelayOptions<M extends Member> {
   buffers: Pick<RedisClientType, 'sendCommand'>;
   /** The mirror of a room this node holds, if any. */
   room(id: string): RelayRoom<M> | undefined;
+  /** The members on this node: room id and peer id of each. */
+  locals(): Iterable<readonly [room: string, peer: string]>;
   outbox: Outbox<M>;
   log: Logger;
 }
@@ -59,12 +69,17 @@ export interface NodeRelay {
   /** Sends the batches waiting for this turn's end now (before a leave, so they arrive first). */
   flush(): void;
   /**
-   * A member resumed here from node `from`: listen on its channel for a while and deliver what
-   * its queue holds for members here. Resolves once subscribed and the queue read.
+   * Member `peer` of `room` resumed here from node `from`: listen on that node's channel for a
+   * while, and take what the member's queue holds, now and for that while. Resolves once
+   * subscribed and the queue taken.
    */
-  listenAsMoved(from: string): Promise<unknown>;
-  /** This node drains: it is no longer live, so signals for its members are kept (RELAY_SCRIPT). */
-  drain(): void;
+  listenAsMoved(from: string, room: string, peer: string): Promise<unknown>;
+  /**
+   * This node drains: sends what is pending and leaves its live channel; resolves once Redis
+   * has confirmed that (from then on signals for its members are kept in their queues,
+   * RELAY_SCRIPT). Signals that still reach it for members it has told to go are kept there too.
+   */
+  drain(): Promise<void>;
   /** Sends what is pending and closes the send-only connection. */
   close(): Promise<void>;
 }
@@ -78,42 +93,93 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
   const nodeChan = (id: string) => `${prefix}nc:${id}`;
   /** Only this node subscribes to its live channel: Redis sees it gone the moment it dies. */
   const liveChan = (id: string) => `${prefix}nl:${id}`;
-  const queueKey = (id: string) => `${prefix}nq:${id}`;
-  /** Queues keep signals for a gone node's members for as long as those may resume. */
+  const queuePrefix = `${prefix}mq:`;
+  const queueKey = (room: string, peer: string) => `${queuePrefix}${room}:${peer}`;
+  /** Queues keep signals for a member for as long as it may resume. */
   const queueTtl = String(o.resumeGraceMs + MOVED_LISTEN_MS);
   /** Other nodes' channels listened on after members resumed here from them (listenAsMoved). */
-  const moved = new Map<string, { ready: Promise<unknown>; timer: NodeJS.Timeout; poll: NodeJS.Timeout }>();
+  const moved = new Map<string, { ready: Promise<unknown>; timer: NodeJS.Timeout }>();
+  /** Members that resumed here from another node: their queues are taken until `until`. */
+  const movedPeers = new Map<string, { room: string; peer: string; until: number }>();
+  let poll: NodeJS.Timeout | null = null;
+  let closed = false;
+  /** Draining: signals for members told to go are kept in their queues (once `left`). */
+  let draining = false;
+  /** Redis has confirmed that this node left its live channel. */
+  let left = false;
+  /** Signals for members told to go, waiting for `left` to be kept for them. */
+  let requeued: [room: string, to: string, from: string, frame: Buffer][] = [];
   /**
-   * How far this node has read each gone node's queue (listenAsMoved), kept as long as the
-   * queue lives so that a later resume from the same node does not deliver a record again.
+   * From losing the subscriber until this node has taken its members' queues once it is back:
+   * the batches on its own channel, held so that they come after the ones kept meanwhile.
    */
-  const queueRead = new Map<string, { offset: number; reading: Promise<void>; until: number }>();
+  let holding: Buffer[] | null = null;
+  let losses = 0;
+  let catching: Promise<void> = Promise.resolve();
 
-  // Signals for members on this node (the client resubscribes after a reconnect), and the
-  // live channel that says this node is there (RELAY_SCRIPT).
-  sub.subscribe(nodeChan(node), onSignals, true).catch(() => {});
+  // Signals for members on this node (the client resubscribes after a reconnect, in one
+  // SUBSCRIBE with the live channel), and the live channel that says this node is there.
+  sub.subscribe(nodeChan(node), onOwn, true).catch(() => {});
   sub.subscribe(liveChan(node), () => {}, true).catch(() => {});
+  const lost = () => {
+    if (closed) return;
+    holding ??= [];
+    losses++;
+  };
+  // The client says 'reconnecting' whenever it lost its connection ('error' alone may be a
+  // reply it could not parse, with the connection still up).
+  sub.on('reconnecting', lost);
+  // 'ready' comes once the client has subscribed again (Redis confirmed it): from then on
+  // Redis publishes to this node, and whatever it kept before is in the members' queues.
+  sub.on('ready', () => {
+    if (holding !== null && !closed) catching = catching.then(catchUp);
+  });
+
+  function onOwn(batch: Buffer): void {
+    if (holding !== null) holding.push(batch);
+    else decodeBatch(batch, deliver);
+  }
+
+  function onSignals(batch: Buffer): void {
+    decodeBatch(batch, deliver);
+  }
 
   /**
-   * A batch of signals for members on this node (signal-batch.ts). A signal for a peer not
-   * (yet) here while one of our joins to its room is in flight is kept with the room's events,
-   * so the newcomer gets it once its join is admitted.
+   * One signal for a member on this node (signal-batch.ts). A signal for a peer not (yet) here
+   * while one of our joins to its room is in flight is kept with the room's events, so the
+   * newcomer gets it once its join is admitted.
    *
    * A signal whose sender is no longer in the room is dropped: its node sends signals and its
    * leave on two connections, so Redis may see the leave first, and the room's members here
    * have then been told `peer-left` already (a node flushes its signals before it leaves, so
    * that is rare). Joins cannot overtake the other way: a peer learns its id only after its
    * join script has published the `J` every node hears first.
+   *
+   * Draining, a signal for a member this node has told to go is kept in its queue.
    */
-  function onSignals(batch: Buffer): void {
-    decodeBatch(batch, (to, from, room, frame) => {
-      const lr = o.room(room);
-      if (lr === undefined) return;
-      const target = lr.peers.get(to);
-      if (isLocal(target)) {
-        if (lr.peers.has(from)) outbox.send(target, frame);
-      } else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|${from}|`, 'latin1'), frame]));
-    });
+  function deliver(to: string, from: string, room: string, frame: Buffer): void {
+    const lr = o.room(room);
+    if (lr === undefined) return;
+    const target = lr.peers.get(to);
+    if (isLocal(target)) {
+      if (!lr.peers.has(from)) return;
+      if (draining && target.closing) requeue(room, to, from, frame);
+      else outbox.send(target, frame);
+    } else if (draining && target === node) {
+      if (lr.peers.has(from)) requeue(room, to, from, frame);
+    } else lr.log?.push(Buffer.concat([Buffer.from(`S|${to}|${from}|`, 'latin1'), frame]));
+  }
+
+  /** Keeps a signal in its receiver's queue: sent to this node once it is no longer live. */
+  function requeue(room: string, to: string, from: string, frame: Buffer): void {
+    if (left) batcher.queue(node, room, to, from, frame);
+    else requeued.push([room, to, from, frame]);
+  }
+
+  function leftLive(): void {
+    left = true;
+    for (const [room, to, from, frame] of requeued) batcher.queue(node, room, to, from, frame);
+    requeued = [];
   }
 
   const publisher = connectPublisher(o.redisUrl, log, [RELAY_SCRIPT]);
@@ -123,21 +189,76 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     o.buffers.sendCommand(['SCRIPT', 'LOAD', RELAY_SCRIPT]).catch(() => {});
   }, SCRIPT_RELOAD_MS);
   reload.unref();
-  const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES)] as const;
+  const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES), queuePrefix] as const;
   const batcher = new SignalBatcher({
     windowMs: 0,
     maxBytes: MAX_BATCH_BYTES,
     publish(toNode, parts, bytes) {
-      // Two parts per record (signal-batch.ts): counted here, once sent or dropped.
+      // Two parts per record (signal-batch.ts): counted here, once sent or dropped (signals a
+      // draining node keeps for its own members were counted when they came).
       const count = parts.length / 2;
-      const keys = [nodeChan(toNode), liveChan(toNode), queueKey(toNode), `${prefix}nqb:${toNode}`];
-      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, queueArgs)) outbox.relayed(count);
-      else {
+      const keys = [nodeChan(toNode), liveChan(toNode), `${prefix}nqb:${toNode}`];
+      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, queueArgs)) {
+        if (toNode !== node) outbox.relayed(count);
+      } else {
         outbox.dropped(count);
         log.debug('relay dropped: redis unavailable');
       }
     },
   });
+
+  /**
+   * Takes the queues of these members (RELAY_SCRIPT kept their signals while their node was
+   * not live) and delivers what they held, each member's in order.
+   */
+  async function take(members: Iterable<readonly [string, string]>): Promise<void> {
+    const runs: Promise<unknown>[] = [];
+    let keys: string[] = [];
+    const run = () => {
+      runs.push(o.buffers.sendCommand(['EVAL', TAKE_SCRIPT, String(keys.length), ...keys]));
+      keys = [];
+    };
+    for (const [room, peer] of members) {
+      keys.push(queueKey(room, peer));
+      if (keys.length === TAKE_CHUNK) run();
+    }
+    if (keys.length > 0) run();
+    let failed: unknown = null;
+    for (const reply of await Promise.allSettled(runs)) {
+      if (reply.status === 'rejected') failed = reply.reason;
+      else for (const record of reply.value as Buffer[]) onSignals(record);
+    }
+    if (failed !== null) throw failed;
+  }
+
+  /**
+   * This node's subscriber is back after losing Redis: signals for its members sent meanwhile
+   * were kept in their queues. Takes them, delivers them, then what came on its channel since
+   * it subscribed again (held until now), so each member gets its signals in order, once.
+   */
+  async function catchUp(): Promise<void> {
+    const since = losses;
+    for (let tries = 1; !closed; tries++) {
+      try {
+        await take(o.locals());
+        break;
+      } catch (err) {
+        if (tries >= CATCH_UP_TRIES) {
+          log.warn(
+            { err: (err as Error).message },
+            "could not take the signals kept for this node's members",
+          );
+          break;
+        }
+        await new Promise((r) => setTimeout(r, QUEUE_POLL_MS));
+      }
+    }
+    // Lost again meanwhile: the next 'ready' takes the queues again, then lets these go.
+    if (losses !== since || !sub.isReady) return;
+    const held = holding ?? [];
+    holding = null;
+    for (const batch of held) onSignals(batch);
+  }
 
   /**
    * A member resumed here from another node (that node died or drains, or its old socket is
@@ -147,55 +268,45 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
    * where nobody may listen any more by the time it arrives: so this node listens on that
    * channel too for MOVED_LISTEN_MS (long past any node's lag behind the event) and delivers
    * what is for its own members; the rest it drops, as on its own channel. If it is gone,
-   * signals for it (also those sent while its members were reconnecting) are kept in its queue
-   * (RELAY_SCRIPT): this node reads that now, before the member hears `joined`, and then every
-   * QUEUE_POLL_MS while it listens, and delivers what is for its own members.
+   * signals for the member (also those sent while it was reconnecting) are kept in its queue
+   * (RELAY_SCRIPT): this node takes that now, before the member hears `joined`, and then every
+   * QUEUE_POLL_MS while it listens.
    */
-  function listenAsMoved(from: string): Promise<unknown> {
-    const listening = moved.get(from);
-    if (listening !== undefined) {
-      listening.timer.refresh();
-      return listening.ready.then(() => readQueue(from));
+  function listenAsMoved(from: string, room: string, peer: string): Promise<unknown> {
+    let listening = moved.get(from);
+    if (listening !== undefined) listening.timer.refresh();
+    else {
+      const ready = sub.subscribe(nodeChan(from), onSignals, true);
+      ready.catch(() => {});
+      const timer = setTimeout(() => {
+        moved.delete(from);
+        sub.unsubscribe(nodeChan(from)).catch(() => {});
+      }, MOVED_LISTEN_MS);
+      timer.unref();
+      listening = { ready, timer };
+      moved.set(from, listening);
     }
-    const subscribed = sub.subscribe(nodeChan(from), onSignals, true);
-    const ready = Promise.all([subscribed, readQueue(from)]);
-    ready.catch(() => {});
-    const poll = setInterval(() => void readQueue(from).catch(() => {}), QUEUE_POLL_MS);
-    poll.unref();
-    const timer = setTimeout(() => {
-      moved.delete(from);
-      clearInterval(poll);
-      sub.unsubscribe(nodeChan(from)).catch(() => {});
-    }, MOVED_LISTEN_MS);
-    timer.unref();
-    moved.set(from, { ready, timer, poll });
-    return ready;
+    movedPeers.set(`${room}:${peer}`, { room, peer, until: Date.now() + MOVED_LISTEN_MS });
+    if (poll === null) {
+      poll = setInterval(pollMoved, QUEUE_POLL_MS);
+      poll.unref();
+    }
+    return Promise.all([listening.ready, take([[room, peer]])]);
   }
 
-  /** Delivers the batches kept in a gone node's queue since this node last read it (in order, one read at a time). */
-  function readQueue(from: string): Promise<void> {
+  /** Takes the queues of the members that resumed here lately and are still here. */
+  function pollMoved(): void {
     const now = Date.now();
-    for (const [id, r] of queueRead) if (r.until < now) queueRead.delete(id);
-    let r = queueRead.get(from);
-    if (r === undefined) {
-      r = { offset: 0, reading: Promise.resolve(), until: 0 };
-      queueRead.set(from, r);
+    const due: [string, string][] = [];
+    for (const [key, m] of movedPeers) {
+      if (m.until < now) movedPeers.delete(key);
+      else if (isLocal(o.room(m.room)?.peers.get(m.peer))) due.push([m.room, m.peer]);
     }
-    r.until = now + Number(queueTtl);
-    const state = r;
-    state.reading = state.reading
-      .catch(() => {})
-      .then(async () => {
-        const batches = (await o.buffers.sendCommand([
-          'LRANGE',
-          queueKey(from),
-          String(state.offset),
-          '-1',
-        ])) as Buffer[];
-        state.offset += batches.length;
-        for (const batch of batches) onSignals(batch);
-      });
-    return state.reading;
+    if (movedPeers.size === 0 && poll !== null) {
+      clearInterval(poll);
+      poll = null;
+    }
+    if (due.length > 0) take(due).catch(() => {});
   }
 
   return {
@@ -204,15 +315,21 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     },
     flush: () => batcher.flush(),
     listenAsMoved,
-    drain() {
-      sub.unsubscribe(liveChan(node)).catch(() => {});
+    async drain() {
+      draining = true;
+      batcher.flush();
+      try {
+        await sub.unsubscribe(liveChan(node));
+      } finally {
+        leftLive();
+      }
     },
     async close() {
+      closed = true;
       clearInterval(reload);
-      for (const { timer, poll } of moved.values()) {
-        clearTimeout(timer);
-        clearInterval(poll);
-      }
+      if (poll !== null) clearInterval(poll);
+      for (const { timer } of moved.values()) clearTimeout(timer);
+      if (draining && !left) leftLive();
       batcher.close();
       await publisher.close();
     },

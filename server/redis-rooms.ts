@@ -87,6 +87,11 @@ export function createRedisRooms<M extends Member>(
     // The queued batches come back as bytes.
     buffers: cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }),
     room: (id) => rooms.get(id),
+    *locals() {
+      for (const lr of rooms.values()) {
+        for (const [pid, m] of lr.peers) if (isLocal(m) && m.room === lr) yield [lr.id, pid] as const;
+      }
+    },
     outbox,
     log,
   });
@@ -135,7 +140,8 @@ export function createRedisRooms<M extends Member>(
 
   // ---- join ----
   async function join(m: M, msg: JoinMessage): Promise<void> {
-    if (!cmd.isReady) {
+    // Draining: the client is about to be told to go anyway; it joins on another node.
+    if (!cmd.isReady || draining) {
       outbox.refuse(m, 'unavailable');
       return;
     }
@@ -184,7 +190,7 @@ export function createRedisRooms<M extends Member>(
     const movedFrom = reply === null ? '' : seamlessFrom(reply);
     if (movedFrom !== '' && movedFrom !== node) {
       // Before the member hears `joined`: signals meanwhile are kept with the room's events.
-      await timed(relayer.listenAsMoved(movedFrom)).catch(() => {});
+      await timed(relayer.listenAsMoved(movedFrom, lr.id, reply?.[1] ?? '')).catch(() => {});
     }
     joining.delete(m);
     const events = lr.log ?? [];
@@ -453,11 +459,14 @@ export function createRedisRooms<M extends Member>(
     park,
     relay,
     count: () => rooms.size,
-    drain() {
+    async drain() {
       draining = true;
       clearInterval(heartbeat);
-      // No longer live: signals for its members are kept for the nodes they resume on.
-      relayer.drain();
+      // No longer live once Redis has confirmed it: from then on signals for its members are
+      // kept for the nodes they resume on, so the members may be told to go.
+      await timed(relayer.drain()).catch((err: Error) =>
+        log.warn({ err: err.message }, 'draining: redis did not confirm this node left its live channel'),
+      );
     },
     async close() {
       closed = true;

@@ -248,21 +248,53 @@ return reaped
  * redis-publisher.ts. While that node is live it is published on the node's channel. A node is
  * live while its subscriber holds its live channel `<prefix>nl:<node>` (only that node
  * subscribes to it; a killed node's connection closes and Redis drops it at once; a draining
- * node leaves it first). Otherwise nobody would read the batch: it is kept in the node's queue
- * `<prefix>nq:<node>` (a list) for the nodes its members resume on (redis-rooms.ts reads it),
- * for the resume grace, up to a size (`<prefix>nqb:<node>` counts its bytes).
- * KEYS: node channel, live channel, queue, queue bytes. ARGV: batch, ttlMs, maxBytes.
+ * node leaves it first). Otherwise nobody may read the batch: each of its records is kept in
+ * its receiver's queue `<prefix>mq:<room>:<peer>` (a list of records) for the resume grace,
+ * for whichever node holds that member next (the node it resumes on, or its own once it is
+ * back: redis-relay.ts takes them), up to a size per node (`<prefix>nqb:<node>` counts the
+ * bytes kept for it; the node reads it to see whether anything was kept for it).
+ * KEYS: node channel, live channel, queue bytes. ARGV: batch, ttlMs, maxBytes, the queues'
+ * key prefix (`<prefix>mq:`).
+ * A record is: to (22) | from (22) | room id length (1) | room id | frame length (4, BE) | frame.
  */
 export const RELAY_SCRIPT = `
 if redis.call('PUBSUB', 'NUMSUB', KEYS[2])[2] > 0 then
   redis.call('PUBLISH', KEYS[1], ARGV[1])
   return 1
 end
-local bytes = redis.call('INCRBY', KEYS[4], #ARGV[1])
-redis.call('PEXPIRE', KEYS[4], ARGV[2])
-if bytes <= tonumber(ARGV[3]) then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+local b = ARGV[1]
+local bytes = redis.call('INCRBY', KEYS[3], #b)
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if bytes > tonumber(ARGV[3]) then return 0 end
+local n = #b
+local o = 1
+while o + 48 <= n do
+  local f = o + 45 + string.byte(b, o + 44)
+  if f + 3 > n then break end
+  local l1, l2, l3, l4 = string.byte(b, f, f + 3)
+  local e = f + 4 + ((l1 * 256 + l2) * 256 + l3) * 256 + l4
+  if e - 1 > n then break end
+  local key = ARGV[4] .. string.sub(b, o + 45, f - 1) .. ':' .. string.sub(b, o, o + 21)
+  redis.call('RPUSH', key, string.sub(b, o, e - 1))
+  redis.call('PEXPIRE', key, ARGV[2])
+  o = e
 end
 return 0
+`;
+
+/**
+ * Takes the records kept for some members (RELAY_SCRIPT): returns them, queue after queue,
+ * each in the order it was kept, and deletes them, so no other node delivers them again.
+ * KEYS: the members' queues.
+ */
+export const TAKE_SCRIPT = `
+local out = {}
+for _, key in ipairs(KEYS) do
+  local records = redis.call('LRANGE', key, 0, -1)
+  if #records > 0 then
+    redis.call('DEL', key)
+    for _, r in ipairs(records) do out[#out + 1] = r end
+  end
+end
+return out
 `;

@@ -68,9 +68,10 @@ export interface Rooms<M extends Member> {
   count(): number;
   /**
    * The node is going away and is about to close its sockets: memory keeps no away peers from
-   * now on; Redis keeps this node's members so that their clients resume on another node.
+   * now on; Redis keeps this node's members so that their clients resume on another node, and
+   * resolves once other nodes no longer send it their signals (the clients may be told then).
    */
-  drain(): void;
+  drain(): Promise<void>;
   /** After the sockets are gone: memory forgets every room, Redis lets go of its connections. */
   close(): Promise<void>;
 }

@@ -528,9 +528,11 @@ export function createSignalingServer(
   }
 
   async function shutdown(): Promise<void> {
+    // No new sockets from here (503); the rooms' drain resolves once signals for our members
+    // no longer come here (with Redis: they are kept for the nodes the members resume on).
     shuttingDown = true;
     clearInterval(heartbeat);
-    rooms.drain();
+    await rooms.drain();
     const frame = errorFrame('server-shutdown');
     for (const conn of conns) {
       conn.closing = true;

@@ -3,11 +3,12 @@
  * batches arrive in order, nothing published before close is lost, and it comes back by
  * itself after Redis restarts.
  */
-import { createClient } from '@redis/client';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.ts';
 import { connectPublisher, type RedisPublisher } from '../../server/redis-publisher.ts';
-import { RELAY_SCRIPT } from '../../server/redis-scripts.ts';
+import { RELAY_SCRIPT, TAKE_SCRIPT } from '../../server/redis-scripts.ts';
+import { decodeBatch, SignalBatcher } from '../../server/signal-batch.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
 
 let redis: RedisHandle;
@@ -76,34 +77,71 @@ describe('redis publisher', () => {
     await sub.close();
   });
 
-  it("the relay's script: published while the node's live channel is held, else kept in its queue with a TTL", async () => {
-    const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nq:n1', 'pub-test:nqb:n1'];
+  it("the relay's script: published while the node's live channel is held, else each record kept in its receiver's queue, which a take empties", async () => {
+    const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nqb:n1'];
+    const room = 'R'.repeat(22);
+    const [ana, ben, cleo] = ['A', 'B', 'C'].map((c) => c.repeat(22)) as [string, string, string];
     // Loaded on connect and run by its SHA.
     const p = connectPublisher(redis.url, createLogger('silent'), [RELAY_SCRIPT]);
     await until('the publisher to connect', () => p.ready);
-    const admin = createClient({ url: redis.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    const relay = (text: string) => {
-      const parts = [Buffer.from(text.slice(0, 2)), Buffer.from(text.slice(2))];
-      return p.evalWith(RELAY_SCRIPT, keys, parts, Buffer.byteLength(text), ['60000', '40']);
+    const client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+    const admin = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+    /** One batch of records (to, frame), from Cleo, as a node sends it (signal-batch.ts). */
+    const relay = (records: [string, string][], maxBytes = 1000) => {
+      const batches: Buffer[][] = [];
+      const batcher = new SignalBatcher({
+        windowMs: 0,
+        maxBytes: 1 << 20,
+        publish: (_n, parts) => batches.push([...parts]),
+      });
+      for (const [to, frame] of records) batcher.queue('n1', room, to, cleo, Buffer.from(frame));
+      batcher.flush();
+      const parts = batches[0]!;
+      const bytes = parts.reduce((n, b) => n + b.length, 0);
+      return p.evalWith(RELAY_SCRIPT, keys, parts, bytes, ['60000', String(maxBytes), 'pub-test:mq:']);
     };
-    // Nobody holds the live channel (the node is gone): kept, up to 40 bytes.
+    const frames = async (key: string) => {
+      const out: string[] = [];
+      for (const record of (await admin.lRange(key, 0, -1)) as unknown as Buffer[]) {
+        decodeBatch(record, (to, from, r, frame) => out.push(`${to[0]}<${from[0]}@${r[0]}:${frame}`));
+      }
+      return out;
+    };
+    const anaQueue = `pub-test:mq:${room}:${ana}`;
+    const benQueue = `pub-test:mq:${room}:${ben}`;
+    // Nobody holds the live channel (the node is gone): kept per receiver, up to 1000 bytes.
     const sub = await listen(keys[0]!);
-    expect(relay('kept ✓ 1')).toBe(true);
-    expect(relay('kept 2')).toBe(true);
-    expect(relay('x'.repeat(30))).toBe(true); // past the size limit: not kept
-    await until('the queue', async () => (await admin.lLen(keys[2]!)) === 2);
-    // The node is live again: published, not kept.
-    const live = await listen(keys[1]!);
-    expect(relay('published')).toBe(true);
-    await until('the published batch', () => sub.got.length > 0);
-    expect(sub.got).toEqual(['published']);
-    expect(await admin.lRange(keys[2]!, 0, -1)).toEqual(['kept ✓ 1', 'kept 2']);
-    const ttl = await admin.pTTL(keys[2]!);
+    expect(
+      relay([
+        [ana, 'kept ✓ 1'],
+        [ben, 'for ben'],
+        [ana, 'kept 2'],
+      ]),
+    ).toBe(true);
+    expect(relay([[ana, 'x'.repeat(1000)]])).toBe(true); // past the size limit: not kept
+    await until('the queues', async () => (await admin.lLen(anaQueue)) === 2);
+    expect(await frames(anaQueue)).toEqual(['A<C@R:kept ✓ 1', 'A<C@R:kept 2']);
+    expect(await frames(benQueue)).toEqual(['B<C@R:for ben']);
+    const ttl = await admin.pTTL(anaQueue);
     expect(ttl).toBeGreaterThan(50_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
-    await Promise.all([p.close(), sub.close(), live.close(), admin.close()]);
+    // The node is live again: published, not kept.
+    const live = await listen(keys[1]!);
+    expect(relay([[ana, 'published']], 1 << 20)).toBe(true);
+    await until('the published batch', () => sub.got.length > 0);
+    expect(sub.got).toHaveLength(1);
+    expect(sub.got[0]).toContain('published');
+    expect(await admin.lLen(anaQueue)).toBe(2);
+    // A take returns both members' records, each in order, and empties their queues.
+    const taken = (await admin.sendCommand(['EVAL', TAKE_SCRIPT, '2', anaQueue, benQueue])) as Buffer[];
+    const takenFrames: string[] = [];
+    for (const record of taken) decodeBatch(record, (_t, _f, _r, frame) => takenFrames.push(String(frame)));
+    expect(takenFrames).toEqual(['kept ✓ 1', 'kept 2', 'for ben']);
+    expect(await admin.exists([anaQueue, benQueue])).toBe(0);
+    expect(await admin.sendCommand(['EVAL', TAKE_SCRIPT, '1', anaQueue])).toEqual([]);
+    await Promise.all([p.close(), sub.close(), live.close(), client.close()]);
   });
 
   it('authenticates with the password in REDIS_URL, and stays down with a wrong one', async () => {
