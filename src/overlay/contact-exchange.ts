@@ -7,6 +7,19 @@
  * fingerprints (src/identity/binding.ts), checked here against the fingerprints of our own
  * connection, so a server that swapped certificates (or keys) is caught. Verify: the SAS
  * exchange of src/identity/sas.ts, bound to the same fingerprints.
+ *
+ * The link outlives a connection (src/call/peer-link.ts), and a replaced connection (an
+ * overlay re-mounted, a connection lost and made again) has other fingerprints. So:
+ *   - `contact-hello` and `contact-not-now` said while the link is paused wait and go out on
+ *     the next connection (`sendOrHold`); `contact-hello` goes again on every new connection
+ *     (the other side may be a new document that never heard it);
+ *   - an offer is signed for the connection it goes out on: made while paused, it waits for
+ *     the next one; if the connection changes while the worker signs, it is signed again;
+ *   - an SAS exchange belongs to one connection: when the link pauses or a new connection
+ *     attaches, it is dropped (its codes taken down, its late steps ignored) and, if the person
+ *     here pressed Verify and has not decided, started again on the new connection. Codes or
+ *     messages from two connections are never mixed, which would show a false "did not match"
+ *     and end the call.
  */
 
 import * as v from 'valibot';
@@ -68,6 +81,15 @@ function parseContact(raw: ControlMessage): ContactMessage | null {
   return result.success ? result.output : null;
 }
 
+/** How often an offer is signed again because the connection changed while it was signed. */
+const MAX_SIGNINGS = 3;
+
+/** One SAS exchange and the connection it belongs to (the link's attachment count then). */
+interface RunningSas {
+  exchange: SasExchange;
+  attachment: number;
+}
+
 export class ContactExchange {
   /** Their identity key, once their `contact-hello` came (only Parley extension users send one). */
   theirKey: string | null = null;
@@ -80,7 +102,9 @@ export class ContactExchange {
 
   #ownNonce: string | null = null;
   #theirOffer: ContactOffer | null = null;
-  #sas: SasExchange | null = null;
+  #sas: RunningSas | null = null;
+  /** The person here pressed Verify and has not decided: a new connection compares again. */
+  #verifying = false;
   readonly #unroute: Array<() => void>;
 
   constructor(
@@ -96,11 +120,36 @@ export class ContactExchange {
         const message = parseSasMessage(raw);
         if (message) void this.#onSas(message);
       }),
+      link.onState((state) => this.#onLinkState(state)),
     ];
-    options.identity
+    this.#hello();
+  }
+
+  #hello(): void {
+    this.options.identity
       ?.selfKey()
-      .then((key) => this.#send({ t: 'contact-hello', key }))
+      .then((key) => this.link.sendOrHold({ t: 'contact-hello', key }))
       .catch(() => {});
+  }
+
+  #onLinkState(state: 'paused' | 'open' | 'closed'): void {
+    if (state === 'closed') return;
+    // Paused, or a new connection: an SAS exchange of the one before is over.
+    if (this.#sas !== null && (state === 'paused' || this.#sas.attachment !== this.link.attachments))
+      this.#abandonSas();
+    if (state !== 'open' || this.link.attachments < 2) return;
+    this.#hello();
+    if (this.#verifying && this.#sas === null) void this.verify();
+  }
+
+  #abandonSas(): void {
+    this.#sas = null;
+    this.sasShown = null;
+    const name = this.theirName();
+    this.note = this.#verifying
+      ? `The connection to ${name} is being made again: the security codes will be compared on the new one.`
+      : `The connection to ${name} was made again, so the security codes start over. Press Verify to compare new ones.`;
+    this.#changed();
   }
 
   /** Their display name, cleaned. */
@@ -111,10 +160,6 @@ export class ContactExchange {
   /** Stop listening (the person left, or the panel goes). */
   close(): void {
     for (const unroute of this.#unroute) unroute();
-  }
-
-  #send(message: ContactMessage | SasMessage): void {
-    this.link.send(message); // not sent while the link is paused or closed
   }
 
   #changed(): void {
@@ -135,15 +180,46 @@ export class ContactExchange {
     const identity = this.options.identity;
     const selfId = this.options.selfId();
     if (identity === null || selfId === null || this.theirKey === null) return;
-    const ours = this.#binding('self', selfId);
-    if (ours === null) return;
+    // No descriptions to bind to (while paused the next connection will have them).
+    if (this.link.state === 'open' && this.#binding('self', selfId) === null) return;
     const reply = this.phase === 'asked';
     this.phase = reply ? 'saving' : 'asking';
     this.#changed();
+    let sent: boolean;
     try {
+      sent = await this.#sendOffer(identity, reply);
+    } catch {
+      this.phase = 'idle';
+      this.note = 'Parley could not use your identity key. Try again.';
+      this.#changed();
+      return;
+    }
+    if (!sent) {
+      if (this.link.state === 'closed') return;
+      this.phase = 'idle';
+      this.note = `Parley could not send your contact details to ${this.theirName()}. Try again.`;
+      this.#changed();
+      return;
+    }
+    if (this.#theirOffer !== null) await this.#finish();
+  }
+
+  /**
+   * Sign our offer for the connection it goes out on, and send it there: once the link is
+   * open (it waits while paused), signed again if the connection changed while the worker
+   * signed. False if the link closed, or the connection changed MAX_SIGNINGS times.
+   */
+  async #sendOffer(identity: ContactIdentity, reply: boolean): Promise<boolean> {
+    for (let signing = 0; signing < MAX_SIGNINGS; signing++) {
+      if (!(await this.#whenOpen())) return false;
+      const attachment = this.link.attachments;
+      const selfId = this.options.selfId();
+      const ours = selfId === null ? null : this.#binding('self', selfId);
+      if (selfId === null || ours === null) return false;
       const signed = await identity.sign(ours);
+      if (this.link.state !== 'open' || this.link.attachments !== attachment) continue;
       this.#ownNonce = signed.nonce;
-      this.#send({
+      this.link.send({
         t: 'contact-offer',
         name: this.options.localName,
         key: signed.key,
@@ -151,13 +227,22 @@ export class ContactExchange {
         peerId: selfId,
         sig: signed.sig,
         reply,
-      });
-      if (this.#theirOffer !== null) await this.#finish();
-    } catch {
-      this.phase = 'idle';
-      this.note = 'Parley could not use your identity key. Try again.';
-      this.#changed();
+      } satisfies ContactMessage);
+      return true;
     }
+    return false;
+  }
+
+  /** True once the link is open (now, or after a pause); false if it closes for good. */
+  #whenOpen(): Promise<boolean> {
+    if (this.link.state !== 'paused') return Promise.resolve(this.link.state === 'open');
+    return new Promise((resolve) => {
+      const off = this.link.onState((state) => {
+        if (state === 'paused') return;
+        off();
+        resolve(state === 'open');
+      });
+    });
   }
 
   /** **Not now** to their offer. */
@@ -165,7 +250,7 @@ export class ContactExchange {
     this.#theirOffer = null;
     this.phase = 'idle';
     this.note = '';
-    this.#send({ t: 'contact-not-now' });
+    this.link.sendOrHold({ t: 'contact-not-now' } satisfies ContactMessage);
     this.#changed();
   }
 
@@ -245,6 +330,7 @@ export class ContactExchange {
     const identity = this.options.identity;
     if (identity === null || this.theirKey === null) return;
     this.sasShown = null;
+    this.#verifying = false;
     if (match) {
       const ok = await identity.verified(this.theirKey, true).catch(() => false);
       this.verified = ok;
@@ -257,22 +343,33 @@ export class ContactExchange {
     this.options.endCall(SAS_MISMATCH_TEXT);
   }
 
-  async #sasFor(): Promise<SasExchange | null> {
-    if (this.#sas) return this.#sas;
+  /** The SAS exchange of the current connection, made when there is none yet. */
+  async #sasFor(): Promise<RunningSas | null> {
+    const attachment = this.link.attachments;
+    if (this.#sas?.attachment === attachment) return this.#sas;
     const identity = this.options.identity;
-    const d = this.link.current()?.descriptions?.();
-    if (identity === null || this.theirKey === null || !d || !d.local || !d.remote) return null;
+    const theirKey = this.theirKey;
+    if (identity === null || theirKey === null || this.link.state !== 'open') return null;
     const selfKey = await identity.selfKey();
-    this.#sas = new SasExchange({
+    // The connection changed meanwhile (its own exchange comes with its messages), or a
+    // message and a press of Verify both got here (one exchange per connection, not two).
+    if (this.link.state !== 'open' || this.link.attachments !== attachment) return null;
+    if (this.#sas?.attachment === attachment) return this.#sas;
+    const d = this.link.current()?.descriptions?.();
+    if (!d?.local || !d.remote) return null;
+    const exchange = new SasExchange({
       callId: this.options.callId,
       self: { publicKey: selfKey, sdp: d.local },
-      peer: { publicKey: this.theirKey, sdp: d.remote },
+      peer: { publicKey: theirKey, sdp: d.remote },
     });
+    this.#sas = { exchange, attachment };
     return this.#sas;
   }
 
-  async #applySas(step: SasStep): Promise<void> {
-    for (const message of step.send) this.#send(message);
+  /** What a step of `sas` says, unless that exchange was dropped meanwhile (its connection was replaced). */
+  async #applySas(sas: RunningSas, step: SasStep): Promise<void> {
+    if (this.#sas !== sas) return;
+    for (const message of step.send) this.link.send(message);
     if (step.failure) {
       this.options.endCall(SAS_MISMATCH_TEXT);
       return;
@@ -283,19 +380,26 @@ export class ContactExchange {
     }
   }
 
-  /** **Verify**: compare security codes with them. */
+  /** **Verify**: compare security codes with them (again on the next connection if this one is replaced first). */
   async verify(): Promise<void> {
+    if (this.options.identity === null || this.theirKey === null) return;
+    this.#verifying = true;
+    if (this.link.state === 'paused') {
+      this.note = `The connection to ${this.theirName()} is being made again: the security codes will be compared on the new one.`;
+      this.#changed();
+      return;
+    }
     const sas = await this.#sasFor().catch(() => null);
     if (!sas) return;
     this.note = `Comparing security codes with ${this.theirName()}…`;
     this.#changed();
-    await this.#applySas(await sas.start());
+    await this.#applySas(sas, await sas.exchange.start());
   }
 
   async #onSas(message: SasMessage): Promise<void> {
     const sas = await this.#sasFor().catch(() => null);
     if (!sas) return;
-    await this.#applySas(await sas.receive(message));
+    await this.#applySas(sas, await sas.exchange.receive(message));
     if (this.sasShown) this.note = '';
     this.#changed();
   }
