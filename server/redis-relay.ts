@@ -27,7 +27,7 @@ const MOVED_LISTEN_MS = 10_000;
 /** A batch of signals for one node stays below this (a PUBLISH Redis reads in one go). */
 const MAX_BATCH_BYTES = 256 * 1024;
 /** Signals kept for a node's members (RELAY_SCRIPT), at most this many bytes per node. */
-const MAX_QUEUE_BYTES = 16 * 1024 * 1024;
+const MAX_QUEUE_TEXT = String(16 * 1024 * 1024);
 /** While listening as moved (listenAsMoved): how often the moved members' queues are taken. */
 const QUEUE_POLL_MS = 250;
 /** How often the relay's script is loaded again (see connectPublisher). */
@@ -51,6 +51,8 @@ export interface NodeRelayOptions<M extends Member> {
   /** This node's id. */
   node: string;
   resumeGraceMs: number;
+  /** The sorted set of nodes' heartbeats (ms), and after how long without one a node is not live. */
+  heartbeats: { key: string; silentMs: number };
   /** The subscriber connection (redis-connection.ts). */
   sub: RedisClientType;
   /** A command connection whose string replies are Buffers. */
@@ -80,6 +82,11 @@ export interface NodeRelay {
    * RELAY_SCRIPT). Signals that still reach it for members it has told to go are kept there too.
    */
   drain(): Promise<void>;
+  /**
+   * After a heartbeat: if signals were kept for this node's members since it last looked (its
+   * heartbeat was late, so other nodes took it for gone), takes and delivers them.
+   */
+  takeKept(): Promise<void>;
   /** Sends what is pending and closes the send-only connection. */
   close(): Promise<void>;
 }
@@ -189,7 +196,8 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     o.buffers.sendCommand(['SCRIPT', 'LOAD', RELAY_SCRIPT]).catch(() => {});
   }, SCRIPT_RELOAD_MS);
   reload.unref();
-  const queueArgs = [queueTtl, String(MAX_QUEUE_BYTES), queuePrefix] as const;
+  const keptBytesKey = (id: string) => `${prefix}nqb:${id}`;
+  const { key: heartbeatsKey, silentMs } = o.heartbeats;
   const batcher = new SignalBatcher({
     windowMs: 0,
     maxBytes: MAX_BATCH_BYTES,
@@ -197,8 +205,9 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
       // Two parts per record (signal-batch.ts): counted here, once sent or dropped (signals a
       // draining node keeps for its own members were counted when they came).
       const count = parts.length / 2;
-      const keys = [nodeChan(toNode), liveChan(toNode), `${prefix}nqb:${toNode}`];
-      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, queueArgs)) {
+      const keys = [nodeChan(toNode), liveChan(toNode), keptBytesKey(toNode), heartbeatsKey];
+      const args = [queueTtl, MAX_QUEUE_TEXT, queuePrefix, toNode, String(Date.now() - silentMs)];
+      if (publisher.evalWith(RELAY_SCRIPT, keys, parts, bytes, args)) {
         if (toNode !== node) outbox.relayed(count);
       } else {
         outbox.dropped(count);
@@ -309,7 +318,19 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     if (due.length > 0) take(due).catch(() => {});
   }
 
+  /** The count of bytes kept for this node (RELAY_SCRIPT) when it last looked. */
+  let keptSeen = '';
+  async function takeKept(): Promise<void> {
+    if (draining || closed) return;
+    const kept = (await o.buffers.sendCommand(['GET', keptBytesKey(node)])) as Buffer | null;
+    const now = kept === null ? '' : kept.toString();
+    if (now === keptSeen) return;
+    keptSeen = now;
+    if (now !== '') await take(o.locals());
+  }
+
   return {
+    takeKept,
     send(toNode, room, to, from, frame) {
       return publisher.ready && batcher.queue(toNode, room, to, from, frame);
     },

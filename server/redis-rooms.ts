@@ -83,6 +83,7 @@ export function createRedisRooms<M extends Member>(
     prefix,
     node,
     resumeGraceMs: config.resumeGraceMs,
+    heartbeats: { key: nodesKey, silentMs: NODE_DEAD_MS },
     sub,
     // The queued batches come back as bytes.
     buffers: cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }),
@@ -355,6 +356,8 @@ export function createRedisRooms<M extends Member>(
     try {
       const now = Date.now();
       await cmd.sendCommand(['ZADD', nodesKey, String(now), node]);
+      // Late beats make other nodes take this one for gone: what they kept for its members.
+      await relayer.takeKept();
       if (beats % REAP_EVERY === 0) {
         const deadBefore = now - NODE_DEAD_MS - config.resumeGraceMs;
         const reaped = Number(await run(REAP_SCRIPT, [nodesKey], [String(deadBefore), prefix]));

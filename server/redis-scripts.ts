@@ -248,19 +248,25 @@ return reaped
  * redis-publisher.ts. While that node is live it is published on the node's channel. A node is
  * live while its subscriber holds its live channel `<prefix>nl:<node>` (only that node
  * subscribes to it; a killed node's connection closes and Redis drops it at once; a draining
- * node leaves it first). Otherwise nobody may read the batch: each of its records is kept in
+ * node leaves it first) and its heartbeat in `<prefix>nodes` is not older than the cutoff (a
+ * node that vanished without its connections closing keeps its subscription until Redis
+ * notices, minutes later; a node with no heartbeat at all, as in a Redis restarted empty, is
+ * judged by its subscription alone). Otherwise nobody may read the batch: each of its records is kept in
  * its receiver's queue `<prefix>mq:<room>:<peer>` (a list of records) for the resume grace,
  * for whichever node holds that member next (the node it resumes on, or its own once it is
  * back: redis-relay.ts takes them), up to a size per node (`<prefix>nqb:<node>` counts the
  * bytes kept for it; the node reads it to see whether anything was kept for it).
- * KEYS: node channel, live channel, queue bytes. ARGV: batch, ttlMs, maxBytes, the queues'
- * key prefix (`<prefix>mq:`).
+ * KEYS: node channel, live channel, queue bytes, heartbeats. ARGV: batch, ttlMs, maxBytes, the
+ * queues' key prefix (`<prefix>mq:`), the node's id, the oldest live heartbeat (ms).
  * A record is: to (22) | from (22) | room id length (1) | room id | frame length (4, BE) | frame.
  */
 export const RELAY_SCRIPT = `
 if redis.call('PUBSUB', 'NUMSUB', KEYS[2])[2] > 0 then
-  redis.call('PUBLISH', KEYS[1], ARGV[1])
-  return 1
+  local beat = redis.call('ZSCORE', KEYS[4], ARGV[5])
+  if not beat or tonumber(beat) >= tonumber(ARGV[6]) then
+    redis.call('PUBLISH', KEYS[1], ARGV[1])
+    return 1
+  end
 end
 local b = ARGV[1]
 local bytes = redis.call('INCRBY', KEYS[3], #b)

@@ -225,6 +225,42 @@ describe('nodes handing their members off', () => {
     }
   });
 
+  it('a node that stops dead with its connections open: once its heartbeat is stale, signals for its members are kept for the node they resume on', async () => {
+    const n3 = await startServer(env);
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
+      await a.next('peer-joined');
+      const node3 = await nodeOf(admin, room, ja.peerId);
+      // Stopped, not killed: its TCP connections stay open and Redis still counts it
+      // subscribed, as for a machine that lost power or its network.
+      n3.process.kill('SIGSTOP');
+      const beat = async () => Number(await admin.zScore('parley:nodes', node3));
+      await until('its heartbeat to go stale', async () => (await beat()) < Date.now() - 10_500, 20_000);
+      expect(await holdsLiveChannel(admin, node3)).toBe(true);
+      const before = await metric(n2.url, 'parley_messages_relayed_total');
+      b.send(signal(ja.peerId, { n: 1 }));
+      b.send(signal(ja.peerId, { n: 2 }));
+      await until(
+        "b's node to send the two signals",
+        async () => (await metric(n2.url, 'parley_messages_relayed_total')) >= before + 2,
+      );
+      // a's client gives up on its silent server and resumes elsewhere.
+      a.ws.terminate();
+      const { client: a2, joined: again } = await resumeOn(n1.url, room, ja.peerId, ja.resumeToken);
+      expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 1 } });
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 2 } });
+      b.send(signal(ja.peerId, { n: 3 }));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: { n: 3 } });
+      expect(await news(b)).toEqual([]);
+      for (const x of [a2, b]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+    }
+  });
+
   it('a signal routed to the node a peer just left (a mirror behind the resume) still reaches it on its new node', async () => {
     // The race behind a rare loss after a handoff: b's node routes by its mirror of the room,
     // which names a's old node until it has read the room's resume event; a signal sent in that

@@ -77,8 +77,8 @@ describe('redis publisher', () => {
     await sub.close();
   });
 
-  it("the relay's script: published while the node's live channel is held, else each record kept in its receiver's queue, which a take empties", async () => {
-    const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nqb:n1'];
+  it("the relay's script: published while the node holds its live channel and beats, else each record kept in its receiver's queue, which a take empties", async () => {
+    const keys = ['pub-test:nc:n1', 'pub-test:nl:n1', 'pub-test:nqb:n1', 'pub-test:nodes'];
     const room = 'R'.repeat(22);
     const [ana, ben, cleo] = ['A', 'B', 'C'].map((c) => c.repeat(22)) as [string, string, string];
     // Loaded on connect and run by its SHA.
@@ -89,7 +89,7 @@ describe('redis publisher', () => {
     await client.connect();
     const admin = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
     /** One batch of records (to, frame), from Cleo, as a node sends it (signal-batch.ts). */
-    const relay = (records: [string, string][], maxBytes = 1000) => {
+    const relay = (records: [string, string][], maxBytes = 1000, oldestBeat = 0) => {
       const batches: Buffer[][] = [];
       const batcher = new SignalBatcher({
         windowMs: 0,
@@ -100,7 +100,8 @@ describe('redis publisher', () => {
       batcher.flush();
       const parts = batches[0]!;
       const bytes = parts.reduce((n, b) => n + b.length, 0);
-      return p.evalWith(RELAY_SCRIPT, keys, parts, bytes, ['60000', String(maxBytes), 'pub-test:mq:']);
+      const args = ['60000', String(maxBytes), 'pub-test:mq:', 'n1', String(oldestBeat)];
+      return p.evalWith(RELAY_SCRIPT, keys, parts, bytes, args);
     };
     const frames = async (key: string) => {
       const out: string[] = [];
@@ -134,11 +135,20 @@ describe('redis publisher', () => {
     expect(sub.got).toHaveLength(1);
     expect(sub.got[0]).toContain('published');
     expect(await admin.lLen(anaQueue)).toBe(2);
+    // Its heartbeat (ms) is older than the sender's cutoff: taken for gone although it still
+    // holds its channel (a node that vanished without its connections closing). Then fresh again.
+    await client.zAdd(keys[3]!, { score: 1000, value: 'n1' });
+    expect(relay([[ana, 'kept 3']], 1 << 20, 1001)).toBe(true);
+    await until('the third record', async () => (await admin.lLen(anaQueue)) === 3);
+    expect(relay([[ana, 'published again']], 1 << 20, 1000)).toBe(true);
+    await until('the second published batch', () => sub.got.length > 1);
+    expect(sub.got[1]).toContain('published again');
+    expect(await admin.lLen(anaQueue)).toBe(3);
     // A take returns both members' records, each in order, and empties their queues.
     const taken = (await admin.sendCommand(['EVAL', TAKE_SCRIPT, '2', anaQueue, benQueue])) as Buffer[];
     const takenFrames: string[] = [];
     for (const record of taken) decodeBatch(record, (_t, _f, _r, frame) => takenFrames.push(String(frame)));
-    expect(takenFrames).toEqual(['kept ✓ 1', 'kept 2', 'for ben']);
+    expect(takenFrames).toEqual(['kept ✓ 1', 'kept 2', 'kept 3', 'for ben']);
     expect(await admin.exists([anaQueue, benQueue])).toBe(0);
     expect(await admin.sendCommand(['EVAL', TAKE_SCRIPT, '1', anaQueue])).toEqual([]);
     await Promise.all([p.close(), sub.close(), live.close(), client.close()]);
