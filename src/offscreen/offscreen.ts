@@ -64,24 +64,58 @@ async function discardAll(files: Files): Promise<void> {
 }
 
 /**
+ * How long a direct channel waits here for its overlay's `bind` (or a `bind` for its channel).
+ * The overlay gives up after 2 s and sends everything on its runtime port; a channel whose
+ * bind never comes (the overlay went away first, its bind was lost) is closed and forgotten.
+ */
+export const CHANNEL_PAIRING_MS = 10_000;
+
+/**
  * Direct channels (writer-protocol.ts, WRITER_CHANNEL) met on one side: ports that came from
  * the service worker before their overlay's `bind`, and `bind`s waiting for their port.
  */
-const channelPorts = new Map<string, MessagePort>();
+const channelPorts = new Map<string, { channel: MessagePort; timer: ReturnType<typeof setTimeout> }>();
 const channelBinds = new Map<string, (channel: MessagePort) => void>();
 
 function offerChannel(token: string, channel: MessagePort): void {
   const bind = channelBinds.get(token);
   channelBinds.delete(token);
-  if (bind) bind(channel);
-  else channelPorts.set(token, channel);
+  if (bind) {
+    bind(channel);
+    return;
+  }
+  if (channelPorts.has(token)) {
+    channel.close(); // a token names one channel
+    return;
+  }
+  const timer = setTimeout(() => {
+    if (channelPorts.get(token)?.channel !== channel) return;
+    channelPorts.delete(token);
+    channel.close();
+  }, CHANNEL_PAIRING_MS);
+  channelPorts.set(token, { channel, timer });
 }
 
-function awaitChannel(token: string, bind: (channel: MessagePort) => void): void {
-  const channel = channelPorts.get(token);
+/** Returns a function that stops waiting. */
+function awaitChannel(token: string, bind: (channel: MessagePort) => void): () => void {
+  const waiting = channelPorts.get(token);
   channelPorts.delete(token);
-  if (channel) bind(channel);
-  else channelBinds.set(token, bind);
+  if (waiting) {
+    clearTimeout(waiting.timer);
+    bind(waiting.channel);
+    return () => {};
+  }
+  const stop = () => {
+    clearTimeout(timer);
+    if (channelBinds.get(token) === waiter) channelBinds.delete(token);
+  };
+  const timer = setTimeout(stop, CHANNEL_PAIRING_MS);
+  const waiter = (channel: MessagePort) => {
+    clearTimeout(timer);
+    bind(channel);
+  };
+  channelBinds.set(token, waiter);
+  return stop;
 }
 
 function serve(port: chrome.runtime.Port): void {
@@ -191,16 +225,15 @@ function serve(port: chrome.runtime.Port): void {
   }
 
   let channel: MessagePort | null = null;
-  let bindToken: string | null = null;
+  /** A bind was asked (once per port); stops waiting for its channel. */
+  let stopWaiting: (() => void) | null = null;
   const receive = (raw: unknown) => {
     const parsed = v.safeParse(OverlayToWriterSchema, raw);
     if (!parsed.success) return;
     const message = parsed.output;
     if (message.op === 'bind') {
-      if (channel || bindToken) return;
-      bindToken = message.token;
-      awaitChannel(message.token, (bound) => {
-        bindToken = null;
+      if (channel || stopWaiting) return;
+      stopWaiting = awaitChannel(message.token, (bound) => {
         if (gone) {
           bound.close();
           return;
@@ -222,7 +255,7 @@ function serve(port: chrome.runtime.Port): void {
   port.onDisconnect.addListener(() => {
     gone = true;
     channel?.close();
-    if (bindToken) channelBinds.delete(bindToken);
+    stopWaiting?.();
     queue = queue.then(async () => {
       // Unfinished files wait a while for the next overlay (re-mounted, or the call's window).
       if (files.open.size === 0 && files.kept.size === 0) {

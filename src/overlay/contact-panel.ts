@@ -1,42 +1,19 @@
 /**
  * **Save contact** in a call between two Parley extension users (src/protocol/peer-contact.ts).
  * Both must agree: the other side sees "Ana wants to save you as a contact" with **Save
- * contact** and **Not now**. Each offer carries the sender's key signed together with this
- * call's DTLS fingerprints (src/identity/binding.ts), checked here against the fingerprints of
- * our own connection, so a server that swapped certificates (or keys) is caught. Saving is the
- * service worker's (it holds the key and the contacts); this panel only shows and relays.
+ * contact** and **Not now**; in a call with a contact, **Verify** compares security codes.
+ * What is said and checked with each person is their ContactExchange (contact-exchange.ts);
+ * saving is the service worker's (it holds the key and the contacts); this panel only shows.
  *
  * A guest page (no extension, no key) mounts it without `identity`: it never offers, and when
  * the other side says it has Parley it says what installing Parley would add.
  */
 
-import * as v from 'valibot';
-import type { ControlMessage, PeerLink } from '../call/peer-link.ts';
-import { type ContactBinding, verifyContactBinding } from '../identity/binding.ts';
-import { type Sas, SasExchange, type SasStep } from '../identity/sas.ts';
-import { cleanDisplayName } from '../protocol/peer-call.ts';
-import {
-  CONTACT_MESSAGE_TYPES,
-  type ContactMessage,
-  ContactMessageSchema,
-  type ContactOffer,
-} from '../protocol/peer-contact.ts';
-import { parseSasMessage, SAS_MESSAGE_TYPES, type SasMessage } from '../protocol/peer-identity.ts';
+import type { PeerLink } from '../call/peer-link.ts';
+import type { Sas } from '../identity/sas.ts';
+import { ContactExchange, type ContactIdentity } from './contact-exchange.ts';
 import type { PanelContext } from './panel-context.ts';
 import { button, el, setText } from './ui/dom.ts';
-
-/** What the extension gives the panel (over its port to the service worker). */
-export interface ContactIdentity {
-  selfKey(): Promise<string>;
-  /** Sign our side of the binding; `nonce` is our half of the pair secret. */
-  sign(binding: ContactBinding): Promise<{ key: string; sig: string; nonce: string }>;
-  /** Both agreed: save them (the worker derives the pair secret from both nonces). */
-  save(contact: { key: string; name: string; ownNonce: string; theirNonce: string }): Promise<boolean>;
-  /** Is this key a contact already? */
-  lookup(key: string): Promise<{ name: string; verified: boolean } | null>;
-  /** The person compared the SAS: they match (verified) or not. */
-  verified(key: string, match: boolean): Promise<boolean>;
-}
 
 export interface ContactPanelOptions {
   /** Binds the exchange to this call (the room id, which both sides know). */
@@ -48,36 +25,9 @@ export interface ContactPanelOptions {
   endCall(message: string): void;
 }
 
-export const SAS_MISMATCH_TEXT =
-  'The security codes did not match, so the call was ended: someone may have been listening in. Call again and compare the codes once more, or meet in person.';
-
-type Phase =
-  | 'idle'
-  /** We offered; waiting for them. */
-  | 'asking'
-  /** They offered; waiting for the person here. */
-  | 'asked'
-  | 'saving'
-  | 'saved'
-  | 'known';
-
-interface PeerState {
-  link: PeerLink;
-  theirKey: string | null;
-  phase: Phase;
-  ownNonce: string | null;
-  theirOffer: ContactOffer | null;
-  note: string;
+interface PeerRow {
+  exchange: ContactExchange;
   row: HTMLElement;
-  /** **Verify**: the SAS exchange with this contact, and what it shows. */
-  sas: SasExchange | null;
-  sasShown: Sas | null;
-  verified: boolean;
-}
-
-function parseContact(raw: ControlMessage): ContactMessage | null {
-  const result = v.safeParse(ContactMessageSchema, raw);
-  return result.success ? result.output : null;
 }
 
 export function mountContactPanel(
@@ -85,35 +35,28 @@ export function mountContactPanel(
   ctx: Pick<PanelContext, 'localName' | 'onLink' | 'onLinkClosed'>,
   options: ContactPanelOptions,
 ): () => void {
-  const peers = new Map<string, PeerState>();
+  const peers = new Map<string, PeerRow>();
   host.hidden = true;
 
-  const send = (peer: PeerState, message: ContactMessage | SasMessage) => {
-    peer.link.send(message); // not sent while the link is paused or closed
-  };
-
-  const theirName = (peer: PeerState) => cleanDisplayName(peer.link.remoteName());
-
-  function render(peer: PeerState): void {
-    const name = theirName(peer);
-    const row = peer.row;
-    const identity = options.identity;
+  function render(peer: PeerRow): void {
+    const { exchange, row } = peer;
+    const name = exchange.theirName();
     const parts: Array<Node | string> = [];
     const text = el('p', { class: 'parley-contact-text' });
-    if (identity === null) {
+    if (options.identity === null) {
       // The guest page: say what Parley would add, once the other side has it.
-      if (peer.theirKey !== null) {
+      if (exchange.theirKey !== null) {
         setText(
           text,
           `${name} uses the Parley extension. With Parley installed you could save each other as contacts and call each other without a link.`,
         );
         parts.push(text);
       }
-    } else if (peer.theirKey !== null) {
-      const save = () => void saveContact(peer);
-      switch (peer.phase) {
+    } else if (exchange.theirKey !== null) {
+      const save = () => void exchange.save();
+      switch (exchange.phase) {
         case 'idle':
-          setText(text, peer.note || `${name} also uses Parley.`);
+          setText(text, exchange.note || `${name} also uses Parley.`);
           parts.push(text, button('Save contact', 'parley-btn parley-btn-primary', save));
           break;
         case 'asking':
@@ -125,13 +68,7 @@ export function mountContactPanel(
           parts.push(
             text,
             button('Save contact', 'parley-btn parley-btn-primary', save),
-            button('Not now', 'parley-btn', () => {
-              peer.theirOffer = null;
-              peer.phase = 'idle';
-              peer.note = '';
-              send(peer, { t: 'contact-not-now' });
-              render(peer);
-            }),
+            button('Not now', 'parley-btn', () => exchange.notNow()),
           );
           break;
         case 'saving':
@@ -142,16 +79,17 @@ export function mountContactPanel(
         case 'known':
           setText(
             text,
-            peer.note ||
-              (peer.verified
+            exchange.note ||
+              (exchange.verified
                 ? `${name} is in your contacts, verified.`
-                : peer.phase === 'saved'
+                : exchange.phase === 'saved'
                   ? `${name} is now in your contacts.`
                   : `${name} is in your contacts.`),
           );
           parts.push(text);
-          if (peer.sasShown) parts.push(sasView(peer, peer.sasShown));
-          else if (!peer.verified) parts.push(button('Verify', 'parley-btn', () => void startVerify(peer)));
+          if (exchange.sasShown) parts.push(sasView(exchange, exchange.sasShown));
+          else if (!exchange.verified)
+            parts.push(button('Verify', 'parley-btn', () => void exchange.verify()));
           break;
       }
     }
@@ -160,120 +98,11 @@ export function mountContactPanel(
     host.hidden = [...peers.values()].every((p) => p.row.hidden);
   }
 
-  function binding(peer: PeerState, signer: 'self' | 'peer', peerId: string): ContactBinding | null {
-    const d = peer.link.current()?.descriptions?.();
-    if (!d || d.local === '' || d.remote === '') return null;
-    return signer === 'self'
-      ? { callId: options.callId, signerPeerId: peerId, signerSdp: d.local, otherSdp: d.remote }
-      : { callId: options.callId, signerPeerId: peerId, signerSdp: d.remote, otherSdp: d.local };
-  }
-
-  /** Our offer (or our agreement to theirs): sign, send, and save if they already agreed. */
-  async function saveContact(peer: PeerState): Promise<void> {
-    const identity = options.identity;
-    const selfId = options.selfId();
-    if (identity === null || selfId === null || peer.theirKey === null) return;
-    const ours = binding(peer, 'self', selfId);
-    if (ours === null) return;
-    const reply = peer.phase === 'asked';
-    peer.phase = reply ? 'saving' : 'asking';
-    render(peer);
-    try {
-      const signed = await identity.sign(ours);
-      peer.ownNonce = signed.nonce;
-      send(peer, {
-        t: 'contact-offer',
-        name: ctx.localName,
-        key: signed.key,
-        nonce: signed.nonce,
-        peerId: selfId,
-        sig: signed.sig,
-        reply,
-      });
-      if (peer.theirOffer !== null) await finish(peer);
-    } catch {
-      peer.phase = 'idle';
-      peer.note = 'Parley could not use your identity key. Try again.';
-      render(peer);
-    }
-  }
-
-  async function finish(peer: PeerState): Promise<void> {
-    const offer = peer.theirOffer;
-    if (options.identity === null || offer === null || peer.ownNonce === null) return;
-    peer.phase = 'saving';
-    render(peer);
-    const ok = await options.identity
-      .save({
-        key: offer.key,
-        name: cleanDisplayName(offer.name, theirName(peer)),
-        ownNonce: peer.ownNonce,
-        theirNonce: offer.nonce,
-      })
-      .catch(() => false);
-    peer.theirOffer = null;
-    peer.ownNonce = null;
-    peer.phase = ok ? 'saved' : 'idle';
-    peer.note = ok ? '' : 'The contact could not be saved. Try again.';
-    render(peer);
-  }
-
-  async function onOffer(peer: PeerState, offer: ContactOffer): Promise<void> {
-    if (options.identity === null || peer.theirKey !== offer.key) return;
-    const theirs = binding(peer, 'peer', offer.peerId);
-    if (theirs === null || !(await verifyContactBinding(offer.key, theirs, offer.sig))) {
-      peer.phase = 'idle';
-      peer.note = `${theirName(peer)}'s contact details do not match this call, so they were not saved.`;
-      render(peer);
-      return;
-    }
-    peer.theirOffer = offer;
-    if (peer.phase === 'asking' || (offer.reply && peer.ownNonce !== null)) {
-      await finish(peer);
-      return;
-    }
-    if (offer.reply) return; // An agreement to an offer we never made.
-    peer.phase = 'asked';
-    render(peer);
-  }
-
-  function onMessage(peer: PeerState, message: ContactMessage): void {
-    switch (message.t) {
-      case 'contact-hello': {
-        if (peer.theirKey !== null) return;
-        peer.theirKey = message.key;
-        render(peer);
-        options.identity
-          ?.lookup(message.key)
-          .then((known) => {
-            if (known && peer.phase === 'idle') {
-              peer.phase = 'known';
-              peer.verified = known.verified;
-              render(peer);
-            }
-          })
-          .catch(() => {});
-        return;
-      }
-      case 'contact-offer':
-        void onOffer(peer, message);
-        return;
-      case 'contact-not-now':
-        if (peer.phase !== 'asking') return;
-        peer.phase = 'idle';
-        peer.ownNonce = null;
-        peer.note = `${theirName(peer)} did not save you as a contact.`;
-        render(peer);
-        return;
-    }
-  }
-
-  function sasView(peer: PeerState, sas: Sas): HTMLElement {
-    const name = theirName(peer);
+  function sasView(exchange: ContactExchange, sas: Sas): HTMLElement {
     return el(
       'div',
       { class: 'parley-sas', role: 'group', 'aria-label': 'Security code' },
-      el('span', {}, `Read these to ${name}; they must see the same:`),
+      el('span', {}, `Read these to ${exchange.theirName()}; they must see the same:`),
       el(
         'span',
         { class: 'parley-sas-emoji', 'aria-label': sas.emoji.map((e) => e.name).join(', ') },
@@ -284,115 +113,39 @@ export function mountContactPanel(
       el(
         'div',
         { class: 'parley-contact-row' },
-        button('They match', 'parley-btn parley-btn-primary', () => void decide(peer, true)),
-        button("They don't match", 'parley-btn', () => void decide(peer, false)),
+        button('They match', 'parley-btn parley-btn-primary', () => void exchange.decide(true)),
+        button("They don't match", 'parley-btn', () => void exchange.decide(false)),
       ),
     );
   }
 
-  async function decide(peer: PeerState, match: boolean): Promise<void> {
-    if (options.identity === null || peer.theirKey === null) return;
-    peer.sasShown = null;
-    if (match) {
-      const ok = await options.identity.verified(peer.theirKey, true).catch(() => false);
-      peer.verified = ok;
-      peer.note = ok ? '' : 'Parley could not mark the contact verified. Try again.';
-      peer.sas = null;
-      render(peer);
-      return;
-    }
-    await options.identity.verified(peer.theirKey, false).catch(() => false);
-    options.endCall(SAS_MISMATCH_TEXT);
-  }
-
-  async function sasFor(peer: PeerState): Promise<SasExchange | null> {
-    if (peer.sas) return peer.sas;
-    const d = peer.link.current()?.descriptions?.();
-    if (options.identity === null || peer.theirKey === null || !d || !d.local || !d.remote) return null;
-    const selfKey = await options.identity.selfKey();
-    peer.sas = new SasExchange({
-      callId: options.callId,
-      self: { publicKey: selfKey, sdp: d.local },
-      peer: { publicKey: peer.theirKey, sdp: d.remote },
-    });
-    return peer.sas;
-  }
-
-  async function applySas(peer: PeerState, step: SasStep): Promise<void> {
-    for (const message of step.send) send(peer, message);
-    if (step.failure) {
-      options.endCall(SAS_MISMATCH_TEXT);
-      return;
-    }
-    if (step.sas) {
-      peer.sasShown = step.sas;
-      render(peer);
-    }
-  }
-
-  async function startVerify(peer: PeerState): Promise<void> {
-    const sas = await sasFor(peer).catch(() => null);
-    if (!sas) return;
-    peer.note = `Comparing security codes with ${theirName(peer)}…`;
-    render(peer);
-    await applySas(peer, await sas.start());
-  }
-
-  async function onSas(peer: PeerState, message: SasMessage): Promise<void> {
-    const sas = await sasFor(peer).catch(() => null);
-    if (!sas) return;
-    await applySas(peer, await sas.receive(message));
-    if (peer.sasShown) peer.note = '';
-    render(peer);
-  }
-
-  const detachers = new Map<string, () => void>();
-  const offLink = ctx.onLink((link) => {
-    detachers.get(link.peerId)?.();
+  const offLink = ctx.onLink((link: PeerLink) => {
+    const before = peers.get(link.peerId);
+    before?.exchange.close();
+    before?.row.remove();
     const row = el('div', { class: 'parley-contact-row' });
     row.hidden = true;
     host.append(row);
-    const peer: PeerState = {
-      link,
-      theirKey: null,
-      phase: 'idle',
-      ownNonce: null,
-      theirOffer: null,
-      note: '',
-      row,
-      sas: null,
-      sasShown: null,
-      verified: false,
-    };
-    peers.get(link.peerId)?.row.remove();
-    peers.set(link.peerId, peer);
-    const detach = link.route(CONTACT_MESSAGE_TYPES, (raw) => {
-      const message = parseContact(raw);
-      if (message) onMessage(peer, message);
+    const exchange: ContactExchange = new ContactExchange(link, {
+      callId: options.callId,
+      selfId: options.selfId,
+      localName: ctx.localName,
+      identity: options.identity,
+      endCall: options.endCall,
+      changed: () => render({ exchange, row }),
     });
-    const detachSas = link.route(SAS_MESSAGE_TYPES, (raw) => {
-      const message = parseSasMessage(raw);
-      if (message) void onSas(peer, message);
-    });
-    detachers.set(link.peerId, () => {
-      detach();
-      detachSas();
-    });
-    options.identity
-      ?.selfKey()
-      .then((key) => send(peer, { t: 'contact-hello', key }))
-      .catch(() => {});
+    peers.set(link.peerId, { exchange, row });
   });
   const offClosed = ctx.onLinkClosed((peerId) => {
-    detachers.get(peerId)?.();
-    detachers.delete(peerId);
-    peers.get(peerId)?.row.remove();
+    const peer = peers.get(peerId);
+    peer?.exchange.close();
+    peer?.row.remove();
     peers.delete(peerId);
     host.hidden = [...peers.values()].every((p) => p.row.hidden);
   });
   return () => {
     offLink();
     offClosed();
-    for (const detach of detachers.values()) detach();
+    for (const peer of peers.values()) peer.exchange.close();
   };
 }

@@ -27,7 +27,7 @@ import { leaveFileWriters } from '../platform/overlay-sinks.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import { PUBLIC_KEY_PATTERN } from '../protocol/presence.ts';
 import { type CallApp, mountCallApp } from './app.ts';
-import type { ContactIdentity } from './contact-panel.ts';
+import type { ContactIdentity } from './contact-exchange.ts';
 import { type OverlayControl, PortSignaling } from './port-signaling.ts';
 import { canShareThisTab, restrictToPage } from './tab-share.ts';
 

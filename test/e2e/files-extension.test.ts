@@ -48,6 +48,20 @@ test('files dropped by a guest arrive verified in the extension overlay, written
     .and(bo.locator(':enabled'))
     .waitFor({ timeout: 30_000 });
 
+  // Count the chunk bytes the overlay posts on MessagePorts: its direct channel to the writer
+  // (the runtime port, the fallback, is not a MessagePort).
+  await overlay.evaluate(() => {
+    const scope = globalThis as unknown as { parleyChannelBytes: number };
+    scope.parleyChannelBytes = 0;
+    const post = MessagePort.prototype.postMessage as (this: MessagePort, ...args: unknown[]) => void;
+    MessagePort.prototype.postMessage = function (this: MessagePort, ...args: unknown[]) {
+      const message = args[0] as { op?: unknown; chunks?: unknown } | null;
+      if (message?.op === 'write' && Array.isArray(message.chunks))
+        for (const chunk of message.chunks as Uint8Array[]) scope.parleyChannelBytes += chunk.byteLength;
+      post.apply(this, args);
+    };
+  });
+
   const originals = await makeFiles(bo, [
     { kind: 'jpeg', name: 'photo.jpg', width: 1600, height: 1200 },
     { kind: 'random', name: 'data.bin', size: 12 * 1024 * 1024 },
@@ -65,9 +79,14 @@ test('files dropped by a guest arrive verified in the extension overlay, written
     expect(await sha256OfDownload(download)).toBe(originals[name]!.sha256);
   }
   expect(await card(overlay, 'photo.jpg').getByRole('img', { name: 'Preview of photo.jpg' }).count()).toBe(1);
-  // The bytes went through the offscreen document (the overlay iframe cannot store anything).
+  // The bytes went through the offscreen document (the overlay iframe cannot store anything),
+  // every one of them on the direct channel, none on the runtime port.
   const targets = await ana.targets();
   expect(targets.some((t) => t.url.endsWith('/src/offscreen/offscreen.html'))).toBe(true);
+  const channelBytes = await overlay.evaluate(
+    () => (globalThis as unknown as { parleyChannelBytes: number }).parleyChannelBytes,
+  );
+  expect(channelBytes).toBe(originals['photo.jpg']!.size + originals['data.bin']!.size);
   await bo.close();
   await anaPage.close();
 });

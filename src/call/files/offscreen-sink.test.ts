@@ -100,4 +100,27 @@ describe('OffscreenSinkFactory', () => {
     expect(sink?.written).toBe(3 * 1024 * 1024);
     await expect(free).resolves.toBe(1024 ** 3);
   });
+
+  it("sends a received file's chunks on the direct channel, their buffers handed over (not copied), and none on the runtime port", async () => {
+    writer = fakeWriter();
+    const factory = new OffscreenSinkFactory();
+    const creating = factory.create('file-000002', 'data.bin', '', callbacks);
+    await writer.asked();
+    writer.bind();
+    const sink = await creating;
+    // As the receiver writes them: each chunk a view of its own frame's buffer.
+    const chunks = [1, 2, 3].map((n) => new Uint8Array(1024 * 1024).fill(n));
+    for (const chunk of chunks) sink.write(chunk);
+    sink.flush?.();
+    await vi.waitFor(() => {
+      const writes = writer!.onChannel.filter((m) => m.op === 'write');
+      const bytes = writes.flatMap((m) => m.chunks).reduce((sum, c) => sum + c.byteLength, 0);
+      expect(bytes).toBe(3 * 1024 * 1024);
+    });
+    const arrived = writer.onChannel.flatMap((m) => (m.op === 'write' ? m.chunks : []));
+    expect(arrived.map((c) => c[0])).toEqual([1, 2, 3]);
+    // Transferred: this side's buffers are detached, nothing was copied.
+    expect(chunks.map((c) => c.buffer.byteLength)).toEqual([0, 0, 0]);
+    expect(writer.onPort.map((m) => m.op)).toEqual(['bind']);
+  });
 });

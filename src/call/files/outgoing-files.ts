@@ -17,6 +17,8 @@ import { TransferScheduler } from './transfer-scheduler.ts';
 
 /** The sender waits at most this long for the receiver to show the thumbnail. */
 const THUMB_ACK_WAIT_MS = 1500;
+/** A file dropped while kept Files are being reclaimed waits at most this long for them. */
+const RECLAIM_WAIT_MS = 10_000;
 
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -43,9 +45,18 @@ export class OutgoingFiles {
   private readonly thumbWaiters = new Map<string, () => void>();
   private nextIndex = 0;
   private pumping = false;
+  /**
+   * While the Files an earlier document kept are being taken over (with their indices): a
+   * file dropped meanwhile waits for it, or it could get an index the receiver already knows
+   * (and refuses).
+   */
+  private reclaiming: Promise<void> | null = null;
 
   constructor(private readonly ctx: ExchangeContext) {
-    if (ctx.options.keeper) void this.reclaim(ctx.options.keeper);
+    if (ctx.options.keeper)
+      this.reclaiming = this.reclaim(ctx.options.keeper).finally(() => {
+        this.reclaiming = null;
+      });
   }
 
   /**
@@ -122,6 +133,17 @@ export class OutgoingFiles {
 
   private async start(transfer: Transfer, file: File): Promise<void> {
     const { ctx } = this;
+    if (this.reclaiming) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.reclaiming.catch(() => {}),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, RECLAIM_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (isFinished(transfer) || ctx.closed) return;
+    }
     const index = this.nextIndex++;
     const sender = this.newSender(transfer, index, file);
     ctx.options.keeper?.keep(ctx.link.peerId, transfer.id, index, file).catch(() => {});
