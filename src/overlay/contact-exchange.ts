@@ -122,14 +122,13 @@ export class ContactExchange {
       }),
       link.onState((state) => this.#onLinkState(state)),
     ];
-    this.#hello();
+    void this.#hello();
   }
 
-  #hello(): void {
-    this.options.identity
-      ?.selfKey()
-      .then((key) => this.link.sendOrHold({ t: 'contact-hello', key }))
-      .catch(() => {});
+  /** Our key, to them (a side that has not heard it ignores every other contact message). */
+  async #hello(): Promise<void> {
+    const key = await this.options.identity?.selfKey().catch(() => null);
+    if (key) this.link.sendOrHold({ t: 'contact-hello', key });
   }
 
   #onLinkState(state: 'paused' | 'open' | 'closed'): void {
@@ -138,8 +137,10 @@ export class ContactExchange {
     if (this.#sas !== null && (state === 'paused' || this.#sas.attachment !== this.link.attachments))
       this.#abandonSas();
     if (state !== 'open' || this.link.attachments < 2) return;
-    this.#hello();
-    if (this.#verifying && this.#sas === null) void this.verify();
+    // Our key first: a new overlay on their side needs it before any SAS message.
+    void this.#hello().then(() => {
+      if (this.#verifying && this.#sas === null) return this.verify();
+    });
   }
 
   #abandonSas(): void {

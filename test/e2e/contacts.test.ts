@@ -1,9 +1,11 @@
 /**
  * Saving contacts in a call, as people do it: two real Chromium profiles with the built
- * extension and the real server. Both must agree ("Not now" saves nothing); afterwards each
+ * extension and the real server. Both must agree ("Not now" saves nothing); Verify's codes
+ * belong to one connection (compared again when an overlay is re-mounted); afterwards each
  * popup lists the other, available; a guest page without the extension is never offered and
  * says what installing Parley would add.
  */
+import type { Frame } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { hangUp, linkCall, REMOTE_VIDEO } from './contact-steps.ts';
@@ -35,10 +37,27 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The security code an overlay shows, once it shows one (other than `old`). */
+async function securityCode(overlay: Frame, old?: string): Promise<string> {
+  const digits = overlay.getByRole('group', { name: 'Security code' }).locator('.parley-sas-digits');
+  let code = '';
+  await expect
+    .poll(
+      async () => {
+        code = (await digits.count()) === 1 ? await digits.innerText() : '';
+        return code !== '' && code !== old;
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(true);
+  return code;
+}
+
 describe('saving a contact in a call', () => {
-  it('needs both to agree; Verify shows both the same code; then each popup lists the other as verified and available', async () => {
+  it("needs both to agree; Verify shows both the same code, compared again when Bo's overlay is re-mounted; then each popup lists the other as verified and available", async () => {
     const call = await linkCall(ana, bo, { server: server.url, pageUrl: `${pages.url}/` });
-    const { anaOverlay, boOverlay } = call;
+    const { anaOverlay } = call;
+    let boOverlay = call.boOverlay;
 
     // Ana asks, Bo says Not now: nothing is saved, and Ana is told.
     await anaOverlay.getByRole('button', { name: 'Save contact' }).click({ timeout: 15_000 });
@@ -61,15 +80,32 @@ describe('saving a contact in a call', () => {
 
     // Verify: both read the same security code (7 emoji, 3 × 4 digits) and confirm it.
     await anaOverlay.getByRole('button', { name: 'Verify' }).click();
-    const codes = await Promise.all(
-      [anaOverlay, boOverlay].map(async (overlay) => {
-        const group = overlay.getByRole('group', { name: 'Security code' });
-        await group.waitFor({ timeout: 15_000 });
-        return group.locator('.parley-sas-digits').innerText();
-      }),
-    );
+    const codes = await Promise.all([anaOverlay, boOverlay].map((overlay) => securityCode(overlay)));
     expect(codes[0]).toMatch(/^\d{4} \d{4} \d{4}$/);
     expect(codes[1]).toBe(codes[0]);
+
+    // Before they confirm, Bo's page deletes his overlay: the new one connects to Ana on a new
+    // connection (new certificate). The codes belonged to the old one: both overlays show new
+    // codes, the same on both sides, and the call goes on.
+    await call.boPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
+    const before = boOverlay;
+    await expect
+      .poll(
+        () => {
+          boOverlay =
+            call.boPage
+              .frames()
+              .find(
+                (f) =>
+                  f !== before && f.url().startsWith(`chrome-extension://${bo.extensionId}/src/overlay/`),
+              ) ?? before;
+          return boOverlay !== before;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(true);
+    const again = await Promise.all([securityCode(anaOverlay, codes[0]), securityCode(boOverlay, codes[0])]);
+    expect(again[1]).toBe(again[0]);
     await anaOverlay.getByRole('button', { name: 'They match' }).click();
     await boOverlay.getByRole('button', { name: 'They match' }).click();
     await anaOverlay.getByText('Bo is in your contacts, verified.').waitFor();
