@@ -1,5 +1,6 @@
-import { describe, expect, test } from 'vitest';
-import { blend, blitScaled, fillRect, rgbaToI420, rgbaWord } from './frame-compositor.ts';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import type { CompositorSource } from './compositor.ts';
+import { blend, blitScaled, FrameCompositor, fillRect, rgbaToI420, rgbaWord } from './frame-compositor.ts';
 
 const RED = rgbaWord(255, 0, 0);
 const BLUE = rgbaWord(0, 0, 255);
@@ -56,5 +57,117 @@ describe('the recording picture made from frames', () => {
       red,
     );
     expect([red[0], red[4], red[5]]).toEqual([82, 90, 240]);
+  });
+});
+
+/** A fake VideoFrame that knows whether it was closed. */
+class FakeFrame {
+  closed = false;
+  readonly displayWidth = 4;
+  readonly displayHeight = 2;
+  readonly visibleRect = { width: 4, height: 2 };
+  copyTo(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('closed'));
+    return Promise.resolve();
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/**
+ * A camera read through a fake MediaStreamTrackProcessor that hands frames over as Chromium's
+ * does: a frame for a pending read is made at once and enqueued in a later task; one whose
+ * stream was cancelled in between is dropped, never closed (left to the garbage collector).
+ */
+function fakeCamera() {
+  const made: FakeFrame[] = [];
+  const clones: { stopped: boolean }[] = [];
+  const clone = () => {
+    const track = {
+      stopped: false,
+      readyState: 'live',
+      enabled: true,
+      stop() {
+        track.stopped = true;
+      },
+    };
+    clones.push(track);
+    return track;
+  };
+  const original = { readyState: 'live', enabled: true, clone };
+  const stream = { getVideoTracks: () => [original] } as unknown as MediaStream;
+  class Processor {
+    readonly readable: ReadableStream<FakeFrame>;
+    constructor() {
+      let cancelled = false;
+      this.readable = new ReadableStream<FakeFrame>(
+        {
+          pull(controller) {
+            const frame = new FakeFrame();
+            made.push(frame);
+            setTimeout(() => {
+              if (!cancelled) controller.enqueue(frame);
+            }, 2);
+          },
+          cancel() {
+            cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+    }
+  }
+  class Generator {
+    readonly writable = new WritableStream<FakeFrame>({ write: (frame) => frame.close() });
+    stop(): void {}
+  }
+  vi.stubGlobal('MediaStreamTrackProcessor', Processor);
+  vi.stubGlobal('MediaStreamTrackGenerator', Generator);
+  vi.stubGlobal('VideoFrame', FakeFrame);
+  return { stream, made, clones };
+}
+
+const until = async (condition: () => boolean) => {
+  while (!condition()) await new Promise((r) => setTimeout(r, 5));
+};
+
+describe('the frame compositor letting go of a source', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  test('a person who leaves the recording while a frame is on its way: every frame is closed, and the camera clone stopped', async () => {
+    const camera = fakeCamera();
+    let present = true;
+    const source: CompositorSource = {
+      key: 'ana\ncamera',
+      label: 'Ana',
+      stream: camera.stream,
+      screen: false,
+    };
+    const compositor = new FrameCompositor(() => (present ? [source] : []));
+    await until(() => camera.made.length >= 5);
+    // Ana leaves: her source is dropped while the compositor's read waits for her next frame.
+    present = false;
+    compositor.draw();
+    await until(() => camera.clones.every((c) => c.stopped));
+    await new Promise((r) => setTimeout(r, 50));
+    compositor.stop();
+    expect(camera.made.filter((f) => !f.closed)).toEqual([]);
+    expect(camera.clones).toHaveLength(1);
+  });
+
+  test('stopping the recording while frames are on their way: every frame is closed, every clone stopped', async () => {
+    const camera = fakeCamera();
+    const sources: CompositorSource[] = [
+      { key: 'ana\ncamera', label: 'Ana', stream: camera.stream, screen: false },
+      { key: 'self\ncamera', label: 'Bo', stream: camera.stream, screen: false },
+    ];
+    const compositor = new FrameCompositor(() => sources);
+    await until(() => camera.made.length >= 10);
+    compositor.stop();
+    await until(() => camera.clones.every((c) => c.stopped));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(camera.made.filter((f) => !f.closed)).toEqual([]);
+    expect(camera.clones).toHaveLength(2);
   });
 });

@@ -165,7 +165,16 @@ interface SourceReader {
   pixels: Uint32Array | null;
   width: number;
   height: number;
+  /** A read() is pending (a frame may be on its way to it). */
+  reading: boolean;
+  /** No longer wanted: released once no frame is on its way (see #drop). */
+  dropped: boolean;
+  /** Releases it anyway when no frame comes (a source that went quiet). */
+  releaseTimer?: ReturnType<typeof setTimeout>;
 }
+
+/** How long a dropped source waits for a frame on its way before it is released anyway. */
+const RELEASE_WAIT_MS = 1000;
 
 export class FrameCompositor implements RecordingPicture {
   readonly track: MediaStreamTrack;
@@ -317,6 +326,8 @@ export class FrameCompositor implements RecordingPicture {
         pixels: null,
         width: 0,
         height: 0,
+        reading: false,
+        dropped: false,
       };
       this.#readers.set(source.key, entry);
       void this.#read(entry);
@@ -327,11 +338,13 @@ export class FrameCompositor implements RecordingPicture {
   async #read(entry: SourceReader): Promise<void> {
     try {
       for (;;) {
+        entry.reading = true;
         const { value, done } = await entry.reader.read();
-        if (done || !value) return;
-        if (this.#stopped || this.#readers.get(this.#keyOf(entry)) !== entry) {
+        entry.reading = false;
+        if (done || !value) break;
+        if (this.#stopped || entry.dropped) {
           value.close();
-          return;
+          break;
         }
         entry.latest?.close();
         entry.latest = value;
@@ -340,20 +353,35 @@ export class FrameCompositor implements RecordingPicture {
     } catch {
       // The track ended or the reader was cancelled.
     }
+    entry.reading = false;
+    this.#release(entry);
   }
 
-  #keyOf(entry: SourceReader): string {
-    for (const [key, value] of this.#readers) if (value === entry) return key;
-    return '';
-  }
-
+  /**
+   * Stop using a source. Its reader is cancelled only while no read() is pending: Chromium
+   * makes the VideoFrame for a pending read a task before handing it over, and one made just
+   * before the cancel is dropped unclosed ("A VideoFrame was garbage collected without being
+   * closed", seen on a loaded machine when a recording stopped or a person left; reproduced
+   * with a camera's clone read and cancelled 150 times: 3 of 3 pages warned, none when the
+   * cancel came right after a frame). So a source being read is released by its read loop as
+   * the next frame comes (closed at once), or after RELEASE_WAIT_MS if none does.
+   */
   #drop(key: string): void {
     const entry = this.#readers.get(key);
     if (!entry) return;
     this.#readers.delete(key);
-    void entry.reader.cancel().catch(() => {});
+    entry.dropped = true;
     entry.latest?.close();
     entry.latest = null;
+    if (!entry.reading) this.#release(entry);
+    else entry.releaseTimer ??= setTimeout(() => this.#release(entry), RELEASE_WAIT_MS);
+  }
+
+  /** Cancel a source's reader and stop our clone of its track (the camera is off once all are). */
+  #release(entry: SourceReader): void {
+    clearTimeout(entry.releaseTimer);
+    entry.dropped = true;
+    void entry.reader.cancel().catch(() => {});
     entry.track.stop();
   }
 
