@@ -26,6 +26,11 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          // An expect.poll waits for what a person would see (a tile, a state, a text); how soon
+          // is never what it asserts (speed is measured by the benches, and the few limits that
+          // are asserted give their own timeout). Vitest's 1 s default made them fail on a
+          // loaded 2-core machine where a page answers slowly; 30 s, as Playwright waits.
+          expect: { poll: { timeout: 30_000 } },
           // Real Chromium profiles are heavy; on 2 cores run the files one at a time.
           fileParallelism: false,
         },
