@@ -3,7 +3,7 @@
  * server never sees these). Only the extension has an identity to offer, so only it says
  * `contact-hello`; a guest page that hears one says what installing Parley would add.
  *
- *   A → B  contact-hello {key}                    (each extension side, when the link opens)
+ *   A → B  contact-hello {key}                    (each extension side, on every new connection)
  *   A → B  contact-offer {…, reply: false}        (A pressed Save contact)
  *   B → A  contact-offer {…, reply: true}         (B pressed Save contact too: both save)
  *       or contact-not-now                        (B pressed Not now)
