@@ -364,6 +364,17 @@ export function mountCallApp(root: HTMLElement, options: CallAppOptions): CallAp
       closedHandlers.add(handler);
       return () => closedHandlers.delete(handler);
     },
+    onEnded(handler) {
+      let called = false;
+      const call = () => {
+        if (called || session.status.state !== 'ended') return;
+        called = true;
+        handler();
+      };
+      const off = session.on('status', call);
+      call();
+      return off;
+    },
   };
   try {
     cleanups.push(

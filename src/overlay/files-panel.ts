@@ -7,12 +7,15 @@ import type { FileKeeper } from '../call/files/exchange-context.ts';
 import { FileExchange } from '../call/files/file-exchange.ts';
 import type { SinkFactory } from '../call/files/file-sink.ts';
 import { formatSize } from '../call/files/format-size.ts';
+import { sendAgainSentence } from '../call/files/incoming-files.ts';
+import { PartialShelf } from '../call/files/partial-shelf.ts';
 import { ThumbnailMaker } from '../call/files/thumbnail-maker.ts';
 import type { Transfer } from '../call/files/transfer.ts';
 import type { PeerLink } from '../call/peer-link.ts';
 import { attachDropTarget } from './files/drop-target.ts';
 import { FileCard } from './files/file-card.ts';
 import './files/panels.css';
+import { sendAgainKeysFor } from './files/send-again-keys.ts';
 import { sinksFor } from './files/sinks.ts';
 import { viewerKind } from './files/type-label.ts';
 import { openViewer } from './files/viewer.ts';
@@ -54,6 +57,10 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   const cards = new Map<Transfer, FileCard>();
   const dirty = new Set<FileCard>();
   const thumbnails = new ThumbnailMaker();
+  /** Partial files whose sender's page went away, kept for them to send again (any person's link). */
+  const shelf = new PartialShelf();
+  const sendAgain = sendAgainKeysFor(ctx.host);
+  const announcedSendAgain = new WeakSet<Transfer>();
   let sinks: (SinkFactory & { dispose?(): Promise<void> | void }) | null = null;
   let frame = 0;
   let waiting: ReturnType<typeof setTimeout> | undefined;
@@ -106,15 +113,29 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   }
 
   const events = {
-    onTransfer(transfer: Transfer) {
+    onTransfer(transfer: Transfer, continues?: Transfer) {
       const card = new FileCard(transfer, {
-        cancel: (t) => exchanges.get(t.peerId)?.cancel(t.id),
+        cancel: (t) => {
+          const exchange = exchanges.get(t.peerId);
+          if (exchange) exchange.cancel(t.id);
+          else shelf.cancel(t);
+        },
         open: (t) => {
           const kind = viewerKind(t.mime, t.name);
           if (t.file && kind) void openViewer(dropZone, t.file, t.name, kind);
         },
       });
       cards.set(transfer, card);
+      const earlier = continues && cards.get(continues);
+      if (earlier) {
+        // Sent again: the same card goes on, from the bytes already here.
+        earlier.root.replaceWith(card.root);
+        earlier.destroy();
+        cards.delete(continues);
+        dirty.delete(earlier);
+        ctx.announce(`${transfer.peerName} sent ${transfer.name} again: it continues.`);
+        return;
+      }
       list.prepend(card.root);
       const what = `${transfer.name}, ${formatSize(transfer.size)}`;
       ctx.announce(transfer.direction === 'in' ? `${transfer.peerName} sent ${what}` : `You sent ${what}`);
@@ -122,6 +143,14 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
     onUpdate(transfer: Transfer) {
       const card = cards.get(transfer);
       if (!card) return;
+      if (
+        transfer.state === 'paused' &&
+        transfer.message === sendAgainSentence(transfer.peerName) &&
+        !announcedSendAgain.has(transfer)
+      ) {
+        announcedSendAgain.add(transfer);
+        ctx.announce(`${transfer.name}: ${transfer.message}`);
+      }
       if (transfer.state === 'transferring' && transfer.bytes > 0) {
         dirty.add(card);
         schedule();
@@ -142,7 +171,7 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
     exchanges.get(link.peerId)?.close('lost');
     const sinks = sinkFactory();
     const keeper = 'keep' in sinks ? (sinks as SinkFactory & FileKeeper) : undefined;
-    const exchange = new FileExchange(link, { sinks, keeper, thumbnails }, events);
+    const exchange = new FileExchange(link, { sinks, keeper, thumbnails, sendAgain, shelf }, events);
     exchanges.set(link.peerId, exchange);
     updateSendState();
   }
@@ -178,6 +207,8 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
   });
   const detachDrop = attachDropTarget(dropZone, () => `Drop to send to ${peerNames()}`, send);
   const offLink = ctx.onLink(attach);
+  // The call ended: nobody will send anything again here.
+  const offEnded = ctx.onEnded(() => shelf.dispose());
   const offClosed = ctx.onLinkClosed((peerId, reason) => {
     exchanges.get(peerId)?.close(reason);
     exchanges.delete(peerId);
@@ -199,9 +230,11 @@ export function mountFilesPanel(host: HTMLElement, dropZone: HTMLElement, ctx: P
     destroy() {
       offLink();
       offClosed();
+      offEnded();
       detachDrop();
       for (const exchange of exchanges.values()) exchange.close('hangup');
       exchanges.clear();
+      shelf.dispose();
       if (frame) cancelAnimationFrame(frame);
       clearTimeout(waiting);
       clearTimeout(problemTimer);

@@ -14,6 +14,8 @@ export interface PanelContext {
   onLink(handler: (link: PeerLink) => void): () => void;
   /** Called when a person's link closes for good (left, hung up, connection lost). */
   onLinkClosed(handler: (peerId: string, reason: 'hangup' | 'lost' | 'left') => void): () => void;
+  /** Called once when the call ends here (the panels stay, showing what happened). */
+  onEnded(handler: () => void): () => void;
   /**
    * Add a line to the chat timeline from another feature (e.g. "Ana sent photo.jpg, 4.2 MB").
    * Implemented by the chat panel; files panel calls it.

@@ -27,6 +27,26 @@ describe('file messages from a peer', () => {
     expect(parseFileMessage({ t: 'file-nonsense', id: 'abcdefgh' }).kind).toBe('invalid');
   });
 
+  it('accept an offer that can continue when sent again only with both hashes, well-formed', () => {
+    const head = 'a'.repeat(64);
+    const key = '0123456789abcdef'.repeat(4);
+    const parsed = parseFileMessage({ ...offer, resumable: { head, key } });
+    expect(parsed).toEqual({ kind: 'ok', message: { ...offer, resumable: { head, key } } });
+    expect(parseFileMessage({ ...offer, resume: true, resumable: { head, key } }).kind).toBe('ok');
+    for (const resumable of [
+      { head },
+      { key },
+      { head, key: key.toUpperCase() },
+      { head: head.slice(1), key },
+      { head: `${head}0`, key },
+      { head, key, extra: 1 },
+      { head: 1, key },
+      'a'.repeat(64),
+      null,
+    ])
+      expect(parseFileMessage({ ...offer, resumable })).toEqual({ kind: 'invalid', id: 'abcdefgh' });
+  });
+
   it('refuse thumbnails that are too big or not an allowed image type', () => {
     const thumb = {
       t: 'file-thumb',

@@ -15,6 +15,10 @@
  * bytes it has (0 for an offer it never saw), and the body continues from there on the new
  * connection: only what was in flight when the old one died is sent twice. Terminal messages
  * (file-cancel, file-error, file-result) that could not be sent meanwhile are sent then.
+ * An offer with `resumable` (the first 256 KiB's SHA-256 and the sender's send-again key) is
+ * always answered with file-resume before any body is sent: 0, or the bytes of a partial copy
+ * the receiver kept from the same person's same file when their document went away ("send
+ * it again to continue").
  *
  * Body frames (binary on the `files` channel): a fixed 13-byte header, then the bytes.
  *   u8  type    (1 = body)
@@ -44,6 +48,20 @@ const ByteCount = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_
 const Sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
 const Dimension = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(4096));
 
+/** The bytes `resumable.head` hashes: the file's first 256 KiB (all of a smaller file). */
+export const HEAD_BYTES = 256 * 1024;
+
+/**
+ * What lets a receiver continue its partial copy of this file when the sender's document that
+ * offered it is gone and the person sends the same file again (src/call/files/partial-shelf.ts):
+ * `head`, the SHA-256 of the file's first HEAD_BYTES; `key`, the sender's send-again key for
+ * this receiver (HMAC-SHA-256 of the receiver's peer id under a secret that stays in the
+ * sender's browser; src/call/files/send-again-key.ts). The receiver compares both, with the
+ * name and the size, to the offer its partial came with; it never derives anything from them.
+ */
+export const ResumableSchema = v.strictObject({ head: Sha256, key: Sha256 });
+export type Resumable = v.InferOutput<typeof ResumableSchema>;
+
 export const FileOfferSchema = v.strictObject({
   t: v.literal('file-offer'),
   id: Id,
@@ -55,6 +73,12 @@ export const FileOfferSchema = v.strictObject({
   lastModified: v.pipe(v.number(), v.finite()),
   /** Sent again on a new connection: the receiver answers with `file-resume`. */
   resume: v.optional(v.literal(true)),
+  /**
+   * The sender can continue this file from a partial copy the receiver kept (see
+   * ResumableSchema). The receiver answers every offer that carries it with `file-resume`
+   * (0 when it has nothing), and the sender sends no body before that answer.
+   */
+  resumable: v.optional(ResumableSchema),
 });
 
 /** Thumbnail MIME types we accept (no SVG: it can carry script). */

@@ -7,6 +7,8 @@ import type { FileMessage } from '../../protocol/peer-files.ts';
 import type { PeerLink } from '../peer-link.ts';
 import type { FileReader } from './file-reader.ts';
 import type { SinkFactory } from './file-sink.ts';
+import type { PartialShelf } from './partial-shelf.ts';
+import type { SendAgainKeys } from './send-again-key.ts';
 import type { Thumbnail } from './thumbnail-fit.ts';
 import type { TransferBook } from './transfer-book.ts';
 
@@ -27,6 +29,14 @@ export interface ExchangeOptions {
   checkImage?: (blob: Blob) => Promise<boolean>;
   /** Keeps the Files we send beyond this document, for the next one to continue (extension overlay). */
   keeper?: FileKeeper;
+  /**
+   * Our send-again keys (send-again-key.ts): with them our offers are `resumable`, so a
+   * receiver that kept part of a file from an earlier document of ours continues it when we
+   * send it again.
+   */
+  sendAgain?: SendAgainKeys;
+  /** Where partial files whose sender's document went away wait to be sent again (shared by every exchange of this document). */
+  shelf?: PartialShelf;
 }
 
 /** A File we were sending, kept by an earlier document. */

@@ -9,7 +9,9 @@
  * transfers show "Paused: reconnecting…" and keep what they have; when a new connection
  * attaches, the sender offers each of them again and continues from the bytes the receiver
  * has (the whole file's SHA-256 is still checked at the end). When the link closes for good
- * (the person is gone), they are interrupted and partial files deleted.
+ * (the person is gone), they are interrupted and partial files deleted, except incoming ones
+ * on the partial shelf (partial-shelf.ts): those wait for the same person to send the same
+ * file again, from a new document, and continue from the bytes we have.
  */
 
 import {
@@ -109,6 +111,7 @@ export class FileExchange {
       this.unbindChannel = null;
       this.outgoing.pause();
       this.book.pauseAll();
+      this.incoming.shelveAll();
     } else if (state === 'open') {
       this.bindChannel();
       this.resume();
@@ -272,10 +275,23 @@ export class FileExchange {
       reason === 'lost'
         ? 'Interrupted: the connection was lost before the file was complete.'
         : `Interrupted: ${peer} left before the file was complete.`;
+    // Lost, not left: they may still be in the call, keeping what they received for us.
+    const sendAgain = new Set(
+      this.book.list().filter((t) => reason === 'lost' && this.outgoing.resumable(t.id)),
+    );
     this.outgoing.stopAll();
-    this.incoming.dropAll();
+    // A link can close without pausing first (a page that went said bye): shelve now (what
+    // stays on the shelf waits paused; the rest is finished below).
+    this.book.pauseAll();
+    this.incoming.shelveAll();
+    const kept = this.incoming.dropAll();
     for (const transfer of this.book.list()) {
-      if (!isFinished(transfer)) this.book.finish(transfer, 'interrupted', sentence);
+      if (isFinished(transfer) || kept.has(transfer)) continue;
+      this.book.finish(
+        transfer,
+        'interrupted',
+        sendAgain.has(transfer) ? `${sentence} Send it again to continue.` : sentence,
+      );
     }
   }
 

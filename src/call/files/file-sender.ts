@@ -32,6 +32,10 @@ export class FileSender {
   awaitingResume = false;
   /** The file-offer as sent (sent again, with `resume`, on a new connection). */
   offer: FileOffer | null = null;
+  /** The offer is complete and was sent (or waits for the link): a new connection offers it again. */
+  offered = false;
+  /** Whether the frames read ahead may not start at 0 any more (one was taken, or it rewound). */
+  private moved = false;
 
   constructor(
     readonly transfer: Transfer,
@@ -68,6 +72,7 @@ export class FileSender {
   /** The next body frame (header + bytes), ready for the channel. Call only when canSend. */
   take(): ArrayBuffer {
     const frame = this.frames.shift()!;
+    this.moved = true;
     this.sent += frame.byteLength - FRAME_HEADER_BYTES;
     this.readAhead();
     return frame;
@@ -104,6 +109,7 @@ export class FileSender {
    * what was read ahead is dropped and read again from there.
    */
   rewind(offset: number, chunkBytes: number): void {
+    this.moved = true;
     this.generation += 1;
     this.reading = false;
     this.frames.length = 0;
@@ -112,6 +118,20 @@ export class FileSender {
     this.sent = offset;
     this.awaitingResume = false;
     this.readAhead();
+  }
+
+  /**
+   * The receiver said where to continue: from the start of a file not sent yet keeps what was
+   * read ahead; anywhere else rewinds.
+   */
+  continueAt(offset: number, chunkBytes: number): void {
+    if (offset === 0 && !this.moved && chunkBytes === this.chunkBytes) {
+      this.sent = 0;
+      this.awaitingResume = false;
+      this.readAhead();
+      return;
+    }
+    this.rewind(offset, chunkBytes);
   }
 
   stop(): void {

@@ -1,6 +1,8 @@
 /**
  * The files one person sends us: offer → storage → body frames → verified file, their
- * thumbnails, and what we answer when an offer comes again on a new connection.
+ * thumbnails, and what we answer when an offer comes again on a new connection. A file whose
+ * sender's document went away waits on the partial shelf (partial-shelf.ts) for the same
+ * person to send it again; an offer that matches one continues it from the bytes we have.
  */
 import {
   type FileErrorCode,
@@ -14,9 +16,15 @@ import { FileReceiver, type FrameVerdict } from './file-receiver.ts';
 import type { FileSink, SinkCallbacks } from './file-sink.ts';
 import { formatSize } from './format-size.ts';
 import { decodeFrame } from './frame.ts';
+import type { PartialShelf, ShelvedPartial } from './partial-shelf.ts';
 import { safeFileName } from './safe-name.ts';
 import { isFinished, type Transfer } from './transfer.ts';
 import { now } from './transfer-book.ts';
+
+/** On the card of a partial file kept for its sender to send again. */
+export function sendAgainSentence(peer: string): string {
+  return `Paused: ${peer} can send it again to continue.`;
+}
 
 /** Storage kept free beyond the file itself. */
 const SPACE_MARGIN = 16 * 1024 * 1024;
@@ -73,12 +81,85 @@ export class IncomingFiles {
       book.problem(NOT_UNDERSTOOD);
       return;
     }
+    const { resumable } = offer;
+    const shelved = resumable
+      ? this.ctx.options.shelf?.claim({ ...resumable, size: offer.size, name: offer.name })
+      : undefined;
     const transfer = book.create(offer.id, 'in', safeFileName(offer.name), offer.size, offer.mime);
     const receiver = new FileReceiver(transfer, offer.index);
+    receiver.resumable = resumable ?? null;
+    receiver.offeredName = offer.name;
     this.receivers.set(offer.id, receiver);
     this.byIndex.set(offer.index, receiver);
+    if (shelved) {
+      this.continueShelved(receiver, shelved);
+      return;
+    }
     book.show(transfer);
+    // A resumable offer waits for our answer before its body: nothing kept, from the start.
+    // (Offered again, `again`, it is answered once storage says what an earlier document kept.)
+    if (resumable && !again) this.ctx.send({ t: 'file-resume', id: offer.id, bytes: 0 });
     void this.openStorage(receiver, again);
+  }
+
+  /**
+   * The same person sent again a file whose partial copy we kept (their earlier document went
+   * away): this transfer takes over its storage and running hash, its card takes the old
+   * one's place, and the sender continues from the bytes we have.
+   */
+  private continueShelved(receiver: FileReceiver, shelved: ShelvedPartial): void {
+    const { book } = this.ctx;
+    const { transfer } = receiver;
+    receiver.takeOver(shelved.take(), this.callbacksFor(receiver));
+    transfer.state = 'transferring';
+    book.show(transfer, shelved.transfer);
+    this.ctx.send({ t: 'file-ack', id: transfer.id, bytes: receiver.written });
+    this.ctx.send({ t: 'file-resume', id: transfer.id, bytes: receiver.received });
+  }
+
+  private callbacksFor(receiver: FileReceiver): SinkCallbacks {
+    return {
+      onWritten: (total) => this.onWritten(receiver, total),
+      onError: (sentence, reason) => this.fail(receiver, reason, sentence),
+    };
+  }
+
+  private get shelf(): PartialShelf | undefined {
+    return this.ctx.options.shelf;
+  }
+
+  /**
+   * The link paused: each file that can continue if its sender's document is gone (a
+   * resumable offer, storage open, bytes still to come) goes on the shelf, where an offer of
+   * the same file from the same person can find it. It stays ours until then.
+   */
+  shelveAll(): void {
+    const { shelf } = this;
+    if (!shelf) return;
+    for (const receiver of this.receivers.values()) {
+      const { transfer, resumable } = receiver;
+      if (receiver.shelved || !resumable || !receiver.sink || receiver.finishing || receiver.complete)
+        continue;
+      if (isFinished(transfer)) continue;
+      const partial: ShelvedPartial = {
+        match: { ...resumable, size: transfer.size, name: receiver.offeredName },
+        transfer,
+        take: () => {
+          this.forget(receiver);
+          this.ctx.book.retire(transfer);
+          return receiver;
+        },
+        drop: (sentence, state = 'interrupted') => {
+          if (isFinished(transfer)) return;
+          this.forget(receiver);
+          this.ctx.send({ t: 'file-cancel', id: transfer.id, by: 'receiver' });
+          void receiver.sink?.discard();
+          this.ctx.book.finish(transfer, state, sentence);
+        },
+      };
+      receiver.shelved = partial;
+      shelf.put(partial);
+    }
   }
 
   /** An offer sent again on a new connection: say how much of it we have. */
@@ -90,6 +171,8 @@ export class IncomingFiles {
         this.fail(receiver, 'unsupported', `${NOT_UNDERSTOOD} The transfer was stopped.`);
         return;
       }
+      if (receiver.shelved) this.shelf?.remove(receiver.shelved);
+      receiver.shelved = null;
       ctx.book.unpause(receiver.transfer);
       // What was written meanwhile was never acknowledged (the link was down).
       receiver.lastAcked = receiver.written;
@@ -110,10 +193,15 @@ export class IncomingFiles {
     this.receive(offer, true);
   }
 
-  /** Incoming files still paused after a new connection came: their sender could not continue them. */
+  /**
+   * Incoming files still paused after a new connection came: their sender could not continue
+   * them. One on the shelf waits there for them to send it again; any other is given up.
+   */
   giveUpPaused(): void {
     for (const receiver of [...this.receivers.values()]) {
-      if (receiver.transfer.state === 'paused' && this.ctx.link.state === 'open')
+      if (receiver.transfer.state !== 'paused' || this.ctx.link.state !== 'open') continue;
+      if (receiver.shelved) this.sayShelved(receiver.transfer);
+      else
         this.fail(
           receiver,
           'read-failed',
@@ -126,10 +214,7 @@ export class IncomingFiles {
     const { transfer } = receiver;
     const { options, book } = this.ctx;
     try {
-      const callbacks: SinkCallbacks = {
-        onWritten: (total) => this.onWritten(receiver, total),
-        onError: (sentence, reason) => this.fail(receiver, reason, sentence),
-      };
+      const callbacks = receiver.sinkCallbacks(this.callbacksFor(receiver));
       let sink = again ? await this.adopt(receiver, callbacks) : null;
       if (!sink) {
         const free = await options.sinks.freeBytes();
@@ -284,6 +369,8 @@ export class IncomingFiles {
   }
 
   private forget(receiver: FileReceiver): void {
+    if (receiver.shelved) this.shelf?.remove(receiver.shelved);
+    receiver.shelved = null;
     receiver.drop();
     this.receivers.delete(receiver.transfer.id);
     this.byIndex.delete(receiver.index);
@@ -329,13 +416,31 @@ export class IncomingFiles {
       this.ctx.send({ t: 'file-ack', id: transfer.id, bytes: 0 });
   }
 
-  /** The exchange closes: every partial file is deleted. */
-  dropAll(): void {
+  /**
+   * The exchange closes (the person is gone): every partial file is deleted but those on the
+   * shelf, which wait there for the same person to send them again. Returns their transfers.
+   */
+  dropAll(): Set<Transfer> {
+    const kept = new Set<Transfer>();
     for (const receiver of this.receivers.values()) {
+      if (receiver.shelved && !isFinished(receiver.transfer)) {
+        kept.add(receiver.transfer);
+        this.sayShelved(receiver.transfer);
+        continue;
+      }
       receiver.drop();
       void receiver.sink?.discard();
     }
-    this.receivers.clear();
+    for (const receiver of [...this.receivers.values()])
+      if (!kept.has(receiver.transfer)) this.receivers.delete(receiver.transfer.id);
     this.byIndex.clear();
+    return kept;
+  }
+
+  private sayShelved(transfer: Transfer): void {
+    const sentence = sendAgainSentence(transfer.peerName);
+    if (transfer.message === sentence) return;
+    transfer.message = sentence;
+    this.ctx.book.changed(transfer);
   }
 }

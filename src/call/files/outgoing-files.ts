@@ -11,6 +11,7 @@ import { type FileErrorCode, type FileMessage, MAX_THUMB_BYTES } from '../../pro
 import type { ExchangeContext, FileKeeper, KeptSend } from './exchange-context.ts';
 import { openFileReader } from './file-reader.ts';
 import { FileSender } from './file-sender.ts';
+import { resumableFor } from './send-again-key.ts';
 import { isFinished, type Transfer } from './transfer.ts';
 import { now } from './transfer-book.ts';
 import { TransferScheduler } from './transfer-scheduler.ts';
@@ -78,7 +79,9 @@ export class OutgoingFiles {
       sender.sent = file.size;
       transfer.state = 'transferring';
       ctx.book.show(transfer);
-      if (ctx.link.state === 'open') ctx.send({ ...sender.offer!, resume: true });
+      await this.makeResumable(sender, file);
+      sender.offered = true;
+      if (ctx.link.state === 'open' && !sender.stopped) ctx.send({ ...sender.offer!, resume: true });
     }
     if (kept.length > 0 && ctx.link.state !== 'open') ctx.book.pauseAll();
   }
@@ -131,6 +134,24 @@ export class OutgoingFiles {
     return sender;
   }
 
+  /**
+   * With our send-again keys, the offer carries what lets the receiver continue a partial
+   * copy it kept from an earlier document of ours (send-again-key.ts). True if it does.
+   */
+  private async makeResumable(sender: FileSender, file: File): Promise<boolean> {
+    const keys = this.ctx.options.sendAgain;
+    if (!keys || file.size === 0 || !sender.offer) return false;
+    const resumable = await resumableFor(keys, file, this.ctx.link.peerId).catch(() => null);
+    if (!resumable || !sender.offer) return false;
+    sender.offer = { ...sender.offer, resumable };
+    return true;
+  }
+
+  /** Whether the receiver may have kept a partial copy of this transfer for us to send again. */
+  resumable(id: string): boolean {
+    return this.senders.get(id)?.offer?.resumable !== undefined;
+  }
+
   private async start(transfer: Transfer, file: File): Promise<void> {
     const { ctx } = this;
     if (this.reclaiming) {
@@ -148,9 +169,17 @@ export class OutgoingFiles {
     const sender = this.newSender(transfer, index, file);
     ctx.options.keeper?.keep(ctx.link.peerId, transfer.id, index, file).catch(() => {});
     sender.readAhead(); // the first slice is read while the thumbnail is made
+    const resumable = await this.makeResumable(sender, file);
+    if (isFinished(transfer)) return;
+    // A resumable offer is answered with where to start (0, or the bytes of a copy the
+    // receiver kept): any offset up to the end may be the answer, and no body goes before it.
+    if (resumable) sender.sent = file.size;
+    sender.offered = true;
     // Offered while the link is paused: it goes out (with `resume`) when it is back.
-    if (ctx.link.state === 'open') ctx.send(sender.offer!);
-    else sender.awaitingResume = true;
+    if (ctx.link.state === 'open') {
+      sender.awaitingResume = resumable;
+      ctx.send(sender.offer!);
+    } else sender.awaitingResume = true;
     const thumbnail = (await ctx.options.thumbnails?.make(file).catch(() => null)) ?? null;
     if (isFinished(transfer)) return;
     if (thumbnail) {
@@ -247,7 +276,7 @@ export class OutgoingFiles {
   /** A new connection: offer each unfinished file again (the receiver answers where to continue). */
   offerAgain(): void {
     for (const sender of this.senders.values()) {
-      if (sender.offer && !sender.stopped) this.ctx.send({ ...sender.offer, resume: true });
+      if (sender.offered && sender.offer && !sender.stopped) this.ctx.send({ ...sender.offer, resume: true });
     }
   }
 
@@ -273,7 +302,7 @@ export class OutgoingFiles {
       return;
     }
     sender.acked = Math.min(sender.acked, bytes);
-    sender.rewind(bytes, this.chunkBytes);
+    sender.continueAt(bytes, this.chunkBytes);
     ctx.book.unpause(sender.transfer);
     if (bytes === sender.size && sender.doneSent) {
       // Every byte is there; the file-done may have been lost with the old connection.

@@ -6,8 +6,11 @@
 import { isFinished, type Transfer, type TransferState } from './transfer.ts';
 
 export interface ExchangeEvents {
-  /** A new transfer (ours or the peer's): show a card. */
-  onTransfer(transfer: Transfer): void;
+  /**
+   * A new transfer (ours or the peer's): show a card. `continues`: an earlier transfer of the
+   * same file whose partial copy this one continues (sent again): its card is replaced.
+   */
+  onTransfer(transfer: Transfer, continues?: Transfer): void;
   /** State, progress or thumbnail changed. Progress changes come often: render throttled. */
   onUpdate(transfer: Transfer): void;
   /** Something from the peer that cannot be tied to a transfer. */
@@ -68,8 +71,16 @@ export class TransferBook {
     return transfer;
   }
 
-  show(transfer: Transfer): void {
-    this.events.onTransfer(transfer);
+  show(transfer: Transfer, continues?: Transfer): void {
+    this.events.onTransfer(transfer, continues);
+  }
+
+  /** Another transfer continues this one (its file was sent again): finished without a word. */
+  retire(transfer: Transfer): void {
+    this.pausedFrom.delete(transfer);
+    transfer.state = 'interrupted';
+    transfer.message = 'Continued when it was sent again.';
+    transfer.times.finished = now();
   }
 
   changed(transfer: Transfer): void {
