@@ -38,6 +38,23 @@ describe('BlockHasher', () => {
     }
   });
 
+  it('gives the same value when each piece is detached right after it was fed', async () => {
+    // The OPFS writer worker frees every chunk's buffer once it is hashed (chunk-release.ts).
+    const size = 2 * HASH_BLOCK_BYTES + 12_345;
+    const bytes = randomBytes(size);
+    const expected = blockHashOf(bytes);
+    for (const piece of [256 * 1024 + 13, HASH_BLOCK_BYTES, HASH_BLOCK_BYTES + 7, size]) {
+      const hasher = new BlockHasher();
+      for (let at = 0; at < size; at += piece) {
+        const own = Uint8Array.from(bytes.subarray(at, at + piece));
+        hasher.update(own);
+        structuredClone(own.buffer, { transfer: [own.buffer] });
+        expect(own.byteLength).toBe(0);
+      }
+      expect(await hasher.digestHex(), `pieces of ${piece}`).toBe(expected);
+    }
+  });
+
   it('differs when one byte differs, and when the size differs', async () => {
     const bytes = randomBytes(HASH_BLOCK_BYTES + 100);
     const hash = async (b: Uint8Array) => {

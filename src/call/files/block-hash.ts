@@ -28,7 +28,11 @@ export class BlockHasher {
   private size = 0;
   private readonly digests: Promise<ArrayBuffer>[] = [];
 
-  /** Feed the next bytes of the file, in order. */
+  /**
+   * Feed the next bytes of the file, in order. Nothing keeps a reference to `bytes` once this
+   * returns (they are copied into the block, or handed to `crypto.subtle.digest`, which copies
+   * its input when called), so the caller may detach or reuse their buffer at once.
+   */
   update(bytes: Uint8Array): void {
     this.size += bytes.byteLength;
     let at = 0;

@@ -4,9 +4,11 @@
  * synchronous access handles (only allowed in workers, and the fastest way to write there),
  * and hashes them as it writes (src/call/files/block-hash.ts; off the page's main thread, which
  * handles the data channel).
- * Messages are handled strictly in order, so a write never overtakes its open.
+ * Messages are handled strictly in order, so a write never overtakes its open. Each chunk's
+ * bytes are freed as soon as they are written and hashed (chunk-release.ts).
  */
 import { BlockHasher } from './block-hash.ts';
+import { terminatedWorkerRelease } from './chunk-release.ts';
 import type { WriterReply, WriterRequest } from './opfs-writer-protocol.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -21,6 +23,8 @@ interface OpenFile {
 
 const open = new Map<string, OpenFile>();
 let queue: Promise<void> = Promise.resolve();
+/** Created on the first write; the worker it posts to is this script, never started. */
+let release: ((buffer: ArrayBuffer) => void) | null = null;
 
 function reply(message: WriterReply): void {
   self.postMessage(message);
@@ -49,15 +53,22 @@ async function handle(request: WriterRequest): Promise<void> {
       return;
     }
     case 'write': {
+      release ??= terminatedWorkerRelease(self.location.href);
       const file = open.get(request.key);
-      if (!file) return; // discarded meanwhile
+      if (!file) {
+        release(request.buffer); // discarded meanwhile
+        return;
+      }
       const bytes = new Uint8Array(request.buffer, request.byteOffset, request.byteLength);
       let done = 0;
       while (done < bytes.byteLength) {
         done += file.handle.write(bytes.subarray(done), { at: file.written + done });
       }
       file.written += bytes.byteLength;
+      // The hasher copies what it needs before update() returns (block-hash.ts), so the
+      // buffer is free to go.
       file.hasher.update(bytes);
+      release(request.buffer);
       reply({ op: 'written', key: request.key, total: file.written });
       return;
     }
