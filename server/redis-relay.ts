@@ -144,11 +144,21 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
 
   function onOwn(batch: Buffer): void {
     if (holding !== null) holding.push(batch);
-    else decodeBatch(batch, deliver);
+    else decodeBatch(batch, deliverOwn);
   }
 
-  function onSignals(batch: Buffer): void {
+  /** A batch on the channel of a node members resumed here from: most of it is not for us. */
+  function onMoved(batch: Buffer): void {
     decodeBatch(batch, deliver);
+  }
+
+  /**
+   * A signal for a member of this node (its own channel, its members' queues). Draining, one
+   * for a room it no longer holds (its last member here has gone) is kept for that member.
+   */
+  function deliverOwn(to: string, from: string, room: string, frame: Buffer): void {
+    if (draining && o.room(room) === undefined) requeue(room, to, from, frame);
+    else deliver(to, from, room, frame);
   }
 
   /**
@@ -235,7 +245,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     let failed: unknown = null;
     for (const reply of await Promise.allSettled(runs)) {
       if (reply.status === 'rejected') failed = reply.reason;
-      else for (const record of reply.value as Buffer[]) onSignals(record);
+      else for (const record of reply.value as Buffer[]) decodeBatch(record, deliverOwn);
     }
     if (failed !== null) throw failed;
   }
@@ -266,7 +276,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     if (losses !== since || !sub.isReady) return;
     const held = holding ?? [];
     holding = null;
-    for (const batch of held) onSignals(batch);
+    for (const batch of held) decodeBatch(batch, deliverOwn);
   }
 
   /**
@@ -285,7 +295,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
     let listening = moved.get(from);
     if (listening !== undefined) listening.timer.refresh();
     else {
-      const ready = sub.subscribe(nodeChan(from), onSignals, true);
+      const ready = sub.subscribe(nodeChan(from), onMoved, true);
       ready.catch(() => {});
       const timer = setTimeout(() => {
         moved.delete(from);

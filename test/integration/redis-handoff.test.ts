@@ -175,6 +175,51 @@ describe('nodes handing their members off', () => {
     }
   });
 
+  it('a signal that still reaches a draining node for a member it has told to go is kept for the node that member resumes on', async () => {
+    // After the node has told its clients Redis no longer routes to it; what can still come is
+    // a batch already under way (the reply of a queue it took, a channel it listens to as
+    // moved). The test stands in for one by publishing it on the node's own channel. Cleo's
+    // socket does not read (so it never answers the close), which keeps the node in its
+    // shutdown grace meanwhile.
+    const n3 = await startServer({ ...env, SHUTDOWN_GRACE_MS: '20000' });
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
+      await a.next('peer-joined');
+      const { client: cleo } = await TestClient.joined(n3.url, newRoom());
+      const node3 = await nodeOf(admin, room, ja.peerId);
+      (cleo.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const exit = n3.stop('SIGTERM');
+      expect(await a.next('error')).toMatchObject({ code: 'server-shutdown' });
+      expect((await a.closed).code).toBe(1001);
+      expect(await holdsLiveChannel(admin, node3)).toBe(false);
+
+      const late: Buffer[] = [];
+      const batcher = new SignalBatcher({
+        windowMs: 0,
+        maxBytes: 64 * 1024,
+        publish: (_node, parts) => late.push(Buffer.concat(parts)),
+      });
+      batcher.queue(node3, room, ja.peerId, jb.peerId, Buffer.from(signalFrame(jb.peerId, '"late"')));
+      batcher.flush();
+      await admin.publish(`parley:nc:${node3}`, late[0]!);
+      const queue = `parley:mq:${room}:${ja.peerId}`;
+      await until('the node to keep it for a', async () => (await admin.lLen(queue)) > 0);
+
+      const { client: a2, joined: again } = await resumeOn(n1.url, room, ja.peerId, ja.resumeToken);
+      expect(again).toMatchObject({ type: 'joined', peerId: ja.peerId, peers: [jb.peerId] });
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'late' });
+      b.send(signal(ja.peerId, 'after'));
+      expect(await a2.next('signal')).toMatchObject({ from: jb.peerId, data: 'after' });
+      cleo.ws.terminate();
+      expect(await exit).toBe(0);
+      for (const x of [a2, b]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+    }
+  });
+
   it("signals sent while a node's connection to Redis is down reach its members once it is back: in order, and never again later", async () => {
     const proxy = await startTcpProxy(redis.port);
     const n3 = await startServer({ ...env, REDIS_URL: proxy.url });
