@@ -58,8 +58,15 @@ async function joinAs(page: Page, name: string): Promise<void> {
 
 /** Bo picks `path` from Ana's tile ("Send files to Ana"): it goes to her only. */
 async function sendToAna(page: Page, path: string): Promise<void> {
+  // Her tile comes before her link opens: wait until files can go to both others (the
+  // button's title names them; a name may still read "Guest" there).
+  await expect
+    .poll(() => page.getByRole('button', { name: 'Send files', exact: true }).getAttribute('title'), {
+      timeout: 60_000,
+    })
+    .toMatch(/^Send files to .+ and .+$/);
   const [chooser] = await Promise.all([
-    page.waitForEvent('filechooser'),
+    page.waitForEvent('filechooser', { timeout: 60_000 }),
     page.getByRole('button', { name: 'Send files to Ana' }).click({ timeout: 60_000 }),
   ]);
   await chooser.setFiles(path);

@@ -44,7 +44,14 @@ export class OutgoingFiles {
   private readonly scheduler = new TransferScheduler<FileSender>();
   /** Senders waiting for the receiver's "thumbnail shown" (a file-ack of 0 bytes). */
   private readonly thumbWaiters = new Map<string, () => void>();
-  private nextIndex = 0;
+  /**
+   * Our transfers' body-frame indices count up from a random start: a later document of ours
+   * (an overlay re-mounted without an offscreen document) may talk to the receiver on the same
+   * link, which still knows the earlier document's indices and refuses an offer reusing one.
+   */
+  private nextIndex = crypto.getRandomValues(new Uint32Array(1))[0]! & 0x7fffffff;
+  /** Indices of transfers taken over from an earlier document (never given to a new one). */
+  private readonly reclaimedIndexes = new Set<number>();
   private pumping = false;
   /**
    * While the Files an earlier document kept are being taken over (with their indices): a
@@ -71,7 +78,7 @@ export class OutgoingFiles {
     for (const { id, index, file } of kept) {
       if (ctx.closed || ctx.book.has(id)) continue;
       const transfer = ctx.book.create(id, 'out', file.name, file.size, file.type);
-      this.nextIndex = Math.max(this.nextIndex, index + 1);
+      this.reclaimedIndexes.add(index);
       const sender = this.newSender(transfer, index, file);
       sender.awaitingResume = true;
       sender.bodyOpen = true;
@@ -165,7 +172,8 @@ export class OutgoingFiles {
       clearTimeout(timer);
       if (isFinished(transfer) || ctx.closed) return;
     }
-    const index = this.nextIndex++;
+    let index = this.nextIndex++;
+    while (this.reclaimedIndexes.has(index)) index = this.nextIndex++;
     const sender = this.newSender(transfer, index, file);
     ctx.options.keeper?.keep(ctx.link.peerId, transfer.id, index, file).catch(() => {});
     sender.readAhead(); // the first slice is read while the thumbnail is made

@@ -106,21 +106,28 @@ function ana() {
   };
 }
 
-/** One document of a sender (Bo's page, then his reloaded page; or Cy's) connected to Ana. */
+/**
+ * One document of a sender (Bo's page, then his reloaded page; or Cy's) connected to Ana.
+ * `existing`: Ana's link to them when it is the one an earlier document of theirs used (their
+ * peer id stayed: an overlay re-mounted); otherwise a new one, with a new exchange on her side.
+ */
 function senderDocument(
   anaSide: ReturnType<typeof ana>,
   who: { name: string; id: string; secret: Uint8Array },
+  existing?: PeerLink,
 ) {
   const toAna = new PeerLink(
     'ana',
     () => 'Ana',
     () => {},
   );
-  const fromThem = new PeerLink(
-    who.id,
-    () => who.name,
-    () => {},
-  );
+  const fromThem =
+    existing ??
+    new PeerLink(
+      who.id,
+      () => who.name,
+      () => {},
+    );
   const seen: Transfer[] = [];
   const exchange = new FileExchange(
     toAna,
@@ -131,22 +138,29 @@ function senderDocument(
     },
     { onTransfer: (t) => seen.push(t), onUpdate: () => {}, onProblem: () => {} },
   );
-  anaSide.exchange(fromThem);
+  if (!existing) anaSide.exchange(fromThem);
   const connection = fakeConnection(256 * 1024);
   connection.a.control.addEventListener('message', (e) => toAna.deliver((e as MessageEvent).data));
   connection.b.control.addEventListener('message', (e) => fromThem.deliver((e as MessageEvent).data));
   toAna.attach(connection.a);
   fromThem.attach(connection.b);
+  const cut = () => {
+    connection.a.control.close();
+    connection.a.files.close();
+    toAna.detach();
+    fromThem.detach();
+  };
   return {
     exchange,
     seen,
+    toAna,
+    fromThem,
     sentFrames: connection.a.files.sentFrames,
+    /** The document is gone without a word; Ana's link to it waits for their next one. */
+    cut,
     /** The document is gone without a word: its channels close and Ana's link to it ends. */
     gone() {
-      connection.a.control.close();
-      connection.a.files.close();
-      toAna.detach();
-      fromThem.detach();
+      cut();
       fromThem.close();
     },
     close: () => exchange.close('hangup'),
@@ -248,6 +262,56 @@ describe('send it again to continue', () => {
     expect(side.shelf.size).toBe(1);
     expect(side.sinks.discarded).toEqual([]);
   }, 40_000);
+
+  it('continues on the same link when only the document changed (an overlay re-mounted without an offscreen document)', async () => {
+    const side = ana();
+    const boSecret = secret();
+    const bo1 = senderDocument(side, { name: 'Bo', id: 'bo', secret: boSecret });
+    cleanups.push(() => bo1.close());
+    const bytes = randomBytes(6 * 1024 * 1024);
+    bo1.exchange.send(fileOf(bytes, 'notes.bin'));
+    await until(
+      () => (side.seen[0]?.bytes ?? 0) > 2 * 1024 * 1024,
+      () => 'some bytes',
+    );
+    bo1.cut();
+    const partial = side.seen[0]!;
+    expect(partial.state).toBe('paused');
+    // His next document connects to the same link of Ana's (same peer id) and has no card.
+    const bo2 = senderDocument(side, { name: 'Bo', id: 'bo', secret: boSecret }, bo1.fromThem);
+    cleanups.push(() => bo2.close());
+    expect(bo2.seen).toEqual([]);
+    const received = partial.bytes;
+    bo2.exchange.send(fileOf(bytes, 'notes.bin'));
+    await until(
+      () => side.seen[1]?.state === 'done',
+      () => `done (${side.seen[1]?.state}: ${side.seen[1]?.message})`,
+    );
+    expect(side.continued.get(side.seen[1]!)).toBe(partial);
+    expect(side.seen[1]!.sha256).toBe(await fileHash(bytes));
+    expect(firstOffset(bo2.sentFrames)).toBeGreaterThanOrEqual(received);
+    expect(side.sinks.created).toHaveLength(1);
+  }, 40_000);
+
+  it('tells a sender whose link to the receiver was lost for good that sending again continues', async () => {
+    const side = ana();
+    const bo = senderDocument(side, { name: 'Bo', id: 'bo', secret: secret() });
+    cleanups.push(() => bo.close());
+    bo.exchange.send(fileOf(randomBytes(4 * 1024 * 1024), 'notes.bin'));
+    await until(
+      () => (side.seen[0]?.bytes ?? 0) > 1024 * 1024,
+      () => 'some bytes',
+    );
+    bo.cut();
+    bo.toAna.close();
+    await until(
+      () => bo.seen[0]!.state === 'interrupted',
+      () => `interrupted (${bo.seen[0]!.state})`,
+    );
+    expect(bo.seen[0]!.message).toBe(
+      'Interrupted: the connection was lost before the file was complete. Send it again to continue.',
+    );
+  });
 
   it('gives each receiver its own key, the same for every document with the same secret', async () => {
     const boSecret = secret();
