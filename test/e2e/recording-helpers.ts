@@ -10,10 +10,37 @@ const run = promisify(execFile);
 
 /**
  * Every MediaRecorder the page makes is kept (`__recorders`, its start time in
- * `__recordingSince`); the Recording indicator can be sampled (`__watchIndicator`); each
- * visibility change is logged with its time (`__visibility`).
+ * `__recordingSince`). The Recording indicator (shown with which text, or not shown) is logged:
+ * every change as the DOM changes (`__indicatorChanges`, a MutationObserver: it does not depend
+ * on the page's timers, which a busy machine or a background tab delays); what it showed at the
+ * moment a recorder started (`__indicatorAtStart`) and at the moment this page sent an Allow
+ * (`__allowsSent`: the recorder starts only once that arrives, so this is "before anything of
+ * ours was recorded" without comparing two pages' clocks); and sampled on a timer
+ * (`__watchIndicator`, which also shows how often the page's timers run). Each visibility change
+ * is logged with its time (`__visibility`).
  */
 export const INSTRUMENT = () => {
+  const indicatorNow = () => {
+    const node = document.querySelector<HTMLElement>('.parley-recording');
+    return node?.checkVisibility() ? node.textContent : null;
+  };
+  const log = window as unknown as IndicatorLog;
+  log.__indicatorChanges = [];
+  log.__indicatorAtStart = [];
+  log.__allowsSent = [];
+  let shown: string | null | undefined;
+  new MutationObserver(() => {
+    const text = indicatorNow();
+    if (text === shown) return;
+    shown = text;
+    log.__indicatorChanges.push({ at: Date.now(), text });
+  }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  const send = RTCDataChannel.prototype.send as (this: RTCDataChannel, data: unknown) => void;
+  RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: unknown) {
+    if (typeof data === 'string' && data.includes('"t":"rec-answer"') && data.includes('"allow":true'))
+      log.__allowsSent.push({ at: Date.now(), text: indicatorNow() });
+    send.call(this, data);
+  } as typeof RTCDataChannel.prototype.send;
   // The indicator as shown, sampled every 100 ms in the page once `__watchIndicator` runs.
   const samples: { at: number; text: string | null }[] = [];
   const w = window as unknown as {
@@ -46,10 +73,59 @@ export const INSTRUMENT = () => {
     }
     override start(timeslice?: number): void {
       w.__recordingSince = Date.now();
+      log.__indicatorAtStart.push(indicatorNow());
       super.start(timeslice);
     }
   } as typeof MediaRecorder;
 };
+
+export interface IndicatorChange {
+  at: number;
+  text: string | null;
+}
+
+interface IndicatorLog {
+  __indicatorChanges: IndicatorChange[];
+  __indicatorAtStart: (string | null)[];
+  __allowsSent: IndicatorChange[];
+}
+
+/** The indicator's log in a page (see INSTRUMENT). */
+export async function indicatorLog(page: {
+  evaluate<T>(fn: () => T | Promise<T>): Promise<T>;
+}): Promise<{ changes: IndicatorChange[]; atStart: (string | null)[]; allowsSent: IndicatorChange[] }> {
+  return page.evaluate(() => {
+    const log = window as unknown as IndicatorLog;
+    return { changes: log.__indicatorChanges, atStart: log.__indicatorAtStart, allowsSent: log.__allowsSent };
+  });
+}
+
+/**
+ * What the indicator of `page` showed from the moment the recording could take anything of
+ * that person (`from`: the recorder's start in the recorder's page, the Allow leaving in the
+ * others') until `until` (the Stop click, recorder's clock): its text at that moment, then
+ * every text it changed to before `until`. Shown throughout is `[text]` (a change to the same
+ * text logged just after the moment is left out: the observer runs after the task that drew it).
+ */
+export async function indicatorThroughout(
+  page: { evaluate<T>(fn: () => T | Promise<T>): Promise<T> },
+  from: 'recorder-start' | 'allow-sent',
+  until: number,
+): Promise<(string | null)[]> {
+  const log = await indicatorLog(page);
+  let at: IndicatorChange | undefined;
+  if (from === 'allow-sent') at = log.allowsSent.at(-1);
+  else {
+    const since = await page.evaluate(
+      () => (window as unknown as { __recordingSince: number }).__recordingSince,
+    );
+    const text = log.atStart.at(-1);
+    at = text === undefined ? undefined : { at: since, text };
+  }
+  if (!at) return [];
+  const after = log.changes.filter((c) => c.at > at.at && c.at < until).map((c) => c.text);
+  return [at.text, ...after.filter((text, i) => !(i === 0 && text === at.text))];
+}
 
 /** Fails with the install command when ffprobe is missing. */
 export async function requireFfprobe(): Promise<void> {

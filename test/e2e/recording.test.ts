@@ -4,7 +4,7 @@
  * nothing is recorded and both are told. Ana asks, Bo allows: about five seconds of call are
  * recorded with the red indicator on both sides the whole time, then Stop recording offers
  * the file, which Save downloads and ffprobe (Debian's ffmpeg) decodes: a video and an audio
- * stream, 4-7 s. Cy joining mid-recording is asked, and the recording pauses until Cy allows.
+ * stream, 4-7 s (as long as the recorder ran, 1 s less to 2 s more). Cy joining mid-recording is asked, and the recording pauses until Cy allows.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,15 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { CHROME_FLAGS, chromePath, collectConsoleErrors, SMALL_CAMERA, screenshot } from './harness.ts';
-import { INSTRUMENT, loudness, pictureSpread, probe, requireFfprobe } from './recording-helpers.ts';
+import {
+  INSTRUMENT,
+  indicatorThroughout,
+  loudness,
+  packetTimes,
+  pictureSpread,
+  probe,
+  requireFfprobe,
+} from './recording-helpers.ts';
 
 let server: ServerHandle;
 let browser: Browser;
@@ -131,11 +139,6 @@ describe('recording with consent on the guest page', () => {
 
   test('Bo allows: ~5 s recorded with the indicator on both sides throughout; Stop recording offers a WebM that decodes', async () => {
     await ana.page.getByRole('button', { name: 'Record', exact: true }).click();
-    await Promise.all(
-      [ana.page, bo.page].map((p) =>
-        p.evaluate(() => (window as unknown as { __watchIndicator: () => void }).__watchIndicator()),
-      ),
-    );
     await question(bo.page, 'Ana').getByRole('button', { name: 'Allow' }).click();
     // Both sides show who records before anything is recorded.
     await bo.page.locator('.parley-recording', { hasText: 'Ana' }).waitFor();
@@ -161,26 +164,12 @@ describe('recording with consent on the guest page', () => {
           );
         }),
     );
-    // The indicator, on both sides, all the while: Bo's from before Ana's recorder started.
-    for (const [p, text] of [
-      [ana, 'Recording · you'],
-      [bo, 'Recording · Ana'],
-    ] as const) {
-      const samples = await p.page.evaluate(
-        () => (window as unknown as { __indicator: { at: number; text: string | null }[] }).__indicator,
-      );
-      const during = samples.filter((x) => x.at >= since && x.at < stoppedAt);
-      expect(during.length).toBeGreaterThan(10);
-      expect(during.filter((x) => x.text !== text)).toEqual([]);
-    }
-    const boSamples = await bo.page.evaluate(
-      () => (window as unknown as { __indicator: { at: number; text: string | null }[] }).__indicator,
-    );
-    const shownFrom = boSamples.findIndex((x) => x.text === 'Recording · Ana');
-    expect(shownFrom).toBeGreaterThanOrEqual(0);
-    // Sampled every 100 ms in Bo's page: shown by the first sample after Ana's recorder started
-    // (the 'during' check above), so at most one period after `since`.
-    expect(boSamples[shownFrom]!.at).toBeLessThanOrEqual(since + 100);
+    // The indicator, on both sides, all the while: Ana's from the moment her recorder started,
+    // Bo's from the moment his Allow left his page (her recorder starts only once it arrives, so
+    // before anything of his was recorded), to Stop recording, with no change in between (every
+    // change logged as the DOM changed, however late a busy page's timers run).
+    expect(await indicatorThroughout(ana.page, 'recorder-start', stoppedAt)).toEqual(['Recording · you']);
+    expect(await indicatorThroughout(bo.page, 'allow-sent', stoppedAt)).toEqual(['Recording · Ana']);
     await expect.poll(() => indicator(bo.page).isVisible()).toBe(false);
     await bo.page.getByText('Ana stopped recording').waitFor();
     await screenshot(ana.page, 'recording-saved');
@@ -199,11 +188,19 @@ describe('recording with consent on the guest page', () => {
     await viewer.getByRole('button', { name: 'Close' }).click();
 
     const media = await probe(path);
-    console.log(`[recording] ${name}: ${JSON.stringify(media)}`);
+    const [video, audio] = [await packetTimes(path, 'v'), await packetTimes(path, 'a')];
+    console.log(
+      `[recording] ${name}: ${JSON.stringify(media)}; recorder ran ${stoppedAt - since} ms; ` +
+        `video ${video[0]}-${video.at(-1)} s (${video.length} frames), sound ${audio[0]}-${audio.at(-1)} s`,
+    );
     expect(media.streams).toEqual(['audio', 'video']);
     expect(media.codecs).toEqual(['opus', 'vp8']);
-    expect(media.seconds).toBeGreaterThanOrEqual(4);
-    expect(media.seconds).toBeLessThanOrEqual(7);
+    // 4-7 s for the 5 s the recorder ran: as long as it ran (start to Stop, by Ana's clock), 1 s
+    // less to 2 s more. (On a loaded machine Ana's page can click Stop late: its timer for the
+    // 5 s fires when the page gets the CPU, and then more than 5 s were recorded.)
+    const recorded = (stoppedAt - since) / 1000;
+    expect(media.seconds).toBeGreaterThanOrEqual(recorded - 1);
+    expect(media.seconds).toBeLessThanOrEqual(recorded + 2);
     // Not an empty picture or silence: a frame has the call's picture in it (the fake cameras'
     // moving pattern, the names), and the mix carries the fake microphones' beeps.
     const sound = await loudness(path);

@@ -75,6 +75,21 @@ function threePeople() {
 }
 
 describe('recording consent', () => {
+  test('Allow: our indicator names the recorder before the answer leaves (their recorder starts on it)', () => {
+    const events: string[] = [];
+    const indicator = () => consent.recorders.map((r) => r.name).join(', ') || 'hidden';
+    const consent: RecordingConsent = new RecordingConsent('Bo', {
+      send: (_to, message) => events.push(`sent ${message.t}; indicator ${indicator()}`),
+      ownPhase: () => {},
+      changed: () => events.push(`drawn; indicator ${indicator()}`),
+    });
+    consent.peerJoined({ id: 'Ana', name: 'Ana' });
+    expect(consent.receive({ id: 'Ana', name: 'Ana' }, { t: 'rec-ask', id: 'Ana-request-1' })).toBe(true);
+    events.length = 0;
+    consent.answer('Ana', true);
+    expect(events).toEqual(['drawn; indicator Ana', 'sent rec-answer; indicator Ana']);
+  });
+
   test('Record asks everyone else; recording starts only once all have allowed', () => {
     const { call, ana, bo, cy } = threePeople();
     expect(

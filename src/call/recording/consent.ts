@@ -190,18 +190,23 @@ export class RecordingConsent {
     }
   }
 
-  /** Our answer to `peerId`'s request (Allow / Decline). */
+  /**
+   * Our answer to `peerId`'s request (Allow / Decline). Allow shows their recording here (the
+   * indicator) before the answer leaves: they may start recording as soon as it arrives, so
+   * nothing of ours is recorded without our indicator showing (sent first, it could arrive and
+   * start their recorder before this page drew it, as on a busy machine).
+   */
   answer(peerId: string, allow: boolean): void {
     const recording = this.#theirs.get(peerId);
     if (!recording?.asked) return;
-    this.io.send(peerId, { t: 'rec-answer', id: recording.id, allow });
     if (allow) {
       this.#theirs.set(peerId, { ...recording, asked: false });
       this.io.changed();
     } else {
       this.#theirs.delete(peerId);
-      this.io.changed(`${this.localName} declined recording`);
     }
+    this.io.send(peerId, { t: 'rec-answer', id: recording.id, allow });
+    if (!allow) this.io.changed(`${this.localName} declined recording`);
   }
 
   /** Everyone allowed: (back to) recording. True when the phase changed. */
