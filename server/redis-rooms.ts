@@ -375,6 +375,19 @@ export function createRedisRooms<M extends Member>(
   const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
   heartbeat.unref();
 
+  // The room events published while the subscriber was away are lost to it, also when the
+  // command connection stayed up (no resync then): once it has subscribed again, every
+  // mirror is compared with Redis (joins at once, leaves on the settled second look).
+  let subLost = false;
+  sub.on('reconnecting', () => {
+    subLost = true;
+  });
+  sub.on('ready', () => {
+    if (!subLost || closed) return;
+    subLost = false;
+    for (const lr of rooms.values()) refreshMirror(lr).catch(() => {});
+  });
+
   /** After an outage: Redis holds exactly our members again, and our mirrors match Redis. */
   async function resyncAll(): Promise<void> {
     try {

@@ -16,6 +16,8 @@ export interface TcpProxy {
   release(): void;
   /** Closes every connection through the proxy and refuses new ones. */
   cut(): void;
+  /** Closes the connections the node has subscribed on (pub/sub) and refuses new ones. */
+  cutSubscribers(): void;
   /** Takes connections again. */
   restore(): void;
   close(): Promise<void>;
@@ -25,6 +27,8 @@ interface Pair {
   node: Socket;
   redis: Socket;
   held: Buffer[];
+  /** The node has sent a SUBSCRIBE on it. */
+  subscriber: boolean;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
@@ -38,7 +42,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       return;
     }
     const redis = tcpConnect({ host: '127.0.0.1', port: targetPort });
-    const pair: Pair = { node, redis, held: [] };
+    const pair: Pair = { node, redis, held: [], subscriber: false };
     pairs.add(pair);
     const end = () => {
       pairs.delete(pair);
@@ -46,6 +50,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       redis.destroy();
     };
     node.on('data', (chunk: Buffer) => {
+      if (/\r\n(?:subscribe|SUBSCRIBE)\r\n/.test(chunk.toString('latin1'))) pair.subscriber = true;
       if (holding) pair.held.push(chunk);
       else redis.write(chunk);
     });
@@ -79,6 +84,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         pair.redis.destroy();
       }
       pairs.clear();
+    },
+    cutSubscribers() {
+      refusing = true;
+      for (const pair of [...pairs]) {
+        if (!pair.subscriber) continue;
+        pairs.delete(pair);
+        pair.node.destroy();
+        pair.redis.destroy();
+      }
     },
     restore() {
       refusing = false;

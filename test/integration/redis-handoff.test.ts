@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalFrame } from '../../server/frames.ts';
 import { SignalBatcher } from '../../server/signal-batch.ts';
 import { type RedisHandle, startRedis } from '../helpers/redis-process.ts';
-import { type ServerHandle, startServer } from '../helpers/server-process.ts';
+import type { ServerHandle } from '../helpers/server-process.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
-import { holdsLiveChannel, metric, news, nodeOf, resumeOn, signal, until } from './redis-nodes.ts';
+import { holdsLiveChannel, metric, news, nodeOf, resumeOn, signal, startNode, until } from './redis-nodes.ts';
 import { newRoom, TestClient } from './ws-client.ts';
 
 let redis: RedisHandle;
@@ -30,7 +30,7 @@ beforeAll(async () => {
     REDIS_TIMEOUT_MS: '1000',
     SHUTDOWN_GRACE_MS: '1000',
   };
-  [n1, n2] = await Promise.all([startServer(env), startServer(env)]);
+  [n1, n2] = await Promise.all([startNode(env), startNode(env)]);
   admin = createClient({ url: redis.url });
   admin.on('error', () => {});
   await admin.connect();
@@ -42,9 +42,10 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('nodes handing their members off', () => {
+// Each test starts a node of its own: a cold start has taken over 15 s on a loaded machine.
+describe('nodes handing their members off', { timeout: 60_000 }, () => {
   it('a node killed with SIGKILL mid-setup: the client resumes on another node, the peer sees no leave, the call connects', async () => {
-    const n3 = await startServer(env);
+    const n3 = await startNode(env);
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
@@ -74,7 +75,7 @@ describe('nodes handing their members off', () => {
   });
 
   it('signals sent to a peer while it reconnects after its node died reach it once it resumes on another node', async () => {
-    const n3 = await startServer(env);
+    const n3 = await startNode(env);
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
@@ -115,7 +116,7 @@ describe('nodes handing their members off', () => {
   });
 
   it('a node draining on SIGTERM hands its clients off: they resume elsewhere with the same ids, unnoticed', async () => {
-    const n3 = await startServer(env);
+    const n3 = await startNode(env);
     const room = newRoom();
     const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
     const { client: b, joined: jb } = await TestClient.joined(n2.url, room);
@@ -136,7 +137,7 @@ describe('nodes handing their members off', () => {
     // The node's commands to Redis go through a proxy that holds them: its leaving its live
     // channel waits there while b's signal reaches Redis, which still routes it to the node.
     const proxy = await startTcpProxy(redis.port);
-    const n3 = await startServer({ ...env, REDIS_URL: proxy.url, REDIS_TIMEOUT_MS: '30000' });
+    const n3 = await startNode({ ...env, REDIS_URL: proxy.url, REDIS_TIMEOUT_MS: '30000' });
     const watcher = admin.duplicate();
     watcher.on('error', () => {});
     try {
@@ -181,7 +182,7 @@ describe('nodes handing their members off', () => {
     // moved). The test stands in for one by publishing it on the node's own channel. Cleo's
     // socket does not read (so it never answers the close), which keeps the node in its
     // shutdown grace meanwhile.
-    const n3 = await startServer({ ...env, SHUTDOWN_GRACE_MS: '20000' });
+    const n3 = await startNode({ ...env, SHUTDOWN_GRACE_MS: '20000' });
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
@@ -222,7 +223,7 @@ describe('nodes handing their members off', () => {
 
   it("signals sent while a node's connection to Redis is down reach its members once it is back: in order, and never again later", async () => {
     const proxy = await startTcpProxy(redis.port);
-    const n3 = await startServer({ ...env, REDIS_URL: proxy.url });
+    const n3 = await startNode({ ...env, REDIS_URL: proxy.url });
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
@@ -270,8 +271,35 @@ describe('nodes handing their members off', () => {
     }
   });
 
+  it('a node whose subscriber alone loses Redis learns, once back, of a join it missed meanwhile', async () => {
+    const proxy = await startTcpProxy(redis.port);
+    const n3 = await startNode({ ...env, REDIS_URL: proxy.url });
+    try {
+      const room = newRoom();
+      const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
+      const { client: b } = await TestClient.joined(n2.url, room);
+      await a.next('peer-joined');
+      const node3 = await nodeOf(admin, room, ja.peerId);
+      // Its commands still go through (no outage, no resync); its subscriptions are gone.
+      proxy.cutSubscribers();
+      await until('Redis to see its subscriber gone', async () => !(await holdsLiveChannel(admin, node3)));
+      const { client: c, joined: jc } = await TestClient.joined(n1.url, room);
+      expect(await b.next('peer-joined')).toMatchObject({ peerId: jc.peerId });
+      proxy.restore();
+      expect(await a.next('peer-joined', 15_000)).toMatchObject({ peerId: jc.peerId });
+      a.send(signal(jc.peerId, 'hello c'));
+      expect(await c.next('signal')).toMatchObject({ from: ja.peerId, data: 'hello c' });
+      c.send(signal(ja.peerId, 'hello a'));
+      expect(await a.next('signal')).toMatchObject({ from: jc.peerId, data: 'hello a' });
+      for (const x of [a, b, c]) x.close();
+    } finally {
+      await n3.stop('SIGKILL');
+      await proxy.close();
+    }
+  });
+
   it('a node that stops dead with its connections open: once its heartbeat is stale, signals for its members are kept for the node they resume on', async () => {
-    const n3 = await startServer(env);
+    const n3 = await startNode(env);
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);
@@ -312,7 +340,7 @@ describe('nodes handing their members off', () => {
     // moment goes out on the old node's channel. The test stands in for that node's lag by
     // publishing b's signal on the old node's channel itself, after the resume, as the
     // lagging node would (the batch format of server/signal-batch.ts).
-    const n3 = await startServer(env);
+    const n3 = await startNode(env);
     try {
       const room = newRoom();
       const { client: a, joined: ja } = await TestClient.joined(n3.url, room);

@@ -3,7 +3,22 @@
  * messages, resuming on another node, reading a node's /metrics, and waiting for a state.
  */
 import type { RedisClientType } from '@redis/client';
+import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { type Msg, TestClient } from './ws-client.ts';
+
+/**
+ * Starts a server process with `env` (REDIS_URL in it) and waits until its rooms are connected
+ * to Redis: it answers /readyz before that, and a join meanwhile is refused (`unavailable`).
+ */
+export async function startNode(env: Record<string, string>): Promise<ServerHandle> {
+  const n = await startServer(env);
+  await until(
+    'the node to connect to Redis',
+    () => n.logs.some((l) => l.includes('"msg":"connected to redis"')),
+    30_000,
+  );
+  return n;
+}
 
 export function signal(to: string, data: unknown) {
   return { v: 1, type: 'signal', to, data };
