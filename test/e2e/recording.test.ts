@@ -150,6 +150,15 @@ describe('recording with consent on the guest page', () => {
     // recording, clicked in the page itself at that moment (a click from here could come late
     // on a loaded machine).
     const stop = ana.page.getByRole('button', { name: 'Stop recording' });
+    // Bo is told in a sentence shown for 10 s: watched from before the click (the checks below
+    // can take longer than that on a loaded machine).
+    const boTold = bo.page
+      .getByText('Ana stopped recording')
+      .waitFor({ timeout: 120_000 })
+      .then(
+        () => 'told',
+        (err: unknown) => String(err),
+      );
     const { since, stoppedAt } = await stop.evaluate(
       (button: HTMLButtonElement) =>
         new Promise<{ since: number; stoppedAt: number }>((resolve) => {
@@ -171,7 +180,7 @@ describe('recording with consent on the guest page', () => {
     expect(await indicatorThroughout(ana.page, 'recorder-start', stoppedAt)).toEqual(['Recording · you']);
     expect(await indicatorThroughout(bo.page, 'allow-sent', stoppedAt)).toEqual(['Recording · Ana']);
     await expect.poll(() => indicator(bo.page).isVisible()).toBe(false);
-    await bo.page.getByText('Ana stopped recording').waitFor();
+    expect(await boTold).toBe('told');
     await screenshot(ana.page, 'recording-saved');
     const { path, name } = await saveRecording(ana.page);
     expect(name).toMatch(/^Parley recording \d{4}-\d{2}-\d{2} \d{2}-\d{2}-\d{2}\.webm$/);
