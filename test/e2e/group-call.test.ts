@@ -61,6 +61,7 @@ async function join(url: string, name: string): Promise<Person> {
   });
   contexts.push(context);
   await context.addInitScript(SMALL_CAMERA, TINY_CAMERA);
+  await context.addInitScript(COUNT_TILES);
   const page = await context.newPage();
   page.setDefaultTimeout(60_000);
   // tsx names functions with a __name helper that pages lack (makeFiles runs in the page).
@@ -71,6 +72,23 @@ async function join(url: string, name: string): Promise<Person> {
   await page.getByRole('button', { name: 'Join call' }).click();
   return { name, page, errors };
 }
+
+/**
+ * Logs every change in the number of camera tiles with its time, as the page's DOM changes
+ * (`__tileCounts`): when a person saw someone go, by the page itself, however slowly this
+ * process's polls reach a page of a loaded machine.
+ */
+const COUNT_TILES = () => {
+  const counts: { at: number; count: number }[] = [];
+  (window as unknown as { __tileCounts: typeof counts }).__tileCounts = counts;
+  new MutationObserver(() => {
+    const count = document.querySelectorAll('.parley-tile[data-source="camera"]').length;
+    if (count !== counts.at(-1)?.count) counts.push({ at: Date.now(), count });
+  }).observe(document, { subtree: true, childList: true });
+};
+
+const tileCounts = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __tileCounts: { at: number; count: number }[] }).__tileCounts);
 
 /** Waits until `name`'s screen tile is there and its video presented a few new frames. */
 async function seesScreen(page: Page, name: string, timeout = 90_000): Promise<void> {
@@ -112,7 +130,8 @@ const endScreens = (page: Page) =>
 
 describe('a group call on one link', () => {
   test('four see each other, a fifth joins, one leaves; chat and a file reach everyone, a file from a tile one, a shared screen the others', {
-    timeout: 420_000,
+    // The steps' own waits on a loaded machine (the five-person step's 180 s among them).
+    timeout: 600_000,
   }, async () => {
     const url = formatShareLink(newShareLink(server.url));
     const people: Person[] = [];
@@ -219,18 +238,27 @@ describe('a group call on one link', () => {
       log('share');
       // A fifth person joins mid-call: everyone sees four.
       people.push(await join(url, 'Emil'));
-      await Promise.all(people.map((p) => seesVideos(p.page, 4, 'five').then(() => log(`${p.name} sees 4`))));
+      // 180 s, not the 90 s default: five people each decoding four videos on 2 cores took longer
+      // than 90 s on a loaded machine (the full e2e run at load 25-53). How long is not asserted.
+      await Promise.all(
+        people.map((p) => seesVideos(p.page, 4, 'five', 180_000).then(() => log(`${p.name} sees 4`))),
+      );
       for (const p of people) expect(await tileNames(p.page)).toEqual(othersOf(people, p));
 
       log('five');
       // Dana closes her tab: within 10 s the others see three, and their call goes on.
       const dana = people.splice(3, 1)[0]!;
+      const closedAt = Date.now();
       // As a person closing the tab: the page's beforeunload and pagehide run.
       await dana.page.close({ runBeforeUnload: true });
       for (const p of people) {
-        await expect
-          .poll(() => p.page.locator('.parley-tile[data-source="camera"]').count(), { timeout: 10_000 })
-          .toBe(3);
+        await expect.poll(() => p.page.locator('.parley-tile[data-source="camera"]').count()).toBe(3);
+        // The 10 s are timed by each page, from the close to its DOM showing three (on a loaded
+        // machine a poll from here can reach a page seconds after it changed).
+        const sawThree = (await tileCounts(p.page)).find((c) => c.at >= closedAt && c.count === 3)?.at;
+        expect(sawThree, `${p.name}'s tiles after Dana closed her tab`).toBeDefined();
+        log(`${p.name} saw three ${sawThree! - closedAt} ms after Dana closed her tab`);
+        expect(sawThree! - closedAt, `ms until ${p.name} saw three`).toBeLessThanOrEqual(10_000);
       }
       await Promise.all(people.map((p) => seesVideos(p.page, 3, 'after Dana')));
       for (const p of people) {
