@@ -7,8 +7,8 @@
  * `document.visibilityState === 'hidden'`, asserted), stays there four seconds, comes
  * back, stops and saves. ffprobe (Debian's ffmpeg) reads the file: a video and an audio
  * stream, as long as the recorder ran (about 5 s), and picture and sound kept coming while her
- * page was hidden (at least 3 frames a second over the hidden part, no gap over 1 s between
- * frames or sound packets).
+ * page was hidden (at least 3 frames a second over the hidden part, no gap over 1.25 s between
+ * frames or 1 s between sound packets).
  * The Recording indicator showed on both sides all along.
  */
 import type { BrowserContext, Page } from 'playwright-core';
@@ -39,6 +39,8 @@ const HIDDEN_MS = 4000;
  * the page's (throttled) timer alone give about 1; made from the frames, 6-12 here.
  */
 const MIN_HIDDEN_FPS = 3;
+/** The longest time between two frames of the file, in seconds (see where it is asserted). */
+const MAX_FRAME_GAP_S = 1.25;
 
 let server: ServerHandle;
 let tabs: TabbedBrowser;
@@ -210,8 +212,10 @@ describe('recording while the recorder’s page is in the background', () => {
         `timers woke ${timerRate.toFixed(1)}/s in the hidden page; video ${frames[0]?.toFixed(2)}-${frames.at(-1)?.toFixed(2)} s, sound ${sound[0]?.toFixed(2)}-${sound.at(-1)?.toFixed(2)} s`,
     );
     expect(hiddenFrames).toBeGreaterThanOrEqual(MIN_HIDDEN_FPS * (to - from));
-    // No second without a frame; the last one near the end of the file (the sound's).
-    expect(longestGap(frames)).toBeLessThanOrEqual(1);
+    // No second without a frame (a hidden page's timers are aligned to whole seconds, so a frame
+    // that waited for one tick lands just past 1 s: 1.001 s in a clean-clone run; a quarter second
+    // of slack for that, not a second tick); the last one near the end of the file (the sound's).
+    expect(longestGap(frames)).toBeLessThanOrEqual(MAX_FRAME_GAP_S);
     expect(media.seconds - (frames.at(-1) ?? 0)).toBeLessThanOrEqual(1.5);
     expect(longestGap(sound)).toBeLessThanOrEqual(1);
     // Not an empty picture or silence.
