@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerLink } from '../peer-link.ts';
-import { BlockHasher } from './block-hash.ts';
 import type { FileKeeper, KeptSend } from './exchange-context.ts';
+import { fileHash, fileOf, sha, until } from './exchange-test-helpers.ts';
 import { fakeConnection, fakeLinkPair } from './fake-link.ts';
 import { FileExchange, NOT_UNDERSTOOD, PAUSED } from './file-exchange.ts';
 import type { FileSink, SinkFactory } from './file-sink.ts';
@@ -77,25 +77,6 @@ function setup(options: { free?: number; writeDelayMs?: number; maxInFlight?: nu
   );
   return { pair, a, b, seen, sinks };
 }
-
-async function until(condition: () => boolean, what: string | (() => string), ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end)
-      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-/** The hash the peers exchange (block-hash.ts, itself checked against Node's SHA-256 in its test). */
-const fileHash = (bytes: Uint8Array) => {
-  const hasher = new BlockHasher();
-  hasher.update(bytes);
-  return hasher.digestHex();
-};
-const fileOf = (bytes: Uint8Array, name: string, type = 'application/octet-stream') =>
-  new File([bytes as Uint8Array<ArrayBuffer>], name, { type });
 
 let cleanups: (() => void)[] = [];
 afterEach(() => {

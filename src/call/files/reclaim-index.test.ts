@@ -4,10 +4,11 @@
  * dropped in those moments must not get the index of one of them: the receiver refuses an
  * index it already knows.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { PeerLink } from '../peer-link.ts';
 import type { FileKeeper, KeptSend } from './exchange-context.ts';
+import { fileOf, sha, until } from './exchange-test-helpers.ts';
 import { fakeConnection, fakeLinkPair } from './fake-link.ts';
 import { FileExchange } from './file-exchange.ts';
 import type { SinkFactory } from './file-sink.ts';
@@ -32,18 +33,6 @@ const slowSinks: SinkFactory = {
     return undefined;
   },
 };
-
-async function until(condition: () => boolean, what: () => string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const fileOf = (bytes: Uint8Array, name: string) =>
-  new File([bytes as Uint8Array<ArrayBuffer>], name, { type: 'application/octet-stream' });
 
 let cleanup = () => {};
 afterEach(() => cleanup());

@@ -5,10 +5,10 @@
  * id) sends the same file and continues from her bytes. A different file, or another person
  * with the same file, starts from 0 and leaves Bo's part alone.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PeerLink } from '../peer-link.ts';
-import { BlockHasher } from './block-hash.ts';
+import { fileHash, fileOf, sha, until } from './exchange-test-helpers.ts';
 import { fakeConnection } from './fake-link.ts';
 import { FileExchange } from './file-exchange.ts';
 import type { FileSink, SinkFactory } from './file-sink.ts';
@@ -49,22 +49,6 @@ function slowSinks() {
   return { factory, created, discarded };
 }
 
-async function until(condition: () => boolean, what: () => string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const fileHash = (bytes: Uint8Array) => {
-  const hasher = new BlockHasher();
-  hasher.update(bytes);
-  return hasher.digestHex();
-};
-const fileOf = (bytes: Uint8Array, name: string) =>
-  new File([bytes as Uint8Array<ArrayBuffer>], name, { type: 'application/octet-stream' });
 const secret = () => new Uint8Array(randomBytes(32));
 const bodyBytes = (frames: ArrayBuffer[]) => frames.reduce((n, f) => n + f.byteLength - 13, 0);
 const firstOffset = (frames: ArrayBuffer[]) => {
