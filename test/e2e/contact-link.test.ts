@@ -50,7 +50,17 @@ describe('adding a contact through a contact link', () => {
     await configurePopup(popup, { server: server.url, name: 'Ana' });
     await popup.click('Share my contact link');
     await popup.waitForStatus(/Contact link copied/);
-    link = await popup.evaluate<string>(`document.getElementById('contact-link-text').value`);
+    // The status can come before the field holding the link is drawn (failed once in a full run): wait for it.
+    link = await popup.evaluate<string>(`new Promise((resolve, reject) => {
+      const end = Date.now() + 10_000;
+      const tick = () => {
+        const field = document.getElementById('contact-link-text');
+        if (field?.value) resolve(field.value);
+        else if (Date.now() > end) reject(new Error('the contact link field never showed a link'));
+        else setTimeout(tick, 50);
+      };
+      tick();
+    })`);
     await popup.close();
     const parsed = parseContactLink(link);
     expect(parsed?.name).toBe('Ana');
