@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseContactLink } from '../../src/protocol/contact-link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { contactLine } from './contact-steps.ts';
-import { ORDINARY_PAGE, type PageServer, startPageServer } from './harness.ts';
+import { ORDINARY_PAGE, type PageServer, readClipboard, startPageServer } from './harness.ts';
 import {
   configurePopup,
   type ExtensionUser,
@@ -64,7 +64,7 @@ describe('adding a contact through a contact link', () => {
     await popup.close();
     const parsed = parseContactLink(link);
     expect(parsed?.name).toBe('Ana');
-    expect(await anaPage.evaluate(() => navigator.clipboard.readText())).toBe(link);
+    expect(await readClipboard(anaPage)).toBe(link);
 
     await boPage.goto(link);
     await boPage.getByRole('heading', { name: "Ana's Parley contact link" }).waitFor({ timeout: 15_000 });

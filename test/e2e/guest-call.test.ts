@@ -19,6 +19,7 @@ import {
   collectConsoleErrors,
   expectVideoPlaying,
   launchBrowser,
+  readClipboard,
   screenshot,
 } from './harness.ts';
 
@@ -178,7 +179,7 @@ describe('a call between two guest pages', () => {
     // Copy link puts the share link on the clipboard.
     await b.page.getByRole('button', { name: 'Copy link' }).click();
     await b.page.getByText('Link copied').waitFor();
-    expect(await b.page.evaluate(() => navigator.clipboard.readText())).toBe(url);
+    expect(await readClipboard(b.page)).toBe(url);
 
     // Hang up ends both sides, and every track either side opened is stopped.
     await a.page.getByRole('button', { name: 'Hang up' }).click();

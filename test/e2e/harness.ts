@@ -250,3 +250,29 @@ export async function expectVideoPlaying(
     { timeout, polling: 250 },
   );
 }
+
+/**
+ * The clipboard's text as `page` reads it. Chromium refuses `readText()` while the document is
+ * not focused, and focus returns to a page a moment after `bringToFront()` (for example after the
+ * extension popup closes), so on that refusal this brings the page forward and tries again.
+ */
+export async function readClipboard(page: Page, timeout = 10_000): Promise<string> {
+  const end = Date.now() + timeout;
+  for (let attempt = 0; ; attempt++) {
+    // Not on the first try: bringing the page forward would close an open extension popup.
+    if (attempt > 0) await page.bringToFront();
+    const read = await page.evaluate(async () => {
+      window.focus();
+      try {
+        return { ok: true, text: await navigator.clipboard.readText(), error: '' };
+      } catch (error) {
+        return { ok: false, text: '', error: String(error) };
+      }
+    });
+    if (read.ok) return read.text;
+    if (!/not focused/i.test(read.error) || Date.now() > end) {
+      throw new Error(`Reading the clipboard failed: ${read.error}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

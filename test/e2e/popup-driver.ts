@@ -23,7 +23,7 @@ import {
 import WebSocket from 'ws';
 import { parseShareLink } from '../../src/protocol/link.ts';
 import { freePort } from '../helpers/server-process.ts';
-import { ARTIFACTS, CHROME_FLAGS, chromePath, extensionArgs } from './harness.ts';
+import { ARTIFACTS, CHROME_FLAGS, chromePath, extensionArgs, readClipboard } from './harness.ts';
 
 interface CdpTarget {
   id: string;
@@ -207,6 +207,11 @@ export class PopupDriver {
   send<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
+      // A closed popup never answers: fail now instead of waiting for the test's timeout.
+      if (this.closed || this.#socket.readyState !== WebSocket.OPEN) {
+        reject(new Error(`The popup closed (before ${method})`));
+        return;
+      }
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.#socket.send(JSON.stringify({ id, method, params }));
     });
@@ -380,7 +385,7 @@ export async function startCallFromPopup(
   await popup.click(options.media === 'video' ? 'Start video call' : 'Start audio call');
   await popup.waitForStatus(/Link copied/);
   await popup.close();
-  const link = await page.evaluate(() => navigator.clipboard.readText());
+  const link = await readClipboard(page);
   if (!parseShareLink(link)) throw new Error(`The clipboard holds "${link}", not a link`);
   return link;
 }

@@ -16,6 +16,7 @@ import {
   launchBrowser,
   ORDINARY_PAGE,
   type PageServer,
+  readClipboard,
   SMALL_CAMERA,
   seesVideos,
   startPageServer,
@@ -82,7 +83,7 @@ describe('a team room', () => {
     await popup.waitForText(/Nobody in the call/, 30_000);
     await popup.click('Copy link of Design team');
     await popup.waitForStatus(/Link of Design team copied/);
-    const link = await anaPage.evaluate(() => navigator.clipboard.readText());
+    const link = await readClipboard(anaPage);
     const parsed = parseShareLink(link);
     expect(parsed?.server).toBe(server.url);
     expect(isTeamRoomId(parsed?.room ?? '')).toBe(true);
@@ -127,7 +128,7 @@ describe('a team room', () => {
     await popup.waitForStatus(/Link of Product team copied/);
     await popup.close();
     await anaPage.bringToFront();
-    expect(await anaPage.evaluate(() => navigator.clipboard.readText())).toBe(link);
+    expect(await readClipboard(anaPage)).toBe(link);
     popup = await ana.openPopup(anaPage);
     await popup.click('Remove Product team');
     await popup.waitForText(/A team room keeps one link/);
