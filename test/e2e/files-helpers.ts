@@ -84,15 +84,18 @@ export function cardLog(page: Page): Promise<CardLog> {
 
 /**
  * Build files in the page (kept on window.testFiles) and return their SHA-256.
- * Kinds: jpeg (W×H photo-like image via OffscreenCanvas), empty, random (N bytes).
+ * Kinds: jpeg (W×H photo-like image via OffscreenCanvas), empty, random (N bytes), seeded
+ * (N bytes that look random, the same for the same seed: the same file made again in
+ * another document).
  */
 export type FileSpec =
   | { kind: 'jpeg'; name: string; width: number; height: number }
   | { kind: 'empty'; name: string }
-  | { kind: 'random'; name: string; size: number; hash?: false };
+  | { kind: 'random'; name: string; size: number; hash?: false }
+  | { kind: 'seeded'; name: string; size: number; seed: number };
 
 export async function makeFiles(
-  page: Page,
+  page: Page | Frame,
   specs: FileSpec[],
 ): Promise<Record<string, { sha256: string; size: number }>> {
   return page.evaluate(async (specs) => {
@@ -120,6 +123,19 @@ export async function makeFiles(
         file = new File([blob], spec.name, { type: 'image/jpeg' });
       } else if (spec.kind === 'empty') {
         file = new File([], spec.name, { type: 'application/octet-stream' });
+      } else if (spec.kind === 'seeded') {
+        // xorshift32 from the seed, one 32-bit word at a time.
+        const words = new Uint32Array(Math.ceil(spec.size / 4));
+        let x = spec.seed >>> 0 || 1;
+        for (let i = 0; i < words.length; i += 1) {
+          x ^= x << 13;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          words[i] = x >>> 0;
+        }
+        file = new File([new Uint8Array(words.buffer, 0, spec.size)], spec.name, {
+          type: 'application/octet-stream',
+        });
       } else {
         const parts: Uint8Array<ArrayBuffer>[] = [];
         const piece = new Uint8Array(65536);
@@ -141,7 +157,7 @@ export async function makeFiles(
 }
 
 /** A real drag-and-drop of window.testFiles onto the overlay (dragenter → dragover → drop). */
-export async function dropTestFiles(page: Page): Promise<void> {
+export async function dropTestFiles(page: Page | Frame): Promise<void> {
   await page.evaluate(() => {
     const files = (window as unknown as { testFiles: File[] }).testFiles;
     const target = document.querySelector('.parley-app') as HTMLElement;

@@ -13,7 +13,6 @@
  * has, which Bo counts. And when Ana navigates away, the call moves to its own window (see
  * extension-remount.test.ts): the window's document takes the file over the same way.
  */
-import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, dropTestFiles, makeFiles, sha256OfDownload } from './files-helpers.ts';
@@ -24,7 +23,18 @@ import {
   type PageServer,
   startPageServer,
 } from './harness.ts';
-import { type ExtensionUser, launchExtensionUser, overlayFrame, startCallFromPopup } from './popup-driver.ts';
+import { type ExtensionUser, launchExtensionUser } from './popup-driver.ts';
+import {
+  anaStartsCall,
+  COUNT_RECEIVED,
+  COUNT_SENT,
+  counted,
+  guestJoins,
+  progressReaching,
+  remountOverlay,
+  sendFilesEnabled,
+  showsCard,
+} from './transfer-cut.ts';
 
 let server: ServerHandle;
 let pages: PageServer;
@@ -43,67 +53,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** Waits until the file card's progress in `frame` reaches `least` bytes; returns the value. */
-async function progressReaching(frame: Page | Frame, least: number): Promise<number> {
-  const handle = await frame.waitForFunction(
-    (atLeast) => {
-      const progress = document.querySelector<HTMLProgressElement>('li.parley-file progress');
-      return progress && progress.value >= atLeast ? progress.value : false;
-    },
-    least,
-    { polling: 10, timeout: 90_000 },
-  );
-  return (await handle.jsonValue()) as number;
-}
-
-/** Ana's page deletes her overlay; returns the new one once it shows the card of `fileName`. */
-async function remountOverlay(anaPage: Page, overlay: Frame, fileName: string): Promise<Frame> {
-  await anaPage.evaluate(() => document.querySelector('parley-overlay')?.remove());
-  let next = overlay;
-  await expect
-    .poll(
-      async () => {
-        next =
-          anaPage
-            .frames()
-            .find(
-              (f) =>
-                f !== overlay && f.url().startsWith(`chrome-extension://${ana.extensionId}/src/overlay/`),
-            ) ?? overlay;
-        return next === overlay ? 0 : card(next, fileName).count();
-      },
-      { timeout: 60_000 },
-    )
-    .toBe(1);
-  return next;
-}
-
-/** Counts the body bytes Bo's page hands to 'files' channels, and records each card's states. */
-const COUNT_SENT = `(() => {
-  globalThis.__bodyBytesSent = 0;
-  const send = RTCDataChannel.prototype.send;
-  RTCDataChannel.prototype.send = function (data) {
-    if (this.label === 'files' && data instanceof ArrayBuffer) globalThis.__bodyBytesSent += data.byteLength - 13;
-    return send.call(this, data);
-  };
-})();`;
-
 test("a file in flight when the receiver's connection is replaced pauses, then arrives byte-exact on the new one", async () => {
-  const anaPage = await ana.context.newPage();
-  await anaPage.goto(`${pages.url}/`);
-  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
-  const overlay = await overlayFrame(anaPage, ana.extensionId);
-
-  const bo = await guest.context.newPage();
-  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
-  await bo.addInitScript({ content: COUNT_SENT });
-  await bo.goto(link);
-  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
-  await bo.getByRole('button', { name: 'Join call' }).click();
-  await bo
-    .getByRole('button', { name: 'Send files', exact: true })
-    .and(bo.locator(':enabled'))
-    .waitFor({ timeout: 30_000 });
+  const { anaPage, overlay, link } = await anaStartsCall(ana, `${pages.url}/`, server.url);
+  const bo = await guestJoins(guest.context, link, 'Bo', [COUNT_SENT]);
+  await sendFilesEnabled(bo);
   // Bo's card states, as they come (a pause may be short).
   await bo.evaluate(() => {
     const w = window as unknown as { __states: string[] };
@@ -127,7 +80,7 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   expect(writtenAtCut).toBeLessThan(size);
 
   // Ana's page deletes the overlay; a new one comes back and connects again.
-  const next = await remountOverlay(anaPage, overlay, 'movie.bin');
+  const next = await remountOverlay(anaPage, overlay, ana.extensionId, showsCard('movie.bin'));
   await expect
     .poll(() => card(next, 'movie.bin').getAttribute('data-state'), { timeout: 120_000 })
     .toBe('done');
@@ -142,7 +95,7 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   expect(await sha256OfDownload(download)).toBe(originals['movie.bin']!.sha256);
   // The new overlay continued from what the old one had written: only what was in flight
   // was sent twice (starting over would have sent at least `writtenAtCut` twice).
-  const sent = await bo.evaluate(() => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0);
+  const sent = await counted(bo, '__bodyBytesSent');
   expect(sent).toBeGreaterThanOrEqual(size);
   expect(sent - size).toBeLessThanOrEqual(maxInFlight);
   expect(sent - size).toBeLessThan(writtenAtCut);
@@ -150,47 +103,21 @@ test("a file in flight when the receiver's connection is replaced pauses, then a
   await anaPage.close();
 });
 
-/** Counts the body bytes Bo's page receives on 'files' channels. */
-const COUNT_RECEIVED = `(() => {
-  globalThis.__bodyBytesReceived = 0;
-  const create = RTCPeerConnection.prototype.createDataChannel;
-  RTCPeerConnection.prototype.createDataChannel = function (...args) {
-    const channel = create.apply(this, args);
-    if (channel.label === 'files')
-      channel.addEventListener('message', (event) => {
-        if (event.data instanceof ArrayBuffer) globalThis.__bodyBytesReceived += event.data.byteLength - 13;
-      });
-    return channel;
-  };
-})();`;
-
 test("a file in flight when the sender's overlay is re-mounted continues from the receiver's bytes", async () => {
-  const anaPage = await ana.context.newPage();
-  await anaPage.goto(`${pages.url}/`);
-  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
-  const overlay = await overlayFrame(anaPage, ana.extensionId);
-
-  const bo = await guest.context.newPage();
-  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
-  await bo.addInitScript({ content: COUNT_RECEIVED });
-  await bo.goto(link);
-  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
-  await bo.getByRole('button', { name: 'Join call' }).click();
-  await overlay
-    .getByRole('button', { name: 'Send files', exact: true })
-    .and(overlay.locator(':enabled'))
-    .waitFor({ timeout: 30_000 });
+  const { anaPage, overlay, link } = await anaStartsCall(ana, `${pages.url}/`, server.url);
+  const bo = await guestJoins(guest.context, link, 'Bo', [COUNT_RECEIVED]);
+  await sendFilesEnabled(overlay);
 
   const size = 64 * 1024 * 1024;
   const maxInFlight = 16 * 1024 * 1024;
-  const originals = await makeFiles(overlay as unknown as Page, [{ kind: 'random', name: 'film.bin', size }]);
-  await dropTestFiles(overlay as unknown as Page);
+  const originals = await makeFiles(overlay, [{ kind: 'random', name: 'film.bin', size }]);
+  await dropTestFiles(overlay);
   await card(bo, 'film.bin').waitFor({ timeout: 60_000 });
   const writtenAtCut = await progressReaching(bo, maxInFlight + 8 * 1024 * 1024);
   expect(writtenAtCut).toBeLessThan(size);
 
   // Ana's page deletes the overlay; the new one takes the File over and continues.
-  const next = await remountOverlay(anaPage, overlay, 'film.bin');
+  const next = await remountOverlay(anaPage, overlay, ana.extensionId, showsCard('film.bin'));
   await expect.poll(() => card(bo, 'film.bin').getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
   await expect
     .poll(() => card(next, 'film.bin').getAttribute('data-state'), { timeout: 30_000 })
@@ -201,9 +128,7 @@ test("a file in flight when the sender's overlay is re-mounted continues from th
   ]);
   expect(await sha256OfDownload(download)).toBe(originals['film.bin']!.sha256);
   // Continued from what Bo had written: only what was in flight came twice.
-  const received = await bo.evaluate(
-    () => (globalThis as { __bodyBytesReceived?: number }).__bodyBytesReceived ?? 0,
-  );
+  const received = await counted(bo, '__bodyBytesReceived');
   expect(received).toBeGreaterThanOrEqual(size);
   expect(received - size).toBeLessThanOrEqual(maxInFlight);
   expect(received - size).toBeLessThan(writtenAtCut);
@@ -212,21 +137,9 @@ test("a file in flight when the sender's overlay is re-mounted continues from th
 });
 
 test('a file in flight when the call moves to its own window (Ana navigates away) continues from the bytes her overlay wrote', async () => {
-  const anaPage = await ana.context.newPage();
-  await anaPage.goto(`${pages.url}/`);
-  const link = await startCallFromPopup(ana, anaPage, { server: server.url, name: 'Ana', media: 'audio' });
-  const overlay = await overlayFrame(anaPage, ana.extensionId);
-
-  const bo = await guest.context.newPage();
-  await bo.addInitScript({ content: 'globalThis.__name = (f) => f;' });
-  await bo.addInitScript({ content: COUNT_SENT });
-  await bo.goto(link);
-  await bo.getByRole('textbox', { name: 'Your name' }).fill('Bo');
-  await bo.getByRole('button', { name: 'Join call' }).click();
-  await bo
-    .getByRole('button', { name: 'Send files', exact: true })
-    .and(bo.locator(':enabled'))
-    .waitFor({ timeout: 30_000 });
+  const { anaPage, overlay, link } = await anaStartsCall(ana, `${pages.url}/`, server.url);
+  const bo = await guestJoins(guest.context, link, 'Bo', [COUNT_SENT]);
+  await sendFilesEnabled(bo);
 
   const size = 64 * 1024 * 1024;
   const maxInFlight = 16 * 1024 * 1024;
@@ -254,7 +167,7 @@ test('a file in flight when the call moves to its own window (Ana navigates away
   ]);
   expect(await sha256OfDownload(download)).toBe(originals['trip.bin']!.sha256);
   // Continued from what the overlay had written: only what was in flight came twice.
-  const sent = await bo.evaluate(() => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0);
+  const sent = await counted(bo, '__bodyBytesSent');
   expect(sent).toBeGreaterThanOrEqual(size);
   expect(sent - size).toBeLessThanOrEqual(maxInFlight);
   expect(sent - size).toBeLessThan(writtenAtCut);

@@ -12,12 +12,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { formatShareLink, newShareLink } from '../../src/protocol/link.ts';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
 import { card, sha256OfDownload } from './files-helpers.ts';
 import { type BrowserUser, launchBrowser } from './harness.ts';
+import { COUNT_SENT, counted, joinAsGuest, sendFileTo } from './transfer-cut.ts';
 
 let server: ServerHandle;
 let ana: BrowserUser;
@@ -35,42 +35,6 @@ afterAll(async () => {
   await server?.stop();
   if (folder) await rm(folder, { recursive: true, force: true });
 });
-
-/**
- * Counts the body bytes the page hands to 'files' channels, over every page of this tab (the
- * count goes to sessionStorage when the page goes, and the next page starts from it).
- */
-const COUNT_SENT = `(() => {
-  const g = globalThis;
-  g.__bodyBytesSent = Number(sessionStorage.getItem('__bodyBytesSent') || 0);
-  addEventListener('pagehide', () => sessionStorage.setItem('__bodyBytesSent', String(g.__bodyBytesSent)));
-  const send = RTCDataChannel.prototype.send;
-  RTCDataChannel.prototype.send = function (data) {
-    if (this.label === 'files' && data instanceof ArrayBuffer) g.__bodyBytesSent += data.byteLength - 13;
-    return send.call(this, data);
-  };
-})();`;
-
-async function joinAs(page: Page, name: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
-  await page.getByRole('button', { name: 'Join call' }).click();
-}
-
-/** Bo picks `path` from Ana's tile ("Send files to Ana"): it goes to her only. */
-async function sendToAna(page: Page, path: string): Promise<void> {
-  // Her tile comes before her link opens: wait until files can go to both others (the
-  // button's title names them; a name may still read "Guest" there).
-  await expect
-    .poll(() => page.getByRole('button', { name: 'Send files', exact: true }).getAttribute('title'), {
-      timeout: 60_000,
-    })
-    .toMatch(/^Send files to .+ and .+$/);
-  const [chooser] = await Promise.all([
-    page.waitForEvent('filechooser', { timeout: 60_000 }),
-    page.getByRole('button', { name: 'Send files to Ana' }).click({ timeout: 60_000 }),
-  ]);
-  await chooser.setFiles(path);
-}
 
 test("a file whose sender's page reloads mid-way continues from the receiver's bytes when he sends it again", async () => {
   const size = 64 * 1024 * 1024;
@@ -92,11 +56,11 @@ test("a file whose sender's page reloads mid-way continues from the receiver's b
     [boPage, 'Bo'],
   ] as const) {
     await page.goto(link);
-    await joinAs(page, name);
+    await joinAsGuest(page, name);
   }
   await boPage.getByRole('button', { name: 'People (3)' }).waitFor({ timeout: 60_000 });
 
-  await sendToAna(boPage, path);
+  await sendFileTo(boPage, 'Ana', path);
   const anaCard = card(anaPage, 'movie.bin');
   await anaCard.waitFor({ timeout: 60_000 });
   // Cut once Ana has written well over what may be in flight, so that starting over would show.
@@ -113,9 +77,9 @@ test("a file whose sender's page reloads mid-way continues from the receiver's b
   expect(await anaCard.getAttribute('data-state')).toBe('paused');
 
   // He joins again from the same tab and sends her the same file.
-  await joinAs(boPage, 'Bo');
+  await joinAsGuest(boPage, 'Bo');
   expect(await card(boPage, 'movie.bin').count()).toBe(0);
-  await sendToAna(boPage, path);
+  await sendFileTo(boPage, 'Ana', path);
 
   await expect.poll(() => anaCard.getAttribute('data-state'), { timeout: 120_000 }).toBe('done');
   await expect
@@ -130,7 +94,7 @@ test("a file whose sender's page reloads mid-way continues from the receiver's b
   expect(await sha256OfDownload(download)).toBe(original);
   // Continued from Ana's bytes: over both of Bo's pages, only what was in flight when the
   // first went was sent twice (starting over would have sent at least `writtenAtCut` twice).
-  const sent = await boPage.evaluate(() => (globalThis as { __bodyBytesSent?: number }).__bodyBytesSent ?? 0);
+  const sent = await counted(boPage, '__tabBodyBytesSent');
   expect(sent).toBeGreaterThanOrEqual(size);
   expect(sent).toBeLessThan(size + writtenAtCut);
   // The sender may pass the in-flight cap by the one frame (at most 256 KiB) it was taking.
