@@ -44,13 +44,20 @@ export function clientErrorResponse(err: { code?: string }): string {
 }
 
 export function createParleyServer(config: ServerConfig, log: Logger): ParleyServer {
-  let ready = false;
+  let listening = false;
+  let closing = false;
   let signaling: ReturnType<typeof createSignalingServer> | null = null;
   const metrics = new Metrics({
     sockets: () => signaling?.socketCount() ?? 0,
     rooms: () => signaling?.roomCount() ?? 0,
   });
-  const handler = createHttpHandler(config, log, metrics, { ready: () => ready });
+  const handler = createHttpHandler(config, log, metrics, {
+    notReady() {
+      if (closing) return 'shutting down';
+      if (!listening || signaling === null) return 'starting';
+      return signaling.ready() ? null : 'redis unavailable';
+    },
+  });
   const server =
     config.tlsCert !== null && config.tlsKey !== null
       ? https.createServer(
@@ -87,14 +94,14 @@ export function createParleyServer(config: ServerConfig, log: Logger): ParleySer
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
           server.off('error', reject);
-          ready = true;
+          listening = true;
           resolve((server.address() as AddressInfo).port);
         });
       });
     },
     async close() {
       // Keep listening while clients drain, so /readyz can answer 503 to the load balancer.
-      ready = false;
+      closing = true;
       await signaling?.shutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -69,7 +69,11 @@ Open a share link (<code>/r/&lt;room&gt;#&lt;secret&gt;</code>) to join a call.<
 `;
 
 export interface HttpState {
-  ready(): boolean;
+  /**
+   * Null while this node takes new sockets; otherwise why not (/readyz answers 503 with it):
+   * starting, shutting down, or (with Redis) its connections to Redis not up.
+   */
+  notReady(): string | null;
 }
 
 export function createHttpHandler(config: ServerConfig, log: Logger, metrics: Metrics, state: HttpState) {
@@ -123,7 +127,8 @@ export function createHttpHandler(config: ServerConfig, log: Logger, metrics: Me
     }
     if (pathname === '/livez') return plain(res, 200, 'ok');
     if (pathname === '/readyz') {
-      return state.ready() ? plain(res, 200, 'ready') : plain(res, 503, 'shutting down');
+      const why = state.notReady();
+      return why === null ? plain(res, 200, 'ready') : plain(res, 503, why);
     }
     if (pathname === '/metrics') {
       const body = await metrics.registry.metrics();

@@ -218,6 +218,7 @@ export function createMemoryRooms<M extends Member>(
       return { key: room.key, people: room.members.length };
     },
     count: () => rooms.size,
+    ready: () => true,
     async drain() {
       draining = true;
     },

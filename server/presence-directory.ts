@@ -66,6 +66,8 @@ export interface PresenceDirectory<S> {
   forget(session: S): void;
   /** Mailboxes routed to sessions on this node (for metrics). */
   size(): number;
+  /** Rings can go through: always in memory; with Redis, while its connections are up. */
+  ready(): boolean;
   close(): Promise<void>;
 }
 
@@ -138,6 +140,7 @@ export function createMemoryDirectory<S>(
     onEvent() {},
     forget() {},
     size: () => byMailbox.size,
+    ready: () => true,
     async close() {
       clearInterval(prune);
     },

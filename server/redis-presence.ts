@@ -142,7 +142,7 @@ export function createRedisDirectory<S extends object>(
   let presenceHandler: (mailbox: string, online: boolean) => void = () => {};
   let closed = false;
 
-  const { cmd, sub, run, timed, ...connection } = connectRedis(
+  const { cmd, run, timed, keep, ...connection } = connectRedis(
     {
       url: config.redisUrl,
       name: 'presence',
@@ -155,25 +155,22 @@ export function createRedisDirectory<S extends object>(
     },
     log,
   );
-  sub
-    .subscribe(chan(node), (message: string) => {
-      let event: RingEvent;
-      try {
-        event = JSON.parse(message) as RingEvent;
-      } catch {
-        return;
-      }
-      handler(byId.get(event.to), event);
-    })
-    .catch((err: Error) => log.warn({ err: err.message }, 'redis: presence subscription failed'));
-  sub
-    .subscribe(watchChan, (message: string) => {
-      const bar = message.indexOf('|');
-      // Our own announcements: this node's watchers were told already.
-      if (bar < 1 || message.slice(1, bar) === node) return;
-      presenceHandler(message.slice(bar + 1), message[0] === '1');
-    })
-    .catch((err: Error) => log.warn({ err: err.message }, 'redis: presence watch subscription failed'));
+  keep(chan(node), (raw: Buffer) => {
+    let event: RingEvent;
+    try {
+      event = JSON.parse(raw.toString()) as RingEvent;
+    } catch {
+      return;
+    }
+    handler(byId.get(event.to), event);
+  });
+  keep(watchChan, (raw: Buffer) => {
+    const message = raw.toString();
+    const bar = message.indexOf('|');
+    // Our own announcements: this node's watchers were told already.
+    if (bar < 1 || message.slice(1, bar) === node) return;
+    presenceHandler(message.slice(bar + 1), message[0] === '1');
+  });
 
   function idOf(session: S): string {
     let id = ids.get(session);
@@ -287,6 +284,7 @@ export function createRedisDirectory<S extends object>(
       byId.delete(id);
     },
     size: () => local.size,
+    ready: () => !closed && connection.ready(),
     async close() {
       closed = true;
       clearInterval(heartbeat);

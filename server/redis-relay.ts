@@ -17,6 +17,7 @@
  */
 import type { RedisClientType } from '@redis/client';
 import type { Logger } from './log.ts';
+import type { RedisConnection } from './redis-connection.ts';
 import { connectPublisher } from './redis-publisher.ts';
 import { RELAY_SCRIPT, TAKE_SCRIPT } from './redis-scripts.ts';
 import type { Member, Outbox } from './rooms.ts';
@@ -55,6 +56,8 @@ export interface NodeRelayOptions<M extends Member> {
   heartbeats: { key: string; silentMs: number };
   /** The subscriber connection (redis-connection.ts). */
   sub: RedisClientType;
+  /** Subscribes a channel for as long as the node runs (redis-connection.ts). */
+  keep: RedisConnection['keep'];
   /** A command connection whose string replies are Buffers. */
   buffers: Pick<RedisClientType, 'sendCommand'>;
   /** The mirror of a room this node holds, if any. */
@@ -87,6 +90,8 @@ export interface NodeRelay {
    * heartbeat was late, so other nodes took it for gone), takes and delivers them.
    */
   takeKept(): Promise<void>;
+  /** The send-only connection is up (batches for other nodes are not dropped). */
+  ready(): boolean;
   /** Sends what is pending and closes the send-only connection. */
   close(): Promise<void>;
 }
@@ -126,8 +131,8 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
 
   // Signals for members on this node (the client resubscribes after a reconnect, in one
   // SUBSCRIBE with the live channel), and the live channel that says this node is there.
-  sub.subscribe(nodeChan(node), onOwn, true).catch(() => {});
-  sub.subscribe(liveChan(node), () => {}, true).catch(() => {});
+  o.keep(nodeChan(node), onOwn);
+  const live = o.keep(liveChan(node), () => {});
   const lost = () => {
     if (closed) return;
     holding ??= [];
@@ -341,6 +346,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
 
   return {
     takeKept,
+    ready: () => publisher.ready,
     send(toNode, room, to, from, frame) {
       return publisher.ready && batcher.queue(toNode, room, to, from, frame);
     },
@@ -350,7 +356,7 @@ export function createNodeRelay<M extends Member>(o: NodeRelayOptions<M>): NodeR
       draining = true;
       batcher.flush();
       try {
-        await sub.unsubscribe(liveChan(node));
+        await live.drop();
       } finally {
         leftLive();
       }

@@ -64,7 +64,7 @@ export function createRedisRooms<M extends Member>(
   let draining = false;
   let closed = false;
 
-  const { cmd, sub, run, timed, ...connection } = connectRedis(
+  const { cmd, sub, run, timed, keep, ...connection } = connectRedis(
     {
       url: config.redisUrl,
       name: 'rooms',
@@ -85,6 +85,7 @@ export function createRedisRooms<M extends Member>(
     resumeGraceMs: config.resumeGraceMs,
     heartbeats: { key: nodesKey, silentMs: NODE_DEAD_MS },
     sub,
+    keep,
     // The queued batches come back as bytes.
     buffers: cmd.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }),
     room: (id) => rooms.get(id),
@@ -475,6 +476,7 @@ export function createRedisRooms<M extends Member>(
     park,
     relay,
     count: () => rooms.size,
+    ready: () => !draining && connection.ready() && relayer.ready(),
     async drain() {
       draining = true;
       clearInterval(heartbeat);

@@ -67,6 +67,11 @@ export interface Rooms<M extends Member> {
   /** Rooms with a member (or, in memory, an away peer) on this node. */
   count(): number;
   /**
+   * Joins can go through: always in memory; with Redis, while this node's connections to it
+   * are up and it listens on its own channels (/readyz says 503 otherwise).
+   */
+  ready(): boolean;
+  /**
    * The node is going away and is about to close its sockets: memory keeps no away peers from
    * now on; Redis keeps this node's members so that their clients resume on another node, and
    * resolves once other nodes no longer send it their signals (the clients may be told then).

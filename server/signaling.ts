@@ -166,6 +166,8 @@ export interface SignalingServer {
   shutdown(): Promise<void>;
   socketCount(): number;
   roomCount(): number;
+  /** The room store and presence directory can serve joins and rings (with Redis: connected). */
+  ready(): boolean;
 }
 
 export function createSignalingServer(
@@ -552,5 +554,6 @@ export function createSignalingServer(
     shutdown,
     socketCount: () => conns.size,
     roomCount: () => rooms.count(),
+    ready: () => rooms.ready() && directory.ready(),
   };
 }

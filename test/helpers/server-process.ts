@@ -44,7 +44,14 @@ function listeningPort(logs: readonly string[]): number {
   return 0;
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<ServerHandle> {
+/**
+ * Starts the server and waits until /readyz answers 200; with `{ ready: false }` only until it
+ * listens (/livez answers 200), for a test of what it says before it is ready.
+ */
+export async function startServer(
+  env: Record<string, string> = {},
+  { ready = true }: { ready?: boolean } = {},
+): Promise<ServerHandle> {
   // Port 0 unless the test needs a fixed one: the server picks a free port and logs it, so no
   // other process can take it between our choosing and its binding (freePort's race).
   // (A quieter LOG_LEVEL hides that line: then a port chosen here has to do.)
@@ -83,7 +90,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
     }
     const url = `http://127.0.0.1:${port}`;
     try {
-      const res = await fetch(`${url}/readyz`);
+      const res = await fetch(`${url}/${ready ? 'readyz' : 'livez'}`);
       if (res.ok) break;
     } catch {
       // not listening yet

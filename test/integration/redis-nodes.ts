@@ -8,7 +8,8 @@ import { type Msg, TestClient } from './ws-client.ts';
 
 /**
  * Starts a server process with `env` (REDIS_URL in it) and waits until its rooms are connected
- * to Redis: it answers /readyz before that, and a join meanwhile is refused (`unavailable`).
+ * to Redis (its /readyz answers 200 only then, which startServer waits for; the log line is
+ * checked as well).
  */
 export async function startNode(env: Record<string, string>): Promise<ServerHandle> {
   const n = await startServer(env);
