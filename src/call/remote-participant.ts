@@ -80,6 +80,11 @@ export interface ParticipantHost {
   readonly tracks: LocalTracks;
   /** How long a connection may stay down (or a replacement take) before the person is lost. */
   readonly graceMs: number;
+  /**
+   * How long a person whose page went (connection closed without a bye, and the server says
+   * they left) may take to come back under the same id, as a reloading guest page does.
+   */
+  readonly returnWaitMs: number;
   readonly setupRetryMs: number;
   /** When media stops on a connection (see MediaWatchdog); for tests. */
   readonly mediaWatchdog: MediaWatchdogOptions | undefined;
@@ -519,11 +524,6 @@ export class RemoteParticipant {
       this.end('lost');
       return;
     }
-    if (state.signaling === 'gone') {
-      // Their page closed and the server already said they left: nobody is coming back.
-      this.end('left');
-      return;
-    }
     const connection = this.#connection;
     this.#state = { kind: 'lost', signaling: state.signaling };
     connection.close();
@@ -532,6 +532,8 @@ export class RemoteParticipant {
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
     this.#startGrace();
+    // The server already said they left: their page went; it may be reloading.
+    if (state.signaling === 'gone') this.#awaitReturn();
     this.host.changed(this, true);
     this.#takeReplacement();
     this.#redialLater();
@@ -619,8 +621,10 @@ export class RemoteParticipant {
     if (this.gone) return;
     if (this.#state.kind === 'lost' || (this.#redialing && !this.#connection.working)) {
       // Their connection closed without a bye and now their signaling left too: their page
-      // (tab) is gone, not re-mounted (an overlay that comes back keeps the worker's socket).
-      this.end('left');
+      // went (an overlay that is re-mounted keeps the worker's socket). A closed tab does not
+      // come back; a reloading guest page does, under the same id, within seconds.
+      this.#state = { kind: this.#state.kind === 'lost' ? 'lost' : 'in-call', signaling: 'gone' };
+      this.#awaitReturn();
       return;
     }
     if (this.#state.kind === 'in-call') {
@@ -635,12 +639,34 @@ export class RemoteParticipant {
     }
   }
 
+  /**
+   * Their page went (no bye, the server says they left): gone as `left` unless their id comes
+   * back within `returnWaitMs` (a reloaded guest page resumes it, then offers a new connection).
+   */
+  #awaitReturn(): void {
+    if (this.#leftTimer) return;
+    this.#leftTimer = setTimeout(() => {
+      this.#leftTimer = undefined;
+      if (this.gone || this.host.callEnded()) return;
+      if (this.signalingGone && !this.#connection.working) this.end('left');
+    }, this.host.returnWaitMs);
+  }
+
   /** Their id is back in the room (their signaling resumed, or they told us their new one). */
   signalingBack(): void {
     clearTimeout(this.#leftTimer);
     this.#leftTimer = undefined;
+    const returned = this.#state.kind === 'lost' && this.#state.signaling === 'gone';
     if (this.#state.kind === 'in-call' || this.#state.kind === 'lost')
       this.#state = { ...this.#state, signaling: 'present' };
+    if (returned) {
+      // They came back: a new connection gets the whole grace period. A reloaded page offers
+      // it at once; if theirs does not come (the same page, its socket back), we offer.
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+      this.#startGrace();
+      this.#redialLater();
+    }
   }
 
   /** Mark their signaling id as gone without ending anything (we got a new id ourselves). */

@@ -156,6 +156,45 @@ describe('RoomSignaling: a room on the one signaling client', () => {
     kept.leave();
   });
 
+  it('a reloaded page with the ticket of its previous page: joined says rejoin, once, if the place was kept', async () => {
+    const back = new RoomSignaling(client, { resume: { peerId: ME, token: TOKEN }, rejoin: true });
+    const statuses: string[] = [];
+    const infos: unknown[] = [];
+    back.on('status', (s) => statuses.push(s));
+    back.on('joined', (info) => infos.push(info));
+    const p = back.join(ROOM);
+    sockets[0]?.open();
+    expect(sockets[0]?.sent[0]).toEqual({
+      v: 1,
+      type: 'join',
+      room: ROOM,
+      resume: { peerId: ME, token: TOKEN },
+    });
+    sockets[0]?.receive(joined([OTHER], { resumeToken: TOKEN2 }));
+    await expect(p).resolves.toMatchObject({ peerId: ME, rejoin: true });
+    expect(statuses).toEqual(['connecting', 'open']);
+    // A later reconnect of this page is an ordinary resume.
+    sockets[0]?.drop();
+    vi.advanceTimersByTime(500);
+    sockets[1]?.open();
+    expect(sockets[1]?.sent[0]).toMatchObject({ resume: { peerId: ME, token: TOKEN2 } });
+    sockets[1]?.receive(joined([OTHER]));
+    expect(infos).toHaveLength(2);
+    expect(infos[1]).not.toHaveProperty('rejoin');
+    back.leave();
+  });
+
+  it('a reloaded page whose place is gone (the server joined it afresh) is a newcomer', async () => {
+    const late = new RoomSignaling(client, { resume: { peerId: ME, token: TOKEN }, rejoin: true });
+    const p = late.join(ROOM);
+    sockets[0]?.open();
+    sockets[0]?.receive({ ...joined([OTHER]), peerId: NEW_ME, resumeToken: TOKEN2 });
+    const info = await p;
+    expect(info.peerId).toBe(NEW_ME);
+    expect(info).not.toHaveProperty('rejoin');
+    late.leave();
+  });
+
   it('drops a stale resume ticket the server rejects and joins afresh on the same socket', async () => {
     const errors: string[] = [];
     const kept = new RoomSignaling(client, { resume: { peerId: ME, token: 'from-an-older-version' } });

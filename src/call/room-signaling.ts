@@ -31,6 +31,12 @@ export interface RoomSignalingOptions {
   resume?: ResumeTicket;
   /** Signals queued while not joined; beyond this the oldest are dropped. Default 200. */
   maxQueued?: number;
+  /**
+   * `resume` is the ticket of another page of this call that went away (a reloaded guest
+   * page): the first `joined` that gives its peer id back says `rejoin` (the others know us
+   * and will not offer; see JoinedInfo.rejoin).
+   */
+  rejoin?: boolean;
 }
 
 const FINAL_ERRORS = new Set(['room-full', 'unsupported-version', 'bad-key']);
@@ -55,10 +61,13 @@ export class RoomSignaling implements Signaling, SignalingPart {
   #pendingJoin: { resolve: (info: JoinedInfo) => void; reject: (err: Error) => void } | null = null;
   #unreachableReported = false;
   #status: SignalingStatus = 'closed';
+  /** The peer id a rejoining page was in the room under, until the first `joined`. */
+  #rejoining: string | null;
 
   constructor(client: SignalingClient, options: RoomSignalingOptions = {}) {
     this.#client = client;
     this.#resume = options.resume ?? null;
+    this.#rejoining = options.rejoin ? (options.resume?.peerId ?? null) : null;
     this.#maxQueued = options.maxQueued ?? 200;
   }
 
@@ -106,7 +115,8 @@ export class RoomSignaling implements Signaling, SignalingPart {
     this.#state = { kind: 'joining', room, resumed: false };
     return new Promise<JoinedInfo>((resolve, reject) => {
       this.#pendingJoin = { resolve, reject };
-      this.#setStatus(this.#resume ? 'reconnecting' : 'connecting');
+      // A new page coming back to its place is connecting, not reconnecting (no notice).
+      this.#setStatus(this.#resume && this.#rejoining === null ? 'reconnecting' : 'connecting');
       this.#client.attach(this);
     });
   }
@@ -208,7 +218,9 @@ export class RoomSignaling implements Signaling, SignalingPart {
       iceServers: message.iceServers,
       capacity: message.capacity,
       canPark: message.features?.includes('park') ?? false,
+      ...(this.#rejoining !== null && this.#rejoining === message.peerId ? { rejoin: true } : {}),
     };
+    this.#rejoining = null;
     this.#state = { kind: 'joined', room: this.#state.room, info };
     this.#resume = { peerId: message.peerId, token: message.resumeToken };
     this.#unreachableReported = false;

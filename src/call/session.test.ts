@@ -9,7 +9,7 @@ import { identityFromSeed } from '../identity/keys.ts';
 import { ALICE_KEY, ALICE_SEED, BOB_KEY, BOB_SEED, CALL_ID } from '../identity/test-vectors.ts';
 import { type DescriptionAuth, LinkSecretAuth } from './description-auth.ts';
 import { IdentitySignedAuth, keyChangedText } from './identity-signed-auth.ts';
-import { CallSession, type CallStatus } from './session.ts';
+import { CallSession, type CallStatus, RETURN_WAIT_MS } from './session.ts';
 import { deriveAuthKey, signDescription, verifyDescription } from './verify.ts';
 
 const ROOM = 'RRRRRRRRRRRRRRRRRRRRRR';
@@ -690,6 +690,66 @@ describe('CallSession: the same person on a new connection (a re-mounted overlay
     expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'connected' }]);
   });
 
+  it('a page that went without a bye and comes back under the same id (a reloaded guest page) continues the call', async () => {
+    const { signaling, session, pc, links, linkStates, closed, removed } = await connectedToAna();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    // Ana's page unloads: her channels close and the server says her socket went.
+    for (const c of pc.channels) c.closeNow();
+    signaling.fire('peerLeft', ANA);
+    await vi.advanceTimersByTimeAsync(RETURN_WAIT_MS - 500);
+    expect(session.status.state).toBe('reconnecting');
+    // Her reloaded page resumes her id, then offers from a new connection (new certificate).
+    signaling.fire('peerJoined', ANA);
+    const before = descriptions(signaling.sent).length;
+    signaling.fire('signal', ANA, await signedOffer(FP_NEXT));
+    await vi.waitFor(() => expect(descriptions(signaling.sent).length).toBe(before + 1));
+    // Past the wait for her return, and most of the grace period: still waiting for it.
+    await vi.advanceTimersByTimeAsync(7000);
+    expect(session.status.state).toBe('reconnecting');
+    const next = FakePeerConnection.all.at(-1)!;
+    expect(next.remoteDescriptions.map((d) => d.sdp)).toEqual([sdpWith(FP_NEXT)]);
+    next.setConnection('connected');
+    for (const c of next.channels) c.openNow();
+    expect(session.status.state).toBe('connected');
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(session.status.state).toBe('connected');
+    expect(links).toEqual([ANA]);
+    expect(linkStates).toEqual(['paused', 'open']);
+    expect(closed).toEqual([]);
+    expect(removed).toEqual([]);
+    expect(session.remotePeers).toMatchObject([{ peerId: ANA, name: 'Ana', connection: 'connected' }]);
+  });
+
+  it('a page that went without a bye and does not come back (a closed tab) ends a call of two', async () => {
+    const { signaling, session, pc, closed } = await connectedToAna();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    // The server first this time, then her channels.
+    signaling.fire('peerLeft', ANA);
+    for (const c of pc.channels) c.closeNow();
+    await vi.advanceTimersByTimeAsync(RETURN_WAIT_MS - 100);
+    expect(session.status.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(session.status).toMatchObject({ state: 'ended', reason: 'lost', message: 'Connection lost' });
+    expect(closed).toEqual([[ANA, 'left']]);
+  });
+
+  it('one who came back but whose new connection never comes is lost after the grace period', async () => {
+    const { signaling, session, pc } = await connectedToAna();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    for (const c of pc.channels) c.closeNow();
+    signaling.fire('peerLeft', ANA);
+    await vi.advanceTimersByTimeAsync(3000);
+    signaling.fire('peerJoined', ANA);
+    // Her id is back, but no offer: we (the impolite side) offer after 1.5 s; it never connects
+    // within the grace period.
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(FakePeerConnection.all).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(7900);
+    expect(session.status.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(200);
+    expect(session.status).toMatchObject({ state: 'ended', reason: 'lost' });
+  });
+
   it('does not replace a working connection with an offer carrying new fingerprints', async () => {
     const { signaling, session, pc, closed } = await connectedToAna();
     const before = descriptions(signaling.sent).length;
@@ -1163,7 +1223,7 @@ describe('CallSession: more than two people', () => {
     session.dispose();
   });
 
-  it('someone whose tab closed (channels closed, no bye) is gone once the server says they left, in either order', async () => {
+  it('someone whose tab closed (channels closed, no bye) is gone once the server says they left and they did not come back, in either order', async () => {
     const { signaling, session } = setup([ANA, BEA], { offerWaitMs: 60_000, capacity: 6 });
     const removed: Array<[string, string]> = [];
     session.on('peerRemoved', (id, reason) => removed.push([id, reason]));
@@ -1177,16 +1237,26 @@ describe('CallSession: more than two people', () => {
       for (const c of pc.channels) c.openNow();
     }
     const [pcAna, pcBea] = FakePeerConnection.all as [FakePeerConnection, FakePeerConnection];
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     // Ana: channels first (reconnecting: she may be a re-mounted overlay), then the server.
     for (const c of pcAna.channels) c.closeNow();
     expect(session.remotePeers.find((p) => p.peerId === ANA)?.connection).toBe('reconnecting');
     expect(removed).toEqual([]);
     signaling.fire('peerLeft', ANA);
+    // Her page may be reloading: it gets RETURN_WAIT_MS to come back under her id.
+    await vi.advanceTimersByTimeAsync(RETURN_WAIT_MS - 100);
+    expect(removed).toEqual([]);
+    expect(session.remotePeers.find((p) => p.peerId === ANA)?.connection).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(100);
     expect(removed).toEqual([[ANA, 'left']]);
     // Bea: the server first (her worker may be restarting: she stays), then her channels.
     signaling.fire('peerLeft', BEA);
+    await vi.advanceTimersByTimeAsync(RETURN_WAIT_MS);
     expect(removed).toHaveLength(1);
     for (const c of pcBea.channels) c.closeNow();
+    await vi.advanceTimersByTimeAsync(RETURN_WAIT_MS - 100);
+    expect(removed).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(100);
     expect(removed).toEqual([
       [ANA, 'left'],
       [BEA, 'left'],

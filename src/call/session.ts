@@ -108,6 +108,12 @@ export interface CallSessionOptions {
   localStream?: MediaStream;
   /** How long a connection may stay disconnected/failed before the peer is lost. */
   disconnectGraceMs?: number;
+  /**
+   * How long someone whose page went without a bye (the server says they left) may take to
+   * come back under the same id (a reloading guest page) before they are gone. Default
+   * RETURN_WAIT_MS.
+   */
+  returnWaitMs?: number;
   /** How many remote peers we accept at most. */
   maxPeers?: number;
   /** After our signaling id changed, how long to wait for a peer's new id before offering. */
@@ -140,6 +146,13 @@ function watchOnline(changed: () => void): () => void {
   addEventListener('online', changed);
   return () => removeEventListener('online', changed);
 }
+
+/**
+ * How long we wait for someone whose page went without a bye to come back (a guest page that
+ * reloads is back within a few seconds; a closed tab never is, and the others see it leave
+ * after this).
+ */
+export const RETURN_WAIT_MS = 5000;
 
 /** How long after someone arrived a call with room for more prepares the next person's offer. */
 export const GROUP_OFFER_DELAY_MS = 3000;
@@ -186,7 +199,11 @@ export class CallSession {
       config: () => ({ iceServers: this.rtcIceServers(), ...this.certificate?.config() }),
       ...(options.createPeerConnection ? { createPeerConnection: options.createPeerConnection } : {}),
     });
-    this.host = this.participantHost(options.disconnectGraceMs ?? 8000, options.setupRetryMs ?? 10_000);
+    this.host = this.participantHost(
+      options.disconnectGraceMs ?? 8000,
+      options.returnWaitMs ?? RETURN_WAIT_MS,
+      options.setupRetryMs ?? 10_000,
+    );
   }
 
   // ---------- public API ----------
@@ -618,11 +635,12 @@ export class CallSession {
     return this.options.createPeerConnection?.(config) ?? new RTCPeerConnection(config);
   }
 
-  private participantHost(graceMs: number, setupRetryMs: number): ParticipantHost {
+  private participantHost(graceMs: number, returnWaitMs: number, setupRetryMs: number): ParticipantHost {
     return {
       auth: this.auth,
       tracks: this.tracks,
       graceMs,
+      returnWaitMs,
       setupRetryMs,
       mediaWatchdog: this.options.mediaWatchdog,
       hasTurn: () =>

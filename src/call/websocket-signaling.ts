@@ -13,6 +13,8 @@ export interface WebSocketSignalingOptions {
   server: string;
   /** A ticket kept from an earlier `joined`, to rejoin as the same peer. */
   resume?: ResumeTicket | undefined;
+  /** `resume` is from another page of this call that went away (see RoomSignalingOptions.rejoin). */
+  rejoin?: boolean;
   /** Called with every keepalive (see SignalingClientOptions.onKeepalive). */
   onKeepalive?: () => void;
 }
@@ -21,6 +23,6 @@ export class WebSocketSignaling extends RoomSignaling {
   constructor(options: WebSocketSignalingOptions) {
     const connect = (url: string) => new WebSocket(url) as unknown as WebSocketLike;
     const client = new SignalingClient({ server: options.server, connect, onKeepalive: options.onKeepalive });
-    super(client, { resume: options.resume });
+    super(client, { resume: options.resume, rejoin: options.rejoin === true });
   }
 }

@@ -6,11 +6,16 @@
  * history.replaceState: the person already holds the link, and "Copy link" and a reload
  * both need it. An audio-only call's link carries `?media=audio` so the guest never asks
  * for a camera.
+ *
+ * A reload (or a crashed tab reloaded) comes back to the same call without the name card:
+ * see ./rejoin.ts and keepPlace below. The page never hangs up when it goes: it cannot tell a
+ * reload from the tab closing, and the others tell the two apart by whether it comes back.
  */
 import '../overlay/app.css';
 import './guest.css';
 import { checkCapabilities } from '../call/capabilities.ts';
 import { acquireLocalMedia } from '../call/media.ts';
+import type { CallSession } from '../call/session.ts';
 import { warmUpWebRtc } from '../call/warm-up.ts';
 import { WebSocketSignaling } from '../call/websocket-signaling.ts';
 import { button, el } from '../overlay/ui/dom.ts';
@@ -18,6 +23,14 @@ import { parseContactLink } from '../protocol/contact-link.ts';
 import { formatShareLink, parseShareLink, type ShareLink } from '../protocol/link.ts';
 import { cleanDisplayName } from '../protocol/peer-call.ts';
 import { showContactLinkPage } from './contact-link-page.ts';
+import {
+  clearRejoinEntry,
+  holdPlace,
+  REJOIN_REFRESH_MS,
+  type RejoinEntry,
+  readRejoinEntry,
+  saveRejoinEntry,
+} from './rejoin.ts';
 
 // The call screen (and what it pulls in: chat, files, stats) is most of the code. Fetch it
 // now, but start the devices and the socket first, without waiting for it to be evaluated.
@@ -145,6 +158,83 @@ function showJoinForm(link: ShareLink, media: 'video' | 'audio'): void {
   setTimeout(warmUpWebRtc, 0);
 }
 
+/**
+ * This tab was in the call a moment ago (a reload): join again under the same peer id, with
+ * the same name and camera choice, without the card. The others see us reconnecting.
+ */
+function rejoinCall(link: ShareLink, media: 'video' | 'audio', entry: RejoinEntry): void {
+  const signaling = new WebSocketSignaling({
+    server: link.server,
+    resume: { peerId: entry.peerId, token: entry.token },
+    rejoin: true,
+  });
+  signaling.preconnect();
+  const camera = media === 'video' && entry.camera;
+  // Without the camera, it is not even opened (its light stays off).
+  const localStream = acquireLocalMedia(camera ? 'video' : 'audio').catch(() => undefined);
+  setTimeout(warmUpWebRtc, 0);
+  startCall(link, media, entry.name, camera, { signaling, localStream });
+}
+
+/**
+ * While in the call, keep what a reload of this tab needs to come back (./rejoin.ts): written
+ * on every `joined`, camera change and every REJOIN_REFRESH_MS, and when the page goes. The
+ * page going (`pagehide`) leaves without a bye and without leaving the room, so the server
+ * keeps our place for its resume grace; this listener is added before the call's own (which
+ * would hang up). Hang up, or the call ending any other way, forgets the place: a reload then
+ * shows the card.
+ */
+function keepPlace(
+  signaling: WebSocketSignaling,
+  room: string,
+  name: string,
+): { attach(session: CallSession): void } {
+  let session: CallSession | null = null;
+  let over = false;
+  const save = (): void => {
+    const ticket = signaling.resumeTicket;
+    if (over || !session || !ticket) return;
+    saveRejoinEntry({
+      room,
+      peerId: ticket.peerId,
+      token: ticket.token,
+      name,
+      camera: session.cameraOn,
+      at: Date.now(),
+    });
+  };
+  const refresh = setInterval(save, REJOIN_REFRESH_MS);
+  const onPageHide = (): void => {
+    if (over || !session) return;
+    save();
+    over = true;
+    clearInterval(refresh);
+    session.detach();
+    // Back from the back-forward cache, this page has left the call: load it again to rejoin.
+    addEventListener('pageshow', (ev: PageTransitionEvent) => {
+      if (ev.persisted) location.reload();
+    });
+  };
+  addEventListener('pagehide', onPageHide);
+  return {
+    attach(s) {
+      session = s;
+      s.on('status', (status) => {
+        if (status.state !== 'ended' || over) return;
+        over = true;
+        clearInterval(refresh);
+        removeEventListener('pagehide', onPageHide);
+        clearRejoinEntry();
+      });
+      s.on('local', save);
+      signaling.on('joined', (info) => {
+        void holdPlace(info.peerId);
+        save();
+      });
+    },
+  };
+}
+
 function startCall(
   link: ShareLink,
   media: 'video' | 'audio',
@@ -176,6 +266,7 @@ function mountCall(
   const stage = el('div', { class: 'guest-stage' });
   stage.hidden = true;
   root.append(stage);
+  const place = keepPlace(signaling, link.room, name);
   const url = `${link.server}/r/${link.room}${media === 'audio' ? '?media=audio' : ''}#${link.secret}`;
   const app = mountCallApp(stage, {
     signaling,
@@ -200,6 +291,7 @@ function mountCall(
       },
     },
   });
+  place.attach(app.session);
   let shown = false;
   const show = (): void => {
     if (shown || stage.parentNode !== root) return;
@@ -252,7 +344,22 @@ function main(): void {
     sentence(capability.message);
     return;
   }
-  showJoinForm(link, callMedia());
+  const media = callMedia();
+  const entry = readRejoinEntry(link.room);
+  if (!entry) {
+    showJoinForm(link, media);
+    return;
+  }
+  root.replaceChildren(el('p', { class: 'guest-sentence', role: 'status' }, 'Rejoining the call…'));
+  // A duplicated tab has a copy of this tab's entry while the original still holds the place.
+  void holdPlace(entry.peerId).then((ours) => {
+    if (ours) {
+      rejoinCall(link, media, entry);
+      return;
+    }
+    clearRejoinEntry();
+    showJoinForm(link, media);
+  });
 }
 
 main();

@@ -119,17 +119,17 @@ export function sendFilesEnabled(target: Page | Frame): Promise<void> {
 }
 
 /**
- * A guest in a call of three picks `path` from `to`'s tile ("Send files to Ana"): it goes to
- * them only.
+ * A guest in a call with `others` other people (two or one) picks `path` from `to`'s tile
+ * ("Send files to Ana"): it goes to them only.
  */
-export async function sendFileTo(page: Page, to: string, path: string): Promise<void> {
-  // A tile comes before its link opens: wait until files can go to both others (the
+export async function sendFileTo(page: Page, to: string, path: string, others: 1 | 2 = 2): Promise<void> {
+  // A tile comes before its link opens: wait until files can go to every other person (the
   // button's title names them; a name may still read "Guest" there).
   await expect
     .poll(() => page.getByRole('button', { name: 'Send files', exact: true }).getAttribute('title'), {
       timeout: 60_000,
     })
-    .toMatch(/^Send files to .+ and .+$/);
+    .toMatch(others === 2 ? /^Send files to .+ and .+$/ : /^Send files to .+$/);
   const [chooser] = await Promise.all([
     page.waitForEvent('filechooser', { timeout: 60_000 }),
     page.getByRole('button', { name: `Send files to ${to}` }).click({ timeout: 60_000 }),
