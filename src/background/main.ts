@@ -4,6 +4,7 @@
  * on receipt and its sender checked (our own extension, and the page it must come from).
  */
 
+import { SEND_AGAIN_SECRET_REQUEST } from '../call/files/send-again-key.ts';
 import { linkMedia } from '../messaging/call-link.ts';
 import {
   OVERLAY_PORT_NAME,
@@ -22,7 +23,15 @@ import { contactAction, contactViews } from './contact-actions.ts';
 import { ensureContactLink, handleContactLinkMessage, startContactLinks } from './contact-link.ts';
 import { identityView } from './identity.ts';
 import { acceptOverlayPort, permissionResult } from './overlay-port.ts';
-import { bringCallToTab, openCall, PERMISSION_PAGE, pageLeft, remount } from './placement.ts';
+import {
+  bringCallToTab,
+  OVERLAY_PAGE,
+  openCall,
+  PERMISSION_PAGE,
+  pageLeft,
+  remount,
+  WINDOW_PAGE,
+} from './placement.ts';
 import { acceptPopupPort, startPopupUpdates } from './popup-updates.ts';
 import { presence } from './presence.ts';
 import {
@@ -35,6 +44,7 @@ import {
   startRings,
   sweepRings,
 } from './rings.ts';
+import { sendAgainSecret } from './send-again-secret.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 const WATCHDOG_ALARM = 'parley-watchdog';
@@ -146,6 +156,12 @@ onRuntimeMessage((raw, sender) => {
         await chrome.tabs.remove(sender.tab.id).catch(() => {});
       return true;
     });
+  }
+  // Our overlay or call window (never a page: its runtime messages come from the page's URL).
+  if (fromPage(sender, OVERLAY_PAGE) || fromPage(sender, WINDOW_PAGE)) {
+    const type = (raw as { type?: unknown })?.type;
+    if (type === SEND_AGAIN_SECRET_REQUEST) return sendAgainSecret();
+    return undefined;
   }
   // The content script (top frame of a tab): asking for a fresh capability after the page
   // removed the overlay, or saying the page is unloading. Only our content script can send

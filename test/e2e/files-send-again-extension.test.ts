@@ -21,8 +21,7 @@
  *
  * Other files and other people start from 0: src/call/files/send-again.test.ts. The guest
  * page on both sides: files-send-again.test.ts. The Firefox overlay (no offscreen document:
- * every re-mount loses the File) has no send-again key (no storage.session in its frame, see
- * docs/architecture.md, "Firefox"), so it is not tested here.
+ * every re-mount loses the File): firefox-send-again.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

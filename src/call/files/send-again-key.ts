@@ -14,6 +14,9 @@ import { HEAD_BYTES, type Resumable } from '../../protocol/peer-files.ts';
 
 const LABEL = 'parley send-again v1\n';
 
+/** The extension's overlay asks its background for the secret with this runtime message type. */
+export const SEND_AGAIN_SECRET_REQUEST = 'send-again-secret';
+
 function hex(buffer: ArrayBuffer): string {
   return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -34,7 +37,7 @@ export function sendAgainKeys(secret: Uint8Array<ArrayBuffer>): SendAgainKeys {
   };
 }
 
-function toBase64(bytes: Uint8Array): string {
+export function toBase64(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes));
 }
 

@@ -1,23 +1,42 @@
 /**
  * Where this document's send-again secret lives (src/call/files/send-again-key.ts): the
  * guest page keeps it in the tab's sessionStorage, so the page reloaded in the same tab is
- * the same person to a receiver; the extension in storage.session (every overlay and call
- * window of this browser session). Where neither can be used, files are sent as before
- * (a receiver that kept part of one starts it over).
+ * the same person to a receiver; the extension's overlay and call window ask the background,
+ * which keeps one in storage.session for the browser session (src/background/
+ * send-again-secret.ts; Firefox gives an overlay frame no storage.session of its own). Where
+ * neither can be had, files are sent as before (a receiver that kept part of one starts it over).
  */
-import { keptSecret, lazySendAgainKeys, type SendAgainKeys } from '../../call/files/send-again-key.ts';
+import {
+  keptSecret,
+  lazySendAgainKeys,
+  SEND_AGAIN_SECRET_REQUEST,
+  type SendAgainKeys,
+} from '../../call/files/send-again-key.ts';
 
 const NAME = 'parley.sendAgain';
+
+interface Runtime {
+  runtime: { sendMessage(message: unknown): Promise<unknown> };
+}
+
+/** The promise-based runtime of this browser: `browser` (Firefox, recent Chrome) or `chrome`. */
+function extensionRuntime(): Runtime {
+  const scope = globalThis as unknown as { browser?: Runtime; chrome: Runtime };
+  return scope.browser ?? scope.chrome;
+}
 
 export function sendAgainKeysFor(host: 'guest' | 'extension'): SendAgainKeys {
   if (host === 'extension')
     return lazySendAgainKeys(() =>
       keptSecret(
         async () => {
-          const stored = (await chrome.storage.session.get(NAME))[NAME];
-          return typeof stored === 'string' ? stored : null;
+          const answer = await extensionRuntime().runtime.sendMessage({ type: SEND_AGAIN_SECRET_REQUEST });
+          return typeof answer === 'string' ? answer : null;
         },
-        (value) => chrome.storage.session.set({ [NAME]: value }),
+        async () => {
+          // The background keeps it; one made here would be this document's alone.
+          throw new Error('The background has no send-again secret.');
+        },
       ),
     );
   return lazySendAgainKeys(() =>
