@@ -12,7 +12,7 @@ import type { Page as ChromiumPage } from 'playwright-core';
 import type { Page as FirefoxPage, Frame } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../helpers/server-process.ts';
-import { card, dropTestFiles, type FileSpec, makeFiles, sha256OfDownload } from './files-helpers.ts';
+import { card, dropTestFiles, type FileSpec, makeFiles } from './files-helpers.ts';
 import { type FirefoxUser, launchFirefox } from './firefox-harness.ts';
 import { firefoxOverlayFrame, startFirefoxCall } from './firefox-popup.ts';
 import {
@@ -22,7 +22,7 @@ import {
   type PageServer,
   startPageServer,
 } from './harness.ts';
-import { COUNT_RECEIVED, counted, guestJoins, progressReaching } from './transfer-cut.ts';
+import { COUNT_RECEIVED, continuedFromKept, counted, guestJoins, progressReaching } from './transfer-cut.ts';
 
 let server: ServerHandle;
 let pages: PageServer;
@@ -130,18 +130,12 @@ test("the Firefox overlay's File is gone when the page deletes the overlay mid-f
   await dropTestFiles(asPage(next));
 
   await expect.poll(() => stateIn(next, 'film.bin'), { timeout: 90_000 }).toBe('done');
-  // The same card went on (no second one).
-  expect(await boCard.count()).toBe(1);
-  await expect.poll(() => boCard.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
-  const [download] = await Promise.all([
-    bo.waitForEvent('download'),
-    boCard.getByRole('button', { name: 'Save' }).click(),
-  ]);
-  expect(await sha256OfDownload(download)).toBe(original);
-  // Continued from Bo's bytes: what came after the new offer is only the part he did not have.
-  const receivedAgain = (await counted(bo, '__bodyBytesReceived')) - receivedBefore;
-  console.log(`firefox sending: Bo kept ${kept} of ${SIZE} bytes; the new overlay sent ${receivedAgain}`);
-  expect(receivedAgain).toBeGreaterThan(0);
-  expect(receivedAgain).toBeLessThanOrEqual(SIZE - kept);
+  await continuedFromKept(bo, boCard, {
+    original,
+    size: SIZE,
+    kept,
+    receivedBefore,
+    label: 'firefox sending',
+  });
   await bo.close();
 });

@@ -4,9 +4,9 @@
  * page sends or receives, waiting until a card's progress reaches a point, a guest joining
  * and sending a file to one person, and the page re-mounting the extension overlay.
  */
-import type { BrowserContext, Frame, Page } from 'playwright-core';
+import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
-import { card } from './files-helpers.ts';
+import { card, sha256OfDownload } from './files-helpers.ts';
 import { type ExtensionUser, overlayFrame, startCallFromPopup } from './popup-driver.ts';
 
 /** Bytes of a body frame's header (src/call/files/frame.ts): the rest is the file's. */
@@ -172,3 +172,30 @@ export const canSendFiles = async (frame: Frame) => {
   const button = frame.getByRole('button', { name: 'Send files', exact: true });
   return (await button.count()) === 1 && (await button.isEnabled());
 };
+
+/**
+ * The receiver's paused card went on to the end (no second card), the file he saves has the
+ * SHA-256 `original`, and what reached him after `receivedBefore` is only the part he did not
+ * keep: continued, not sent whole again.
+ */
+export async function continuedFromKept(
+  receiver: Page,
+  receiverCard: Locator,
+  expected: { original: string; size: number; kept: number; receivedBefore: number; label: string },
+): Promise<void> {
+  // The same card went on (no second one).
+  expect(await receiverCard.count()).toBe(1);
+  await expect.poll(() => receiverCard.getAttribute('data-state'), { timeout: 30_000 }).toBe('done');
+  const [download] = await Promise.all([
+    receiver.waitForEvent('download'),
+    receiverCard.getByRole('button', { name: 'Save' }).click(),
+  ]);
+  expect(await sha256OfDownload(download)).toBe(expected.original);
+  // Continued from the kept bytes: what came after the new offer is only the part not kept.
+  const receivedAgain = (await counted(receiver, '__bodyBytesReceived')) - expected.receivedBefore;
+  console.log(
+    `${expected.label}: kept ${expected.kept} of ${expected.size} bytes; the new sender sent ${receivedAgain}`,
+  );
+  expect(receivedAgain).toBeGreaterThan(0);
+  expect(receivedAgain).toBeLessThanOrEqual(expected.size - expected.kept);
+}
